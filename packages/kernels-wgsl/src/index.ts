@@ -1,0 +1,11 @@
+/**
+ * @rnagrad/kernels-wgsl — WGSL compute kernels with their launch code on a plain GPUDevice and a
+ * float64 CPU reference beside each one.
+ */
+export * from './queue.js';
+export * from './layout.js';
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './gather.js';
+export * from './random.js';
+export * from './math.js';

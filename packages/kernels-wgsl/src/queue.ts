@@ -1,0 +1,187 @@
+/**
+ * KernelQueue: the one place that talks to a GPUDevice for compute.
+ *
+ * - Pipelines are cached by a string key; the WGSL is generated only on a cache miss, so
+ *   shapes must travel in uniforms, never in the source (one pipeline serves every shape).
+ * - Dispatches are encoded into one shared command encoder and submitted in batches. Each
+ *   dispatch gets its own 256-byte-aligned slot in a uniform arena that is uploaded with one
+ *   `writeBuffer` right before the submit (queue order makes that write land before the work).
+ * - `afterSubmit` callbacks let the owner recycle buffers only once the work that used them is
+ *   submitted: a buffer returned to a pool while still referenced by unsubmitted commands could
+ *   otherwise be overwritten by a `queue.writeBuffer`, which runs ahead of those commands.
+ */
+
+export interface QueueStats {
+  submits: number;
+  dispatches: number;
+  pipelinesCreated: number;
+  pipelineCacheHits: number;
+}
+
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+export interface DispatchRequest {
+  /** Cache key of the pipeline: op name plus everything that changes the WGSL text. */
+  key: string;
+  /** Builds the WGSL on a cache miss. Binding 0 is the uniform block, storage buffers follow from 1. */
+  source: () => string;
+  /** Storage buffers for @binding(1), @binding(2), ... in order. */
+  storage: Binding[];
+  /** Uniform block contents (binding 0), at most `UNIFORM_SLOT_BYTES`. Omit for kernels without one. */
+  uniforms?: ArrayBufferView;
+  /** Workgroup counts; each must be ≤ the device's maxComputeWorkgroupsPerDimension. */
+  workgroups: [number, number?, number?];
+  label?: string;
+}
+
+/** Size of one uniform slot: large enough for the biggest metadata block any kernel uses. */
+export const UNIFORM_SLOT_BYTES = 512;
+const SLOTS_PER_BATCH = 256;
+
+export class KernelQueue {
+  readonly device: GPUDevice;
+  readonly stats: QueueStats = { submits: 0, dispatches: 0, pipelinesCreated: 0, pipelineCacheHits: 0 };
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly uniformArena = new ArrayBuffer(UNIFORM_SLOT_BYTES * SLOTS_PER_BATCH);
+  private readonly uniformBuffer: GPUBuffer;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private slotsUsed = 0;
+  private afterSubmitCallbacks: (() => void)[] = [];
+  private readonly slotBytes: number;
+
+  constructor(device: GPUDevice) {
+    this.device = device;
+    this.slotBytes = Math.max(UNIFORM_SLOT_BYTES, device.limits.minUniformBufferOffsetAlignment);
+    this.uniformBuffer = device.createBuffer({
+      label: 'rnagrad uniform arena',
+      size: this.slotBytes * SLOTS_PER_BATCH,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** Number of commands encoded but not yet submitted. */
+  get pending(): number {
+    return this.slotsUsed + (this.encoder ? 1 : 0);
+  }
+
+  pipeline(key: string, source: () => string): GPUComputePipeline {
+    const cached = this.pipelines.get(key);
+    if (cached) {
+      this.stats.pipelineCacheHits++;
+      return cached;
+    }
+    const module = this.device.createShaderModule({ label: key, code: source() });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: 'auto',
+      compute: { module, entryPoint: 'main' },
+    });
+    this.pipelines.set(key, pipeline);
+    this.stats.pipelinesCreated++;
+    return pipeline;
+  }
+
+  dispatch(req: DispatchRequest): void {
+    const [x, y = 1, z = 1] = req.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new RangeError(`${req.key}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds this device's limit of ${max} per dimension`);
+    }
+    if (this.slotsUsed === SLOTS_PER_BATCH) this.flush();
+    const pipeline = this.pipeline(req.key, req.source);
+    const entries: GPUBindGroupEntry[] = [];
+    if (req.uniforms) {
+      const bytes = req.uniforms.byteLength;
+      if (bytes > UNIFORM_SLOT_BYTES) throw new RangeError(`${req.key}: uniform block of ${bytes} bytes exceeds ${UNIFORM_SLOT_BYTES}`);
+      const offset = this.slotsUsed * this.slotBytes;
+      new Uint8Array(this.uniformArena, offset, bytes).set(
+        new Uint8Array(req.uniforms.buffer, req.uniforms.byteOffset, bytes),
+      );
+      entries.push({ binding: 0, resource: { buffer: this.uniformBuffer, offset, size: Math.max(16, align(bytes, 16)) } });
+      this.slotsUsed++;
+    }
+    req.storage.forEach((b, i) => {
+      const resource = 'buffer' in b ? b : { buffer: b };
+      entries.push({ binding: i + 1, resource });
+    });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.stats.dispatches++;
+  }
+
+  /** Encodes a buffer-to-buffer copy in stream order with the dispatches around it. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  /** Runs `fn` once the commands encoded so far have been submitted. */
+  afterSubmit(fn: () => void): void {
+    this.afterSubmitCallbacks.push(fn);
+  }
+
+  /** Submits everything encoded so far as one command buffer. */
+  flush(): void {
+    if (this.encoder) {
+      this.endPass();
+      if (this.slotsUsed > 0) {
+        this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena, 0, this.slotsUsed * this.slotBytes);
+      }
+      this.device.queue.submit([this.encoder.finish()]);
+      this.stats.submits++;
+      this.encoder = null;
+      this.slotsUsed = 0;
+    }
+    const callbacks = this.afterSubmitCallbacks;
+    this.afterSubmitCallbacks = [];
+    for (const fn of callbacks) fn();
+  }
+
+  /** Submits pending work and resolves when the GPU has finished all of it. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  destroy(): void {
+    this.uniformBuffer.destroy();
+    this.pipelines.clear();
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'rnagrad batch' });
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+}
+
+export function align(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/**
+ * Splits `count` workgroups over x and y so that neither exceeds the per-dimension limit.
+ * Kernels rebuild the linear workgroup index as `wid.x + wid.y * nwg.x`.
+ */
+export function grid(count: number, maxPerDim = 65535): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const y = Math.ceil(count / maxPerDim);
+  if (y > maxPerDim) throw new RangeError(`dispatch of ${count} workgroups exceeds ${maxPerDim}² workgroups`);
+  return [Math.ceil(count / y), y];
+}

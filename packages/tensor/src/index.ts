@@ -1,0 +1,11 @@
+/**
+ * @rnagrad/tensor — tensors on WebGPU (Node via Dawn, or a browser) with a float64 CPU twin that
+ * serves as the test oracle. `await init()` once, then build tensors and call ops; only readback
+ * (`await t.data()`) is asynchronous.
+ */
+import './methods.js';
+export { Tensor, Storage, tidy, keep, liveTensorCount, type Device } from './tensor.js';
+export { init, runtime, destroyRuntime, hasRuntime, Runtime, type InitOptions, type AdapterDescription } from './runtime.js';
+export { BufferPool, sizeClass, type PoolStats } from './pool.js';
+export * from './ops.js';
+export type { DType } from '@rnagrad/kernels-wgsl';

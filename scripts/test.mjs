@@ -1,0 +1,48 @@
+// Runs every package's uvu tests (Node, on the WebGPU adapter the runtime finds),
+// then the browser subset in headless Chromium, and prints one closing line:
+// "tests: N passed, M failed". Usage: node scripts/test.mjs [package ...] [--no-browser]
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const skipBrowser = args.includes('--no-browser');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const all = readdirSync('packages').filter((p) => existsSync(join('packages', p, 'test')));
+const packages = wanted.length ? wanted : all;
+
+function run(cmd, argv) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+let passed = 0;
+let failed = 0;
+let broken = false;
+const started = Date.now();
+for (const pkg of packages) {
+  console.log(`\n=== @rnagrad/${pkg}`);
+  const { code, out } = await run(process.execPath, [
+    '--import', 'tsx', 'node_modules/uvu/bin.js', join('packages', pkg, 'test'), '\\.test\\.ts$',
+  ]);
+  const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+  const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
+  if (Number.isNaN(total) || Number.isNaN(ok)) { broken = true; failed += 1; console.log(`!! ${pkg}: runner crashed (exit ${code})`); continue; }
+  passed += ok;
+  failed += total - ok;
+  if (code !== 0 && total === ok) { broken = true; failed += 1; }
+}
+if (!skipBrowser && !wanted.length || args.includes('--browser')) {
+  console.log('\n=== browser (headless Chromium, WebGPU)');
+  const { code, out } = await run(process.execPath, ['--import', 'tsx', 'scripts/browser-tests.ts']);
+  const m = /browser: (\d+) passed, (\d+) failed/.exec(out);
+  if (!m) { broken = true; failed += 1; console.log(`!! browser runner crashed (exit ${code})`); }
+  else { passed += Number(m[1]); failed += Number(m[2]); }
+}
+console.log(`\ntook ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || broken ? 1 : 0);
