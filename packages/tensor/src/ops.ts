@@ -53,21 +53,22 @@ export function getDefaultDevice(): Device {
 const BYTES_PER_ELEMENT = 4;
 
 /** A new, uninitialised contiguous tensor. */
-export function empty(shape: readonly number[], dtype: DType = 'f32', device: Device = defaultDevice): Tensor {
+export function empty(shape: readonly number[], dtype: DType = 'f32', device: Device = defaultDevice, forUpload = false): Tensor {
   checkShape('empty', shape);
   const n = numel(shape);
   let storage: Storage;
   if (device === 'gpu') {
     const rt = runtime();
     rt.check('empty');
-    storage = new Storage('gpu', n, rt.pool.acquire(n * BYTES_PER_ELEMENT), null, rt.pool);
+    storage = new Storage('gpu', n, rt.pool.acquire(n * BYTES_PER_ELEMENT, forUpload), null, rt.pool);
   } else {
     storage = new Storage('cpu', n, null, new Float64Array(n), null);
   }
   return new Tensor(storage, shape, contiguousStrides(shape), 0, dtype);
 }
 
-function gpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; strides: readonly number[]; offset: number } = t): GpuOperand {
+/** The GPU kernel operand for a tensor (or a view of it); refuses tensors over the binding limit. */
+export function gpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; strides: readonly number[]; offset: number } = t): GpuOperand {
   t.assertAlive(op);
   const buffer = t.storage.buffer!;
   const rt = runtime();
@@ -79,12 +80,14 @@ function gpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; str
   return { buffer, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
 }
 
-function cpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; strides: readonly number[]; offset: number } = t): CpuOperand {
+/** The CPU-reference operand for a tensor (or a view of it). */
+export function cpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; strides: readonly number[]; offset: number } = t): CpuOperand {
   t.assertAlive(op);
   return { data: t.storage.data!, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
 }
 
-function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
+/** The device shared by the tensor inputs; throws if they differ or one was disposed. */
+export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
   let device: Device | null = null;
   for (const x of inputs) {
     if (!(x instanceof Tensor)) continue;
@@ -95,7 +98,8 @@ function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
   return device ?? defaultDevice;
 }
 
-function record(op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown> = {}): Tensor {
+/** Reports a differentiable op to autograd (when any input requires grad); returns `output`. */
+export function record(op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown> = {}): Tensor {
   if (hooks.record && inputs.some((t) => t.requiresGrad)) hooks.record(op, inputs, output, attrs);
   return output;
 }
@@ -282,7 +286,7 @@ export function tensor(values: Nested | ArrayLike<number>, opts: CreateOptions &
     shape = [...opts.shape];
   }
   const dtype = opts.dtype ?? (values instanceof Int32Array ? 'i32' : values instanceof Uint8Array ? 'bool' : 'f32');
-  const out = empty(shape, dtype, opts.device ?? defaultDevice);
+  const out = empty(shape, dtype, opts.device ?? defaultDevice, true);
   upload(out, flat);
   return out;
 }
@@ -298,7 +302,7 @@ function upload(t: Tensor, values: ArrayLike<number>): void {
   }
   if (values.length === 0) return;
   const words = t.dtype === 'f32' ? Float32Array.from(values) : Int32Array.from(values, (v) => (t.dtype === 'bool' ? (v ? 1 : 0) : v | 0));
-  // Safe without a flush: a pooled buffer is never referenced by unsubmitted commands.
+  // Safe without a flush: `empty(..., forUpload)` never hands out a buffer that unsubmitted commands use.
   runtime().device.queue.writeBuffer(t.storage.buffer!, 0, words.buffer, words.byteOffset, words.byteLength);
 }
 
@@ -319,7 +323,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   if (step === 0) throw new RangeError('arange: step must not be 0');
   const n = Math.max(0, Math.ceil((end - start) / step));
   const dtype = opts.dtype ?? (Number.isInteger(start) && Number.isInteger(step) ? 'i32' : 'f32');
-  const out = empty([n], dtype, opts.device ?? defaultDevice);
+  const out = empty([n], dtype, opts.device ?? defaultDevice, dtype !== 'f32');
   if (dtype === 'f32') mapInto('arange', out, [{ value: start, dtype: 'f32' }, { value: step, dtype: 'f32' }]);
   else upload(out, Array.from({ length: n }, (_, i) => start + i * step));
   return out;
@@ -342,11 +346,20 @@ export function takeCounters(n: number, seed?: number): { key: number; base: num
   return { key: generator.key, base };
 }
 
-function random(name: 'randUniform' | 'randNormal', shape: readonly number[], opts: CreateOptions & { seed?: number }): Tensor {
-  const out = empty(shape, 'f32', opts.device ?? defaultDevice);
-  const { key, base } = takeCounters(out.size, opts.seed);
-  mapInto(name, out, [{ value: key | 0, dtype: 'i32' }, { value: base | 0, dtype: 'i32' }]);
+/**
+ * Fills a new tensor of `shape` with a generator op whose operands are all scalars
+ * (e.g. `generate('dropoutMask', [n], [key, base, p])`); the op sees the linear index.
+ */
+export function generate(name: ElementwiseOpName, shape: readonly number[], scalars: readonly ScalarOperand[], opts: CreateOptions = {}): Tensor {
+  const op = ELEMENTWISE_OPS[name];
+  const out = empty(shape, opts.dtype ?? elementwiseTypes(op, scalars.map((s) => s.dtype)).out, opts.device ?? defaultDevice);
+  mapInto(name, out, scalars);
   return out;
+}
+
+function random(name: 'randUniform' | 'randNormal', shape: readonly number[], opts: CreateOptions & { seed?: number }): Tensor {
+  const { key, base } = takeCounters(numel(shape), opts.seed);
+  return generate(name, shape, [{ value: key | 0, dtype: 'i32' }, { value: base | 0, dtype: 'i32' }], { device: opts.device });
 }
 /** Uniform [0, 1) floats. */
 export const rand = (shape: readonly number[], opts: CreateOptions & { seed?: number } = {}) => random('randUniform', shape, opts);

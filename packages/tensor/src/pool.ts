@@ -1,8 +1,12 @@
 /**
  * A size-class buffer pool. Allocating a GPUBuffer per op is slow and fragments memory; instead
- * buffers are rounded up to a size class and recycled. A released buffer goes back to the pool
- * only after the commands that use it are submitted (see KernelQueue.afterSubmit), so a later
- * `queue.writeBuffer` into a recycled buffer can never overtake reads still waiting in the encoder.
+ * buffers are rounded up to a size class and recycled.
+ *
+ * Two free lists keep reuse safe. A buffer released while commands that use it are still
+ * unsubmitted goes to `recent`: a later kernel may write it (commands run in stream order), but an
+ * upload may not, since `queue.writeBuffer` runs ahead of unsubmitted commands. After the submit
+ * (KernelQueue.afterSubmit) recent buffers become `settled` and serve uploads too. So memory stays
+ * flat within a batch of hundreds of ops, not only across batches.
  */
 import type { KernelQueue } from '@rnagrad/kernels-wgsl';
 
@@ -30,7 +34,9 @@ export function sizeClass(bytes: number): number {
 }
 
 export class BufferPool {
-  private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly settled = new Map<number, GPUBuffer[]>();
+  private readonly recent = new Map<number, GPUBuffer[]>();
+  private settleScheduled = false;
   private readonly counters = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
 
   constructor(
@@ -39,13 +45,13 @@ export class BufferPool {
     private readonly maxPooledBytes: number,
   ) {}
 
-  acquire(bytes: number): GPUBuffer {
+  /** A buffer of at least `bytes`; `forUpload` when it will be filled by `queue.writeBuffer`. */
+  acquire(bytes: number, forUpload = false): GPUBuffer {
     const size = sizeClass(Math.max(bytes, 4));
     if (size > this.device.limits.maxBufferSize) {
       throw new RangeError(`rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize} bytes)`);
     }
-    const list = this.free.get(size);
-    let buffer = list?.pop();
+    let buffer = (forUpload ? undefined : this.recent.get(size)?.pop()) ?? this.settled.get(size)?.pop();
     if (buffer) {
       this.counters.reuses++;
       this.counters.pooledBuffers--;
@@ -62,8 +68,20 @@ export class BufferPool {
   release(buffer: GPUBuffer): void {
     this.counters.liveBuffers--;
     this.counters.liveBytes -= buffer.size;
-    if (this.queue.pending === 0) this.recycle(buffer);
-    else this.queue.afterSubmit(() => this.recycle(buffer));
+    if (this.counters.pooledBytes + buffer.size > this.maxPooledBytes) {
+      // Destroy only once submitted work no longer needs it (destroy is immediate in WebGPU).
+      if (this.queue.pending === 0) buffer.destroy();
+      else this.queue.afterSubmit(() => buffer.destroy());
+      return;
+    }
+    const pending = this.queue.pending > 0;
+    push(pending ? this.recent : this.settled, buffer);
+    this.counters.pooledBuffers++;
+    this.counters.pooledBytes += buffer.size;
+    if (pending && !this.settleScheduled) {
+      this.settleScheduled = true;
+      this.queue.afterSubmit(() => this.settle());
+    }
   }
 
   stats(): PoolStats {
@@ -72,8 +90,11 @@ export class BufferPool {
 
   /** Destroys every pooled buffer (live ones are untouched). */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
-    this.free.clear();
+    this.queue.flush();
+    for (const map of [this.settled, this.recent]) {
+      for (const list of map.values()) for (const b of list) b.destroy();
+      map.clear();
+    }
     this.counters.pooledBuffers = 0;
     this.counters.pooledBytes = 0;
   }
@@ -82,15 +103,15 @@ export class BufferPool {
     this.trim();
   }
 
-  private recycle(buffer: GPUBuffer): void {
-    if (this.counters.pooledBytes + buffer.size > this.maxPooledBytes) {
-      buffer.destroy();
-      return;
-    }
-    const list = this.free.get(buffer.size) ?? [];
-    list.push(buffer);
-    this.free.set(buffer.size, list);
-    this.counters.pooledBuffers++;
-    this.counters.pooledBytes += buffer.size;
+  private settle(): void {
+    this.settleScheduled = false;
+    for (const list of this.recent.values()) for (const b of list) push(this.settled, b);
+    this.recent.clear();
   }
+}
+
+function push(map: Map<number, GPUBuffer[]>, buffer: GPUBuffer): void {
+  const list = map.get(buffer.size);
+  if (list) list.push(buffer);
+  else map.set(buffer.size, [buffer]);
 }

@@ -33,7 +33,10 @@ export class Storage {
   }
 }
 
-const finalizer = new FinalizationRegistry<Storage>((storage) => storage.release());
+const finalizer = new FinalizationRegistry<Storage>((storage) => {
+  liveTensors--;
+  storage.release();
+});
 const scopes: Set<Tensor>[] = [];
 let liveTensors = 0;
 
