@@ -100,7 +100,7 @@ export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
 
 /** Reports a differentiable op to autograd (when any input requires grad); returns `output`. */
 export function record(op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown> = {}): Tensor {
-  if (hooks.record && inputs.some((t) => t.requiresGrad)) hooks.record(op, inputs, output, attrs);
+  if (hooks.record && output.dtype === 'f32' && inputs.some((t) => t.requiresGrad)) hooks.record(op, inputs, output, attrs);
   return output;
 }
 
@@ -175,7 +175,8 @@ export function map(name: ElementwiseOpName, inputs: readonly TensorLike[], attr
   const { out: dtype } = elementwiseTypes(ELEMENTWISE_OPS[name], operands.map((x) => x.dtype));
   const out = empty(shape, dtype, device);
   mapInto(name, out, operands);
-  return record(name, tensors, out, { ...attrs, inputs });
+  // `scalars[k]` is operand k's number, or null where operand k is a tensor (autograd needs the positions).
+  return record(name, tensors, out, { ...attrs, scalars: inputs.map((x) => (typeof x === 'number' ? x : null)) });
 }
 
 const unary = (name: ElementwiseOpName) => (x: Tensor) => map(name, [x]);

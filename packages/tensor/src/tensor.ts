@@ -107,6 +107,19 @@ export class Tensor implements View {
     if (this.disposedFlag) throw new Error(`${op}: tensor of shape [${this.shape.join(', ')}] was already disposed`);
   }
 
+  /** Backpropagates from this tensor (installed by @rnagrad/autograd). */
+  backward(_seed?: Tensor): void {
+    throw new Error('backward: gradients need @rnagrad/autograd; import it once (import "@rnagrad/autograd")');
+  }
+  /** Marks this tensor as a leaf that receives gradients (installed by @rnagrad/autograd). */
+  requireGrad(_on = true): Tensor {
+    throw new Error('requireGrad: gradients need @rnagrad/autograd; import it once (import "@rnagrad/autograd")');
+  }
+  /** A handle on the same values, cut off from the autograd graph. */
+  detach(): Tensor {
+    return this.view(this.shape, this.strides, this.offset);
+  }
+
   toString(): string {
     return `Tensor(${this.dtype}, [${this.shape.join(', ')}], ${this.device})`;
   }

@@ -1,0 +1,162 @@
+/**
+ * The gradient rules, one entry per op name that @rnagrad/tensor records. Each rule is written
+ * with tensor ops (and the backward kernels of the fused ops), so it runs on the GPU or the CPU
+ * oracle alike. Rules for broadcasting ops reduce their gradients back with `sumTo`.
+ */
+import * as T from '@rnagrad/tensor';
+import type { Tensor } from '@rnagrad/tensor';
+import type { GradContext, GradRule } from './tape.js';
+
+type Operand = Tensor | number;
+
+/**
+ * An elementwise rule: `fn` gets the incoming gradient, the operands in call order (numbers stay
+ * numbers), the saved output, and returns a gradient per operand position; each is summed back to
+ * its tensor's shape.
+ */
+function elementwise(save: GradRule['save'], fn: (g: Tensor, x: Operand[], out: Tensor | null) => (Tensor | null)[]): GradRule {
+  return {
+    save,
+    backward(g, ctx) {
+      const scalars = (ctx.attrs.scalars as (number | null)[] | undefined) ?? ctx.inputShapes.map(() => null);
+      const tensorIndex: number[] = [];
+      let next = 0;
+      const operands = scalars.map((s, k) => {
+        if (s !== null) return s;
+        tensorIndex[k] = next;
+        return ctx.inputs[next++] ?? T.zeros([]);
+      });
+      const perOperand = fn(g, operands, ctx.output);
+      const result: (Tensor | null)[] = ctx.inputShapes.map(() => null);
+      perOperand.forEach((grad, k) => {
+        const t = tensorIndex[k];
+        if (grad !== null && t !== undefined && ctx.needs[t]) result[t] = T.sumTo(grad, ctx.inputShapes[t]!);
+      });
+      // Free the per-operand gradients (sumTo made new handles); `g` itself belongs to the caller.
+      for (const grad of new Set(perOperand)) if (grad && grad !== g) grad.dispose();
+      for (const x of operands) if (typeof x !== 'number' && !ctx.inputs.includes(x)) x.dispose();
+      return result;
+    },
+  };
+}
+
+const none = () => [null];
+const through = elementwise([], (g) => [g.view(g.shape, g.strides)]);
+
+/** Restores the reduced axes of a reduction gradient as size-1 dims so it broadcasts back. */
+function unreduce(g: Tensor, ctx: GradContext): Tensor {
+  const axes = ctx.attrs.axes as number[];
+  const inputShape = ctx.inputShapes[0]!;
+  return g.reshape(inputShape.map((s, d) => (axes.includes(d) ? 1 : s)));
+}
+
+function extremumRule(): GradRule {
+  return {
+    save: ['inputs', 'output'],
+    backward(g, ctx) {
+      const x = ctx.inputs[0]!;
+      const best = unreduce(ctx.output!, ctx);
+      const mask = T.cast(T.eq(x, best), 'f32');
+      const count = T.sum(mask, ctx.attrs.axes as number[], true);
+      const gk = unreduce(g, ctx);
+      return [T.tidy(() => T.div(T.mul(mask, gk), count))];
+    },
+  };
+}
+
+export const RULES: Record<string, GradRule> = {
+  copy: through,
+  castF32: through,
+  add: elementwise([], (g) => [g, g]),
+  sub: elementwise([], (g) => [g, T.neg(g)]),
+  mul: elementwise(['inputs'], (g, [a, b]) => [T.mul(g, b!), T.mul(g, a!)]),
+  div: elementwise(['inputs'], (g, [a, b]) => [
+    T.div(g, b!),
+    T.tidy(() => T.neg(T.div(T.mul(g, a!), typeof b === 'number' ? b * b : T.square(b!)))),
+  ]),
+  pow: elementwise(['inputs', 'output'], (g, [a, b], out) => [
+    T.tidy(() => T.mul(g, T.mul(typeof b === 'number' ? T.pow(a!, b - 1) : T.pow(a!, T.sub(b!, 1)), b!))),
+    T.tidy(() => T.mul(g, T.mul(out!, typeof a === 'number' ? Math.log(a) : T.log(a!)))),
+  ]),
+  maximum: elementwise(['inputs'], (g, [a, b]) => [T.where(T.ge(a!, b!), g, 0), T.where(T.lt(a!, b!), g, 0)]),
+  minimum: elementwise(['inputs'], (g, [a, b]) => [T.where(T.le(a!, b!), g, 0), T.where(T.gt(a!, b!), g, 0)]),
+  neg: elementwise([], (g) => [T.neg(g)]),
+  abs: elementwise(['inputs'], (g, [a]) => [T.mul(g, T.sign(a as Tensor))]),
+  square: elementwise(['inputs'], (g, [a]) => [T.tidy(() => T.mul(g, T.mul(a!, 2)))]),
+  sign: elementwise([], none),
+  floor: elementwise([], none),
+  ceil: elementwise([], none),
+  relu: elementwise(['inputs'], (g, [a]) => [T.map('reluBackward', [a!, g])]),
+  exp: elementwise(['output'], (g, _, out) => [T.mul(g, out!)]),
+  log: elementwise(['inputs'], (g, [a]) => [T.div(g, a!)]),
+  sqrt: elementwise(['output'], (g, _, out) => [T.tidy(() => T.div(T.mul(g, 0.5), out!))]),
+  rsqrt: elementwise(['output'], (g, _, out) => [T.tidy(() => T.mul(g, T.mul(T.pow(out!, 3), -0.5)))]),
+  reciprocal: elementwise(['output'], (g, _, out) => [T.tidy(() => T.neg(T.mul(g, T.square(out!))))]),
+  sin: elementwise(['inputs'], (g, [a]) => [T.tidy(() => T.mul(g, T.cos(a as Tensor)))]),
+  cos: elementwise(['inputs'], (g, [a]) => [T.tidy(() => T.neg(T.mul(g, T.sin(a as Tensor))))]),
+  tanh: elementwise(['inputs'], (g, [a]) => [T.map('tanhBackward', [a!, g])]),
+  sigmoid: elementwise(['inputs'], (g, [a]) => [T.map('sigmoidBackward', [a!, g])]),
+  erf: elementwise(['inputs'], (g, [a]) => [T.tidy(() => T.mul(g, T.mul(T.exp(T.neg(T.square(a as Tensor))), 2 / Math.sqrt(Math.PI))))]),
+  gelu: elementwise(['inputs'], (g, [a]) => [T.map('geluBackward', [a!, g])]),
+  geluTanh: elementwise(['inputs'], (g, [a]) => [T.map('geluTanhBackward', [a!, g])]),
+  silu: elementwise(['inputs'], (g, [a]) => [T.map('siluBackward', [a!, g])]),
+  where: elementwise(['inputs'], (g, [c, a, b]) => [null, T.where(c as Tensor, g, 0), T.where(c as Tensor, 0, g)]),
+
+  sum: {
+    save: [],
+    backward: (g, ctx) => [T.tidy(() => T.contiguous(T.expand(unreduce(g, ctx), ctx.inputShapes[0]!)))],
+  },
+  mean: {
+    save: [],
+    backward(g, ctx) {
+      const axes = ctx.attrs.axes as number[];
+      const count = axes.reduce((n, d) => n * ctx.inputShapes[0]![d]!, 1);
+      return [T.tidy(() => T.mul(T.expand(unreduce(g, ctx), ctx.inputShapes[0]!), 1 / count))];
+    },
+  },
+  prod: {
+    save: ['inputs', 'output'],
+    backward: (g, ctx) => [T.tidy(() => T.div(T.mul(unreduce(g, ctx), unreduce(ctx.output!, ctx)), ctx.inputs[0]!))],
+  },
+  max: extremumRule(),
+  min: extremumRule(),
+
+  view: { save: [], backward: (g, ctx) => [T.reshape(g, ctx.inputShapes[0]!)] },
+  permute: {
+    save: [],
+    backward(g, ctx) {
+      const dims = ctx.attrs.dims as number[];
+      const inverse = dims.map((_, k) => dims.indexOf(k));
+      return [T.permute(g, inverse)];
+    },
+  },
+  expand: { save: [], backward: (g, ctx) => [T.sumTo(g, ctx.inputShapes[0]!)] },
+  slice: {
+    save: [],
+    backward(g, ctx) {
+      const { dim, start, step } = ctx.attrs as { dim: number; start: number; step: number };
+      const out = T.zeros(ctx.inputShapes[0]!, { device: g.device });
+      const window = T.slice(out, dim, start, start + (g.shape[dim]! - 1) * step + 1, step);
+      T.assign(window, g);
+      window.dispose();
+      return [out];
+    },
+  },
+  concat: {
+    save: [],
+    backward(g, ctx) {
+      const { dim, sizes } = ctx.attrs as { dim: number; sizes: number[] };
+      let offset = 0;
+      return sizes.map((size, k) => {
+        const part = ctx.needs[k] ? T.contiguous(T.narrow(g, dim, offset, size)) : null;
+        offset += size;
+        return part;
+      });
+    },
+  },
+};
+
+/** Adds or replaces gradient rules (for ops defined outside @rnagrad/tensor). */
+export function defineGradient(op: string, rule: GradRule): void {
+  RULES[op] = rule;
+}

@@ -1,0 +1,105 @@
+/**
+ * The browser subset of the test suite: the same ops, on the browser's navigator.gpu, against the
+ * CPU oracle running in the same page. Bundled by scripts/browser-tests.ts and run in headless
+ * Chromium; results are reported through `window.__rnagradResults`.
+ */
+import * as T from '@rnagrad/tensor';
+
+interface Result {
+  name: string;
+  ok: boolean;
+  error?: string;
+}
+
+const results: Result[] = [];
+const tests: [string, () => Promise<void>][] = [];
+const test = (name: string, fn: () => Promise<void>) => tests.push([name, fn]);
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new Error(message);
+}
+
+async function assertSame(g: T.Tensor, c: T.Tensor, what: string, tol = 1e-5): Promise<void> {
+  check(g.shape.join() === c.shape.join(), `${what}: shape [${g.shape}] vs [${c.shape}]`);
+  const [a, b] = await Promise.all([g.dataF64(), c.dataF64()]);
+  for (let i = 0; i < a.length; i++) {
+    const diff = Math.abs(a[i]! - b[i]!);
+    check(diff <= tol + tol * Math.abs(b[i]!) || (Number.isNaN(a[i]) && Number.isNaN(b[i])), `${what}: element ${i} is ${a[i]}, expected ${b[i]}`);
+  }
+}
+
+function values(n: number, seed: number): number[] {
+  let s = seed;
+  return Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 8 - 4);
+}
+
+function pair(shape: number[], seed: number): [T.Tensor, T.Tensor] {
+  const v = values(shape.reduce((a, b) => a * b, 1), seed);
+  return [T.tensor(v, { shape }), T.tensor(v, { shape, device: 'cpu' })];
+}
+
+test('init() finds navigator.gpu', async () => {
+  const rt = await T.init();
+  check(rt.adapter.host === 'browser', `host is ${rt.adapter.host}`);
+});
+
+const unary: [string, (x: T.Tensor) => T.Tensor][] = [
+  ['exp', T.exp], ['tanh', T.tanh], ['sigmoid', T.sigmoid], ['gelu', T.gelu], ['sin', T.sin], ['abs', T.abs], ['relu', T.relu],
+];
+for (const [name, fn] of unary) {
+  test(`${name} on a transposed view matches the oracle`, async () => {
+    const [g, c] = pair([3, 5, 7], name.length);
+    await assertSame(fn(g.transpose(0, 2)), fn(c.transpose(0, 2)), name, 2e-5);
+  });
+}
+
+test('broadcast binary ops and where', async () => {
+  const [ga, ca] = pair([4, 1, 6], 1);
+  const [gb, cb] = pair([5, 1], 2);
+  await assertSame(ga.mul(gb).add(1), ca.mul(cb).add(1), 'mul+add');
+  await assertSame(T.where(ga.gt(0), ga, gb), T.where(ca.gt(0), ca, cb), 'where');
+  await assertSame(ga.div(gb.abs().add(0.5)), ca.div(cb.abs().add(0.5)), 'div');
+});
+
+test('reductions over several axes', async () => {
+  const [g, c] = pair([3, 300, 5], 3);
+  for (const op of ['sum', 'mean', 'max', 'min'] as const) await assertSame(T[op](g, [0, 1], true), T[op](c, [0, 1], true), op, 1e-4);
+  await assertSame(T.argmax(g, 1), T.argmax(c, 1), 'argmax');
+});
+
+test('concat, gather, slices', async () => {
+  const [g, c] = pair([4, 6], 4);
+  await assertSame(T.concat([g, g.slice(0, 1, 3)], 0), T.concat([c, c.slice(0, 1, 3)], 0), 'concat');
+  const ids = [3, 0, 5, 5];
+  await assertSame(T.indexSelect(g, 1, T.tensor(new Int32Array(ids))), T.indexSelect(c, 1, T.tensor(new Int32Array(ids), { device: 'cpu' })), 'indexSelect');
+});
+
+test('rand gives the same bits as the CPU oracle (and so as Node)', async () => {
+  T.manualSeed(5);
+  const g = await T.rand([513]).data();
+  T.manualSeed(5);
+  const c = await T.rand([513], { device: 'cpu' }).data();
+  check(g.every((v, i) => v === c[i]), 'rand differs from the oracle');
+});
+
+test('leak check: live buffers return to baseline', async () => {
+  const rt = T.runtime();
+  await rt.sync();
+  const before = rt.stats().liveBuffers;
+  for (let i = 0; i < 100; i++) T.tidy(() => { T.randn([16, 16]).exp().sum(1); });
+  await rt.sync();
+  check(rt.stats().liveBuffers <= before, `live buffers ${rt.stats().liveBuffers} vs ${before}`);
+});
+
+async function main(): Promise<void> {
+  for (const [name, fn] of tests) {
+    try {
+      await fn();
+      results.push({ name, ok: true });
+    } catch (err) {
+      results.push({ name, ok: false, error: String((err as Error)?.stack ?? err) });
+    }
+  }
+  (window as unknown as { __rnagradResults: Result[] }).__rnagradResults = results;
+}
+void main();

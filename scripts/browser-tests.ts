@@ -1,0 +1,71 @@
+/**
+ * Runs scripts/browser-suite.ts in headless Chromium with WebGPU (Debian's /usr/bin/chromium on
+ * SwiftShader when there is no GPU), served from 127.0.0.1, and prints "browser: N passed, M failed".
+ */
+import { createServer } from 'node:http';
+import { existsSync } from 'node:fs';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (!existsSync(executablePath)) {
+  console.log(`browser: Chromium not found at ${executablePath} (install Debian's chromium package or set CHROMIUM_PATH)`);
+  console.log('browser: 0 passed, 1 failed');
+  process.exit(1);
+}
+
+const bundle = await build({
+  entryPoints: ['scripts/browser-suite.ts'],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  write: false,
+  external: ['webgpu', 'node:*'],
+});
+const script = bundle.outputFiles[0]!.text;
+const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
+const server = createServer((req, res) => {
+  if (req.url === '/suite.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+  else res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const port = (server.address() as { port: number }).port;
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--enable-unsafe-webgpu',
+    '--enable-features=Vulkan',
+    ...(process.env.RNAGRAD_BROWSER_HARDWARE ? [] : ['--use-webgpu-adapter=swiftshader']),
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+  ],
+});
+let failed = 0;
+let passed = 0;
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (err) => console.log(`page error: ${err.message}`));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction(() => (window as unknown as { __rnagradResults?: unknown }).__rnagradResults, null, { timeout: 300_000 });
+  const results = (await page.evaluate(() => (window as unknown as { __rnagradResults: unknown }).__rnagradResults)) as { name: string; ok: boolean; error?: string }[];
+  for (const r of results) {
+    console.log(`${r.ok ? '✓' : '✘'} ${r.name}${r.error ? `\n    ${r.error.split('\n').join('\n    ')}` : ''}`);
+    if (r.ok) passed++;
+    else failed++;
+  }
+} catch (err) {
+  console.log(`browser run failed: ${(err as Error).message}`);
+  failed++;
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
