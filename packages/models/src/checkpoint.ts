@@ -74,7 +74,8 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { device?: T.Device; 
     if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end > dataLength || end - begin !== expected) {
       fail(`tensor "${name}" [${info.shape!.join(', ')}] needs ${expected} bytes but its data_offsets are [${begin}, ${end}] in ${dataLength} bytes of data`);
     }
-    const copy = bytes.slice(dataStart + begin, dataStart + end);
+    // A copy: the data may be unaligned, and Node's Buffer#slice would share the file's memory.
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
     const values = dtype === 'f32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
     tensors.set(name, T.keep(T.tensor(values, { shape: info.shape!, dtype, device: opts.device })));
   }

@@ -1,0 +1,56 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { seededRandom } from '@rnagrad/tokenizers';
+import { IGNORE_INDEX, clmBatch, codonCorpusFromCsv, loadEcoliCds, mlmBatch, sampler } from '../src/index.js';
+
+test('the bundled E. coli corpus loads and splits deterministically by gene name', async () => {
+  const corpus = await loadEcoliCds();
+  assert.is(corpus.train.length + corpus.validation.length, 3682);
+  assert.ok(corpus.validation.length > 250 && corpus.validation.length < 500, `${corpus.validation.length} validation genes`);
+  const again = await loadEcoliCds();
+  assert.equal(again.names.validation.slice(0, 5), corpus.names.validation.slice(0, 5));
+  // thrL: ATG AAA CGC ... → first codon ATG = 20
+  const i = corpus.names.train.indexOf('thrL');
+  const j = corpus.names.validation.indexOf('thrL');
+  const thrL = i >= 0 ? corpus.train[i]! : corpus.validation[j]!;
+  assert.is(thrL[0], 20);
+  assert.is(thrL.length, 22);
+});
+
+test('a CSV without the needed columns is refused by name', () => {
+  assert.throws(() => codonCorpusFromCsv('name,seq\na,ATG\n', { sourceName: 'x.csv' }), /x\.csv: missing column "gene_name" \(columns: name, seq\)/);
+});
+
+test('MLM batches: <cls> framing, 15% <mask> with targets only there, padding masked', () => {
+  const rng = seededRandom(1);
+  const seqs = [Int32Array.from({ length: 200 }, (_, i) => 6 + (i % 64)), Int32Array.from([20, 45, 54])];
+  const b = mlmBatch(seqs, rng, { length: 32 });
+  assert.equal(b.shape, [2, 32]);
+  assert.is(b.ids[0], 0);
+  let masked = 0;
+  for (let i = 0; i < 64; i++) {
+    if (b.targets[i] !== IGNORE_INDEX) {
+      assert.is(b.ids[i], 3, 'every target position holds <mask>');
+      masked++;
+    }
+  }
+  assert.ok(masked >= 2);
+  // Row 1: <cls> 20 45 54 <eos> then padding.
+  assert.equal(Array.from(b.attentionMask.subarray(32, 38)), [1, 1, 1, 1, 1, 0]);
+  assert.is(b.ids[32 + 10], 4);
+});
+
+test('CLM batches shift targets by one and ignore padding', () => {
+  const b = clmBatch([Int32Array.from([20, 45, 54])], seededRandom(2), { length: 8 });
+  assert.equal(Array.from(b.ids), [0, 20, 45, 54, 2, 4, 4, 4]);
+  assert.equal(Array.from(b.targets), [20, 45, 54, 2, -100, -100, -100, -100]);
+});
+
+test('the sampler visits every sequence once per epoch', () => {
+  const seqs = Array.from({ length: 10 }, (_, i) => Int32Array.from([i]));
+  const s = sampler(seqs, 5, 3);
+  const seen = [...s.next(), ...s.next()].map((x) => x[0]).sort((a, b) => a! - b!);
+  assert.equal(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+test.run();
