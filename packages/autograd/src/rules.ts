@@ -154,7 +154,73 @@ export const RULES: Record<string, GradRule> = {
       });
     },
   },
+
+  // Fused ops from nn.ts: their forward saved what the backward kernel needs in attrs.saved.
+  softmax: { save: ['output'], backward: (g, ctx) => [T.softmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
+  logSoftmax: { save: ['output'], backward: (g, ctx) => [T.logSoftmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
+  crossEntropy: {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const { targets, lse, count } = saved(ctx);
+      const { reduction, ignoreIndex, labelSmoothing } = ctx.attrs as { reduction: 'mean' | 'sum' | 'none'; ignoreIndex: number; labelSmoothing: number };
+      return [T.crossEntropyBackward(ctx.inputs[0]!, targets!, lse!, g, { reduction, ignoreIndex, labelSmoothing, count })];
+    },
+  },
+  layerNorm: normRule(false),
+  rmsNorm: normRule(true),
+  embedding: {
+    save: [],
+    backward(g, ctx) {
+      const { numEmbeddings, paddingIdx } = ctx.attrs as { numEmbeddings: number; paddingIdx: number | null };
+      return [T.embeddingBackward(saved(ctx).ids!, g, numEmbeddings, { paddingIdx })];
+    },
+  },
+  dropout: { save: [], backward: (g, ctx) => [T.dropoutBackward(g, saved(ctx).mask!)] },
+  swiglu: {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const [u, v, beta] = ctx.inputs as Tensor[];
+      const { du, dv, dbeta } = T.swigluBackward(u!, v!, beta!, g);
+      return [du, dv, dbeta];
+    },
+  },
+  indexAdd: {
+    save: [],
+    backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],
+  },
+  indexSelect: {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const dim = ctx.attrs.dim as number;
+      const zeros = T.zeros(ctx.inputShapes[0]!, { device: g.device });
+      const dx = T.indexAdd(zeros, dim, ctx.inputs[1]!, g);
+      zeros.dispose();
+      return [dx, null];
+    },
+  },
 };
+
+function saved(ctx: GradContext): Record<string, Tensor | undefined> {
+  return (ctx.attrs.saved ?? {}) as Record<string, Tensor | undefined>;
+}
+
+/** LayerNorm / RMSNorm: inputs are [x, weight?, bias?] in that order, as the forward passed them. */
+function normRule(rms: boolean): GradRule {
+  return {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const { hasWeight, hasBias } = ctx.attrs as { hasWeight: boolean; hasBias?: boolean };
+      const x = ctx.inputs[0]!;
+      const weight = hasWeight ? ctx.inputs[1]! : null;
+      const { mean, rstd } = saved(ctx);
+      const r = rms ? { ...T.rmsNormBackward(g, x, rstd!, weight), dbias: null } : T.layerNormBackward(g, x, mean!, rstd!, weight, !!hasBias);
+      const out: (Tensor | null)[] = [r.dx];
+      if (hasWeight) out.push(r.dweight);
+      if (hasBias) out.push(r.dbias);
+      return out;
+    },
+  };
+}
 
 /** Adds or replaces gradient rules (for ops defined outside @rnagrad/tensor). */
 export function defineGradient(op: string, rule: GradRule): void {

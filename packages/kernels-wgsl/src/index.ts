@@ -9,3 +9,7 @@ export * from './reduce.js';
 export * from './gather.js';
 export * from './random.js';
 export * from './math.js';
+export * from './softmax.js';
+export * from './norm.js';
+export * from './optim.js';
+export * from './scatter.js';

@@ -9,3 +9,4 @@ export { init, runtime, destroyRuntime, hasRuntime, Runtime, type InitOptions, t
 export { BufferPool, sizeClass, type PoolStats } from './pool.js';
 export * from './ops.js';
 export type { DType } from '@rnagrad/kernels-wgsl';
+export * from './nn.js';

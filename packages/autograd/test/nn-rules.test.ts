@@ -1,0 +1,72 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as T from '@rnagrad/tensor';
+import type { Tensor } from '@rnagrad/tensor';
+import { gradcheck, requireGrad } from '../src/index.js';
+
+await T.init({ quiet: true });
+
+function values(n: number, seed: number, lo = -2, hi = 2): number[] {
+  let s = seed >>> 0 || 1;
+  return Array.from({ length: n }, () => lo + ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * (hi - lo));
+}
+const make = (shape: number[], seed: number, device: T.Device = 'cpu', lo = -2, hi = 2) =>
+  T.tensor(values(shape.reduce((a, b) => a * b, 1), seed, lo, hi), { shape, device });
+const ints = (vals: number[], device: T.Device = 'cpu', shape?: number[]) => T.tensor(Int32Array.from(vals), { device, shape: shape ?? [vals.length] });
+
+async function check(what: string, fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[]): Promise<void> {
+  const r = await gradcheck(fn, inputs);
+  assert.ok(r.ok, `${what}: ${r.detail} (score ${r.worst.toFixed(2)})`);
+}
+
+/** The same function on GPU and CPU: every input gradient must agree. */
+async function gpuMatchesCpu(what: string, fn: (device: T.Device, ...xs: Tensor[]) => Tensor, shapes: number[][]): Promise<void> {
+  const grads: Float64Array[][] = [];
+  for (const device of ['gpu', 'cpu'] as const) {
+    const xs = shapes.map((s, k) => requireGrad(make(s, 10 + k, device)));
+    const out = fn(device, ...xs);
+    T.sum(T.mul(out, make(out.shape as number[], 99, device))).backward();
+    grads.push(await Promise.all(xs.map((x) => x.grad!.dataF64())));
+  }
+  grads[0]!.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)), `${what}: input ${k}[${i}] ${v} vs ${grads[1]![k]![i]}`)));
+}
+
+test('gradcheck softmax and logSoftmax along each dim', async () => {
+  for (const dim of [-1, 0]) {
+    await check(`softmax dim ${dim}`, (x) => T.softmax(x, dim), [make([3, 5], 1)]);
+    await check(`logSoftmax dim ${dim}`, (x) => T.logSoftmax(x, dim), [make([3, 5], 2)]);
+  }
+});
+
+test('gradcheck cross-entropy (mean, sum, none; ignored rows; label smoothing)', async () => {
+  const targets = ints([2, -100, 0, 4]);
+  for (const reduction of ['mean', 'sum', 'none'] as const) {
+    await check(`crossEntropy ${reduction}`, (x) => T.crossEntropy(x, targets, { reduction }), [make([4, 5], 3)]);
+  }
+  await check('crossEntropy smoothing', (x) => T.crossEntropy(x, targets, { labelSmoothing: 0.1 }), [make([4, 5], 4)]);
+});
+
+test('gradcheck LayerNorm (affine and not) and RMSNorm', async () => {
+  await check('layerNorm affine', (x, w, b) => T.layerNorm(x, w, b, 1e-5), [make([3, 6], 5), make([6], 6), make([6], 7)]);
+  await check('layerNorm plain', (x) => T.layerNorm(x), [make([2, 7], 8)]);
+  await check('layerNorm weight only', (x, w) => T.layerNorm(x, w), [make([2, 7], 8), make([7], 9)]);
+  await check('rmsNorm', (x, w) => T.rmsNorm(x, w), [make([3, 5], 10), make([5], 11)]);
+});
+
+test('gradcheck embedding (repeated ids accumulate), indexSelect, swiglu, dropout', async () => {
+  const ids = ints([1, 3, 1, 0, 3, 3], 'cpu', [2, 3]);
+  await check('embedding', (t) => T.embedding(t, ids), [make([4, 3], 12)]);
+  await check('indexSelect dim 1', (x) => T.indexSelect(x, 1, ints([2, 0, 2])), [make([2, 3], 13)]);
+  await check('swiglu', (u, v, b) => T.swiglu(u, v, b), [make([2, 3], 14), make([2, 3], 15), make([1], 16, 'cpu', 0.5, 1.5)]);
+  await check('dropout (fixed seed)', (x) => T.dropout(x, 0.3, true, { seed: 3 }), [make([4, 4], 17)]);
+});
+
+test('GPU gradients of the fused ops equal the CPU oracle', async () => {
+  await gpuMatchesCpu('softmax', (_, x) => T.softmax(x), [[4, 9]]);
+  await gpuMatchesCpu('layerNorm', (_, x, w, b) => T.layerNorm(x, w, b), [[5, 8], [8], [8]]);
+  await gpuMatchesCpu('crossEntropy', (d, x) => T.crossEntropy(x, ints([1, 0, -100, 6, 2], d)), [[5, 7]]);
+  await gpuMatchesCpu('embedding', (d, t) => T.embedding(t, ints([2, 2, 0, 5, 1], d)), [[6, 4]]);
+  await gpuMatchesCpu('swiglu', (_, u, v, b) => T.swiglu(u, v, b), [[3, 4], [3, 4], [1]]);
+});
+
+test.run();

@@ -1,0 +1,136 @@
+/** Kernel-level tests of scatter.ts (deterministic scatter-add of rows) on a plain GPUDevice. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { KernelQueue } from '../src/queue.js';
+import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
+import { chooseScatter, scatterAddRowsCpu, scatterAddRowsGpu } from '../src/scatter.js';
+
+// ---- plain-device helpers (no tensor package): one shared device for every kernel test file ----
+type Dev = { device: GPUDevice; queue: KernelQueue };
+async function plainDevice(): Promise<Dev> {
+  const g = globalThis as { __rnagradKernelTestDevice?: Promise<Dev> };
+  g.__rnagradKernelTestDevice ??= (async () => {
+    const name = 'webgpu';
+    let webgpu: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+    try {
+      webgpu = await import(name);
+    } catch {
+      // This package has no dependency on `webgpu`; borrow the tensor package's copy.
+      const { createRequire } = await import('node:module');
+      webgpu = await import(createRequire(new URL('../../tensor/package.json', import.meta.url)).resolve(name));
+    }
+    Object.assign(globalThis, webgpu.globals);
+    process.env.XDG_RUNTIME_DIR ??= '/tmp';
+    let gpu = webgpu.create([]);
+    let adapter = await gpu.requestAdapter();
+    if (!adapter) {
+      process.env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
+      gpu = webgpu.create([]);
+      adapter = await gpu.requestAdapter();
+    }
+    if (!adapter) throw new Error('no WebGPU adapter');
+    (globalThis as { __rnagradKernelTestGpu?: unknown }).__rnagradKernelTestGpu = gpu; // keep Dawn alive
+    const device = await adapter.requestDevice();
+    device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message));
+    return { device, queue: new KernelQueue(device) };
+  })();
+  return g.__rnagradKernelTestDevice;
+}
+const { device, queue } = await plainDevice();
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+function upload(values: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): GPUBuffer {
+  const words = dtype === 'f32' ? Float32Array.from(values) : Int32Array.from(values);
+  const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: USAGE });
+  device.queue.writeBuffer(buffer, 0, words);
+  return buffer;
+}
+async function readBack(buffer: GPUBuffer, count: number, dtype: 'f32' | 'i32' = 'f32'): Promise<Float64Array> {
+  const bytes = Math.max(4, count * 4);
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  queue.copy(buffer, 0, staging, 0, bytes);
+  queue.flush();
+  await staging.mapAsync(GPUMapMode.READ);
+  const raw = staging.getMappedRange().slice(0);
+  staging.unmap();
+  staging.destroy();
+  return Float64Array.from(dtype === 'f32' ? new Float32Array(raw) : new Int32Array(raw)).subarray(0, count);
+}
+const contiguous = (shape: readonly number[]) => {
+  const s: number[] = [];
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]!; }
+  return s;
+};
+function gop(buffer: GPUBuffer, shape: readonly number[], dtype: DType = 'f32', strides = contiguous(shape), offset = 0): GpuOperand {
+  return { buffer, dtype, shape, strides, offset };
+}
+function cop(data: Float64Array, shape: readonly number[], dtype: DType = 'f32', strides = contiguous(shape), offset = 0): CpuOperand {
+  return { data, dtype, shape, strides, offset };
+}
+/** Deterministic pseudo-random values in [lo, hi), rounded to f32 so both sides start equal. */
+function values(n: number, seed: number, lo = -4, hi = 4): number[] {
+  let s = seed >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.fround(lo + (s / 2 ** 32) * (hi - lo));
+  });
+}
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
+  assert.is(actual.length, expected.length, `${what}: lengths differ`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
+  }
+}
+// ---- end of helpers ----
+
+test('scatter-add rows: scan and sort agree with the reference (padding, out-of-range, strided src)', async () => {
+  let seed = 1;
+  for (const [N, V, D] of [[0, 3, 4], [1, 1, 1], [5, 3, 2], [37, 22, 8], [100, 70, 5], [513, 300, 12], [64, 5, 128]] as [number, number, number][]) {
+    for (const strategy of ['scan', 'sort'] as const) {
+      for (const variant of [0, 1, 2]) {
+        const ids = values(N, seed++, -1, V + 1).map(Math.floor); // includes -1 and V: ignored
+        const paddingIdx = variant === 1 ? 1 : null;
+        // variant 2: src is a transposed view of a [D, N] buffer
+        const sv = values(N * D, seed++);
+        const stored = variant === 2 ? Array.from({ length: N * D }, (_, i) => sv[(i % N) * D + Math.floor(i / N)]!) : sv;
+        const strides = variant === 2 ? [1, N] : [D, 1];
+        const ib = upload(ids, 'i32');
+        const sb = upload(stored);
+        const ob = upload(new Array(V * D).fill(123));
+        scatterAddRowsGpu(queue, gop(ob, [V, D]), gop(ib, [N], 'i32'), gop(sb, [N, D], 'f32', strides), { strategy, paddingIdx });
+        const ref = new Float64Array(V * D);
+        scatterAddRowsCpu(cop(ref, [V, D]), cop(Float64Array.from(ids), [N], 'i32'), cop(Float64Array.from(stored), [N, D], 'f32', strides), { paddingIdx });
+        close(await readBack(ob, V * D), ref, `scatter ${strategy} N=${N} V=${V} D=${D} variant ${variant}`, 1e-5, 1e-5);
+        [ib, sb, ob].forEach((b) => b.destroy());
+      }
+    }
+  }
+});
+
+test('scatter-add: both strategies give the same bits (same summation order) and repeat exactly', async () => {
+  const N = 700;
+  const V = 9;
+  const D = 16;
+  const ib = upload(values(N, 42, 0, V).map(Math.floor), 'i32');
+  const sb = upload(values(N * D, 43, -1e3, 1e3));
+  const results: number[][] = [];
+  for (const strategy of ['scan', 'sort', 'sort', 'scan'] as const) {
+    const ob = upload(new Array(V * D).fill(0));
+    scatterAddRowsGpu(queue, gop(ob, [V, D]), gop(ib, [N], 'i32'), gop(sb, [N, D]), { strategy });
+    results.push(Array.from(await readBack(ob, V * D)));
+    ob.destroy();
+  }
+  for (const r of results) assert.equal(r, results[0]);
+});
+
+test('strategy choice follows the measured crossover', () => {
+  assert.is(chooseScatter(64, 22), 'scan');
+  assert.is(chooseScatter(512, 22), 'sort');
+  assert.is(chooseScatter(8192, 70), 'sort');
+  assert.is(chooseScatter(2048, 50000), 'sort');
+});
+
+test.run();
