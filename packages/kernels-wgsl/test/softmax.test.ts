@@ -15,37 +15,7 @@ import {
   softmaxGpu,
 } from '../src/softmax.js';
 
-// ---- plain-device helpers (no tensor package): one shared device for every kernel test file ----
-type Dev = { device: GPUDevice; queue: KernelQueue };
-async function plainDevice(): Promise<Dev> {
-  const g = globalThis as { __rnagradKernelTestDevice?: Promise<Dev> };
-  g.__rnagradKernelTestDevice ??= (async () => {
-    const name = 'webgpu';
-    let webgpu: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-    try {
-      webgpu = await import(name);
-    } catch {
-      // This package has no dependency on `webgpu`; borrow the tensor package's copy.
-      const { createRequire } = await import('node:module');
-      webgpu = await import(createRequire(new URL('../../tensor/package.json', import.meta.url)).resolve(name));
-    }
-    Object.assign(globalThis, webgpu.globals);
-    process.env.XDG_RUNTIME_DIR ??= '/tmp';
-    let gpu = webgpu.create([]);
-    let adapter = await gpu.requestAdapter();
-    if (!adapter) {
-      process.env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
-      gpu = webgpu.create([]);
-      adapter = await gpu.requestAdapter();
-    }
-    if (!adapter) throw new Error('no WebGPU adapter');
-    (globalThis as { __rnagradKernelTestGpu?: unknown }).__rnagradKernelTestGpu = gpu; // keep Dawn alive
-    const device = await adapter.requestDevice();
-    device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message));
-    return { device, queue: new KernelQueue(device) };
-  })();
-  return g.__rnagradKernelTestDevice;
-}
+import { plainDevice } from './device.js';
 const { device, queue } = await plainDevice();
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 function upload(values: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): GPUBuffer {
