@@ -184,6 +184,7 @@ export const RULES: Record<string, GradRule> = {
       return [du, dv, dbeta];
     },
   },
+  hxe: { save: [], backward: (g, ctx) => [T.hierarchicalCrossEntropyBackward(g, ctx.attrs as T.HxeAttrs)] },
   indexAdd: {
     save: [],
     backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],

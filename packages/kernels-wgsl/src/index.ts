@@ -13,3 +13,4 @@ export * from './softmax.js';
 export * from './norm.js';
 export * from './optim.js';
 export * from './scatter.js';
+export * from './hxe.js';

@@ -8,16 +8,17 @@ import { KernelQueue } from '../src/queue.js';
 export interface TestDevice {
   device: GPUDevice;
   queue: KernelQueue;
+  /** Dawn's GPU object: it must stay reachable while the device is used. */
+  gpu: GPU;
 }
 
 let shared: Promise<TestDevice> | null = null;
-let dawn: GPU | null = null; // kept referenced while the device lives
 
 export function plainDevice(): Promise<TestDevice> {
   shared ??= (async () => {
     Object.assign(globalThis, globals);
     process.env.XDG_RUNTIME_DIR ??= '/tmp';
-    dawn = create([]);
+    let dawn = create([]);
     let adapter = await dawn.requestAdapter();
     if (!adapter) {
       process.env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -27,7 +28,7 @@ export function plainDevice(): Promise<TestDevice> {
     if (!adapter) throw new Error('no WebGPU adapter (install chromium and libvulkan1 for SwiftShader)');
     const device = await adapter.requestDevice({ requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage } });
     device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message));
-    return { device, queue: new KernelQueue(device) };
+    return { device, queue: new KernelQueue(device), gpu: dawn };
   })();
   return shared;
 }

@@ -10,3 +10,4 @@ export { BufferPool, sizeClass, type PoolStats } from './pool.js';
 export * from './ops.js';
 export type { DType } from '@rnagrad/kernels-wgsl';
 export * from './nn.js';
+export { type HierarchicalCrossEntropyOptions, type HxeAttrs, type HxeReduction, type HxeSaved, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from './hxe.js';

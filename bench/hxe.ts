@@ -1,0 +1,144 @@
+/**
+ * HXE vs plain XE through the same fused kernel, [16384, 70] logits (HELM's codon vocabulary),
+ * codon tree at α = 0.2. Every sample is synchronised on GPU completion (queue.onSubmittedWorkDone).
+ *
+ *   node --import tsx bench/hxe.ts                 kernel and op level, default lanes per row
+ *   node --import tsx bench/hxe.ts --variants      also every lanes-per-row variant (slow on SwiftShader)
+ *   ROUNDS=5 ITERATIONS=25 node --import tsx bench/hxe.ts
+ *
+ * Tasks run in several interleaved rounds (tinybench per round, samples pooled), so slow drift
+ * and other processes on the machine hit HXE and XE alike; the figure is the pooled median.
+ */
+import { Bench } from 'tinybench';
+import * as T from '@rnagrad/tensor';
+import { codonTree, hxePathTable, leafMembership } from '../packages/tokenizers/src/index.js';
+import type { GpuOperand } from '../packages/kernels-wgsl/src/layout.js';
+import {
+  type HxeGpuTable,
+  hxeDefaultThreadsPerRow,
+  hxeGpu,
+  hxeKernelTable,
+  uploadHxeTable,
+  xeKernelTable,
+} from '../packages/kernels-wgsl/src/hxe.js';
+import { type HxeAttrs, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from '../packages/tensor/src/hxe.js';
+
+const N = 16384;
+const C = 70;
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ITERATIONS = Number(process.env.ITERATIONS ?? 15);
+const variants = process.argv.includes('--variants');
+
+const rt = await T.init({ quiet: true });
+const queue = rt.queue;
+const device = rt.device;
+console.log(`device: ${rt.adapter.description || rt.adapter.device} (${rt.adapter.isSoftware ? 'software' : 'hardware'}); [${N}, ${C}], ${ROUNDS} rounds × ${ITERATIONS} iterations`);
+
+let seed = 1;
+const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const logitValues = Float32Array.from({ length: N * C }, () => 6 * rand() - 3);
+const targetValues = Int32Array.from({ length: N }, (_, i) => (i % 7 === 3 ? -100 : Math.floor(rand() * C)));
+
+const tree = codonTree();
+const table = { ...hxePathTable(tree, 0.2), membership: leafMembership(tree) };
+const hxeTable = uploadHxeTable(device, hxeKernelTable(table));
+const xeTable = uploadHxeTable(device, xeKernelTable(C));
+
+// Kernel level: raw buffers on the runtime's device.
+const buffer = (bytes: number) => device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+const logitsBuf = buffer(N * C * 4);
+const targetsBuf = buffer(N * 4);
+const lossesBuf = buffer(N * 4);
+const dlogitsBuf = buffer(N * C * 4);
+device.queue.writeBuffer(logitsBuf, 0, logitValues);
+device.queue.writeBuffer(targetsBuf, 0, targetValues);
+const op = (b: GPUBuffer, shape: number[], dtype: 'f32' | 'i32' = 'f32'): GpuOperand => ({ buffer: b, dtype, shape, strides: shape.length === 2 ? [shape[1]!, 1] : [1], offset: 0 });
+
+function kernel(tbl: HxeGpuTable, grad: boolean, threadsPerRow?: number): () => Promise<void> {
+  return async () => {
+    hxeGpu(queue, {
+      logits: op(logitsBuf, [N, C]),
+      targets: op(targetsBuf, [N], 'i32'),
+      table: tbl,
+      losses: op(lossesBuf, [N]),
+      dlogits: grad ? op(dlogitsBuf, [N, C]) : null,
+      threadsPerRow,
+    });
+    await queue.sync();
+  };
+}
+
+// Op level: the tensor op with autograd's record hook stood in for, then its backward.
+const logits = T.tensor(logitValues, { shape: [N, C] });
+logits.requiresGrad = true;
+const targets = T.tensor(targetValues);
+const one = T.tensor(1);
+function tensorOp(mode: 'hxe' | 'xe'): () => Promise<void> {
+  return async () => {
+    let attrs: HxeAttrs | null = null;
+    const saved = T.hooks.record;
+    T.hooks.record = (_op, _inputs, out, a) => {
+      attrs = a as HxeAttrs;
+      out.gradNode = { op: 'hxe' }; // what autograd does when it takes the op
+    };
+    const loss = hierarchicalCrossEntropy(logits, targets, table, { mode });
+    T.hooks.record = saved;
+    const grad = hierarchicalCrossEntropyBackward(one, attrs!);
+    await rt.sync();
+    loss.dispose();
+    grad.dispose();
+    for (const t of Object.values(attrs!.saved ?? {})) t.dispose();
+  };
+}
+
+const tasks: [string, () => Promise<void>][] = [
+  ['kernel HXE fwd+bwd', kernel(hxeTable, true)],
+  ['kernel XE  fwd+bwd', kernel(xeTable, true)],
+  ['kernel HXE fwd', kernel(hxeTable, false)],
+  ['kernel XE  fwd', kernel(xeTable, false)],
+  ['op HXE loss+backward', tensorOp('hxe')],
+  ['op XE  loss+backward', tensorOp('xe')],
+];
+if (variants) {
+  for (const lanes of [1, 4, 16, 64]) {
+    tasks.push([`kernel HXE fwd+bwd ${lanes} lanes/row`, kernel(hxeTable, true, lanes)]);
+    tasks.push([`kernel XE  fwd+bwd ${lanes} lanes/row`, kernel(xeTable, true, lanes)]);
+  }
+}
+
+const samples = new Map<string, number[]>(tasks.map(([name]) => [name, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  const bench = new Bench({ iterations: ITERATIONS, time: 0, warmupIterations: round === 0 ? 3 : 1, warmupTime: 0, retainSamples: true });
+  const order = round % 2 === 0 ? tasks : [...tasks].reverse();
+  for (const [name, fn] of order) bench.add(name, fn);
+  await bench.run();
+  for (const task of bench.tasks) {
+    const result = task.result;
+    if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
+    samples.get(task.name)!.push(...(result.latency.samples ?? []));
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const med = new Map([...samples].map(([name, xs]) => [name, median(xs)]));
+const rows = [...samples].map(([name, xs]) => ({
+  task: name,
+  'median ms': med.get(name)!.toFixed(2),
+  'min ms': Math.min(...xs).toFixed(2),
+  samples: xs.length,
+}));
+console.table(rows);
+const ratio = (a: string, b: string) => (med.get(a)! / med.get(b)!).toFixed(2);
+console.log(`lanes per row (default for [${N}, ${C}]): ${hxeDefaultThreadsPerRow(C, N)}`);
+console.log(`HXE / XE, kernel forward+backward: ${ratio('kernel HXE fwd+bwd', 'kernel XE  fwd+bwd')}× (target ≤ 1.3×)`);
+console.log(`HXE / XE, kernel forward only:     ${ratio('kernel HXE fwd', 'kernel XE  fwd')}×`);
+console.log(`HXE / XE, op loss + backward:      ${ratio('op HXE loss+backward', 'op XE  loss+backward')}×`);
+if (variants) {
+  for (const lanes of [1, 4, 16, 64]) {
+    console.log(`  ${lanes} lanes/row: HXE / XE ${ratio(`kernel HXE fwd+bwd ${lanes} lanes/row`, `kernel XE  fwd+bwd ${lanes} lanes/row`)}×`);
+  }
+}
+T.destroyRuntime();
