@@ -184,6 +184,26 @@ export const RULES: Record<string, GradRule> = {
       return [du, dv, dbeta];
     },
   },
+  matmul: {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const attrs = ctx.attrs as unknown as T.MatmulAttrs;
+      const [a, b, bias] = ctx.inputs as Tensor[];
+      const [da, db, dbias] = T.matmulBackward(g, a!, b!, bias ?? null, attrs, ctx.needs);
+      return attrs.hasBias ? [da, db, dbias] : [da, db];
+    },
+  },
+  attention: {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const attrs = ctx.attrs as unknown as T.AttentionAttrs;
+      const [q, k, v] = ctx.inputs as Tensor[];
+      const s = attrs.saved!;
+      const { dq, dk, dv } = T.attentionBackward(g, q!, k!, v!, s.out, s.logsumexp, { causal: attrs.causal, scale: attrs.scale, keyPaddingMask: s.keyPaddingMask });
+      return [dq, dk, dv];
+    },
+  },
+  rope: { save: [], backward: (g, ctx) => [T.ropeBackward(g, ctx.attrs as T.RopeOpts)] },
   hxe: { save: [], backward: (g, ctx) => [T.hierarchicalCrossEntropyBackward(g, ctx.attrs as T.HxeAttrs)] },
   indexAdd: {
     save: [],

@@ -47,7 +47,7 @@ export class Node {
   release(): void {
     for (const t of this.ctx.inputs) t?.dispose();
     // Tensors a fused forward saved for its backward (e.g. logsumexp, LayerNorm statistics).
-    for (const t of Object.values((this.ctx.attrs.saved ?? {}) as Record<string, Tensor>)) t.dispose();
+    for (const t of Object.values((this.ctx.attrs.saved ?? {}) as Record<string, Tensor | null>)) t?.dispose();
     this.ctx.output?.dispose();
     this.ctx = { ...this.ctx, inputs: this.ctx.inputs.map(() => null), output: null };
   }

@@ -1,0 +1,263 @@
+/** Kernel-level tests of attention.ts and rope.ts on a plain GPUDevice + KernelQueue (no tensor package). */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { KernelQueue } from '../src/queue.js';
+import { type CpuOperand, type DType, type GpuOperand, contiguousStrides } from '../src/layout.js';
+import {
+  type AttentionTiles,
+  attentionBackwardCpu,
+  attentionBackwardGpu,
+  attentionForwardCpu,
+  attentionForwardGpu,
+  attentionSources,
+  attentionTiles,
+  attentionWorkgroupBytes,
+} from '../src/attention.js';
+import { ropeCpu, ropeGpu } from '../src/rope.js';
+
+// ---- plain-device helpers (no tensor package): one shared device for every kernel test file ----
+type Dev = { device: GPUDevice; queue: KernelQueue };
+async function plainDevice(): Promise<Dev> {
+  const g = globalThis as { __rnagradKernelTestDevice?: Promise<Dev> };
+  g.__rnagradKernelTestDevice ??= (async () => {
+    const name = 'webgpu';
+    let webgpu: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+    try {
+      webgpu = await import(name);
+    } catch {
+      // This package has no dependency on `webgpu`; borrow the tensor package's copy.
+      const { createRequire } = await import('node:module');
+      webgpu = await import(createRequire(new URL('../../tensor/package.json', import.meta.url)).resolve(name));
+    }
+    Object.assign(globalThis, webgpu.globals);
+    process.env.XDG_RUNTIME_DIR ??= '/tmp';
+    let gpu = webgpu.create([]);
+    let adapter = await gpu.requestAdapter();
+    if (!adapter) {
+      process.env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
+      gpu = webgpu.create([]);
+      adapter = await gpu.requestAdapter();
+    }
+    if (!adapter) throw new Error('no WebGPU adapter');
+    (globalThis as { __rnagradKernelTestGpu?: unknown }).__rnagradKernelTestGpu = gpu; // keep Dawn alive
+    const device = await adapter.requestDevice();
+    device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message));
+    return { device, queue: new KernelQueue(device) };
+  })();
+  return g.__rnagradKernelTestDevice;
+}
+const { device, queue } = await plainDevice();
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+function upload(values: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): GPUBuffer {
+  const words = dtype === 'f32' ? Float32Array.from(values) : Int32Array.from(values);
+  const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: USAGE });
+  device.queue.writeBuffer(buffer, 0, words);
+  return buffer;
+}
+function zeros(count: number): GPUBuffer {
+  return device.createBuffer({ size: Math.max(16, Math.ceil((count * 4) / 16) * 16), usage: USAGE });
+}
+async function readBack(buffer: GPUBuffer, count: number, offset = 0): Promise<Float64Array> {
+  const bytes = Math.max(4, count * 4);
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  queue.copy(buffer, offset * 4, staging, 0, bytes);
+  queue.flush();
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = Float64Array.from(new Float32Array(staging.getMappedRange().slice(0)));
+  staging.destroy();
+  return out;
+}
+function gop(buffer: GPUBuffer, shape: number[], dtype: DType = 'f32', offset = 0): GpuOperand {
+  return { buffer, shape, strides: contiguousStrides(shape), offset, dtype };
+}
+function cop(data: Float64Array, shape: number[], dtype: DType = 'f32', offset = 0): CpuOperand {
+  return { data, shape, strides: contiguousStrides(shape), offset, dtype };
+}
+function values(n: number, seed: number, lo = -1, hi = 1): number[] {
+  let s = seed >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.fround(lo + (s / 2 ** 32) * (hi - lo));
+  });
+}
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-4, atol = 1e-5): void {
+  assert.is(actual.length, expected.length, `${what}: lengths differ`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (a === e) continue;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
+  }
+}
+// ---- end of helpers ----
+
+interface Case {
+  B: number;
+  H: number;
+  L: number;
+  D: number;
+  causal: boolean;
+  masked: boolean;
+  tiles?: Partial<AttentionTiles>;
+  /** Element offset of every f32 operand inside its buffer (tests unaligned, scalar-path operands). */
+  offset?: number;
+}
+
+/**
+ * Runs forward + backward on the GPU and the float64 reference; `kernelQueue` lets a test route
+ * the dispatches through a wrapper. Returns the largest error relative to the tolerance (≤ 1 passes).
+ */
+async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue): Promise<{ worst: number; where: string }> {
+  const { B, H, L, D } = c;
+  const off = c.offset ?? 0;
+  const shape = [B, H, L, D];
+  const n = B * H * L * D;
+  const [qv, kv, vv, dov] = [0, 1, 2, 3].map((k) => values(n, seed * 5 + k + 1, -1.5, 1.5));
+  const maskv = Array.from({ length: B * L }, (_, i) => (Math.floor(i / L) === 0 && B > 1 ? 0 : (i * 7 + seed) % 5 === 0 ? 0 : 1));
+  const withPad = (v: number[]) => [...Array(off).fill(7), ...v];
+  const [qb, kb, vb, dob] = [qv, kv, vv, dov].map((v) => upload(withPad(v)));
+  const [ob, dqb, dkb, dvb] = [0, 1, 2, 3].map(() => zeros(n + off));
+  const lb = zeros(B * H * L);
+  const sb = zeros(2 * B * H * L);
+  const mb = upload(maskv, 'i32');
+  const mask = c.masked ? gop(mb, [B, L], 'i32') : null;
+  const G = (b: GPUBuffer) => gop(b, shape, 'f32', off);
+  const opts = { causal: c.causal, keyPaddingMask: mask, tiles: c.tiles };
+  attentionForwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), ...opts });
+  attentionBackwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), dOut: G(dob), dq: G(dqb), dk: G(dkb), dv: G(dvb), stats: gop(sb, [2 * B * H * L]), ...opts });
+  const got = {
+    out: await readBack(ob, n, off),
+    lse: await readBack(lb, B * H * L),
+    dq: await readBack(dqb, n, off),
+    dk: await readBack(dkb, n, off),
+    dv: await readBack(dvb, n, off),
+  };
+  const ref = { out: new Float64Array(n), lse: new Float64Array(B * H * L), dq: new Float64Array(n), dk: new Float64Array(n), dv: new Float64Array(n) };
+  const C = (v: number[]) => cop(Float64Array.from(v), shape);
+  const cmask = c.masked ? cop(Float64Array.from(maskv), [B, L], 'i32') : null;
+  attentionForwardCpu({ q: C(qv), k: C(kv), v: C(vv), out: cop(ref.out, shape), lse: cop(ref.lse, [B, H, L]), keyPaddingMask: cmask, causal: c.causal });
+  attentionBackwardCpu({ q: C(qv), k: C(kv), v: C(vv), dOut: C(dov), dq: cop(ref.dq, shape), dk: cop(ref.dk, shape), dv: cop(ref.dv, shape), keyPaddingMask: cmask, causal: c.causal });
+  [qb, kb, vb, dob, ob, dqb, dkb, dvb, lb, sb, mb].forEach((b) => b.destroy());
+  let worst = 0;
+  let where = '';
+  for (const name of ['out', 'lse', 'dq', 'dk', 'dv'] as const) {
+    const [a, e] = [got[name], ref[name]];
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === e[i]) continue;
+      const err = Math.abs(a[i]! - e[i]!) / (5e-5 + 5e-4 * Math.abs(e[i]!));
+      if (!(err <= worst)) {
+        worst = Number.isNaN(err) ? Infinity : err;
+        where = `${name}[${i}] = ${a[i]}, expected ${e[i]}`;
+      }
+    }
+  }
+  return { worst, where };
+}
+
+async function check(c: Case, seed: number): Promise<void> {
+  const { worst, where } = await runCase(c, seed);
+  assert.ok(worst <= 1, `B${c.B} H${c.H} L${c.L} D${c.D} causal ${c.causal} masked ${c.masked} tiles ${JSON.stringify(c.tiles ?? 'default')}: ${where}`);
+}
+
+test('schedules fit 16 KiB of workgroup memory for head dims up to 512; long sequences get more rows per thread', () => {
+  for (const D of [8, 16, 24, 32, 48, 64, 96, 128, 160, 256, 512]) {
+    for (const L of [1, 64, 65, 4096]) {
+      const t = attentionTiles(D, L);
+      for (const kind of ['fwd', 'dq', 'dkv'] as const) assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
+    }
+  }
+  assert.ok(attentionTiles(32, 1024).fwd.per > attentionTiles(32, 16).fwd.per);
+});
+
+test('long-sequence schedules for head dims 16, 64 and 160 match the float64 reference (causal, padding)', async () => {
+  await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true }, 1);
+  await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true }, 2);
+  await check({ B: 2, H: 1, L: 70, D: 160, causal: true, masked: true }, 3);
+});
+
+test('odd schedules (tiles and workgroups that do not divide the length or each other) match the reference', async () => {
+  const odd = { wg: 8, per: 3, tile: 3 };
+  const tiles = { fwd: odd, dq: { wg: 4, per: 2, tile: 5 }, dkv: { wg: 12, per: 1, tile: 7 } };
+  for (const [L, causal, masked] of [[1, true, true], [2, false, true], [29, true, false], [50, true, true]] as const) {
+    await check({ B: 3, H: 2, L, D: 24, causal, masked, tiles }, L);
+  }
+});
+
+test('head dims that are not multiples of 4, and operands at unaligned offsets, take the scalar path', async () => {
+  await check({ B: 1, H: 2, L: 21, D: 18, causal: true, masked: true }, 4);
+  await check({ B: 2, H: 1, L: 13, D: 16, causal: false, masked: true, offset: 2 }, 5);
+});
+
+test('more than 65535 workgroups are split over two grid dimensions', async () => {
+  // 70000 heads of length 1: one workgroup each (forward only: the backward kernels share the index code).
+  const [B, H, L, D] = [70000, 1, 1, 16];
+  const n = B * H * L * D;
+  const shape = [B, H, L, D];
+  assert.ok(device.limits.maxComputeWorkgroupsPerDimension < B * H);
+  const vv = values(n, 9);
+  const [qb, kb, vb] = [upload(values(n, 8)), upload(values(n, 10)), upload(vv)];
+  const ob = zeros(n);
+  const lb = zeros(B * H * L);
+  attentionForwardGpu(queue, { q: gop(qb, shape), k: gop(kb, shape), v: gop(vb, shape), out: gop(ob, shape), lse: gop(lb, [B, H, L]) });
+  // With one key the output is v itself, and the logsumexp is the scaled score.
+  close(await readBack(ob, n), vv, 'length-1 attention over 70000 heads', 0, 0);
+  [qb, kb, vb, ob, lb].forEach((b) => b.destroy());
+});
+
+test('the write-after-read barrier is load-bearing: removing it breaks the forward on a lane-serial adapter', async () => {
+  // A queue wrapper that drops the barrier after each tile's compute (the one guarding the next
+  // tile's writes against slower lanes still reading this tile).
+  const broken = {
+    device,
+    dispatch(req: Parameters<KernelQueue['dispatch']>[0]) {
+      if (!req.key.startsWith('attn-fwd')) return queue.dispatch(req);
+      queue.dispatch({
+        ...req,
+        key: `${req.key}:no-war-barrier`,
+        source: () => {
+          const src = req.source();
+          const at = src.lastIndexOf('workgroupBarrier();');
+          return src.slice(0, at) + src.slice(at + 'workgroupBarrier();'.length);
+        },
+      });
+    },
+  } as unknown as KernelQueue;
+  const c: Case = { B: 1, H: 2, L: 40, D: 16, causal: false, masked: false, tiles: { fwd: { wg: 16, per: 1, tile: 4 } } };
+  const good = await runCase(c, 7);
+  assert.ok(good.worst <= 1, good.where);
+  const bad = await runCase(c, 7, broken);
+  // SwiftShader runs the 4-lane groups of a workgroup one after another, so the race always shows;
+  // a GPU may hide it, so only the intact kernel is asserted there.
+  const isLaneSerial = /swiftshader/i.test(`${(device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo?.description ?? ''}`) || bad.worst > 1;
+  if (isLaneSerial) assert.ok(bad.worst > 1, 'without the barrier the forward should be wrong on SwiftShader');
+});
+
+test('the generated WGSL has two barriers per tile loop and no L×L arrays', () => {
+  const src = attentionSources(32, { length: 1024 });
+  for (const kind of ['fwd', 'dq', 'dkv'] as const) {
+    assert.is(src[kind].split('workgroupBarrier();').length - 1, 2, `${kind}: barriers`);
+    const sizes = [...src[kind].matchAll(/var<workgroup> \w+: array<[^,]+, (\d+)>/g)].map((m) => Number(m[1]));
+    assert.ok(sizes.every((s) => s <= 1024), `${kind}: workgroup arrays are tile-sized`);
+  }
+});
+
+test('rope kernel matches the float64 reference; the inverse undoes it', async () => {
+  for (const [rows, L, D, base, offset] of [[3, 7, 16, 10000, 0], [2, 300, 32, 10000, 5], [1, 50, 160, 10000, 0], [4, 9, 6, 500, 11], [2, 33, 300, 10000, 1]] as const) {
+    const shape = [rows, L, D];
+    const n = rows * L * D;
+    const xv = values(n, n, -3, 3);
+    const xb = upload(xv);
+    const yb = zeros(n);
+    const zb = zeros(n);
+    ropeGpu(queue, gop(yb, shape), gop(xb, shape), { base, positionOffset: offset });
+    ropeGpu(queue, gop(zb, shape), gop(yb, shape), { base, positionOffset: offset, inverse: true });
+    const ref = new Float64Array(n);
+    ropeCpu(cop(ref, shape), cop(Float64Array.from(xv), shape), { base, positionOffset: offset });
+    const tol = D > 240 ? 3e-4 : 2e-6;
+    close(await readBack(yb, n), ref, `rope [${shape}]`, tol, tol);
+    close(await readBack(zb, n), xv, `rope inverse [${shape}]`, tol, tol);
+    [xb, yb, zb].forEach((b) => b.destroy());
+  }
+});
+
+test.run();

@@ -1,0 +1,251 @@
+/** Kernel-level tests of matmul.ts on a plain GPUDevice + KernelQueue (no tensor package). */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fc from 'fast-check';
+import type { CpuOperand, GpuOperand } from '../src/layout.js';
+import {
+  type MatmulActivation,
+  type MatmulConfig,
+  type MatmulPlan,
+  MATMUL_ACTIVATIONS,
+  clearMatmulTunings,
+  defaultMatmulPlan,
+  exportMatmulTunings,
+  importMatmulTunings,
+  matmulAdapterKey,
+  matmulCpu,
+  matmulGpu,
+  matmulPlanFor,
+  matmulShapeClass,
+  setMatmulAdapter,
+  tuneMatmul,
+} from '../src/matmul.js';
+import { plainDevice } from './device.js';
+
+const { device, queue } = await plainDevice();
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+function contiguous(shape: readonly number[]): number[] {
+  const s: number[] = [];
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d]!;
+  }
+  return s;
+}
+
+function values(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 4 - 2;
+  });
+}
+
+/** A matrix operand stored on both devices; `transposed` stores it as the transpose and views it back (swapped strides). */
+interface Operand {
+  gpu: GpuOperand;
+  cpu: CpuOperand;
+}
+function operand(shape: number[], seed: number, transposed = false, offset = 0): Operand {
+  const r = shape.length;
+  const phys = transposed ? [...shape.slice(0, r - 2), shape[r - 1]!, shape[r - 2]!] : shape;
+  const n = phys.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n + offset);
+  data.set(values(n, seed), offset);
+  const buffer = device.createBuffer({ size: Math.max(16, data.byteLength), usage: USAGE });
+  device.queue.writeBuffer(buffer, 0, data);
+  const ps = contiguous(phys);
+  const strides = transposed ? [...ps.slice(0, r - 2), ps[r - 1]!, ps[r - 2]!] : ps;
+  return {
+    gpu: { buffer, dtype: 'f32', shape, strides, offset },
+    cpu: { data: Float64Array.from(data), dtype: 'f32', shape, strides, offset },
+  };
+}
+function output(shape: number[]): Operand {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const buffer = device.createBuffer({ size: Math.max(16, n * 4), usage: USAGE });
+  device.queue.writeBuffer(buffer, 0, new Float32Array(n).fill(NaN));
+  return { gpu: { buffer, dtype: 'f32', shape, strides: contiguous(shape), offset: 0 }, cpu: { data: new Float64Array(n), dtype: 'f32', shape, strides: contiguous(shape), offset: 0 } };
+}
+
+async function read(buffer: GPUBuffer, n: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: Math.max(16, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  queue.copy(buffer, 0, staging, 0, Math.max(16, n * 4));
+  queue.flush();
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0, n * 4));
+  staging.destroy();
+  return out;
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, k: number): void {
+  assert.is(actual.length, expected.length, `${what}: lengths`);
+  // f32 accumulation over k terms of size ≤ 4: error grows ~ sqrt(k)·ulp·|terms|
+  const atol = 2e-5 * Math.max(1, k);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (!(Math.abs(a - e) <= atol + 1e-5 * Math.abs(e))) assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
+  }
+}
+
+interface Case {
+  batchA: number[];
+  batchB: number[];
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+  bias?: 'row' | 'full' | 'col';
+  activation?: MatmulActivation;
+  pre?: boolean;
+  plan?: MatmulPlan;
+}
+
+function broadcast(a: number[], b: number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  return Array.from({ length: r }, (_, i) => {
+    const x = a[a.length - r + i] ?? 1;
+    const y = b[b.length - r + i] ?? 1;
+    return x === 1 ? y : x;
+  });
+}
+
+let seed = 1;
+async function check(c: Case, what: string): Promise<void> {
+  const batch = broadcast(c.batchA, c.batchB);
+  const A = operand([...c.batchA, c.m, c.k], seed++, c.transA, 3);
+  const B = operand([...c.batchB, c.k, c.n], seed++, c.transB, 1);
+  const outShape = [...batch, c.m, c.n];
+  const biasShape = c.bias === 'row' ? [c.n] : c.bias === 'col' ? [c.m, 1] : c.bias === 'full' ? outShape : null;
+  const bias = biasShape ? operand(biasShape, seed++) : undefined;
+  const out = output(outShape);
+  const pre = c.pre ? output(outShape) : undefined;
+  const activation = c.activation ?? 'none';
+  matmulGpu(queue, out.gpu, A.gpu, B.gpu, { bias: bias?.gpu, activation, preActivation: pre?.gpu, plan: c.plan });
+  matmulCpu(out.cpu, A.cpu, B.cpu, { bias: bias?.cpu, activation, preActivation: pre?.cpu });
+  const n = out.cpu.data.length;
+  assertClose(await read(out.gpu.buffer, n), out.cpu.data, what, c.k);
+  if (pre) assertClose(await read(pre.gpu.buffer, n), pre.cpu.data, `${what} (pre-activation)`, c.k);
+  for (const x of [A, B, bias, out, pre]) x?.gpu.buffer.destroy();
+}
+
+const direct = (tm: number, tn: number, wx: number, wy: number, ku = 2): MatmulConfig => ({ kind: 'direct', tm, tn, wx, wy, ku });
+const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): MatmulConfig => ({ kind: 'tiled', tm, tn, wx, wy, bk });
+
+const VARIANTS: [string, MatmulPlan][] = [
+  ['direct 16x8 (large register tile)', { config: direct(16, 8, 8, 4), splitK: 1 }],
+  ['direct 4x4 unroll 3', { config: direct(4, 4, 4, 4, 3), splitK: 1 }],
+  ['direct 1x8 (skinny M)', { config: direct(1, 8, 32, 1), splitK: 1 }],
+  ['direct 8x1 (skinny N)', { config: direct(8, 1, 1, 32), splitK: 1 }],
+  ['direct 1x1 (thread per output)', { config: direct(1, 1, 64, 1), splitK: 1 }],
+  ['tiled 4x4 vec4 B tile', { config: tiled(4, 4, 8, 8, 16), splitK: 1 }],
+  ['tiled 8x4 bk 8', { config: tiled(8, 4, 8, 8, 8), splitK: 1 }],
+  ['tiled 2x3 (scalar tile reads)', { config: tiled(2, 3, 8, 8, 8), splitK: 1 }],
+  ['dot (workgroup per output)', { config: { kind: 'dot', wg: 64 }, splitK: 1 }],
+  ['split-K 3 over direct', { config: direct(8, 8, 4, 4), splitK: 3 }],
+  ['split-K 4 over tiled', { config: tiled(4, 4, 8, 8, 16), splitK: 4 }],
+];
+
+for (const [name, plan] of VARIANTS) {
+  test(`${name}: odd sizes, transposes, broadcast batch, bias, activations`, async () => {
+    const cases: Case[] = [
+      { batchA: [], batchB: [], m: 37, n: 29, k: 45 },
+      { batchA: [2], batchB: [], m: 19, n: 70, k: 13, transA: true, bias: 'row', activation: 'relu' },
+      { batchA: [3, 1], batchB: [2], m: 5, n: 9, k: 67, transB: true, bias: 'full', activation: 'gelu', pre: true },
+      { batchA: [1], batchB: [2], m: 1, n: 33, k: 7, transA: true, transB: true, bias: 'col', activation: 'geluTanh' },
+      { batchA: [], batchB: [], m: 65, n: 1, k: 1 },
+      { batchA: [2], batchB: [2], m: 3, n: 4, k: 0, bias: 'row' },
+    ];
+    for (const c of cases) await check({ ...c, plan }, `${name} ${JSON.stringify({ ...c, plan: undefined })}`);
+  });
+}
+
+test('random shapes (fast-check) on the default plans', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        m: fc.integer({ min: 1, max: 70 }),
+        n: fc.integer({ min: 1, max: 70 }),
+        k: fc.integer({ min: 1, max: 70 }),
+        batch: fc.constantFrom<[number[], number[]]>([[], []], [[3], [3]], [[2, 1], [3]], [[1], [2]]),
+        transA: fc.boolean(),
+        transB: fc.boolean(),
+        activation: fc.constantFrom(...MATMUL_ACTIVATIONS),
+        bias: fc.constantFrom<Case['bias']>(undefined, 'row', 'full'),
+      }),
+      async (r) => {
+        await check({ ...r, batchA: r.batch[0], batchB: r.batch[1] }, JSON.stringify(r));
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
+
+test('dispatches over 65535 workgroups in a dimension are chunked', async () => {
+  await check({ batchA: [], batchB: [], m: 70000, n: 1, k: 2, plan: { config: direct(1, 1, 1, 1, 1), splitK: 1 } }, 'tall chunked');
+});
+
+test('default plans pick skinny, dot and split-K kernels by shape', () => {
+  const sw = 'google|swiftshader|x|SwiftShader driver';
+  assert.is(defaultMatmulPlan({ batch: 1, m: 1, n: 1, k: 4096 }, sw).config.kind, 'dot');
+  const gemv = defaultMatmulPlan({ batch: 1, m: 1, n: 512, k: 512 }, sw);
+  assert.is(gemv.config.kind === 'direct' && gemv.config.tm, 1);
+  const tall = defaultMatmulPlan({ batch: 1, m: 512, n: 2, k: 512 }, sw);
+  assert.is(tall.config.kind === 'direct' && tall.config.tn, 2);
+  const fewTiles = defaultMatmulPlan({ batch: 1, m: 32, n: 32, k: 4096 }, sw);
+  assert.ok(fewTiles.splitK > 1, `expected split-K for 32x32x4096, got ${JSON.stringify(fewTiles)}`);
+  assert.is(defaultMatmulPlan({ batch: 1, m: 1024, n: 1024, k: 1024 }, sw).splitK, 1);
+  assert.is(defaultMatmulPlan({ batch: 1, m: 256, n: 256, k: 256 }, 'nvidia|ampere|x|RTX').config.kind, 'tiled');
+});
+
+test('default plans are correct on split-K and dot shapes', async () => {
+  await check({ batchA: [], batchB: [], m: 1, n: 1, k: 300, bias: 'row', activation: 'relu' }, 'dot default');
+  await check({ batchA: [], batchB: [], m: 9, n: 11, k: 700, transA: true, activation: 'gelu' }, 'split-K default');
+});
+
+test('tuner times candidates, caches the winner per adapter and shape class, exports and imports JSON', async () => {
+  clearMatmulTunings();
+  setMatmulAdapter(queue, 'test-adapter');
+  assert.is(matmulAdapterKey(queue), 'test-adapter');
+  const dims = { batch: 2, m: 24, n: 20, k: 16 };
+  const candidates: MatmulPlan[] = [
+    { config: direct(4, 4, 4, 4), splitK: 1 },
+    { config: tiled(4, 4, 8, 8, 8), splitK: 1 },
+  ];
+  const seen: string[] = [];
+  const result = await tuneMatmul(queue, dims, { candidates, reps: 2, onResult: (t) => seen.push(t.key) });
+  assert.is(result.timings.length, 2);
+  assert.equal(seen, result.timings.map((t) => t.key));
+  assert.ok(result.timings.every((t) => t.ms > 0 && Number.isFinite(t.gflops)));
+  assert.is(result.shapeClass, matmulShapeClass(dims));
+  assert.equal(matmulPlanFor(queue, dims), result.best);
+  const json = exportMatmulTunings();
+  clearMatmulTunings();
+  assert.equal(matmulPlanFor(queue, dims), defaultMatmulPlan(dims, 'test-adapter'), 'cleared: back to the default');
+  importMatmulTunings(json);
+  assert.equal(matmulPlanFor(queue, dims), result.best);
+  // the tuned plan is used (and correct) for another shape of the same class
+  await check({ batchA: [2], batchB: [2], m: 30, n: 17, k: 40 }, 'tuned class');
+  importMatmulTunings(JSON.stringify({ 'test-adapter': { [matmulShapeClass(dims)]: { config: { kind: 'bogus' }, splitK: 1 } } }));
+  assert.equal(matmulPlanFor(queue, dims), result.best, 'invalid imported plans are ignored');
+  clearMatmulTunings();
+  setMatmulAdapter(queue, 'unknown');
+});
+
+test('shape and dtype errors name the operands', () => {
+  const A = operand([2, 3], 1);
+  const B = operand([4, 5], 2);
+  const out = output([2, 5]);
+  assert.throws(() => matmulGpu(queue, out.gpu, A.gpu, B.gpu), /matmul: \[2, 3\] @ \[4, 5\] does not give \[2, 5\]/);
+  assert.throws(() => matmulCpu(out.cpu, { ...A.cpu, dtype: 'i32' }, B.cpu), /only f32/);
+  const B2 = operand([3, 5], 3);
+  const bias = operand([4], 4);
+  assert.throws(() => matmulGpu(queue, out.gpu, A.gpu, B2.gpu, { bias: bias.gpu }), /bias \[4\] does not broadcast to \[2, 5\]/);
+  for (const x of [A, B, B2, out, bias]) x.gpu.buffer.destroy();
+});
+
+test.run();

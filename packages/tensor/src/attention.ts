@@ -1,0 +1,372 @@
+/**
+ * Attention ops: fused tiled ("flash") multi-head attention with key-padding and causal masks,
+ * rotary position embedding (rotate-half RoPE), and the unfused composed reference (matmul →
+ * masked softmax → matmul) that tests and benchmarks compare the fused kernels with.
+ *
+ * Shapes: q, k, v are [batch, heads, length, headDim] (any strides; copied to contiguous when
+ * needed); `keyPaddingMask` is [batch, length] i32/bool with 1 = token, 0 = padding (masked as a
+ * key). Query rows whose keys are all masked (a fully padded sequence, or causal row 0 on a padded
+ * first key) output zeros and get zero gradients.
+ *
+ * Autograd: `attention` records 'attention' with attrs { causal, scale, saved } where
+ * `saved = { out, logsumexp, keyPaddingMask }` are fresh handles that belong to the graph node when
+ * autograd takes the op (the rule calls `attentionBackward(g, q, k, v, saved.out,
+ * saved.logsumexp, …)` and then `releaseAttentionSaved(attrs)`); otherwise they are disposed at
+ * once. `rope` records 'rope' with attrs { base, positionOffset }; its rule is `ropeBackward(g, attrs)`.
+ */
+import { type CpuOperand, type GpuOperand, ELEMENTWISE_OPS, elementwiseCpu, elementwiseGpu } from '@rnagrad/kernels-wgsl';
+// Not yet re-exported by @rnagrad/kernels-wgsl's index; once they are, import them from there.
+import { attentionBackwardCpu, attentionBackwardGpu, attentionForwardCpu, attentionForwardGpu } from '../../kernels-wgsl/src/attention.js';
+import { matmulCpu, matmulGpu } from '../../kernels-wgsl/src/matmul.js';
+import { ropeCpu, ropeGpu } from '../../kernels-wgsl/src/rope.js';
+import * as ops from './ops.js';
+import { cpuOperand, deviceOf, empty, gpuOperand, hooks, record } from './ops.js';
+import { keep, tidy, type Tensor } from './tensor.js';
+import { runtime } from './runtime.js';
+import { softmax, softmaxBackward } from './nn.js';
+
+export interface AttentionOpts {
+  /** [batch, length] i32/bool: 1 = real token, 0 = padding (masked as a key). */
+  keyPaddingMask?: Tensor | null;
+  /** Query i attends only keys j ≤ i. */
+  causal?: boolean;
+  /** Multiplies q·k before the softmax (default 1/√headDim). */
+  scale?: number;
+}
+
+/** What `attention` records: the backward's inputs beyond q, k, v. */
+export interface AttentionAttrs {
+  causal: boolean;
+  scale: number;
+  saved?: { out: Tensor; logsumexp: Tensor; keyPaddingMask: Tensor | null } | null;
+}
+
+export interface RopeOpts {
+  /** Frequency base (default 10000). */
+  base?: number;
+  /** Position of the first element along the length axis (default 0). */
+  positionOffset?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function untracked<T>(fn: () => T): T {
+  const prev = hooks.record;
+  hooks.record = null;
+  try {
+    return fn();
+  } finally {
+    hooks.record = prev;
+  }
+}
+
+function handle(t: Tensor): Tensor {
+  return t.view(t.shape, t.strides, t.offset);
+}
+
+/** `t` if contiguous, else an unrecorded contiguous copy (caller disposes copies: see `release`). */
+function contiguousOf(op: string, t: Tensor): Tensor {
+  t.assertAlive(op);
+  if (t.isContiguous) return t;
+  const out = empty(t.shape, t.dtype, t.device);
+  if (t.device === 'gpu') elementwiseGpu(runtime().queue, ELEMENTWISE_OPS.copy, gpuOperand(op, out), [gpuOperand(op, t)]);
+  else elementwiseCpu(ELEMENTWISE_OPS.copy, cpuOperand(op, out), [cpuOperand(op, t)]);
+  return out;
+}
+
+function release(copies: Tensor[], originals: Tensor[]): void {
+  copies.forEach((c, k) => c !== originals[k] && c.dispose());
+}
+
+function requireF32(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'f32') throw new TypeError(`${op}: expected f32 tensors, got ${t.dtype} [${t.shape.join(', ')}]`);
+}
+
+function checkQkv(op: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null | undefined): [number, number, number, number] {
+  requireF32(op, q, k, v);
+  if (q.rank !== 4) throw new RangeError(`${op}: q must be [batch, heads, length, headDim], got [${q.shape.join(', ')}]`);
+  for (const t of [k, v]) {
+    if (t.rank !== 4 || t.shape.some((s, d) => s !== q.shape[d])) {
+      throw new RangeError(`${op}: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] must have the same shape`);
+    }
+  }
+  const [B, H, L, D] = q.shape as [number, number, number, number];
+  if (mask) {
+    if (mask.dtype === 'f32') throw new TypeError(`${op}: keyPaddingMask must be i32 or bool (1 = token, 0 = padding), got f32`);
+    if (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== L) {
+      throw new RangeError(`${op}: keyPaddingMask must be [batch, length] = [${B}, ${L}], got [${mask.shape.join(', ')}]`);
+    }
+  }
+  return [B, H, L, D];
+}
+
+function g(op: string, t: Tensor): GpuOperand {
+  return gpuOperand(op, t);
+}
+function c(op: string, t: Tensor): CpuOperand {
+  return cpuOperand(op, t);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention
+
+/**
+ * The forward without recording: the output and the per-row natural-log logsumexp of the scaled,
+ * masked scores ([batch, heads, length]; −inf for rows with no key), which `attentionBackward` takes.
+ */
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): { out: Tensor; logsumexp: Tensor } {
+  const op = 'attention';
+  const mask = opts.keyPaddingMask ?? null;
+  const device = deviceOf(op, mask ? [q, k, v, mask] : [q, k, v]);
+  const [B, H, L, D] = checkQkv(op, q, k, v, mask);
+  const causal = opts.causal ?? false;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const inputs = [q, k, v];
+  const [qc, kc, vc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor];
+  const out = empty(q.shape, 'f32', device);
+  const lse = empty([B, H, L], 'f32', device);
+  if (device === 'gpu') {
+    const rt = runtime();
+    rt.check(op);
+    attentionForwardGpu(rt.queue, { q: g(op, qc), k: g(op, kc), v: g(op, vc), out: g(op, out), lse: g(op, lse), keyPaddingMask: mask && g(op, mask), causal, scale });
+  } else {
+    attentionForwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), out: c(op, out), lse: c(op, lse), keyPaddingMask: mask && c(op, mask), causal, scale });
+  }
+  release([qc, kc, vc], inputs);
+  return { out, logsumexp: lse };
+}
+
+/**
+ * softmax(scale·q·kᵀ + masks)·v per batch and head, without materialising the L×L scores.
+ * Records 'attention' (see the file comment for what it saves).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): Tensor {
+  const { out, logsumexp } = attentionForward(q, k, v, opts);
+  const mask = opts.keyPaddingMask ?? null;
+  const saved = { out: handle(out), logsumexp, keyPaddingMask: mask ? handle(mask) : null };
+  const attrs: AttentionAttrs = { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), saved };
+  record('attention', [q, k, v], out, attrs as unknown as Record<string, unknown>);
+  if (out.gradNode !== null && out.gradNode !== undefined) {
+    keep(saved.out);
+    keep(saved.logsumexp);
+    if (saved.keyPaddingMask) keep(saved.keyPaddingMask);
+  } else {
+    releaseAttentionSaved(attrs);
+  }
+  return out;
+}
+
+/** Disposes what `attention` saved for its backward (idempotent). */
+export function releaseAttentionSaved(attrs: AttentionAttrs): void {
+  const s = attrs.saved;
+  if (!s) return;
+  s.out.dispose();
+  s.logsumexp.dispose();
+  s.keyPaddingMask?.dispose();
+  attrs.saved = null;
+}
+
+/**
+ * Gradients of `attention` from the output gradient `dOut`, given the forward's output and
+ * logsumexp (on the GPU they are used; the CPU reference recomputes them). Deterministic.
+ */
+export function attentionBackward(
+  dOut: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  logsumexp: Tensor,
+  opts: AttentionOpts = {},
+): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const op = 'attentionBackward';
+  const mask = opts.keyPaddingMask ?? null;
+  const device = deviceOf(op, mask ? [dOut, q, k, v, out, logsumexp, mask] : [dOut, q, k, v, out, logsumexp]);
+  const [B, H, L, D] = checkQkv(op, q, k, v, mask);
+  requireF32(op, dOut, out, logsumexp);
+  for (const t of [dOut, out]) {
+    if (t.rank !== 4 || t.shape.some((s, d) => s !== q.shape[d])) throw new RangeError(`${op}: dOut and out must be [${q.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+  }
+  if (logsumexp.size !== B * H * L) throw new RangeError(`${op}: logsumexp must be [${B}, ${H}, ${L}], got [${logsumexp.shape.join(', ')}]`);
+  const causal = opts.causal ?? false;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const dq = empty(q.shape, 'f32', device);
+  const dk = empty(q.shape, 'f32', device);
+  const dv = empty(q.shape, 'f32', device);
+  const inputs = [q, k, v, out, dOut, logsumexp];
+  const [qc, kc, vc, oc, gc, lc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+  if (device === 'gpu') {
+    const rt = runtime();
+    rt.check(op);
+    const stats = empty([2 * B * H * L], 'f32', 'gpu');
+    attentionBackwardGpu(rt.queue, {
+      q: g(op, qc),
+      k: g(op, kc),
+      v: g(op, vc),
+      out: g(op, oc),
+      lse: g(op, lc),
+      dOut: g(op, gc),
+      dq: g(op, dq),
+      dk: g(op, dk),
+      dv: g(op, dv),
+      stats: g(op, stats),
+      keyPaddingMask: mask && g(op, mask),
+      causal,
+      scale,
+    });
+    stats.dispose();
+  } else {
+    attentionBackwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), dOut: c(op, gc), dq: c(op, dq), dk: c(op, dk), dv: c(op, dv), keyPaddingMask: mask && c(op, mask), causal, scale });
+  }
+  release([qc, kc, vc, oc, gc, lc], inputs);
+  return { dq, dk, dv };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE
+
+function ropeImpl(op: string, x: Tensor, opts: RopeOpts, inverse: boolean): Tensor {
+  const device = deviceOf(op, [x]);
+  requireF32(op, x);
+  if (x.rank < 2) throw new RangeError(`${op}: input must be [..., length, headDim], got [${x.shape.join(', ')}]`);
+  const out = empty(x.shape, 'f32', device);
+  const ropts = { base: opts.base ?? 10000, positionOffset: opts.positionOffset ?? 0, inverse };
+  if (device === 'gpu') {
+    const rt = runtime();
+    rt.check(op);
+    const xc = contiguousOf(op, x);
+    ropeGpu(rt.queue, g(op, out), g(op, xc), ropts);
+    release([xc], [x]);
+  } else {
+    ropeCpu(c(op, out), c(op, x), ropts);
+  }
+  return out;
+}
+
+/**
+ * Rotary position embedding (GPT-NeoX rotate-half over the full last dim) of x [..., length,
+ * headDim]: position = index along dim −2 + positionOffset. Records 'rope' with attrs
+ * { base, positionOffset }.
+ */
+export function rope(x: Tensor, opts: RopeOpts = {}): Tensor {
+  const out = ropeImpl('rope', x, opts, false);
+  return record('rope', [x], out, { base: opts.base ?? 10000, positionOffset: opts.positionOffset ?? 0 });
+}
+
+/** The gradient of `rope`: the inverse rotation of `dy`. */
+export function ropeBackward(dy: Tensor, attrs: RopeOpts = {}): Tensor {
+  return ropeImpl('ropeBackward', dy, attrs, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The composed (unfused) reference
+
+/**
+ * a [B,H,M,K] × b [B,H,K,N] (any strides: transposes are views) → contiguous [B,H,M,N], times alpha.
+ * Unrecorded; the project's matmul kernel (kernels-wgsl matmul.ts) and its float64 reference.
+ */
+function bmm(op: string, a: Tensor, b: Tensor, alpha = 1): Tensor {
+  const [B, H, M] = a.shape as [number, number, number, number];
+  const N = b.shape[3]!;
+  const out = empty([B, H, M, N], 'f32', a.device);
+  if (a.device === 'gpu') matmulGpu(runtime().queue, gpuOperand(op, out), gpuOperand(op, a), gpuOperand(op, b));
+  else matmulCpu(cpuOperand(op, out), cpuOperand(op, a), cpuOperand(op, b));
+  if (alpha === 1) return out;
+  const scaled = ops.mul(out, alpha);
+  out.dispose();
+  return scaled;
+}
+
+/** Causal biases by (device, length): built once, like a model's registered causal-mask buffer. */
+const causalBiases = new Map<string, Tensor>();
+
+/** Frees the composed path's cached causal biases. */
+export function releaseComposedAttentionCache(): void {
+  for (const t of causalBiases.values()) t.dispose();
+  causalBiases.clear();
+}
+
+function causalBias(L: number, device: 'gpu' | 'cpu'): Tensor {
+  const key = `${device}:${L}`;
+  let bias = causalBiases.get(key);
+  if (!bias || bias.isDisposed) {
+    if (causalBiases.size >= 4) releaseComposedAttentionCache();
+    bias = keep(
+      tidy(() => {
+        const i = ops.reshape(ops.arange(0, L, 1, { device }), [L, 1]);
+        const j = ops.reshape(ops.arange(0, L, 1, { device }), [1, L]);
+        return ops.where(ops.le(j, i), ops.zeros([1], { device }), -1e30);
+      }),
+    );
+    causalBiases.set(key, bias);
+  }
+  return bias;
+}
+
+/**
+ * Probabilities P [B,H,L,L] of the composed path: softmax(scale·q·kᵀ + bias), where the bias is
+ * −1e30 on padded keys and (causal) future keys; rows with no key at all are zeroed.
+ */
+function composedProbs(op: string, q: Tensor, k: Tensor, mask: Tensor | null, causal: boolean, scale: number): Tensor {
+  const [B, , L] = q.shape as [number, number, number, number];
+  return untracked(() =>
+    tidy(() => {
+      // Scale q (L·d work) rather than the L×L scores.
+      let s = bmm(op, scale === 1 ? q : ops.mul(q, scale), ops.transpose(k, -1, -2));
+      if (causal) s = ops.add(s, causalBias(L, q.device));
+      if (mask) s = ops.add(s, ops.reshape(ops.where(ops.ne(mask, 0), ops.zeros([1], { device: q.device }), -1e30), [B, 1, 1, L]));
+      const p = softmax(s, -1);
+      // Only a padding mask can leave a row without keys (causal row i always has key 0 otherwise).
+      if (!mask) return p;
+      const rowOk = ops.cast(ops.gt(ops.max(s, -1, true), -1e29), 'f32');
+      return ops.mul(p, rowOk);
+    }),
+  );
+}
+
+/**
+ * The unfused reference forward, also returning the probabilities P [B, H, L, L] its backward
+ * needs (what an autograd graph over the plain ops would save). Unrecorded.
+ */
+export function composedAttentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): { out: Tensor; probs: Tensor } {
+  const op = 'composedAttention';
+  const mask = opts.keyPaddingMask ?? null;
+  deviceOf(op, mask ? [q, k, v, mask] : [q, k, v]);
+  const D = checkQkv(op, q, k, v, mask)[3];
+  const probs = composedProbs(op, q, k, mask, opts.causal ?? false, opts.scale ?? 1 / Math.sqrt(D));
+  const out = untracked(() => bmm(op, probs, v));
+  return { out, probs };
+}
+
+/**
+ * The unfused reference: scores = scale·q·kᵀ (+ −1e30 on masked keys / future keys) → softmax →
+ * (zero rows with no key) → ·v. Materialises [B, H, L, L]; for tests and benchmarks. Unrecorded.
+ */
+export function composedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): Tensor {
+  const { out, probs } = composedAttentionForward(q, k, v, opts);
+  probs.dispose();
+  return out;
+}
+
+/**
+ * Gradients of the composed path through the same plain ops, from the forward's probabilities
+ * (dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q).
+ */
+export function composedAttentionBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor, opts: AttentionOpts = {}): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  const op = 'composedAttentionBackward';
+  const mask = opts.keyPaddingMask ?? null;
+  deviceOf(op, mask ? [dOut, q, k, v, probs, mask] : [dOut, q, k, v, probs]);
+  const D = checkQkv(op, q, k, v, mask)[3];
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  return untracked(() =>
+    tidy(() => {
+      const dv = bmm(op, ops.transpose(probs, -1, -2), dOut);
+      const dp = bmm(op, dOut, ops.transpose(v, -1, -2));
+      const ds = softmaxBackward(probs, dp, -1);
+      const dq = bmm(op, ds, k, scale);
+      const dk = bmm(op, ops.transpose(ds, -1, -2), q, scale);
+      return { dq, dk, dv };
+    }),
+  );
+}
