@@ -49,6 +49,7 @@ export class KernelQueue {
   private slotsUsed = 0;
   private afterSubmitCallbacks: (() => void)[] = [];
   private readonly slotBytes: number;
+  private profiler: Profiler | null = null;
 
   constructor(device: GPUDevice) {
     this.device = device;
@@ -107,11 +108,57 @@ export class KernelQueue {
       entries.push({ binding: i + 1, resource });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const pass = this.computePass();
+    const pass = this.profiler ? this.profiledPass(req.key) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
+    if (this.profiler) this.endPass();
+  }
+
+  /**
+   * Profiling mode (needs the 'timestamp-query' feature): every dispatch gets its own compute pass
+   * with GPU timestamps. `readProfile()` returns per-kernel GPU time of the work since.
+   */
+  startProfiling(capacity = 2048): void {
+    if (!this.device.features.has('timestamp-query')) throw new Error('startProfiling: this device lacks the timestamp-query feature');
+    this.flush();
+    this.profiler = {
+      querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }),
+      resolve: this.device.createBuffer({ size: 16 * capacity, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+      keys: [],
+      capacity,
+    };
+  }
+
+  /** Stops profiling and returns GPU milliseconds per pipeline key (summed), largest first. */
+  async readProfile(): Promise<{ key: string; ms: number; count: number }[]> {
+    const prof = this.profiler;
+    if (!prof) throw new Error('readProfile: profiling was not started');
+    this.profiler = null;
+    const n = prof.keys.length;
+    const out = this.device.createBuffer({ size: Math.max(16, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    if (n > 0) {
+      const encoder = this.commandEncoder();
+      this.endPass();
+      encoder.resolveQuerySet(prof.querySet, 0, 2 * n, prof.resolve, 0);
+      encoder.copyBufferToBuffer(prof.resolve, 0, out, 0, 16 * n);
+    }
+    this.flush();
+    await out.mapAsync(GPUMapMode.READ);
+    const times = new BigUint64Array(out.getMappedRange().slice(0));
+    out.unmap();
+    out.destroy();
+    prof.querySet.destroy();
+    prof.resolve.destroy();
+    const totals = new Map<string, { ms: number; count: number }>();
+    prof.keys.forEach((key, i) => {
+      const t = totals.get(key) ?? { ms: 0, count: 0 };
+      t.ms += Number(times[2 * i + 1]! - times[2 * i]!) / 1e6;
+      t.count++;
+      totals.set(key, t);
+    });
+    return [...totals].map(([key, t]) => ({ key, ...t })).sort((a, b) => b.ms - a.ms);
   }
 
   /** Encodes a buffer-to-buffer copy in stream order with the dispatches around it. */
@@ -163,12 +210,34 @@ export class KernelQueue {
     return this.pass;
   }
 
+  private profiledPass(key: string): GPUComputePassEncoder {
+    const prof = this.profiler!;
+    this.endPass();
+    const i = prof.keys.length;
+    if (i >= prof.capacity) {
+      this.profiler = null;
+      return this.computePass();
+    }
+    prof.keys.push(key);
+    this.pass = this.commandEncoder().beginComputePass({
+      timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+    });
+    return this.pass;
+  }
+
   private endPass(): void {
     if (this.pass) {
       this.pass.end();
       this.pass = null;
     }
   }
+}
+
+interface Profiler {
+  querySet: GPUQuerySet;
+  resolve: GPUBuffer;
+  keys: string[];
+  capacity: number;
 }
 
 export function align(n: number, to: number): number {
