@@ -2,7 +2,7 @@
  * The main job: pre-trains a small HELM codon language model on the bundled E. coli K-12 CDS set
  * and prints, plots and saves its loss.
  *
- *   pnpm train [--steps 300] [--loss hxe|xe] [--alpha 0.2] [--objective mlm|clm] [--layers 2]
+ *   pnpm train [--steps 200] [--loss hxe|xe] [--alpha 0.2] [--objective mlm|clm] [--layers 2]
  *              [--d 64] [--heads 4] [--batch 16] [--length 64] [--lr 3e-3] [--seed 42] [--out runs/helm]
  *
  * Writes <out>/history.json, <out>/loss.svg and <out>/model.safetensors (each atomically).
@@ -15,7 +15,7 @@ import { HelmModel, asciiChart, lineChartSvg, loadEcoliCds, saveCheckpoint, smoo
 
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '300' },
+    steps: { type: 'string', default: '200' },
     loss: { type: 'string', default: 'hxe' },
     alpha: { type: 'string', default: '0.2' },
     objective: { type: 'string', default: 'mlm' },
@@ -52,6 +52,7 @@ const history = await trainHelm(
   { steps: num('steps'), loss: args.loss, alpha: num('alpha'), batchSize: num('batch'), length: num('length'), lr: num('lr'), seed: num('seed') },
   (e) => {
     const val = e.validation ? `  | validation ${args.loss} ${e.validation.loss.toFixed(4)}  CE ${e.validation.crossEntropy.toFixed(4)}  accuracy ${(100 * e.validation.accuracy).toFixed(1)}%` : '';
+    if (e.initialValidation) console.log(`before training: validation ${args.loss} ${e.initialValidation.loss.toFixed(4)}  CE ${e.initialValidation.crossEntropy.toFixed(4)}`);
     if (e.step % 10 === 0 || e.validation) console.log(`step ${String(e.step).padStart(4)}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  ${e.ms.toFixed(0)} ms${val}`);
   },
 );
@@ -59,15 +60,15 @@ const history = await trainHelm(
 const losses = history.map((e) => e.loss);
 console.log(`\ntraining loss (${args.loss}), smoothed:`);
 console.log(asciiChart(smooth(losses), { width: 60, height: 10 }));
-const first = history.find((e) => e.validation)!;
-const last = history[history.length - 1]!;
-console.log(`validation cross-entropy: ${first.validation!.crossEntropy.toFixed(4)} at step ${first.step} → ${last.validation!.crossEntropy.toFixed(4)} at step ${last.step} (uniform guess: ${Math.log(64).toFixed(4)})`);
+const before = history[0]!.initialValidation!;
+const after = history[history.length - 1]!.validation!;
+console.log(`validation ${args.loss}: ${before.loss.toFixed(4)} → ${after.loss.toFixed(4)}; cross-entropy ${before.crossEntropy.toFixed(4)} → ${after.crossEntropy.toFixed(4)} nats (a uniform guess over the 64 codons: ${Math.log(64).toFixed(4)}); accuracy ${(100 * before.accuracy).toFixed(1)}% → ${(100 * after.accuracy).toFixed(1)}%`);
 
 const out = args.out;
 const svg = lineChartSvg(
   [
     { name: `train ${args.loss} (smoothed)`, color: '#1f77b4', points: smooth(losses).map((v, i) => [i, v]) },
-    { name: `validation ${args.loss}`, color: '#d62728', points: history.filter((e) => e.validation).map((e) => [e.step, e.validation!.loss]) },
+    { name: `validation ${args.loss}`, color: '#d62728', points: [[0, history[0]!.initialValidation!.loss], ...history.filter((e) => e.validation).map((e): [number, number] => [e.step + 1, e.validation!.loss])] },
   ],
   { title: `HELM ${args.objective.toUpperCase()} on E. coli CDS — ${args.loss.toUpperCase()} loss`, xLabel: 'step', yLabel: 'loss' },
 );

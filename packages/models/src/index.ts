@@ -7,6 +7,6 @@ export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
 export { codonCorpusFromCsv, loadEcoliCds, mlmBatch, clmBatch, sampler, IGNORE_INDEX, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 export { AdamW, cosineSchedule, type AdamWOptions } from './optim.js';
-export { trainHelm, lossFunction, TRAIN_DEFAULTS, type HelmTrainOptions, type LogEntry } from './train.js';
+export { trainHelm, lossFunction, TRAIN_DEFAULTS, type HelmTrainOptions, type LogEntry, type ValidationResult } from './train.js';
 export { encodeSafetensors, decodeSafetensors, saveCheckpoint, loadCheckpoint, writeFileAtomic, type DecodedCheckpoint } from './checkpoint.js';
 export { lineChartSvg, asciiChart, smooth, type Series } from './plot.js';

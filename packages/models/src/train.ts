@@ -31,7 +31,7 @@ export interface HelmTrainOptions {
 }
 
 export const TRAIN_DEFAULTS: HelmTrainOptions = {
-  steps: 300,
+  steps: 200,
   batchSize: 16,
   length: 64,
   loss: 'hxe',
@@ -54,7 +54,15 @@ export interface LogEntry {
   /** Wall time of the step including the loss readback. */
   ms: number;
   /** Validation: mean of the objective and, for comparability, of plain cross-entropy. */
-  validation?: { loss: number; crossEntropy: number; accuracy: number };
+  validation?: ValidationResult;
+  /** On step 0 only: validation of the untrained model, before the first update. */
+  initialValidation?: ValidationResult;
+}
+
+export interface ValidationResult {
+  loss: number;
+  crossEntropy: number;
+  accuracy: number;
 }
 
 /** The loss head: logits [N, V] and targets [N] → scalar mean over non-ignored rows. */
@@ -112,6 +120,7 @@ export async function trainHelm(model: HelmModel, corpus: CodonCorpus, options: 
     return { loss: loss / validation.length, crossEntropy: ce / validation.length, accuracy: correct / Math.max(1, count) };
   };
 
+  const initial = opts.steps > 0 ? await evaluate() : undefined;
   for (let step = 0; step < opts.steps; step++) {
     const started = performance.now();
     const lr = cosineSchedule(step, { maxLr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps });
@@ -128,6 +137,7 @@ export async function trainHelm(model: HelmModel, corpus: CodonCorpus, options: 
     loss.dispose();
     if (!Number.isFinite(value)) throw new Error(`trainHelm: loss became ${value} at step ${step}`);
     const entry: LogEntry = { step, loss: value, lr, ms: performance.now() - started };
+    if (step === 0) entry.initialValidation = initial;
     if ((step + 1) % opts.evalEvery === 0 || step === opts.steps - 1) entry.validation = await evaluate();
     history.push(entry);
     onLog?.(entry);
