@@ -26,9 +26,10 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${esc(opts.title)}</text>`,
   ];
+  const decimals = Math.max(1, Math.ceil(-Math.log10(y1 - y0)) + 2);
   for (const y of ticks(y0, y1, 5)) {
     parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${sy(y)}" y2="${sy(y)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${m.left - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(3)}</text>`);
+    parts.push(`<text x="${m.left - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(decimals)}</text>`);
   }
   for (const x of ticks(x0, x1, 6)) parts.push(`<text x="${sx(x)}" y="${height - m.bottom + 18}" text-anchor="middle">${Math.round(x)}</text>`);
   parts.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${height - m.bottom}" stroke="#333"/>`);
