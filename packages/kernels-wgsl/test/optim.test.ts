@@ -5,55 +5,8 @@ import { KernelQueue } from '../src/queue.js';
 import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
 import { type AdamWItem, adamwCpu, adamwGpu, clipGradNormCpu, clipGradNormGpu, gradNormCpu, gradNormGpu } from '../src/optim.js';
 
-import { plainDevice } from './device.js';
+import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';
 const { device, queue } = await plainDevice();
-const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-function upload(values: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): GPUBuffer {
-  const words = dtype === 'f32' ? Float32Array.from(values) : Int32Array.from(values);
-  const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: USAGE });
-  device.queue.writeBuffer(buffer, 0, words);
-  return buffer;
-}
-async function readBack(buffer: GPUBuffer, count: number, dtype: 'f32' | 'i32' = 'f32'): Promise<Float64Array> {
-  const bytes = Math.max(4, count * 4);
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  queue.copy(buffer, 0, staging, 0, bytes);
-  queue.flush();
-  await staging.mapAsync(GPUMapMode.READ);
-  const raw = staging.getMappedRange().slice(0);
-  staging.unmap();
-  staging.destroy();
-  return Float64Array.from(dtype === 'f32' ? new Float32Array(raw) : new Int32Array(raw)).subarray(0, count);
-}
-const contiguous = (shape: readonly number[]) => {
-  const s: number[] = [];
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]!; }
-  return s;
-};
-function gop(buffer: GPUBuffer, shape: readonly number[], dtype: DType = 'f32', strides = contiguous(shape), offset = 0): GpuOperand {
-  return { buffer, dtype, shape, strides, offset };
-}
-function cop(data: Float64Array, shape: readonly number[], dtype: DType = 'f32', strides = contiguous(shape), offset = 0): CpuOperand {
-  return { data, dtype, shape, strides, offset };
-}
-/** Deterministic pseudo-random values in [lo, hi), rounded to f32 so both sides start equal. */
-function values(n: number, seed: number, lo = -4, hi = 4): number[] {
-  let s = seed >>> 0 || 1;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return Math.fround(lo + (s / 2 ** 32) * (hi - lo));
-  });
-}
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
-  assert.is(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
-  }
-}
 // ---- end of helpers ----
 
 const SIZES = [1, 3, 4, 17, 64, 1000, 4099];

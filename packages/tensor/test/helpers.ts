@@ -86,3 +86,40 @@ export function viewOf(base: Pair, kind: number): Pair {
 }
 
 export const fcOptions = { numRuns: 30 };
+
+/** Central differences of `loss` with respect to every element of the CPU tensor `x` (float64 storage). */
+export async function numericGrad(x: T.Tensor, loss: () => Promise<number>, h = 1e-5): Promise<Float64Array> {
+  assert.is(x.device, 'cpu');
+  const data = x.storage.data!;
+  const out = new Float64Array(x.size);
+  const offsets: number[] = [];
+  // element offsets in row-major order of x's view
+  const idx = new Array(x.rank).fill(0);
+  for (let i = 0; i < x.size; i++) {
+    offsets.push(x.offset + idx.reduce((a: number, v: number, d: number) => a + v * x.strides[d]!, 0));
+    for (let d = x.rank - 1; d >= 0; d--) {
+      if (++idx[d] < x.shape[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  for (let i = 0; i < offsets.length; i++) {
+    const o = offsets[i]!;
+    const keep = data[o]!;
+    data[o] = keep + h;
+    const plus = await loss();
+    data[o] = keep - h;
+    const minus = await loss();
+    data[o] = keep;
+    out[i] = (plus - minus) / (2 * h);
+  }
+  return out;
+}
+
+/** Σ w ⊙ y as a number (CPU). */
+export async function weighted(y: T.Tensor, w: T.Tensor): Promise<number> {
+  const [a, b] = await Promise.all([y.dataF64(), w.dataF64()]);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  y.dispose();
+  return s;
+}

@@ -4,30 +4,8 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
 import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from '../src/nn.js';
-import { assertClose, assertPairClose, both, disposePairs, pair, type Pair, valuesFor } from './helpers.js';
+import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
 
-async function numericGrad(x: T.Tensor, loss: () => Promise<number>, h = 1e-5): Promise<Float64Array> {
-  assert.ok(x.device === 'cpu' && x.isContiguous);
-  const data = x.storage.data!;
-  const out = new Float64Array(x.size);
-  for (let i = 0; i < x.size; i++) {
-    const o = x.offset + i;
-    const keep = data[o]!;
-    data[o] = keep + h;
-    const plus = await loss();
-    data[o] = keep - h;
-    const minus = await loss();
-    data[o] = keep;
-    out[i] = (plus - minus) / (2 * h);
-  }
-  return out;
-}
-
-async function weighted(y: T.Tensor, w: T.Tensor): Promise<number> {
-  const [a, b] = await Promise.all([y.dataF64(), w.dataF64()]);
-  y.dispose();
-  return a.reduce((s, v, i) => s + v * b[i]!, 0);
-}
 
 /** Shapes [..., C] of rank 1–3 with C from 1 to 7, or a longer row now and then. */
 const normShapeArb = fc

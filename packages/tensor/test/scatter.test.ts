@@ -7,30 +7,8 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
 import { dropout, dropoutBackward, embedding, embeddingBackward, indexAdd, swiglu, swigluBackward } from '../src/nn.js';
-import { assertClose, assertPairClose, both, disposePairs, pair, shapeArb, valuesFor } from './helpers.js';
+import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, shapeArb, valuesFor, weighted } from './helpers.js';
 
-async function numericGrad(x: T.Tensor, loss: () => Promise<number>, h = 1e-5): Promise<Float64Array> {
-  assert.ok(x.device === 'cpu' && x.isContiguous);
-  const data = x.storage.data!;
-  const out = new Float64Array(x.size);
-  for (let i = 0; i < x.size; i++) {
-    const o = x.offset + i;
-    const keep = data[o]!;
-    data[o] = keep + h;
-    const plus = await loss();
-    data[o] = keep - h;
-    const minus = await loss();
-    data[o] = keep;
-    out[i] = (plus - minus) / (2 * h);
-  }
-  return out;
-}
-
-async function weighted(y: T.Tensor, w: T.Tensor): Promise<number> {
-  const [a, b] = await Promise.all([y.dataF64(), w.dataF64()]);
-  y.dispose();
-  return a.reduce((s, v, i) => s + v * b[i]!, 0);
-}
 
 test('embedding forward picks rows; backward is a deterministic scatter-add (padding row gets none)', async () => {
   await fc.assert(
