@@ -4,6 +4,8 @@
  * Chromium; results are reported through `window.__rnagradResults`.
  */
 import * as T from '@rnagrad/tensor';
+import '@rnagrad/autograd';
+import { HelmModel, decodeSafetensors, lossFunction } from '@rnagrad/models';
 
 interface Result {
   name: string;
@@ -89,6 +91,29 @@ test('leak check: live buffers return to baseline', async () => {
   for (let i = 0; i < 100; i++) T.tidy(() => { T.randn([16, 16]).exp().sum(1); });
   await rt.sync();
   check(rt.stats().liveBuffers <= before, `live buffers ${rt.stats().liveBuffers} vs ${before}`);
+});
+
+test('HELM masked LM with HXE: loss and gradients equal PyTorch in the browser too', async () => {
+  const bytes = new Uint8Array(await (await fetch('/helm_fixture.safetensors')).arrayBuffer());
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  const model = new HelmModel({ ...JSON.parse(metadata.config!), objective: 'mlm' });
+  model.loadStateDict(new Map([...tensors].filter(([k]) => k.startsWith('param.')).map(([k, v]) => [k.slice(6), v])));
+  const loss = T.tidy(() => {
+    const logits = model.forward(tensors.get('mlm_hxe.ids')!, tensors.get('batch.mask')!).reshape([-1, 70]);
+    const l = lossFunction('hxe', 0.2)(logits, tensors.get('mlm_hxe.targets')!.reshape([-1]));
+    l.backward();
+    return l;
+  });
+  const expected = Number(metadata['mlm_hxe.loss']);
+  const got = await loss.item();
+  check(Math.abs(got - expected) <= 1e-4 * expected, `loss ${got} vs PyTorch ${expected}`);
+  for (const [name, p] of model.namedParameters()) {
+    const want = await tensors.get(`mlm_hxe.grad.${name}`)!.dataF64();
+    const have = await p.grad!.dataF64();
+    const scale = Math.max(...want.map(Math.abs));
+    want.forEach((w, i) => check(Math.abs(have[i]! - w) <= 1e-4 * scale + 1e-7, `${name}[${i}]: ${have[i]} vs ${w}`));
+  }
+  model.dispose();
 });
 
 async function main(): Promise<void> {

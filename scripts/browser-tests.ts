@@ -3,7 +3,7 @@
  * SwiftShader when there is no GPU), served from 127.0.0.1, and prints "browser: N passed, M failed".
  */
 import { createServer } from 'node:http';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 
@@ -25,8 +25,10 @@ const bundle = await build({
 });
 const script = bundle.outputFiles[0]!.text;
 const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
+const fixture = readFileSync('packages/models/fixtures/helm_fixture.safetensors');
 const server = createServer((req, res) => {
-  if (req.url === '/suite.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+  if (req.url === '/helm_fixture.safetensors') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fixture);
+  else if (req.url === '/suite.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
   else res.writeHead(200, { 'content-type': 'text/html' }).end(html);
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
