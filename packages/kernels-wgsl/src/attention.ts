@@ -43,8 +43,9 @@
  *     tiles no better. d 160 (L 512): per 2 is 1.55× faster than per 1 but compiles in 21.6 s
  *     instead of 9.2 s on SwiftShader (compile time grows with per·headDim: d 32 per 16 takes
  *     11 s for the three pipelines, per 4 3.4 s) — per 1 chosen for d > 64.
- *  chosen: 16-thread workgroups, 4-row tiles; per = 16 (d ≤ 32), 8 (d ≤ 64), 1 (larger) for
- *     L > 64; per = 4 (1 for d > 64) for L ≤ 64.
+ *  chosen: 4-row tiles; for L > 64 16-thread workgroups with per = 16 (d ≤ 32), 8 (d ≤ 64),
+ *     1 (larger); for L ≤ 64 (little work, compile time dominates) 64-thread workgroups, per = 1
+ *     (16 threads for d > 64, the same pipeline as long sequences).
  *  bench/attention.ts, final run: __BENCH__
  */
 import { KernelQueue, grid } from './queue.js';
@@ -63,6 +64,14 @@ export interface AttentionTileConfig {
   wg: number;
   per: number;
   tile: number;
+  /**
+   * Where the streamed rows come from: 'workgroup' (default) copies each tile cooperatively into
+   * workgroup memory between two barriers; 'storage' has every thread read the tile's words
+   * straight from the storage buffer (same address in every lane; no workgroup memory, no
+   * barriers), which is faster on CPU adapters, where a workgroup's lanes run as 4-wide groups one
+   * after another and workgroup memory is ordinary memory.
+   */
+  stream?: 'workgroup' | 'storage';
 }
 
 export interface AttentionTiles {
@@ -86,19 +95,20 @@ export function attentionWorkgroupBytes(kind: 'fwd' | 'dq' | 'dkv', headDim: num
  * registers and, on SwiftShader, pipeline compile time (∝ per·headDim); short sequences use fewer
  * rows per workgroup so they are not mostly idle lanes.
  */
-export function attentionTiles(headDim: number, length: number): AttentionTiles {
+export function attentionTiles(headDim: number, length: number, cpuAdapter = false): AttentionTiles {
+  const stream = cpuAdapter ? ('storage' as const) : ('workgroup' as const);
   const short = length <= 64;
-  const per = headDim <= 32 ? (short ? 4 : 16) : headDim <= 64 ? (short ? 4 : 8) : 1;
-  const wg = 16;
+  const per = short || headDim > 64 ? 1 : headDim <= 32 ? 16 : 8;
+  const wg = short && headDim <= 64 ? 64 : 16;
   const fit = (kind: 'fwd' | 'dq' | 'dkv', want: number) => {
     let t = want;
     while (t > 1 && attentionWorkgroupBytes(kind, headDim, t) > ATTENTION_WORKGROUP_BYTES) t--;
     return t;
   };
   return {
-    fwd: { wg, per, tile: fit('fwd', 4) },
-    dq: { wg, per, tile: fit('dq', 4) },
-    dkv: { wg, per, tile: fit('dkv', 4) },
+    fwd: { wg, per, tile: fit('fwd', 4), stream },
+    dq: { wg, per, tile: fit('dq', 4), stream },
+    dkv: { wg, per, tile: fit('dkv', 4), stream },
   };
 }
 
@@ -148,7 +158,7 @@ function checkGpuOperand(op: string, name: string, t: GpuOperand): void {
 // WGSL generation
 
 const LOG2E = Math.LOG2E;
-/** A finite "minus infinity": masked scores become ≈ −1e30 and exp2 of them is 0. */
+/** A finite "minus infinity": masked scores become ≈ −1e30 and exp2 of them underflows (≤ 1e-38). */
 const NEG = '-1e30';
 /** Running max start: above every masked score (≈ −1e30), below every real one. */
 const M_INIT = '-5e29';
@@ -270,6 +280,47 @@ function maskBinding(binding: number): string {
   return `@group(0) @binding(${binding}) var<storage, read> maskb: array<i32>;`;
 }
 
+function keyTileDecls(G: Gen, tile: number): string {
+  return `var<workgroup> kt: array<${G.VT}, ${tile * G.DV}>;
+var<workgroup> vt: array<${G.VT}, ${tile * G.DV}>;
+var<workgroup> kbias: array<f32, ${tile}>;`;
+}
+
+/**
+ * Key j of the current tile (k0 + j) as `let`s: its words k{j}_i (and w{j}_i for V when `withV`)
+ * and its bias b{j} (0, or −1e30 past the end or on padding). From workgroup memory, or (`direct`)
+ * straight from storage, clamping the row so every read is in bounds (the bias masks it).
+ */
+function streamedKey(G: Gen, j: number, direct: boolean, withBias: boolean, withV: boolean): string[] {
+  const out: string[] = [];
+  const comps = [...Array(G.DV).keys()];
+  if (direct) {
+    out.push(`let kj${j} = min(k0 + ${u32(j)}, L - 1u);`);
+    out.push(`let ka${j} = word(${U.K}u) + (rowBase + kj${j}) * ${u32(G.DV)}; let va${j} = word(${U.V}u) + (rowBase + kj${j}) * ${u32(G.DV)};`);
+    for (const i of comps) out.push(`let k${j}_${i} = kb[ka${j} + ${u32(i)}];`);
+    if (withV) for (const i of comps) out.push(`let w${j}_${i} = vb[va${j} + ${u32(i)}];`);
+    if (withBias) out.push(`let b${j} = select(0.0, ${NEG}, k0 + ${u32(j)} >= L || (${maskedAt(`kj${j}`)}));`);
+  } else {
+    for (const i of comps) out.push(`let k${j}_${i} = kt[${u32(j * G.DV + i)}];`);
+    if (withV) for (const i of comps) out.push(`let w${j}_${i} = vt[${u32(j * G.DV + i)}];`);
+    if (withBias) out.push(`let b${j} = kbias[${j}u];`);
+  }
+  return out;
+}
+
+/**
+ * One iteration of a tile loop. Workgroup tiles: cooperative copy, barrier (read-after-write),
+ * compute, barrier (write-after-read: the next copy must not overwrite words that slower lanes
+ * are still reading). Storage streaming: compute only.
+ */
+function tileLoopBody(direct: boolean, load: string, body: string[]): string {
+  if (direct) return body.join('\n  ');
+  return `${load}
+  workgroupBarrier();
+  ${body.join('\n  ')}
+  workgroupBarrier();`;
+}
+
 /** The forward kernel: O and the row logsumexp, online softmax over key tiles. */
 function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
   const { wg: WG, per: R, tile: BC } = cfg;
@@ -287,9 +338,9 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
   }
   const body: string[] = [];
   // Scores (log2 units, q pre-scaled by scale·log2 e); each K/V word is loaded once for all rows.
+  const direct = cfg.stream === 'storage';
   for (const j of keys) {
-    for (const i of comps) body.push(`let k${j}_${i} = kt[${u32(j * DV + i)}];`);
-    body.push(`let b${j} = kbias[${j}u];`);
+    body.push(...streamedKey(G, j, direct, true, false));
     for (const r of rows) {
       const dotq = treeSum(comps.map((i) => G.dot(`q${r}_${i}`, `k${j}_${i}`)));
       body.push(`let s${r}_${j} = select(b${j} + ${dotq}, ${NEG}, k0 + ${u32(j)} > lim${r});`);
@@ -302,8 +353,8 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
     body.push(`l${r} = l${r} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j}`))};`);
   }
   for (const i of comps) {
-    for (const j of keys) body.push(`let v${i}_${j} = vt[${u32(j * DV + i)}];`);
-    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j} * v${i}_${j}`))};`);
+    for (const j of keys) body.push(`let w${j}_${i} = ${direct ? `vb[va${j} + ${u32(i)}]` : `vt[${u32(j * DV + i)}]`};`);
+    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j} * w${j}_${i}`))};`);
   }
   const fin: string[] = [];
   for (const r of rows) {
@@ -322,19 +373,14 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
 @group(0) @binding(4) var<storage, read> kb: array<${VT}>;
 @group(0) @binding(5) var<storage, read> vb: array<${VT}>;
 ${maskBinding(6)}
-var<workgroup> kt: array<${VT}, ${BC * DV}>;
-var<workgroup> vt: array<${VT}, ${BC * DV}>;
-var<workgroup> kbias: array<f32, ${BC}>;
+${direct ? '' : keyTileDecls(G, BC)}
 ${MAIN.replace('WG', String(WG))}
   let c = fword(${U.C}u);
   let q0 = blk * ${u32(WG * R)};
   ${s.join('\n  ')}
   let kend = select(L, min(L, q0 + ${u32(WG * R)}), causal);
   for (var k0 = 0u; k0 < kend; k0 += ${u32(BC)}) {
-  ${loadKeyTile(G, cfg)}
-  workgroupBarrier();
-  ${body.join('\n  ')}
-  workgroupBarrier();
+  ${tileLoopBody(direct, loadKeyTile(G, cfg), body)}
   }
   ${fin.join('\n  ')}
 }`;
@@ -379,10 +425,9 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
     s.push(`let st${r} = stats[word(${U.STATS}u) + rc${r}];`);
   }
   const body: string[] = [];
+  const direct = cfg.stream === 'storage';
   for (const j of keys) {
-    for (const i of comps) body.push(`let k${j}_${i} = kt[${u32(j * DV + i)}];`);
-    for (const i of comps) body.push(`let w${j}_${i} = vt[${u32(j * DV + i)}];`);
-    body.push(`let b${j} = kbias[${j}u];`);
+    body.push(...streamedKey(G, j, direct, true, true));
     for (const r of rows) {
       const dotq = treeSum(comps.map((i) => G.dot(`q${r}_${i}`, `k${j}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(b${j} + ${dotq}, ${NEG}, k0 + ${u32(j)} > lim${r}) - st${r}.x);`);
@@ -406,9 +451,7 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
 @group(0) @binding(5) var<storage, read> dob: array<${VT}>;
 @group(0) @binding(6) var<storage, read> stats: array<vec2<f32>>;
 ${maskBinding(7)}
-var<workgroup> kt: array<${VT}, ${BC * DV}>;
-var<workgroup> vt: array<${VT}, ${BC * DV}>;
-var<workgroup> kbias: array<f32, ${BC}>;
+${direct ? '' : keyTileDecls(G, BC)}
 ${MAIN.replace('WG', String(WG))}
   let c = fword(${U.C}u);
   let scale = fword(${U.SCALE}u);
@@ -416,10 +459,7 @@ ${MAIN.replace('WG', String(WG))}
   ${s.join('\n  ')}
   let kend = select(L, min(L, q0 + ${u32(WG * R)}), causal);
   for (var k0 = 0u; k0 < kend; k0 += ${u32(BC)}) {
-  ${loadKeyTile(G, cfg)}
-  workgroupBarrier();
-  ${body.join('\n  ')}
-  workgroupBarrier();
+  ${tileLoopBody(direct, loadKeyTile(G, cfg), body)}
   }
   ${fin.join('\n  ')}
 }`;
@@ -445,10 +485,20 @@ function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
     for (const i of comps) s.push(`var gv${r}_${i} = ${G.zero};`);
   }
   const body: string[] = [];
+  const direct = cfg.stream === 'storage';
   for (const j of queries) {
-    body.push(`let st_${j} = qst[${j}u];`);
-    for (const i of comps) body.push(`let q${j}_${i} = qt[${u32(j * DV + i)}];`);
-    for (const i of comps) body.push(`let d${j}_${i} = dt[${u32(j * DV + i)}];`);
+    if (direct) {
+      // Rows past the end read row L−1 with stats (+1e30, 0): P = 0 for them.
+      body.push(`let qj${j} = min(i0 + ${u32(j)}, L - 1u);`);
+      body.push(`let st_${j} = select(vec2<f32>(1e30, 0.0), stats[word(${U.STATS}u) + rowBase + qj${j}], i0 + ${u32(j)} < L);`);
+      body.push(`let qa${j} = word(${U.Q}u) + (rowBase + qj${j}) * ${u32(DV)}; let da${j} = word(${U.DO}u) + (rowBase + qj${j}) * ${u32(DV)};`);
+      for (const i of comps) body.push(`let q${j}_${i} = qb[qa${j} + ${u32(i)}];`);
+      for (const i of comps) body.push(`let d${j}_${i} = dob[da${j} + ${u32(i)}];`);
+    } else {
+      body.push(`let st_${j} = qst[${j}u];`);
+      for (const i of comps) body.push(`let q${j}_${i} = qt[${u32(j * DV + i)}];`);
+      for (const i of comps) body.push(`let d${j}_${i} = dt[${u32(j * DV + i)}];`);
+    }
     for (const r of rows) {
       const dotk = treeSum(comps.map((i) => G.dot(`q${j}_${i}`, `k${r}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(${dotk}, ${NEG}, i0 + ${u32(j)} < klim${r}) - st_${j}.x);`);
@@ -489,9 +539,9 @@ function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
 @group(0) @binding(6) var<storage, read> dob: array<${VT}>;
 @group(0) @binding(7) var<storage, read> stats: array<vec2<f32>>;
 ${maskBinding(8)}
-var<workgroup> qt: array<${VT}, ${BQ * DV}>;
+${direct ? '' : `var<workgroup> qt: array<${VT}, ${BQ * DV}>;
 var<workgroup> dt: array<${VT}, ${BQ * DV}>;
-var<workgroup> qst: array<vec2<f32>, ${BQ}>;
+var<workgroup> qst: array<vec2<f32>, ${BQ}>;`}
 ${MAIN.replace('WG', String(WG))}
   let c = fword(${U.C}u);
   let scale = fword(${U.SCALE}u);
@@ -499,10 +549,7 @@ ${MAIN.replace('WG', String(WG))}
   ${s.join('\n  ')}
   let istart = select(0u, k0, causal);
   for (var i0 = istart; i0 < L; i0 += ${u32(BQ)}) {
-  ${load}
-  workgroupBarrier();
-  ${body.join('\n  ')}
-  workgroupBarrier();
+  ${tileLoopBody(direct, load, body)}
   }
   ${fin.join('\n  ')}
 }`;
@@ -564,10 +611,18 @@ function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean
 }
 
 function tileKey(t: AttentionTileConfig): string {
-  return `${t.wg}x${t.per}x${t.tile}`;
+  return `${t.wg}x${t.per}x${t.tile}${t.stream === 'storage' ? 's' : 'w'}`;
+}
+
+/** CPU implementations of WebGPU (SwiftShader, llvmpipe/lavapipe, WARP), by the device's adapter info. */
+export function isCpuAdapter(device: GPUDevice): boolean {
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  if (!info) return false;
+  return /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 }
 
 function checkTiles(op: string, kind: 'fwd' | 'dq' | 'dkv', t: AttentionTileConfig, D: number, device: GPUDevice): void {
+  if (t.stream === 'storage') return;
   const bytes = attentionWorkgroupBytes(kind, D, t.tile);
   if (bytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new RangeError(`${op}: ${kind} tile of ${t.tile} rows × headDim ${D} needs ${bytes} bytes of workgroup memory, more than this device's ${device.limits.maxComputeWorkgroupStorageSize}`);
@@ -585,7 +640,7 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   if (B * H * L === 0) return;
   const W = widthOf(D, [args.q, args.k, args.v, args.out]);
   const G = gen(D, W);
-  const cfg = { ...attentionTiles(D, L).fwd, ...args.tiles?.fwd };
+  const cfg = { ...attentionTiles(D, L, isCpuAdapter(queue.device)).fwd, ...args.tiles?.fwd };
   checkTiles(op, 'fwd', cfg, D, queue.device);
   const causal = args.causal ?? false;
   const scale = args.scale ?? 1 / Math.sqrt(D);
@@ -624,7 +679,7 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   if (B * H * L === 0) return;
   const W = widthOf(D, named.map(([, t]) => t));
   const G = gen(D, W);
-  const tiles = attentionTiles(D, L);
+  const tiles = attentionTiles(D, L, isCpuAdapter(queue.device));
   const dqCfg = { ...tiles.dq, ...args.tiles?.dq };
   const dkvCfg = { ...tiles.dkv, ...args.tiles?.dkv };
   checkTiles(op, 'dq', dqCfg, D, queue.device);
@@ -676,11 +731,11 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
 /** WGSL of each attention kernel for a configuration (inspection and tests). */
 export function attentionSources(
   headDim: number,
-  opts: { length?: number; width?: 1 | 4; tiles?: Partial<AttentionTiles> } = {},
+  opts: { length?: number; width?: 1 | 4; cpuAdapter?: boolean; tiles?: Partial<AttentionTiles> } = {},
 ): Record<'fwd' | 'stats' | 'dq' | 'dkv', string> {
   const W = opts.width ?? (headDim % 4 === 0 ? 4 : 1);
   const G = gen(headDim, W);
-  const t = { ...attentionTiles(headDim, opts.length ?? 1024), ...opts.tiles };
+  const t = { ...attentionTiles(headDim, opts.length ?? 1024, opts.cpuAdapter), ...opts.tiles };
   return { fwd: forwardSource(G, t.fwd), stats: statsSource(G), dq: dqSource(G, t.dq), dkv: dkvSource(G, t.dkv) };
 }
 

@@ -3,7 +3,37 @@
  * operand strides (a transposed operand is just a view with swapped strides, never a copy), an
  * optional second output holding the pre-activation value (for autograd), and a float64 reference.
  *
- * __VERSIONS__
+ * Kernels: `direct` (register-blocked, operands straight from storage: the CPU-adapter choice),
+ * `tiled` (workgroup-memory tiles, 4×4 per thread: the default on hardware GPUs), `dot` (one
+ * workgroup per output with a tree reduction: tiny outputs, long K), and split-K over either tile
+ * kernel (partials to a scratch buffer, then a fixed-order reduce: deterministic, no atomics). A
+ * small autotuner times candidates per adapter and shape class (`tuneMatmul`, JSON export/import).
+ *
+ * Versions, GFLOP/s on this machine: SwiftShader 5.0.0 (Subzero JIT, 4-lane SSE), 2 shared AMD EPYC
+ * vCPUs, npm webgpu 0.6.2; f32, contiguous square operands unless noted. Other processes often
+ * loaded the machine: wall-clock figures are from quiet moments (load < 1); "cpu" figures are
+ * flop / (process CPU time / 2 cores), used to rank variants while it was busy.
+ *  v1 one thread per output (direct 1×1, 64 threads):                  512³ 0.30
+ *  v2 workgroup-memory tiles, 4×4/thread, 8×8 threads, bk 16, vec4 tile reads (GPU-style):
+ *                                                                      512³ 0.75, 1024³ 1.0 cpu, batched 0.2–0.3
+ *  v3 register-blocked from storage, scalar loads (best samples): 4×4 512³ 1.9; 8×8 2.8; 16×8
+ *     2.9–3.1; 16×16 2.95; 1024³ (16×8) 2.3–2.7 cpu
+ *  v4 + vec4 loads (A along k or m, B along n or k): 16×32/thread      1024³ 3.55, batched 1.93 (bench p50)
+ *  v5 + vec4 stores for in-bounds tiles, epilogue as a loop over a private copy of the accumulators
+ *     (compile 8 s → 2 s), 32×16/thread, 4×2 threads (64×64 tile):   256³ 4.06, 512³ 4.25, 1024³ 5.10
+ *     (best sample 5.42), batched [8,128,64]×[8,64,128] 3.11 (bench p50; FMA ceiling in that run 13.85,
+ *     i.e. 37% at 1024³; jax-js: 1.56 / 1.99 / 2.08 / 1.37)
+ *  skinny: x[1,1024]@W[1024,1024] 1×4/thread 0.45 (best 0.78); W@x 4×1/thread 0.46;
+ *     [32,4096]@[4096,32]: 16×16 + split-K 8 1.81 vs 0.92 unsplit
+ * Tried and dropped: A rows shared through workgroup memory read at constant indices (meant to be
+ * one scalar load + broadcast): 0.6 at 512³; textureLoad from rgba32float textures: no gain over
+ * vec4 storage loads (microbenchmark); split-K at 1024³: slower (2.0–2.3 cpu vs 2.5). Subgroup
+ * broadcast of A rows (subgroup size 4) gained ≈25–30% cpu at 512³ over the same scalar-load kernel
+ * but needs the 'subgroups' device feature, which the tensor runtime does not request.
+ * What the microbenchmarks say about this adapter: a 4-lane load from storage or workgroup memory,
+ * scalar or per vec4 component, whatever the offset pattern, costs ≈15–30 lane-FMAs; FMAs slow down
+ * ~3× once ~128 accumulators spill. Hence the biggest tile whose loads per FMA, (tm+tn)/(tm·tn),
+ * fall faster than spills grow, and no workgroup memory on CPU adapters.
  */
 import { KernelQueue, grid } from './queue.js';
 import { type CpuOperand, type GpuOperand, type View, UniformWriter, coalesce, numel, uniformBlock } from './layout.js';
@@ -15,14 +45,16 @@ import { ERF_WGSL, erf } from './math.js';
 export type MatmulActivation = 'none' | 'relu' | 'gelu' | 'geluTanh';
 export const MATMUL_ACTIVATIONS: readonly MatmulActivation[] = ['none', 'relu', 'gelu', 'geluTanh'];
 
-/** Register-blocked: each thread keeps a tm×tn block of C in registers and reads A and B straight from storage, `ku` k-steps unrolled. */
+/**
+ * Register-blocked: each thread keeps a tm×tn block of C in registers and reads A and B straight
+ * from storage (vec4 loads where the layout allows), 4 k-steps per loop iteration.
+ */
 export interface DirectConfig {
   kind: 'direct';
   tm: number;
   tn: number;
   wx: number;
   wy: number;
-  ku: number;
 }
 /** Workgroup-memory tiled: (wy·tm)×bk tiles of A and bk×(wx·tn) tiles of B are staged in workgroup memory; each thread computes tm×tn. */
 export interface TiledConfig {
@@ -67,7 +99,7 @@ export interface MatmulGpuOptions extends MatmulOptions<GpuOperand> {
 }
 
 export const configKey = (c: MatmulConfig): string =>
-  c.kind === 'dot' ? `dot${c.wg}` : c.kind === 'direct' ? `direct${c.tm}x${c.tn}/${c.wx}x${c.wy}/u${c.ku}` : `tiled${c.tm}x${c.tn}/${c.wx}x${c.wy}/k${c.bk}`;
+  c.kind === 'dot' ? `dot${c.wg}` : c.kind === 'direct' ? `direct${c.tm}x${c.tn}/${c.wx}x${c.wy}` : `tiled${c.tm}x${c.tn}/${c.wx}x${c.wy}/k${c.bk}`;
 export const planKey = (p: MatmulPlan): string => `${configKey(p.config)}${p.splitK > 1 ? `/split${p.splitK}` : ''}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -249,10 +281,35 @@ interface Flags {
   pre: boolean;
   /** Main kernel writes raw partial sums to the scratch buffer (split-K); the reduce kernel does the epilogue. */
   split: boolean;
+  /**
+   * C (and bias / pre-activation when present) are bound as vec4 arrays: in-bounds thread tiles
+   * store whole vec4s (the launcher checked alignment); other elements go through component writes.
+   */
+  vstore?: boolean;
 }
 
 function flagKey(f: Flags): string {
-  return `${f.act}${f.bias ? ':bias' : ''}${f.pre ? ':pre' : ''}${f.split ? ':split' : ''}`;
+  return `${f.act}${f.bias ? ':bias' : ''}${f.pre ? ':pre' : ''}${f.split ? ':split' : ''}${f.vstore ? ':v4' : ''}`;
+}
+
+/** Element `idx` of output/bias array `arr`, which is declared as vec4s when `f.vstore`. */
+function el(f: Flags, arr: string, idx: string): string {
+  return f.vstore ? `${arr}[(${idx}) / 4u][(${idx}) % 4u]` : `${arr}[${idx}]`;
+}
+
+/** The activation on a vec4 (the vector epilogue). */
+function act4Wgsl(act: MatmulActivation): string {
+  const v = 'v';
+  switch (act) {
+    case 'none':
+      return v;
+    case 'relu':
+      return `max(${v}, vec4<f32>(0.0))`;
+    case 'gelu':
+      return `0.5 * ${v} * (1.0 + vec4<f32>(erf_f32(${v}.x * ${Math.SQRT1_2}), erf_f32(${v}.y * ${Math.SQRT1_2}), erf_f32(${v}.z * ${Math.SQRT1_2}), erf_f32(${v}.w * ${Math.SQRT1_2})))`;
+    case 'geluTanh':
+      return `0.5 * ${v} * (1.0 + tanh(clamp(${SQRT_2_OVER_PI} * (${v} + 0.044715 * ${v} * ${v} * ${v}), vec4<f32>(-15.0), vec4<f32>(15.0))))`;
+  }
 }
 
 function actWgsl(act: MatmulActivation, v: string): string {
@@ -270,16 +327,18 @@ function actWgsl(act: MatmulActivation, v: string): string {
 
 /** Bindings: 1 = C (or the partial-sum scratch), 2 = A, 3 = B, then bias and pre-activation when present. */
 function header(f: Flags, extra = ''): string {
+  const T = f.vstore ? 'vec4<f32>' : 'f32';
   const lines = [
     uniformBlock(WORDS),
-    '@group(0) @binding(1) var<storage, read_write> C: array<f32>;',
+    `@group(0) @binding(1) var<storage, read_write> C: array<${T}>;`,
     '@group(0) @binding(2) var<storage, read> A: array<f32>;',
     '@group(0) @binding(3) var<storage, read> B: array<f32>;',
   ];
   let binding = 4;
-  if (f.bias && !f.split) lines.push(`@group(0) @binding(${binding++}) var<storage, read> BIAS: array<f32>;`);
-  if (f.pre && !f.split) lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> PRE: array<f32>;`);
+  if (f.bias && !f.split) lines.push(`@group(0) @binding(${binding++}) var<storage, read> BIAS: array<${T}>;`);
+  if (f.pre && !f.split) lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> PRE: array<${T}>;`);
   if (f.act === 'gelu' && !f.split) lines.push(ERF_WGSL);
+  if (f.vstore) lines.push(`fn act4(v: vec4<f32>) -> vec4<f32> { return ${act4Wgsl(f.act)}; }`);
   if (extra) lines.push(extra);
   return lines.join('\n');
 }
@@ -301,9 +360,9 @@ function batchOffsets(bi: string): string {
 function epilogue(f: Flags, v: string, r: string, c: string, split: string, bi: string): string {
   if (f.split) return `{ C[partOff + ((${split} * bTotal + ${bi}) * M + ${r}) * N + ${c}] = ${v}; }`;
   let s = `var v = ${v};`;
-  if (f.bias) s += ` v += BIAS[ox + ${r} * sxm + ${c} * sxn];`;
-  if (f.pre) s += ` PRE[op + ${r} * spm + ${c} * spn] = v;`;
-  s += ` C[oc + ${r} * scm + ${c} * scn] = ${actWgsl(f.act, 'v')};`;
+  if (f.bias) s += ` v += ${el(f, 'BIAS', `ox + ${r} * sxm + ${c} * sxn`)};`;
+  if (f.pre) s += ` ${el(f, 'PRE', `op + ${r} * spm + ${c} * spn`)} = v;`;
+  s += ` ${el(f, 'C', `oc + ${r} * scm + ${c} * scn`)} = ${actWgsl(f.act, 'v')};`;
   return `{ ${s} }`;
 }
 
@@ -334,25 +393,87 @@ function zPrologue(f: Flags): string {
 
 // --- direct (register-blocked, no workgroup memory) ----------------------------------------
 
-function directSource(cfg: DirectConfig, f: Flags): string {
-  const { tm, tn, wx, wy, ku } = cfg;
-  const step = (ka: string, kb: string) => {
-    let s = '';
-    for (let i = 0; i < tm; i++) s += `let a${i} = A[ar${i} + ${ka}]; `;
-    for (let j = 0; j < tn; j++) s += `let b${j} = B[bc${j} + ${kb}]; `;
-    s += '\n';
-    for (let i = 0; i < tm; i++) s += range(tn).map((j) => `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`).join(' ') + '\n';
-    return s;
-  };
-  let unrolled = 'let ka0 = k * sak; let kb0 = k * sbk;\n';
-  for (let u = 0; u < ku; u++) {
-    if (u > 0) unrolled += `let ka${u} = ka${u - 1} + sak; let kb${u} = kb${u - 1} + sbk;\n`;
-    unrolled += `{ ${step(`ka${u}`, `kb${u}`)} }\n`;
+/** How an operand is read: 's' scalar, or vec4 along one of its dims ('k' for either operand, 'm' for A, 'n' for B). */
+export type VecMode = 's' | 'k' | 'm' | 'n';
+
+function directSource(cfg: DirectConfig, f: Flags, va: VecMode, vb: VecMode): string {
+  const { tm, tn, wx, wy } = cfg;
+  const vacc = tn % 4 === 0; // accumulate rows as vec4 over 4 columns
+  const extra: string[] = [];
+  let binding = 4 + (f.bias && !f.split ? 1 : 0) + (f.pre && !f.split ? 1 : 0);
+  if (va !== 's') extra.push(`@group(0) @binding(${binding++}) var<storage, read> A4: array<vec4<f32>>;`);
+  if (vb !== 's') extra.push(`@group(0) @binding(${binding++}) var<storage, read> B4: array<vec4<f32>>;`);
+  // a(i, kk): A[row i][k + kk] within a block of 4 k-steps; b(kk, j) likewise.
+  const a = (i: number, kk: number) => (va === 'k' ? `va${i}[${kk}]` : va === 'm' ? `va${kk}_${i >> 2}[${i & 3}]` : `sa${kk}_${i}`);
+  const b = (kk: number, j: number) => (vb === 'n' ? `vb${kk}_${j >> 2}[${j & 3}]` : vb === 'k' ? `vb${j}[${kk}]` : `sb${kk}_${j}`);
+  const bq = (kk: number, q: number) => (vb === 'n' ? `vb${kk}_${q}` : `vec4<f32>(${[0, 1, 2, 3].map((r) => b(kk, 4 * q + r)).join(', ')})`);
+  let block = '';
+  if (va === 'k') block += range(tm).map((i) => `let va${i} = A4[av${i} + k4];`).join(' ') + '\n';
+  if (vb === 'k') block += range(tn).map((j) => `let vb${j} = B4[bv${j} + k4];`).join(' ') + '\n';
+  for (let kk = 0; kk < 4; kk++) {
+    block += `{ let kk${kk} = k + ${kk}u;\n`;
+    if (va === 'm') block += range(tm / 4).map((q) => `let va${kk}_${q} = A4[av${q} + kk${kk} * sak4];`).join(' ') + '\n';
+    if (va === 's') block += range(tm).map((i) => `let sa${kk}_${i} = A[ar${i} + kk${kk} * sak];`).join(' ') + '\n';
+    if (vb === 'n') block += range(tn / 4).map((q) => `let vb${kk}_${q} = B4[bv${q} + kk${kk} * sbk4];`).join(' ') + '\n';
+    if (vb === 's') block += range(tn).map((j) => `let sb${kk}_${j} = B[bc${j} + kk${kk} * sbk];`).join(' ') + '\n';
+    for (let i = 0; i < tm; i++) {
+      block += vacc
+        ? range(tn / 4).map((q) => `c${i}_${q} = fma(vec4<f32>(${a(i, kk)}), ${bq(kk, q)}, c${i}_${q});`).join(' ') + '\n'
+        : range(tn).map((j) => `c${i}_${j} = fma(${a(i, kk)}, ${b(kk, j)}, c${i}_${j});`).join(' ') + '\n';
+    }
+    block += '}\n';
   }
-  const stores = range(tm)
-    .map((i) => range(tn).map((j) => `if (row0 + ${i}u < M && col0 + ${j}u < N) ${epilogue(f, `c${i}_${j}`, `(row0 + ${i}u)`, `(col0 + ${j}u)`, 'sk', 'bi')}`).join('\n  '))
-    .join('\n  ');
-  return `${header(f)}
+  // Tail: one k-step at a time through the scalar bindings.
+  let tail = range(tm).map((i) => `let ta${i} = A[ar${i} + k * sak];`).join(' ') + '\n';
+  tail += range(tn).map((j) => `let tb${j} = B[bc${j} + k * sbk];`).join(' ') + '\n';
+  for (let i = 0; i < tm; i++) {
+    tail += vacc
+      ? range(tn / 4).map((q) => `c${i}_${q} = fma(vec4<f32>(ta${i}), vec4<f32>(${[0, 1, 2, 3].map((r) => `tb${4 * q + r}`).join(', ')}), c${i}_${q});`).join(' ') + '\n'
+      : range(tn).map((j) => `c${i}_${j} = fma(ta${i}, tb${j}, c${i}_${j});`).join(' ') + '\n';
+  }
+  const offsets: string[] = [];
+  offsets.push(range(tm).map((i) => `let ar${i} = oa + min(row0 + ${i}u, M - 1u) * sam;`).join(' '));
+  offsets.push(range(tn).map((j) => `let bc${j} = ob + min(col0 + ${j}u, N - 1u) * sbn;`).join(' '));
+  // vec4 offsets (in vec4 units); the launcher checked the alignment these divisions rely on.
+  if (va === 'k') offsets.push(range(tm).map((i) => `let av${i} = ar${i} / 4u;`).join(' '));
+  if (va === 'm') offsets.push(`let sak4 = sak / 4u; ` + range(tm / 4).map((q) => `let av${q} = (oa + min(row0 + ${4 * q}u, M - 4u)) / 4u;`).join(' '));
+  if (vb === 'n') offsets.push(`let sbk4 = sbk / 4u; ` + range(tn / 4).map((q) => `let bv${q} = (ob + min(col0 + ${4 * q}u, N - 4u)) / 4u;`).join(' '));
+  if (vb === 'k') offsets.push(range(tn).map((j) => `let bv${j} = bc${j} / 4u;`).join(' '));
+  const decl = vacc
+    ? range(tm).map((i) => range(tn / 4).map((q) => `var c${i}_${q} = vec4<f32>(0.0);`).join(' ')).join('\n  ')
+    : range(tm).map((i) => range(tn).map((j) => `var c${i}_${j} = 0.0;`).join(' ')).join('\n  ');
+  // The epilogue is a loop over a private copy of the accumulators: one copy of the bias/activation
+  // code instead of tm·tn (compile time), while the hot loop keeps plain variables (registers).
+  const cols = vacc ? tn / 4 : tn;
+  const copy = range(tm).map((i) => range(cols).map((q) => `res[${i * cols + q}] = c${i}_${q};`).join(' ')).join('\n  ');
+  const loopStores = `var res: array<${vacc ? 'vec4<f32>' : 'f32'}, ${tm * cols}>;
+  ${copy}
+  for (var i = 0u; i < ${tm}u; i++) {
+    let r = row0 + i;
+    if (r >= M) { break; }
+    for (var j = 0u; j < ${tn}u; j++) {
+      let c = col0 + j;
+      if (c >= N) { break; }
+      ${epilogue(f, vacc ? `res[i * ${cols}u + j / 4u][j % 4u]` : `res[i * ${cols}u + j]`, 'r', 'c', 'sk', 'bi')}
+    }
+  }`;
+  let stores = loopStores;
+  if (f.vstore && vacc && !f.split) {
+    // Whole tile in bounds: unrolled vec4 stores straight from the accumulators.
+    let fast = '';
+    for (let i = 0; i < tm; i++) {
+      fast += `{ let rc = (oc + (row0 + ${i}u) * scm + col0) / 4u;${f.bias ? ` let rx = (ox + (row0 + ${i}u) * sxm + col0) / 4u;` : ''}${f.pre ? ` let rp = (op + (row0 + ${i}u) * spm + col0) / 4u;` : ''}\n`;
+      for (let q = 0; q < cols; q++) {
+        fast += `  { var v = c${i}_${q};${f.bias ? ` v += BIAS[rx + ${q}u];` : ''}${f.pre ? ` PRE[rp + ${q}u] = v;` : ''} C[rc + ${q}u] = act4(v); }\n`;
+      }
+      fast += '}\n';
+    }
+    stores = `if (row0 + ${tm}u <= M && col0 + ${tn}u <= N) {
+${fast}  } else {
+  ${loopStores}
+  }`;
+  }
+  return `${header(f, extra.join('\n'))}
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = ${w(W.M)}; let N = ${w(W.N)}; let K = ${w(W.K)};
@@ -363,19 +484,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${batchOffsets('bi')}
   ${epilogueLets(f)}
   let sam = ${w(W.SAM)}; let sak = ${w(W.SAK)}; let sbk = ${w(W.SBK)}; let sbn = ${w(W.SBN)};
-  ${range(tm).map((i) => `let ar${i} = oa + min(row0 + ${i}u, M - 1u) * sam;`).join(' ')}
-  ${range(tn).map((j) => `let bc${j} = ob + min(col0 + ${j}u, N - 1u) * sbn;`).join(' ')}
-  ${range(tm).map((i) => range(tn).map((j) => `var c${i}_${j} = 0.0;`).join(' ')).join('\n  ')}
+  ${offsets.join('\n  ')}
+  ${decl}
   var k = k0;
   loop {
-    if (k + ${ku}u > k1) { break; }
-    ${unrolled}
-    k += ${ku}u;
+    if (k + 4u > k1) { break; }
+    let k4 = k / 4u;
+${block}
+    k += 4u;
   }
   loop {
     if (k >= k1) { break; }
-    let ka0 = k * sak; let kb0 = k * sbk;
-    ${step('ka0', 'kb0')}
+${tail}
     k += 1u;
   }
   ${stores}
@@ -570,8 +690,8 @@ function validPlan(p: MatmulPlan): boolean {
   if (!c || !Number.isInteger(p.splitK) || p.splitK < 1) return false;
   const pow2 = (x: number) => Number.isInteger(x) && x > 0 && (x & (x - 1)) === 0;
   if (c.kind === 'dot') return pow2(c.wg) && c.wg <= 256;
-  if (![c.tm, c.tn, c.wx, c.wy].every((x) => Number.isInteger(x) && x > 0) || c.wx * c.wy > 256 || c.tm * c.tn > 256) return false;
-  if (c.kind === 'direct') return Number.isInteger(c.ku) && c.ku > 0 && c.ku <= 8;
+  if (![c.tm, c.tn, c.wx, c.wy].every((x) => Number.isInteger(x) && x > 0) || c.wx * c.wy > 256 || c.tm * c.tn > 1024) return false;
+  if (c.kind === 'direct') return c.tm <= 64 && c.tn <= 64;
   return c.kind === 'tiled' && tiledFits(c);
 }
 
@@ -582,7 +702,7 @@ function tiledFits(c: TiledConfig): boolean {
   return (BM * c.bk) % T === 0 && (BN * c.bk) % T === 0 && (c.tn % 4 !== 0 || (BN * c.bk) % 4 === 0) && 4 * c.bk * (BM + BN) <= 16384;
 }
 
-const direct = (tm: number, tn: number, wx: number, wy: number, ku = 2): DirectConfig => ({ kind: 'direct', tm, tn, wx, wy, ku });
+const direct = (tm: number, tn: number, wx: number, wy: number): DirectConfig => ({ kind: 'direct', tm, tn, wx, wy });
 const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): TiledConfig => ({ kind: 'tiled', tm, tn, wx, wy, bk });
 
 /** Output rows/cols one workgroup covers. */
@@ -609,17 +729,28 @@ export function defaultMatmulPlan(d: MatmulDims, adapterKey = 'unknown'): Matmul
   const outputs = d.batch * d.m * d.n;
   if (outputs <= 16 && d.k >= 128) return { config: { kind: 'dot', wg: 64 }, splitK: 1 };
   const software = SOFTWARE.test(adapterKey);
+  const p2 = (x: number) => (x <= 1 ? 1 : x <= 2 ? 2 : x <= 4 ? 4 : 8);
+  const minGroups = software ? 8 : 64;
   let config: MatmulConfig;
-  if (d.m <= 4 && d.n <= 4) config = direct(d.m <= 1 ? 1 : d.m <= 2 ? 2 : 4, d.n <= 1 ? 1 : d.n <= 2 ? 2 : 4, 16, 4);
-  else if (d.m <= 8) config = direct(d.m <= 1 ? 1 : d.m <= 2 ? 2 : d.m <= 4 ? 4 : 8, 8, 16, 1);
-  else if (d.n <= 8) config = direct(8, d.n <= 1 ? 1 : d.n <= 2 ? 2 : d.n <= 4 ? 4 : 8, 1, 16);
+  if (d.m <= 4 && d.n <= 4) config = direct(p2(d.m), p2(d.n), 16, 4);
+  else if (d.m <= 4) config = direct(p2(d.m), 4, 64, 1);
+  else if (d.n <= 4) config = direct(4, p2(d.n), 1, 64);
+  else if (d.m <= 8) config = direct(8, 8, 16, 1);
+  else if (d.n <= 8) config = direct(8, 8, 1, 16);
   else if (!software && d.m >= 32 && d.n >= 32) config = tiled(4, 4, 8, 8, 16);
   else {
-    // CPU adapters: the biggest register tile that still yields enough workgroups.
-    const options = [direct(16, 8, 8, 4), direct(8, 8, 8, 4), direct(8, 8, 4, 4), direct(4, 4, 8, 4)];
-    config = options.find((c) => workgroupsOf(c, d) >= 8) ?? options[options.length - 1]!;
+    // CPU adapters: loads cost far more than FMAs, so the biggest register tile that fits the
+    // matrix (idle SIMD lanes waste as much) and still yields enough workgroups, with split-K's help.
+    const options = [direct(32, 16, 4, 2), direct(16, 16, 2, 4), direct(16, 16, 2, 2), direct(8, 8, 4, 4), direct(4, 4, 8, 4)];
+    const up16 = (x: number) => Math.max(16, Math.ceil(x / 16) * 16);
+    const usable = (c: MatmulConfig) => {
+      const [bm, bn] = tileOf(c);
+      const groups = workgroupsOf(c, d);
+      return bm <= up16(d.m) && bn <= up16(d.n) && (groups >= minGroups || (d.k >= 256 && groups * Math.floor(d.k / 128) >= minGroups));
+    };
+    config = options.find(usable) ?? options[options.length - 1]!;
   }
-  return { config, splitK: chooseSplit(config, d, software ? 8 : 64) };
+  return { config, splitK: chooseSplit(config, d, minGroups) };
 }
 
 /** The plan `matmulGpu` uses for these dims on this queue: tuned if available, else the default. */
@@ -651,6 +782,34 @@ function scratchBuffer(queue: KernelQueue, bytes: number): GPUBuffer {
   const buffer = queue.device.createBuffer({ label: 'rnagrad matmul split-K partials', size, usage: GPUBufferUsage.STORAGE });
   scratch.set(queue, { buffer, bytes: size });
   return buffer;
+}
+
+/**
+ * Which operands the direct kernel reads as vec4: along k when k is the unit-stride dim, else along
+ * m (A) or n (B), provided every row start is 16-byte aligned and the binding holds whole vec4s.
+ */
+function vectorModes(L: Layout, c: DirectConfig, aBuf: GPUBuffer, bBuf: GPUBuffer): [VecMode, VecMode] {
+  const al = (x: number) => x % 4 === 0;
+  const batchOk = (k: number) => L.batchStrides[k]!.every(al);
+  let va: VecMode = 's';
+  let vb: VecMode = 's';
+  if (aBuf.size % 16 === 0 && al(L.a.off) && batchOk(1)) {
+    if (L.a.s1 === 1 && al(L.a.s0)) va = 'k';
+    else if (L.a.s0 === 1 && al(L.a.s1) && c.tm % 4 === 0 && al(L.m)) va = 'm';
+  }
+  if (bBuf.size % 16 === 0 && al(L.b.off) && batchOk(2)) {
+    if (L.b.s1 === 1 && al(L.b.s0) && c.tn % 4 === 0 && al(L.n)) vb = 'n';
+    else if (L.b.s0 === 1 && al(L.b.s1)) vb = 'k';
+  }
+  return [va, vb];
+}
+
+/** Whether C, bias and pre-activation can be bound as vec4 arrays with 16-byte aligned, unit-stride rows. */
+function vectorStores(L: Layout, out: GpuOperand, opts: MatmulGpuOptions): boolean {
+  const al = (x: number) => x % 4 === 0;
+  const ok = (m: Mat | null, buf: GPUBuffer | undefined, k: number) =>
+    !!m && !!buf && buf.size % 16 === 0 && m.s1 === 1 && al(m.off) && al(m.s0) && L.batchStrides[k]!.every(al);
+  return ok(L.c, out.buffer, 0) && (!L.bias || ok(L.bias, opts.bias?.buffer, 3)) && (!L.pre || ok(L.pre, opts.preActivation?.buffer, 4));
 }
 
 /**
@@ -686,15 +845,28 @@ export function matmulGpu(queue: KernelQueue, out: GpuOperand, a: GpuOperand, b:
   }
 
   const splits = Math.max(1, Math.min(plan.splitK, L.k));
-  const kChunk = Math.ceil(L.k / splits);
-  const fMain: Flags = splits > 1 ? { ...f, split: true } : f;
-  const aKFast = L.a.s1 === 1;
-  const bNFast = L.b.s1 === 1;
-  const key = `matmul:${configKey(c)}${c.kind === 'tiled' ? `:${aKFast ? 'ak' : 'am'}${bNFast ? 'bn' : 'bk'}` : ''}:${flagKey(fMain)}`;
-  const source = () => (c.kind === 'direct' ? directSource(c, fMain) : tiledSource(c, fMain, aKFast, bNFast));
+  // K chunks are multiples of 4 so vec4 reads along k stay aligned.
+  const kChunk = splits > 1 ? Math.ceil(Math.ceil(L.k / splits) / 4) * 4 : L.k;
+  let fMain: Flags = splits > 1 ? { ...f, split: true } : f;
+  let key: string;
+  let source: () => string;
+  const vecStorage: GPUBuffer[] = [];
+  if (c.kind === 'direct') {
+    if (splits === 1 && c.tn % 4 === 0 && vectorStores(L, out, opts)) fMain = { ...f, vstore: true };
+    const [va, vb] = vectorModes(L, c, a.buffer, b.buffer);
+    key = `matmul:${configKey(c)}:${va}${vb}:${flagKey(fMain)}`;
+    source = () => directSource(c, fMain, va, vb);
+    if (va !== 's') vecStorage.push(a.buffer);
+    if (vb !== 's') vecStorage.push(b.buffer);
+  } else {
+    const aKFast = L.a.s1 === 1;
+    const bNFast = L.b.s1 === 1;
+    key = `matmul:${configKey(c)}:${aKFast ? 'ak' : 'am'}${bNFast ? 'bn' : 'bk'}:${flagKey(fMain)}`;
+    source = () => tiledSource(c, fMain, aKFast, bNFast);
+  }
   let target: GPUBuffer = out.buffer;
   if (splits > 1) target = scratchBuffer(queue, splits * L.batch * L.m * L.n * 4);
-  const storage = splits > 1 ? [target, a.buffer, b.buffer] : [target, a.buffer, b.buffer, ...extraStorage];
+  const storage = splits > 1 ? [target, a.buffer, b.buffer, ...vecStorage] : [target, a.buffer, b.buffer, ...extraStorage, ...vecStorage];
   const [bm, bn] = tileOf(c);
   const tilesY = Math.ceil(L.m / bm);
   const tilesX = Math.ceil(L.n / bn);
@@ -733,8 +905,10 @@ export function matmulGpu(queue: KernelQueue, out: GpuOperand, a: GpuOperand, b:
 export interface MatmulTiming {
   plan: MatmulPlan;
   key: string;
-  /** Median milliseconds of one synchronised run. */
+  /** Fastest of the synchronised runs, in ms (other load on a shared machine only ever adds time). */
   ms: number;
+  /** Median of the runs, in ms. */
+  medianMs: number;
   gflops: number;
 }
 
@@ -748,9 +922,10 @@ export interface MatmulTuneResult {
 /** Candidate plans for a shape: register-blocked tiles that fit it, the workgroup-memory tiled kernel, and split-K variants. */
 export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
   const pool: MatmulConfig[] = [
-    direct(16, 8, 8, 4), direct(8, 16, 4, 8), direct(16, 16, 4, 4), direct(8, 8, 8, 4), direct(8, 8, 4, 4), direct(8, 4, 8, 4),
-    direct(4, 4, 8, 8), direct(8, 8, 8, 4, 1), direct(16, 8, 8, 4, 1),
-    direct(1, 8, 32, 1), direct(2, 8, 16, 2), direct(4, 8, 16, 1), direct(8, 1, 1, 32), direct(8, 2, 2, 16), direct(8, 4, 1, 16),
+    direct(16, 32, 2, 4), direct(32, 16, 4, 2), direct(32, 32, 2, 2), direct(16, 16, 2, 4), direct(16, 16, 4, 4), direct(8, 32, 2, 8),
+    direct(8, 16, 4, 4), direct(16, 8, 8, 4), direct(8, 8, 4, 4), direct(4, 4, 8, 8),
+    direct(1, 16, 16, 1), direct(2, 16, 8, 2), direct(4, 16, 8, 1), direct(8, 16, 4, 1),
+    direct(16, 1, 1, 16), direct(16, 2, 2, 8), direct(16, 4, 1, 8), direct(16, 8, 1, 4),
     direct(1, 4, 64, 1), direct(4, 1, 1, 64), direct(1, 1, 64, 1),
     tiled(4, 4, 8, 8, 16), tiled(8, 4, 8, 8, 8), tiled(4, 4, 16, 16, 8),
   ];
@@ -770,8 +945,9 @@ export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
 
 /**
  * Times candidate plans on this queue's adapter for one shape (random operands, each run
- * synchronised with `queue.sync()`) and caches the fastest for the shape's class. Slow on CPU
- * adapters: run it from benchmarks or setup code, not in hot paths.
+ * synchronised with `queue.sync()`, the first run — pipeline compilation — not counted) and caches
+ * the fastest (best run) for the shape's class. Slow on CPU adapters: run it from benchmarks or
+ * setup code, not in hot paths.
  */
 export async function tuneMatmul(
   queue: KernelQueue,
@@ -811,8 +987,8 @@ export async function tuneMatmul(
         times.push(performance.now() - t);
       }
       times.sort((x, y) => x - y);
-      const ms = times[times.length >> 1]!;
-      const timing = { plan, key: planKey(plan), ms, gflops: flops / ms / 1e6 };
+      const ms = times[0]!;
+      const timing = { plan, key: planKey(plan), ms, medianMs: times[times.length >> 1]!, gflops: flops / ms / 1e6 };
       timings.push(timing);
       opts.onResult?.(timing);
     }

@@ -266,12 +266,12 @@ export function ropeBackward(dy: Tensor, attrs: RopeOpts = {}): Tensor {
  * a [B,H,M,K] × b [B,H,K,N] (any strides: transposes are views) → contiguous [B,H,M,N], times alpha.
  * Unrecorded; the project's matmul kernel (kernels-wgsl matmul.ts) and its float64 reference.
  */
-function bmm(op: string, a: Tensor, b: Tensor, alpha = 1): Tensor {
+function bmm(op: string, a: Tensor, b: Tensor, alpha = 1, bias: Tensor | null = null): Tensor {
   const [B, H, M] = a.shape as [number, number, number, number];
   const N = b.shape[3]!;
   const out = empty([B, H, M, N], 'f32', a.device);
-  if (a.device === 'gpu') matmulGpu(runtime().queue, gpuOperand(op, out), gpuOperand(op, a), gpuOperand(op, b));
-  else matmulCpu(cpuOperand(op, out), cpuOperand(op, a), cpuOperand(op, b));
+  if (a.device === 'gpu') matmulGpu(runtime().queue, gpuOperand(op, out), gpuOperand(op, a), gpuOperand(op, b), bias ? { bias: gpuOperand(op, bias) } : {});
+  else matmulCpu(cpuOperand(op, out), cpuOperand(op, a), cpuOperand(op, b), bias ? { bias: cpuOperand(op, bias) } : {});
   if (alpha === 1) return out;
   const scaled = ops.mul(out, alpha);
   out.dispose();
@@ -312,10 +312,13 @@ function composedProbs(op: string, q: Tensor, k: Tensor, mask: Tensor | null, ca
   const [B, , L] = q.shape as [number, number, number, number];
   return untracked(() =>
     tidy(() => {
-      // Scale q (L·d work) rather than the L×L scores.
-      let s = bmm(op, scale === 1 ? q : ops.mul(q, scale), ops.transpose(k, -1, -2));
-      if (causal) s = ops.add(s, causalBias(L, q.device));
-      if (mask) s = ops.add(s, ops.reshape(ops.where(ops.ne(mask, 0), ops.zeros([1], { device: q.device }), -1e30), [B, 1, 1, L]));
+      // The mask bias is added in the matmul's epilogue; q is scaled (L·d work), not the scores.
+      let bias: Tensor | null = causal ? causalBias(L, q.device) : null;
+      if (mask) {
+        const pad = ops.reshape(ops.where(ops.ne(mask, 0), ops.zeros([1], { device: q.device }), -1e30), [B, 1, 1, L]);
+        bias = bias ? ops.add(bias, pad) : pad;
+      }
+      const s = bmm(op, scale === 1 ? q : ops.mul(q, scale), ops.transpose(k, -1, -2), 1, bias);
       const p = softmax(s, -1);
       // Only a padding mask can leave a row without keys (causal row i always has key 0 otherwise).
       if (!mask) return p;

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { attention, attentionBackward, attentionForward, composedAttention, composedAttentionBackward, composedAttentionForward, releaseAttentionSaved, releaseComposedAttentionCache, rope, ropeBackward } from '../src/attention.js';
+import { attention, attentionBackward, attentionForward, composedAttentionBackward, composedAttentionForward, releaseAttentionSaved, rope, ropeBackward } from '../src/attention.js';
 import { assertClose, rt, valuesFor } from './helpers.js';
 
 type Dev = 'gpu' | 'cpu';
@@ -102,7 +102,7 @@ test('attention forward and backward match the float64 oracle (short sequences, 
 
 test('attention on long sequences (lengths 65…300, the long-sequence schedule) matches the oracle', async () => {
   await checkCase({ B: 1, H: 2, L: 300, D: 32, causal: true, mask: 'padded', seed: 5 });
-  await fc.assert(fc.asyncProperty(caseArb(300, [32]).filter((c) => c.L > 64), checkCase), { numRuns: 3 });
+  await fc.assert(fc.asyncProperty(caseArb(300, [32]).filter((c) => c.L > 64), checkCase), { numRuns: 2 });
 });
 
 test('rows whose keys are all masked give zero output, -inf logsumexp and zero gradients, never NaN', async () => {
@@ -347,13 +347,6 @@ test('forward + backward at L = 2048 allocates O(L·d) bytes, not an L×L score 
     assert.ok(used < scoreBytes / 4, `fused attention acquired ${used} bytes; an L×L score matrix is ${scoreBytes}`);
     assert.ok(used <= 8 * L * D * 4 + 4 * L * 4 * 4, `fused attention acquired ${used} bytes, more than a few [L, d] buffers`);
     disposeAll(out, lse, dq, dk, dv);
-    // The composed path, for contrast, needs at least one L×L matrix.
-    peak = pool.stats().liveBytes;
-    const before = peak;
-    const composed = composedAttention(q!, k!, v!, { causal: true });
-    assert.ok(peak - before >= scoreBytes, `composed attention acquired ${peak - before} bytes`);
-    composed.dispose();
-    releaseComposedAttentionCache();
   } finally {
     pool.acquire = acquire;
   }
