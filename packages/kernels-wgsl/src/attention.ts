@@ -43,10 +43,27 @@
  *     tiles no better. d 160 (L 512): per 2 is 1.55× faster than per 1 but compiles in 21.6 s
  *     instead of 9.2 s on SwiftShader (compile time grows with per·headDim: d 32 per 16 takes
  *     11 s for the three pipelines, per 4 3.4 s) — per 1 chosen for d > 64.
+ *  v4 (not kept) K/V (Q/dO) read straight from storage by every lane, same address in all lanes:
+ *     no workgroup memory, no barriers. On SwiftShader 10–25% faster per kernel (L 1024 fwd min
+ *     87 vs 114 ms) — but its pipelines compile 3–4× slower (robust per-lane loads: d 32 per 16
+ *     39 s instead of 11 s for the three, d 160 40 s instead of 9 s), so tiles stay in workgroup
+ *     memory, which is also what GPUs want.
  *  chosen: 4-row tiles; for L > 64 16-thread workgroups with per = 16 (d ≤ 32), 8 (d ≤ 64),
  *     1 (larger); for L ≤ 64 (little work, compile time dominates) 64-thread workgroups, per = 1
  *     (16 threads for d > 64, the same pipeline as long sequences).
- *  bench/attention.ts, final run: __BENCH__
+ *  bench/attention.ts (pooled medians, min in brackets; composed = the project's matmul kernel →
+ *  softmax → matmul, its masks in the matmul epilogue, P kept for its backward), two final runs:
+ *    quieter machine (load 0.9→3):   L 256 fwd 11.2 [9.4] ms, fwd+bwd 55.9 [34.4] ms (composed
+ *      96.9, 1.7×); causal fwd+bwd 66.8 [35.3] ms; L 1024 fwd+bwd 451 [400] ms vs composed 618
+ *      [489] (1.37×), causal 287 [264] vs 586 (2.0×); fwd alone L 256 3.1×, L 1024 causal 3.6×.
+ *    load 3.5→5.6 (other sessions):  L 256 fwd+bwd 66.4 [34.6] ms (composed 67.5), causal 59.4;
+ *      L 1024 fwd+bwd 811 [776] vs 959 [910] ms (1.18×), causal 614 vs 1031 (1.68×); fwd 2.0–3.4×.
+ *    Earlier runs against a plainer matmul (4×4 outputs per thread) gave 3.7× at L 1024.
+ *  Where it stands: the forward is 2–3.5× the composed forward; the backward recomputes P and dP
+ *  in both backward kernels (7 matmul-equivalents against the composed path's 4 with P stored),
+ *  so at fwd+bwd the fused path leads by only 1.0–2.0× here; its sure win is memory: O(L·d), not
+ *  16 MiB [L, L] matrices at L 2048. Per-kernel rate ≈ 4.5–6.4 GFLOP/s against a 12–16
+ *  GFLOP/s mul+add ceiling measured in the same micro-benchmark.
  */
 import { KernelQueue, grid } from './queue.js';
 import { type CpuOperand, type GpuOperand, UniformWriter, isContiguous, numel, uniformBlock } from './layout.js';
@@ -64,14 +81,6 @@ export interface AttentionTileConfig {
   wg: number;
   per: number;
   tile: number;
-  /**
-   * Where the streamed rows come from: 'workgroup' (default) copies each tile cooperatively into
-   * workgroup memory between two barriers; 'storage' has every thread read the tile's words
-   * straight from the storage buffer (same address in every lane; no workgroup memory, no
-   * barriers), which is faster on CPU adapters, where a workgroup's lanes run as 4-wide groups one
-   * after another and workgroup memory is ordinary memory.
-   */
-  stream?: 'workgroup' | 'storage';
 }
 
 export interface AttentionTiles {
@@ -95,8 +104,7 @@ export function attentionWorkgroupBytes(kind: 'fwd' | 'dq' | 'dkv', headDim: num
  * registers and, on SwiftShader, pipeline compile time (∝ per·headDim); short sequences use fewer
  * rows per workgroup so they are not mostly idle lanes.
  */
-export function attentionTiles(headDim: number, length: number, cpuAdapter = false): AttentionTiles {
-  const stream = cpuAdapter ? ('storage' as const) : ('workgroup' as const);
+export function attentionTiles(headDim: number, length: number): AttentionTiles {
   const short = length <= 64;
   const per = short || headDim > 64 ? 1 : headDim <= 32 ? 16 : 8;
   const wg = short && headDim <= 64 ? 64 : 16;
@@ -106,9 +114,9 @@ export function attentionTiles(headDim: number, length: number, cpuAdapter = fal
     return t;
   };
   return {
-    fwd: { wg, per, tile: fit('fwd', 4), stream },
-    dq: { wg, per, tile: fit('dq', 4), stream },
-    dkv: { wg, per, tile: fit('dkv', 4), stream },
+    fwd: { wg, per, tile: fit('fwd', 4) },
+    dq: { wg, per, tile: fit('dq', 4) },
+    dkv: { wg, per, tile: fit('dkv', 4) },
   };
 }
 
@@ -280,47 +288,6 @@ function maskBinding(binding: number): string {
   return `@group(0) @binding(${binding}) var<storage, read> maskb: array<i32>;`;
 }
 
-function keyTileDecls(G: Gen, tile: number): string {
-  return `var<workgroup> kt: array<${G.VT}, ${tile * G.DV}>;
-var<workgroup> vt: array<${G.VT}, ${tile * G.DV}>;
-var<workgroup> kbias: array<f32, ${tile}>;`;
-}
-
-/**
- * Key j of the current tile (k0 + j) as `let`s: its words k{j}_i (and w{j}_i for V when `withV`)
- * and its bias b{j} (0, or −1e30 past the end or on padding). From workgroup memory, or (`direct`)
- * straight from storage, clamping the row so every read is in bounds (the bias masks it).
- */
-function streamedKey(G: Gen, j: number, direct: boolean, withBias: boolean, withV: boolean): string[] {
-  const out: string[] = [];
-  const comps = [...Array(G.DV).keys()];
-  if (direct) {
-    out.push(`let kj${j} = min(k0 + ${u32(j)}, L - 1u);`);
-    out.push(`let ka${j} = word(${U.K}u) + (rowBase + kj${j}) * ${u32(G.DV)}; let va${j} = word(${U.V}u) + (rowBase + kj${j}) * ${u32(G.DV)};`);
-    for (const i of comps) out.push(`let k${j}_${i} = kb[ka${j} + ${u32(i)}];`);
-    if (withV) for (const i of comps) out.push(`let w${j}_${i} = vb[va${j} + ${u32(i)}];`);
-    if (withBias) out.push(`let b${j} = select(0.0, ${NEG}, k0 + ${u32(j)} >= L || (${maskedAt(`kj${j}`)}));`);
-  } else {
-    for (const i of comps) out.push(`let k${j}_${i} = kt[${u32(j * G.DV + i)}];`);
-    if (withV) for (const i of comps) out.push(`let w${j}_${i} = vt[${u32(j * G.DV + i)}];`);
-    if (withBias) out.push(`let b${j} = kbias[${j}u];`);
-  }
-  return out;
-}
-
-/**
- * One iteration of a tile loop. Workgroup tiles: cooperative copy, barrier (read-after-write),
- * compute, barrier (write-after-read: the next copy must not overwrite words that slower lanes
- * are still reading). Storage streaming: compute only.
- */
-function tileLoopBody(direct: boolean, load: string, body: string[]): string {
-  if (direct) return body.join('\n  ');
-  return `${load}
-  workgroupBarrier();
-  ${body.join('\n  ')}
-  workgroupBarrier();`;
-}
-
 /** The forward kernel: O and the row logsumexp, online softmax over key tiles. */
 function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
   const { wg: WG, per: R, tile: BC } = cfg;
@@ -338,9 +305,9 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
   }
   const body: string[] = [];
   // Scores (log2 units, q pre-scaled by scale·log2 e); each K/V word is loaded once for all rows.
-  const direct = cfg.stream === 'storage';
   for (const j of keys) {
-    body.push(...streamedKey(G, j, direct, true, false));
+    for (const i of comps) body.push(`let k${j}_${i} = kt[${u32(j * DV + i)}];`);
+    body.push(`let b${j} = kbias[${j}u];`);
     for (const r of rows) {
       const dotq = treeSum(comps.map((i) => G.dot(`q${r}_${i}`, `k${j}_${i}`)));
       body.push(`let s${r}_${j} = select(b${j} + ${dotq}, ${NEG}, k0 + ${u32(j)} > lim${r});`);
@@ -353,8 +320,8 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
     body.push(`l${r} = l${r} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j}`))};`);
   }
   for (const i of comps) {
-    for (const j of keys) body.push(`let w${j}_${i} = ${direct ? `vb[va${j} + ${u32(i)}]` : `vt[${u32(j * DV + i)}]`};`);
-    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j} * w${j}_${i}`))};`);
+    for (const j of keys) body.push(`let v${i}_${j} = vt[${u32(j * DV + i)}];`);
+    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j} * v${i}_${j}`))};`);
   }
   const fin: string[] = [];
   for (const r of rows) {
@@ -373,14 +340,19 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
 @group(0) @binding(4) var<storage, read> kb: array<${VT}>;
 @group(0) @binding(5) var<storage, read> vb: array<${VT}>;
 ${maskBinding(6)}
-${direct ? '' : keyTileDecls(G, BC)}
+var<workgroup> kt: array<${VT}, ${BC * DV}>;
+var<workgroup> vt: array<${VT}, ${BC * DV}>;
+var<workgroup> kbias: array<f32, ${BC}>;
 ${MAIN.replace('WG', String(WG))}
   let c = fword(${U.C}u);
   let q0 = blk * ${u32(WG * R)};
   ${s.join('\n  ')}
   let kend = select(L, min(L, q0 + ${u32(WG * R)}), causal);
   for (var k0 = 0u; k0 < kend; k0 += ${u32(BC)}) {
-  ${tileLoopBody(direct, loadKeyTile(G, cfg), body)}
+  ${loadKeyTile(G, cfg)}
+  workgroupBarrier();
+  ${body.join('\n  ')}
+  workgroupBarrier();
   }
   ${fin.join('\n  ')}
 }`;
@@ -425,9 +397,10 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
     s.push(`let st${r} = stats[word(${U.STATS}u) + rc${r}];`);
   }
   const body: string[] = [];
-  const direct = cfg.stream === 'storage';
   for (const j of keys) {
-    body.push(...streamedKey(G, j, direct, true, true));
+    for (const i of comps) body.push(`let k${j}_${i} = kt[${u32(j * DV + i)}];`);
+    for (const i of comps) body.push(`let w${j}_${i} = vt[${u32(j * DV + i)}];`);
+    body.push(`let b${j} = kbias[${j}u];`);
     for (const r of rows) {
       const dotq = treeSum(comps.map((i) => G.dot(`q${r}_${i}`, `k${j}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(b${j} + ${dotq}, ${NEG}, k0 + ${u32(j)} > lim${r}) - st${r}.x);`);
@@ -451,7 +424,9 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
 @group(0) @binding(5) var<storage, read> dob: array<${VT}>;
 @group(0) @binding(6) var<storage, read> stats: array<vec2<f32>>;
 ${maskBinding(7)}
-${direct ? '' : keyTileDecls(G, BC)}
+var<workgroup> kt: array<${VT}, ${BC * DV}>;
+var<workgroup> vt: array<${VT}, ${BC * DV}>;
+var<workgroup> kbias: array<f32, ${BC}>;
 ${MAIN.replace('WG', String(WG))}
   let c = fword(${U.C}u);
   let scale = fword(${U.SCALE}u);
@@ -459,7 +434,10 @@ ${MAIN.replace('WG', String(WG))}
   ${s.join('\n  ')}
   let kend = select(L, min(L, q0 + ${u32(WG * R)}), causal);
   for (var k0 = 0u; k0 < kend; k0 += ${u32(BC)}) {
-  ${tileLoopBody(direct, loadKeyTile(G, cfg), body)}
+  ${loadKeyTile(G, cfg)}
+  workgroupBarrier();
+  ${body.join('\n  ')}
+  workgroupBarrier();
   }
   ${fin.join('\n  ')}
 }`;
@@ -485,20 +463,10 @@ function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
     for (const i of comps) s.push(`var gv${r}_${i} = ${G.zero};`);
   }
   const body: string[] = [];
-  const direct = cfg.stream === 'storage';
   for (const j of queries) {
-    if (direct) {
-      // Rows past the end read row L−1 with stats (+1e30, 0): P = 0 for them.
-      body.push(`let qj${j} = min(i0 + ${u32(j)}, L - 1u);`);
-      body.push(`let st_${j} = select(vec2<f32>(1e30, 0.0), stats[word(${U.STATS}u) + rowBase + qj${j}], i0 + ${u32(j)} < L);`);
-      body.push(`let qa${j} = word(${U.Q}u) + (rowBase + qj${j}) * ${u32(DV)}; let da${j} = word(${U.DO}u) + (rowBase + qj${j}) * ${u32(DV)};`);
-      for (const i of comps) body.push(`let q${j}_${i} = qb[qa${j} + ${u32(i)}];`);
-      for (const i of comps) body.push(`let d${j}_${i} = dob[da${j} + ${u32(i)}];`);
-    } else {
-      body.push(`let st_${j} = qst[${j}u];`);
-      for (const i of comps) body.push(`let q${j}_${i} = qt[${u32(j * DV + i)}];`);
-      for (const i of comps) body.push(`let d${j}_${i} = dt[${u32(j * DV + i)}];`);
-    }
+    body.push(`let st_${j} = qst[${j}u];`);
+    for (const i of comps) body.push(`let q${j}_${i} = qt[${u32(j * DV + i)}];`);
+    for (const i of comps) body.push(`let d${j}_${i} = dt[${u32(j * DV + i)}];`);
     for (const r of rows) {
       const dotk = treeSum(comps.map((i) => G.dot(`q${j}_${i}`, `k${r}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(${dotk}, ${NEG}, i0 + ${u32(j)} < klim${r}) - st_${j}.x);`);
@@ -539,9 +507,9 @@ function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
 @group(0) @binding(6) var<storage, read> dob: array<${VT}>;
 @group(0) @binding(7) var<storage, read> stats: array<vec2<f32>>;
 ${maskBinding(8)}
-${direct ? '' : `var<workgroup> qt: array<${VT}, ${BQ * DV}>;
+var<workgroup> qt: array<${VT}, ${BQ * DV}>;
 var<workgroup> dt: array<${VT}, ${BQ * DV}>;
-var<workgroup> qst: array<vec2<f32>, ${BQ}>;`}
+var<workgroup> qst: array<vec2<f32>, ${BQ}>;
 ${MAIN.replace('WG', String(WG))}
   let c = fword(${U.C}u);
   let scale = fword(${U.SCALE}u);
@@ -549,7 +517,10 @@ ${MAIN.replace('WG', String(WG))}
   ${s.join('\n  ')}
   let istart = select(0u, k0, causal);
   for (var i0 = istart; i0 < L; i0 += ${u32(BQ)}) {
-  ${tileLoopBody(direct, load, body)}
+  ${load}
+  workgroupBarrier();
+  ${body.join('\n  ')}
+  workgroupBarrier();
   }
   ${fin.join('\n  ')}
 }`;
@@ -611,18 +582,10 @@ function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean
 }
 
 function tileKey(t: AttentionTileConfig): string {
-  return `${t.wg}x${t.per}x${t.tile}${t.stream === 'storage' ? 's' : 'w'}`;
-}
-
-/** CPU implementations of WebGPU (SwiftShader, llvmpipe/lavapipe, WARP), by the device's adapter info. */
-export function isCpuAdapter(device: GPUDevice): boolean {
-  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  if (!info) return false;
-  return /swiftshader|llvmpipe|lavapipe|warp|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+  return `${t.wg}x${t.per}x${t.tile}`;
 }
 
 function checkTiles(op: string, kind: 'fwd' | 'dq' | 'dkv', t: AttentionTileConfig, D: number, device: GPUDevice): void {
-  if (t.stream === 'storage') return;
   const bytes = attentionWorkgroupBytes(kind, D, t.tile);
   if (bytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new RangeError(`${op}: ${kind} tile of ${t.tile} rows × headDim ${D} needs ${bytes} bytes of workgroup memory, more than this device's ${device.limits.maxComputeWorkgroupStorageSize}`);
@@ -640,7 +603,7 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   if (B * H * L === 0) return;
   const W = widthOf(D, [args.q, args.k, args.v, args.out]);
   const G = gen(D, W);
-  const cfg = { ...attentionTiles(D, L, isCpuAdapter(queue.device)).fwd, ...args.tiles?.fwd };
+  const cfg = { ...attentionTiles(D, L).fwd, ...args.tiles?.fwd };
   checkTiles(op, 'fwd', cfg, D, queue.device);
   const causal = args.causal ?? false;
   const scale = args.scale ?? 1 / Math.sqrt(D);
@@ -679,7 +642,7 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   if (B * H * L === 0) return;
   const W = widthOf(D, named.map(([, t]) => t));
   const G = gen(D, W);
-  const tiles = attentionTiles(D, L, isCpuAdapter(queue.device));
+  const tiles = attentionTiles(D, L);
   const dqCfg = { ...tiles.dq, ...args.tiles?.dq };
   const dkvCfg = { ...tiles.dkv, ...args.tiles?.dkv };
   checkTiles(op, 'dq', dqCfg, D, queue.device);
@@ -731,11 +694,11 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
 /** WGSL of each attention kernel for a configuration (inspection and tests). */
 export function attentionSources(
   headDim: number,
-  opts: { length?: number; width?: 1 | 4; cpuAdapter?: boolean; tiles?: Partial<AttentionTiles> } = {},
+  opts: { length?: number; width?: 1 | 4; tiles?: Partial<AttentionTiles> } = {},
 ): Record<'fwd' | 'stats' | 'dq' | 'dkv', string> {
   const W = opts.width ?? (headDim % 4 === 0 ? 4 : 1);
   const G = gen(headDim, W);
-  const t = { ...attentionTiles(headDim, opts.length ?? 1024, opts.cpuAdapter), ...opts.tiles };
+  const t = { ...attentionTiles(headDim, opts.length ?? 1024), ...opts.tiles };
   return { fwd: forwardSource(G, t.fwd), stats: statsSource(G), dq: dqSource(G, t.dq), dkv: dkvSource(G, t.dkv) };
 }
 

@@ -823,6 +823,7 @@ export function matmulGpu(queue: KernelQueue, out: GpuOperand, a: GpuOperand, b:
   if (L.batch === 0 || L.m === 0 || L.n === 0) return;
   const dims: MatmulDims = { batch: L.batch, m: L.m, n: L.n, k: L.k };
   const plan = opts.plan ?? matmulPlanFor(queue, dims);
+  if (!validPlan(plan)) throw new RangeError(`matmul: invalid plan ${JSON.stringify(plan)} (tiled tiles must fit 16 KiB of workgroup memory; at most 256 threads)`);
   const act = opts.activation ?? 'none';
   const f: Flags = { act, bias: !!opts.bias, pre: !!opts.preActivation, split: false };
   const extraStorage: GPUBuffer[] = [];
