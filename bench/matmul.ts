@@ -15,10 +15,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
-import { type Tensor, init, tensor } from '@rnagrad/tensor';
-// Not yet re-exported by the packages' index files (switch these imports once they are):
-import { matmul } from '../packages/tensor/src/linalg.js';
-import { exportMatmulTunings, importMatmulTunings, matmulPlanFor, planKey, tuneMatmul } from '../packages/kernels-wgsl/src/matmul.js';
+import { type Tensor, init, matmul, tensor } from '@rnagrad/tensor';
+import { exportMatmulTunings, importMatmulTunings, matmulPlanFor, planKey, tuneMatmul } from '@rnagrad/kernels-wgsl';
 
 const args = process.argv.slice(2);
 const TUNE = args.includes('--tune');

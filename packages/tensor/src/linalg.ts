@@ -11,8 +11,7 @@
  * `matmulBackward(g, a, b, bias, attrs)` returns [da, db, dbias] for the rule. `linear` records
  * 'permute' (weightᵀ as a view) and then 'matmul'.
  */
-// Not yet re-exported by @rnagrad/kernels-wgsl's index; once it is, import from there.
-import { type MatmulActivation, matmulCpu, matmulGpu, setMatmulAdapter } from '../../kernels-wgsl/src/matmul.js';
+import { type MatmulActivation, matmulCpu, matmulGpu, setMatmulAdapter } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
 import { cpuOperand, deviceOf, empty, gpuOperand, hooks, record } from './ops.js';
 import { runtime } from './runtime.js';
