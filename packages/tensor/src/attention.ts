@@ -278,18 +278,27 @@ function bmm(op: string, a: Tensor, b: Tensor, alpha = 1, bias: Tensor | null = 
   return scaled;
 }
 
-/** Causal biases by (device, length): built once, like a model's registered causal-mask buffer. */
-const causalBiases = new Map<string, Tensor>();
+/**
+ * Causal biases by (device, length): built once, like a model's registered causal-mask buffer.
+ * GPU entries remember their runtime: after destroyRuntime() + init() they are rebuilt on the new device.
+ */
+const causalBiases = new Map<string, { bias: Tensor; owner: unknown }>();
 
 /** Frees the composed path's cached causal biases. */
 export function releaseComposedAttentionCache(): void {
-  for (const t of causalBiases.values()) t.dispose();
+  for (const { bias } of causalBiases.values()) bias.dispose();
   causalBiases.clear();
+}
+
+function currentOwner(device: 'gpu' | 'cpu'): unknown {
+  return device === 'gpu' ? runtime() : null;
 }
 
 function causalBias(L: number, device: 'gpu' | 'cpu'): Tensor {
   const key = `${device}:${L}`;
-  let bias = causalBiases.get(key);
+  const owner = currentOwner(device);
+  const cached = causalBiases.get(key);
+  let bias = cached && cached.owner === owner ? cached.bias : undefined;
   if (!bias || bias.isDisposed) {
     if (causalBiases.size >= 4) releaseComposedAttentionCache();
     bias = keep(
@@ -299,7 +308,7 @@ function causalBias(L: number, device: 'gpu' | 'cpu'): Tensor {
         return ops.where(ops.le(j, i), ops.zeros([1], { device }), -1e30);
       }),
     );
-    causalBiases.set(key, bias);
+    causalBiases.set(key, { bias, owner });
   }
   return bias;
 }
