@@ -26,7 +26,8 @@ for (const loss of ['xe', 'hxe'] as const) {
     const after = history.at(-1)!.validation!;
     assert.ok(after.crossEntropy < 0.5 * before.crossEntropy, `CE ${before.crossEntropy} → ${after.crossEntropy}`);
     assert.ok(after.accuracy > 0.8, `accuracy ${after.accuracy}`);
-    assert.is(Math.max(...sizes), Math.min(...sizes), 'live GPU bytes are the same at every step');
+    // Never above the first measured step (the FinalizationRegistry may still free strays from earlier tests).
+    assert.ok(Math.max(...sizes) <= sizes[0]!, `live GPU bytes grew: ${sizes[0]} → ${Math.max(...sizes)}`);
     model.dispose();
   });
 }
