@@ -20,10 +20,10 @@ import { attentionBackwardCpu, attentionBackwardGpu, attentionForwardCpu, attent
 import { matmulCpu, matmulGpu } from '../../kernels-wgsl/src/matmul.js';
 import { ropeCpu, ropeGpu } from '../../kernels-wgsl/src/rope.js';
 import * as ops from './ops.js';
-import { cpuOperand, deviceOf, empty, gpuOperand, hooks, record } from './ops.js';
+import { cpuOperand, deviceOf, empty, gpuOperand, record } from './ops.js';
 import { keep, tidy, type Tensor } from './tensor.js';
 import { runtime } from './runtime.js';
-import { softmax, softmaxBackward } from './nn.js';
+import { softmax, softmaxBackward, untracked } from './nn.js';
 
 export interface AttentionOpts {
   /** [batch, length] i32/bool: 1 = real token, 0 = padding (masked as a key). */
@@ -51,19 +51,6 @@ export interface RopeOpts {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function untracked<T>(fn: () => T): T {
-  const prev = hooks.record;
-  hooks.record = null;
-  try {
-    return fn();
-  } finally {
-    hooks.record = prev;
-  }
-}
-
-function handle(t: Tensor): Tensor {
-  return t.view(t.shape, t.strides, t.offset);
-}
 
 /** `t` if contiguous, else an unrecorded contiguous copy (caller disposes copies: see `release`). */
 function contiguousOf(op: string, t: Tensor): Tensor {
@@ -144,7 +131,7 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): Tensor {
   const { out, logsumexp } = attentionForward(q, k, v, opts);
   const mask = opts.keyPaddingMask ?? null;
-  const saved = { out: handle(out), logsumexp, keyPaddingMask: mask ? handle(mask) : null };
+  const saved = { out: out.detach(), logsumexp, keyPaddingMask: mask ? mask.detach() : null };
   const attrs: AttentionAttrs = { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), saved };
   record('attention', [q, k, v], out, attrs as unknown as Record<string, unknown>);
   if (out.gradNode !== null && out.gradNode !== undefined) {

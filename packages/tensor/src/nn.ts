@@ -67,10 +67,6 @@ function finish(op: string, inputs: readonly Tensor[], out: Tensor, attrs: Recor
   return out;
 }
 
-/** A fresh handle on the same storage (cheap; lets the graph outlive the caller's handle). */
-function handle(t: Tensor): Tensor {
-  return t.view(t.shape, t.strides, t.offset);
-}
 
 function requireF32(op: string, ...ts: (Tensor | null | undefined)[]): void {
   for (const t of ts) if (t && t.dtype !== 'f32') throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype} [${t.shape.join(', ')}]`);
@@ -241,7 +237,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
       crossEntropyGpu(queue(), g(op, rows), g(op, lse), g(op, x!), g(op, targets), kopts);
     } else crossEntropyCpu(c(op, rows), c(op, lse), c(op, x!), c(op, targets), kopts);
   });
-  const saved: Record<string, Tensor> = { targets: handle(targets), lse };
+  const saved: Record<string, Tensor> = { targets: targets.detach(), lse };
   let out = rows;
   if (reduction !== 'none') {
     out = untracked(() => {
@@ -428,7 +424,7 @@ export function embedding(table: Tensor, ids: Tensor, opts: { paddingIdx?: numbe
   flat.dispose();
   const out = untracked(() => ops.reshape(rows, [...ids.shape, table.shape[1]!]));
   rows.dispose();
-  return finish(op, [table], out, { numEmbeddings: table.shape[0]!, paddingIdx: opts.paddingIdx ?? null }, { ids: handle(ids) });
+  return finish(op, [table], out, { numEmbeddings: table.shape[0]!, paddingIdx: opts.paddingIdx ?? null }, { ids: ids.detach() });
 }
 
 /** Deterministic scatter-add of dy [...ids.shape, D] rows into [numEmbeddings, D]. */
@@ -493,7 +489,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
     back.dispose();
     return result;
   });
-  return finish(op, [x, src], out, { dim: d }, { index: handle(index) });
+  return finish(op, [x, src], out, { dim: d }, { index: index.detach() });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,7 +520,7 @@ export function dropoutMask(shape: readonly number[], p: number, device: 'gpu' |
 export function dropout(x: Tensor, p: number, training = true, opts: { seed?: number } = {}): Tensor {
   const device = deviceOf('dropout', [x]);
   requireF32('dropout', x);
-  if (!training || p === 0) return record('view', [x], handle(x), { from: x.shape });
+  if (!training || p === 0) return record('view', [x], x.detach(), { from: x.shape });
   const mask = dropoutMask(x.shape, p, device, opts.seed);
   const y = untracked(() => ops.mul(x, mask));
   return finish('dropout', [x], y, { p }, { mask });
