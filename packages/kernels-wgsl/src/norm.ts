@@ -26,6 +26,7 @@ import { type CpuOperand, type GpuOperand, type View, uniformBlock } from './lay
 import {
   type RowOperandDecl,
   type RowSchedule,
+  ROW_BASE_WGSL,
   ROW_WORDS,
   forEachRow,
   perColumnView,
@@ -151,17 +152,7 @@ function columnSource(rms: boolean, vec: boolean, unit: boolean, wantW: boolean,
   const at = (name: string, k: number) => (unit ? `${name}[${name}_o + c]` : `${name}[${name}_o + c * word(${12 + 8 * k + 1}u)]`);
   return `${uniformBlock(ROW_WORDS)}
 ${decls.join('\n')}
-fn row_base(k: u32, row: u32) -> u32 {
-  let at = 12u + 8u * k;
-  var o = word(at);
-  var rem = row;
-  for (var d = word(2u); d > 0u; d--) {
-    let size = word(7u + d);
-    o += (rem % size) * word(at + 1u + d);
-    rem = rem / size;
-  }
-  return o;
-}
+${ROW_BASE_WGSL}
 @compute @workgroup_size(${COL_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x * ${COL_WG}u + lid;

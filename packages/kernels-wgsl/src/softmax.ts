@@ -53,6 +53,19 @@ export const MAX_ROW_OPERANDS = 7;
 /** Words of the uniform block: header 0–7, lead shape 8–11, operand k at 12 + 8k. */
 export const ROW_WORDS = 12 + 8 * MAX_ROW_OPERANDS;
 
+/** WGSL: element offset of row `row` of row operand `k` (its lead dims unravelled from the uniform block). */
+export const ROW_BASE_WGSL = `fn row_base(k: u32, row: u32) -> u32 {
+  let at = 12u + 8u * k;
+  var o = word(at);
+  var rem = row;
+  for (var d = word(2u); d > 0u; d--) {
+    let size = word(7u + d);
+    o += (rem % size) * word(at + 1u + d);
+    rem = rem / size;
+  }
+  return o;
+}`;
+
 export interface RowLayout {
   rows: number;
   cols: number;
@@ -239,17 +252,7 @@ ${decls.join('\n')}
 ${[...used].join('\n')}
 ${vecHelpers}
 ${onlineHelpers}
-fn row_base(k: u32, row: u32) -> u32 {
-  let at = 12u + 8u * k;
-  var o = word(at);
-  var rem = row;
-  for (var d = word(2u); d > 0u; d--) {
-    let size = word(7u + d);
-    o += (rem % size) * word(at + 1u + d);
-    rem = rem / size;
-  }
-  return o;
-}
+${ROW_BASE_WGSL}
 ${extra}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
