@@ -12,7 +12,7 @@
  * over the plain ops would save), so it does no recomputation; the fused backward recomputes the
  * scores tile by tile from q, k and the saved logsumexp.
  */
-import { Bench } from 'tinybench';
+import { interleavedSamples } from './lib/interleave.js';
 import * as T from '@rnagrad/tensor';
 import { attentionBackward, attentionForward, composedAttentionBackward, composedAttentionForward } from '../packages/tensor/src/attention.js';
 
@@ -79,24 +79,7 @@ for (const L of LENGTHS.slice(0, 1)) {
   for (const t of [q, k, v, fused.out, fused.logsumexp, composed.out, composed.probs]) t!.dispose();
 }
 
-const samples = new Map<string, number[]>(tasks.map(([name]) => [name, []]));
-for (let round = 0; round < ROUNDS; round++) {
-  const bench = new Bench({ iterations: ITERATIONS, time: 0, warmupIterations: round === 0 ? 2 : 1, warmupTime: 0, retainSamples: true });
-  const order = round % 2 === 0 ? tasks : [...tasks].reverse();
-  for (const [name, fn] of order) bench.add(name, fn);
-  await bench.run();
-  for (const task of bench.tasks) {
-    const result = task.result;
-    if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
-    samples.get(task.name)!.push(...(result.latency.samples ?? []));
-  }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const med = new Map([...samples].map(([name, xs]) => [name, median(xs)]));
+const { samples, median: med } = await interleavedSamples(tasks, { rounds: ROUNDS, iterations: ITERATIONS, firstWarmup: 2 });
 console.table(
   [...samples].map(([name, xs]) => ({ task: name, 'median ms': med.get(name)!.toFixed(1), 'min ms': Math.min(...xs).toFixed(1), samples: xs.length })),
 );

@@ -9,7 +9,7 @@
  * Tasks run in several interleaved rounds (tinybench per round, samples pooled), so slow drift
  * and other processes on the machine hit HXE and XE alike; the figure is the pooled median.
  */
-import { Bench } from 'tinybench';
+import { interleavedSamples } from './lib/interleave.js';
 import * as T from '@rnagrad/tensor';
 import { codonTree, hxePathTable, leafMembership } from '../packages/tokenizers/src/index.js';
 import type { GpuOperand } from '../packages/kernels-wgsl/src/layout.js';
@@ -106,24 +106,7 @@ if (variants) {
   }
 }
 
-const samples = new Map<string, number[]>(tasks.map(([name]) => [name, []]));
-for (let round = 0; round < ROUNDS; round++) {
-  const bench = new Bench({ iterations: ITERATIONS, time: 0, warmupIterations: round === 0 ? 3 : 1, warmupTime: 0, retainSamples: true });
-  const order = round % 2 === 0 ? tasks : [...tasks].reverse();
-  for (const [name, fn] of order) bench.add(name, fn);
-  await bench.run();
-  for (const task of bench.tasks) {
-    const result = task.result;
-    if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
-    samples.get(task.name)!.push(...(result.latency.samples ?? []));
-  }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const med = new Map([...samples].map(([name, xs]) => [name, median(xs)]));
+const { samples, median: med } = await interleavedSamples(tasks, { rounds: ROUNDS, iterations: ITERATIONS, firstWarmup: 3 });
 const rows = [...samples].map(([name, xs]) => ({
   task: name,
   'median ms': med.get(name)!.toFixed(2),
