@@ -5,6 +5,7 @@
 export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
+export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
 export { codonCorpusFromCsv, loadEcoliCds, mlmBatch, clmBatch, sampler, IGNORE_INDEX, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 export { AdamW, cosineSchedule, type AdamWOptions } from './optim.js';
 export { trainHelm, lossFunction, TRAIN_DEFAULTS, type HelmTrainOptions, type LogEntry, type ValidationResult } from './train.js';
