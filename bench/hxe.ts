@@ -1,5 +1,5 @@
 /**
- * HXE vs plain XE through the same fused kernel, [16384, 70] logits (HELM's codon vocabulary),
+ * HXE vs plain XE through the same kernels and vs the fused crossEntropy op, [16384, 70] logits (HELM's codon vocabulary),
  * codon tree at α = 0.2. Every sample is synchronised on GPU completion (queue.onSubmittedWorkDone).
  *
  *   node --import tsx bench/hxe.ts                 kernel and op level, default lanes per row
@@ -16,12 +16,15 @@ import type { GpuOperand } from '../packages/kernels-wgsl/src/layout.js';
 import {
   type HxeGpuTable,
   hxeDefaultThreadsPerRow,
+  hxeBackwardGpu,
   hxeGpu,
   hxeKernelTable,
+  hxeStatsWords,
   uploadHxeTable,
   xeKernelTable,
 } from '../packages/kernels-wgsl/src/hxe.js';
-import { type HxeAttrs, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from '../packages/tensor/src/hxe.js';
+import { hierarchicalCrossEntropy } from '../packages/tensor/src/hxe.js';
+import { requireGrad } from '@rnagrad/autograd';
 
 const N = 16384;
 const C = 70;
@@ -55,39 +58,30 @@ device.queue.writeBuffer(targetsBuf, 0, targetValues);
 const op = (b: GPUBuffer, shape: number[], dtype: 'f32' | 'i32' = 'f32'): GpuOperand => ({ buffer: b, dtype, shape, strides: shape.length === 2 ? [shape[1]!, 1] : [1], offset: 0 });
 
 function kernel(tbl: HxeGpuTable, grad: boolean, threadsPerRow?: number): () => Promise<void> {
+  const stats = buffer(N * hxeStatsWords(tbl) * 4);
+  const gradOutput = buffer(16);
+  device.queue.writeBuffer(gradOutput, 0, new Float32Array([1]));
   return async () => {
-    hxeGpu(queue, {
-      logits: op(logitsBuf, [N, C]),
-      targets: op(targetsBuf, [N], 'i32'),
-      table: tbl,
-      losses: op(lossesBuf, [N]),
-      dlogits: grad ? op(dlogitsBuf, [N, C]) : null,
-      threadsPerRow,
-    });
+    const logits = op(logitsBuf, [N, C]);
+    const targets = op(targetsBuf, [N], 'i32');
+    const statsOp = op(stats, [N, hxeStatsWords(tbl)]);
+    hxeGpu(queue, { logits, targets, table: tbl, losses: op(lossesBuf, [N]), stats: grad ? statsOp : null, threadsPerRow });
+    if (grad) hxeBackwardGpu(queue, { logits, targets, table: tbl, stats: statsOp, dlogits: op(dlogitsBuf, [N, C]), gradOutput: op(gradOutput, [1]), perRow: false, threadsPerRow });
     await queue.sync();
   };
 }
 
-// Op level: the tensor op with autograd's record hook stood in for, then its backward.
-const logits = T.tensor(logitValues, { shape: [N, C] });
-logits.requiresGrad = true;
-const targets = T.tensor(targetValues);
-const one = T.tensor(1);
-function tensorOp(mode: 'hxe' | 'xe'): () => Promise<void> {
+// Op level, through autograd as training uses it: loss, backward, wait for the GPU.
+const logits = requireGrad(T.tensor(logitValues, { shape: [N, C] }));
+const targets = T.tensor(targetValues, { dtype: 'i32' });
+function tensorOp(loss: () => T.Tensor): () => Promise<void> {
   return async () => {
-    let attrs: HxeAttrs | null = null;
-    const saved = T.hooks.record;
-    T.hooks.record = (_op, _inputs, out, a) => {
-      attrs = a as HxeAttrs;
-      out.gradNode = { op: 'hxe' }; // what autograd does when it takes the op
-    };
-    const loss = hierarchicalCrossEntropy(logits, targets, table, { mode });
-    T.hooks.record = saved;
-    const grad = hierarchicalCrossEntropyBackward(one, attrs!);
+    logits.grad?.dispose();
+    logits.grad = null;
+    const l = loss();
+    l.backward();
     await rt.sync();
-    loss.dispose();
-    grad.dispose();
-    for (const t of Object.values(attrs!.saved ?? {})) t.dispose();
+    l.dispose();
   };
 }
 
@@ -96,8 +90,9 @@ const tasks: [string, () => Promise<void>][] = [
   ['kernel XE  fwd+bwd', kernel(xeTable, true)],
   ['kernel HXE fwd', kernel(hxeTable, false)],
   ['kernel XE  fwd', kernel(xeTable, false)],
-  ['op HXE loss+backward', tensorOp('hxe')],
-  ['op XE  loss+backward', tensorOp('xe')],
+  ['op HXE loss+backward', tensorOp(() => hierarchicalCrossEntropy(logits, targets, table))],
+  ['op XE  loss+backward', tensorOp(() => hierarchicalCrossEntropy(logits, targets, table, { mode: 'xe' }))],
+  ['op CE  loss+backward', tensorOp(() => T.crossEntropy(logits, targets))],
 ];
 if (variants) {
   for (const lanes of [1, 4, 16, 64]) {
@@ -119,6 +114,7 @@ console.log(`lanes per row (default for [${N}, ${C}]): ${hxeDefaultThreadsPerRow
 console.log(`HXE / XE, kernel forward+backward: ${ratio('kernel HXE fwd+bwd', 'kernel XE  fwd+bwd')}× (target ≤ 1.3×)`);
 console.log(`HXE / XE, kernel forward only:     ${ratio('kernel HXE fwd', 'kernel XE  fwd')}×`);
 console.log(`HXE / XE, op loss + backward:      ${ratio('op HXE loss+backward', 'op XE  loss+backward')}×`);
+console.log(`HXE / CE (fused crossEntropy op), loss + backward: ${ratio('op HXE loss+backward', 'op CE  loss+backward')}× (target ≤ 1.3×)`);
 if (variants) {
   for (const lanes of [1, 4, 16, 64]) {
     console.log(`  ${lanes} lanes/row: HXE / XE ${ratio(`kernel HXE fwd+bwd ${lanes} lanes/row`, `kernel XE  fwd+bwd ${lanes} lanes/row`)}×`);

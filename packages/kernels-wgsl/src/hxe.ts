@@ -84,15 +84,21 @@ export interface HxeTableData {
  * The kernel's form of a table, as u32 words. Entries holding only the class itself (the leaf,
  * and unary chains above it such as start_codon → ATG) all have mass p_c, so they merge into one
  * leaf coefficient computed in the log domain; the other entries ("group" entries, `width` per
- * class, padded with empty ones) become rank ranges. Per class c, at c·(1 + 3·width):
- * [leaf coefficient (f32 bits), then per group entry: lo, length, coefficient (f32 bits)], where
- * class k is under the entry iff rank[k] − lo < length (unsigned). Then `numClasses` words of
- * rank[k], the class's position in depth-first order. Plain XE is width 0: leaf coefficient 1.
+ * class, padded with empty ones) are ranges of *segments*. The classes are put in a depth-first
+ * order, where every node is a contiguous rank range; the group nodes' range ends cut the ranks
+ * into `numSegments` segments, and each group entry is a contiguous run of them. Layout: per class
+ * c at c·(1 + 3·width): [leaf coefficient (f32 bits), then per group entry: first segment, number
+ * of segments, coefficient (f32 bits)]; then numSegments + 1 segment start ranks (the last is
+ * numClasses); then numClasses words order[r], the class at rank r. Plain XE is width 0 with one
+ * segment: leaf coefficient 1.
  */
 export interface HxeKernelTable {
   numClasses: number;
   /** Group entries per class (0 for plain cross-entropy). */
   width: number;
+  numSegments: number;
+  /** The depth-first order is the class order itself (plain XE, or a tree laid out that way): the kernels skip the order lookup. */
+  identityOrder: boolean;
   words: Uint32Array;
 }
 
@@ -100,6 +106,8 @@ export interface HxeKernelTable {
 export interface HxeGpuTable {
   numClasses: number;
   width: number;
+  numSegments: number;
+  identityOrder: boolean;
   buffer: GPUBuffer;
 }
 
@@ -191,39 +199,58 @@ export function hxeKernelTable(table: HxeTableData): HxeKernelTable {
     groups.push(list);
   }
   const W = Math.max(0, ...groups.map((g) => g.length));
-  const stride = 1 + 3 * W;
-  const words = new Uint32Array(rankOffset(C, W) + C);
+  // Segment starts: every group node's range ends, plus 0 and C.
+  const cuts = new Set([0, C]);
+  groups.forEach((list, c) => list.forEach((j) => {
+    const node = table.nodes[c * table.width + j]!;
+    cuts.add(lo[node]!).add(hi[node]!);
+  }));
+  const starts = [...cuts].sort((x, y) => x - y);
+  const segmentOf = new Map(starts.map((r, i) => [r, i]));
+  const S = starts.length - 1;
+  const stride = entryStride(W);
+  const words = new Uint32Array(orderOffset(C, W, S) + C);
   const floats = new Float32Array(words.buffer);
   for (let c = 0; c < C; c++) {
     floats[c * stride] = leafCoef[c]!;
     groups[c]!.forEach((j, g) => {
       const node = table.nodes[c * table.width + j]!;
       const at = c * stride + 1 + 3 * g;
-      words[at] = lo[node]!;
-      words[at + 1] = hi[node]! - lo[node]!;
+      words[at] = segmentOf.get(lo[node]!)!;
+      words[at + 1] = segmentOf.get(hi[node]!)! - segmentOf.get(lo[node]!)!;
       floats[at + 2] = table.coefficients[c * table.width + j]!;
     });
   }
-  words.set(rank, rankOffset(C, W));
-  return { numClasses: C, width: W, words };
+  words.set(starts, segmentOffset(C, W));
+  words.set(order, orderOffset(C, W, S));
+  return { numClasses: C, width: W, numSegments: S, identityOrder: order.every((k, r) => k === r), words };
 }
 
-/** Word offset of the rank table: right after the entries. */
-function rankOffset(numClasses: number, width: number): number {
-  return (1 + 3 * width) * numClasses;
+/** Words per class in a kernel table: leaf coefficient, then (first segment, segments, coefficient) per entry. */
+function entryStride(width: number): number {
+  return 1 + 3 * width;
 }
 
-/** Plain cross-entropy as a kernel table: the class itself with coefficient 1, no group entries. */
+/** Word offset of the segment starts: right after the entries. */
+function segmentOffset(numClasses: number, width: number): number {
+  return entryStride(width) * numClasses;
+}
+
+/** Word offset of the rank → class order: after the numSegments + 1 segment starts. */
+function orderOffset(numClasses: number, width: number, numSegments: number): number {
+  return segmentOffset(numClasses, width) + numSegments + 1;
+}
+
+/** Plain cross-entropy as a kernel table: the class itself with coefficient 1, no group entries, one segment. */
 export function xeKernelTable(numClasses: number): HxeKernelTable {
   checkCount('numClasses', numClasses, 1);
   const C = numClasses;
-  const words = new Uint32Array(rankOffset(C, 0) + C);
+  const words = new Uint32Array(orderOffset(C, 0, 1) + C);
   const floats = new Float32Array(words.buffer);
-  for (let c = 0; c < C; c++) {
-    floats[c] = 1;
-    words[rankOffset(C, 0) + c] = c;
-  }
-  return { numClasses: C, width: 0, words };
+  floats.fill(1, 0, C);
+  words.set([0, C], segmentOffset(C, 0));
+  for (let c = 0; c < C; c++) words[orderOffset(C, 0, 1) + c] = c;
+  return { numClasses: C, width: 0, numSegments: 1, identityOrder: true, words };
 }
 
 /** Uploads a kernel table once; the buffer is read-only storage and lives as long as its handle. */
@@ -234,19 +261,14 @@ export function uploadHxeTable(device: GPUDevice, table: HxeKernelTable): HxeGpu
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(buffer, 0, table.words.buffer, table.words.byteOffset, table.words.byteLength);
-  return { numClasses: table.numClasses, width: table.width, buffer };
+  return { numClasses: table.numClasses, width: table.width, numSegments: table.numSegments, identityOrder: table.identityOrder, buffer };
 }
 
 // ---------------------------------------------------------------------------------------------
 // GPU kernels
 
 const WG = 64;
-/**
- * Group entries handled per pass (up to 4; deeper paths loop over chunks of 4). Larger unrolled
- * variants cost SwiftShader seconds to compile (8 entries: 4–10 s per pipeline).
- */
-export const HXE_ENTRIES_PER_PASS = 4;
-const WORDS = 12;
+const WORDS = 16;
 /** 2^-126, the smallest normal f32: masses below it (relative to the row max) count as underflowed. */
 const TINY = '1.17549435e-38';
 
@@ -260,14 +282,95 @@ export function hxeDefaultThreadsPerRow(numClasses: number, rows = Infinity): nu
   return numClasses <= 1024 || rows >= 1024 ? 1 : 16;
 }
 
+/** f32 words of per-row statistics the forward saves for the backward: m, Σc/U, then h_j per entry. */
+export function hxeStatsWords(table: { width: number }): number {
+  return table.width + 2;
+}
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-function hxeSource(T: number, K: number, grad: boolean): string {
+/**
+ * WGSL shared by both kernels: row bookkeeping, the target's entries as segment ranges
+ * (slo_j, slen_j) with coefficients c_j, and `segments(walk)`: a walk over the segments in rank
+ * order (the same for every row, so lanes stay in step), `sg` the segment, and within it over the
+ * classes `k` at its ranks, lane-strided.
+ */
+/** A walk over the segments: `vars` declared once, `start` run as each segment begins, `body` per class `k`, `end` after each segment. */
+interface SegmentWalk {
+  vars: string;
+  start: string;
+  body: string;
+  end: string;
+}
+
+function rowPrelude(T: number, W: number, identity: boolean): { head: string; segments: (walk: SegmentWalk) => string } {
   const R = WG / T;
-  const J = range(K);
-  const B = grad ? 3 : 2;
-  // Reduction of values `names` over the T lanes of a row (all lanes get the result). The
-  // barriers sit in uniform control flow: every lane of the workgroup reaches each of them.
+  const head = `let n = word(0u);
+  let C = word(1u);
+  let lane = lid % ${T}u;
+  let row = (wid.x + wid.y * nwg.x) * ${R}u + lid / ${T}u;
+  let live = row < n;
+  var tgt = 0;
+  if (live) { tgt = targets[word(5u) + row]; }
+  let ignored = tgt == bitcast<i32>(word(8u));
+  let work = live && !ignored && tgt >= 0 && u32(tgt) < C;
+  let t = u32(tgt);
+  let base = word(4u) + row * C;
+  let entry = t * ${entryStride(W)}u;
+  let nseg = word(2u);
+  let seg0 = word(3u);
+  let ord = word(11u);
+  var cleaf = 0.0;
+  ${range(W).map((j) => `var slo${j} = 0u; var slen${j} = 0u; var c${j} = 0.0;`).join('\n  ')}
+  if (work) {
+    cleaf = bitcast<f32>(tbl[entry]);
+    ${range(W).map((j) => `slo${j} = tbl[entry + ${1 + 3 * j}u]; slen${j} = tbl[entry + ${2 + 3 * j}u]; c${j} = bitcast<f32>(tbl[entry + ${3 + 3 * j}u]);`).join('\n    ')}
+  }`;
+  const order = identity ? 'r' : 'tbl[ord + r]';
+  // One lane per row: one flat loop over the ranks; the segment changes at a rank every lane
+  // shares, so that branch is uniform (nested loops over short segments cost more here; so did
+  // unrolling by 4 with the order read as vec4). Several lanes per row: a loop over segments,
+  // lane-strided inside each.
+  const segments = ({ vars, start, body, end }: SegmentWalk) =>
+    T === 1
+      ? `{ var sg = 0u; var next = tbl[seg0 + 1u];
+    ${vars}
+    ${start}
+    for (var r = 0u; r < C; r++) {
+      let k = ${order}; ${body}
+      if (r + 1u == next) {
+        ${end}
+        sg++;
+        next = tbl[seg0 + sg + 1u];
+        ${start}
+      }
+    } }`
+      : `{ ${vars}
+    for (var sg = 0u; sg < nseg; sg++) {
+      let r1 = tbl[seg0 + sg + 1u];
+      ${start}
+      for (var r = tbl[seg0 + sg] + lane; r < r1; r += ${T}u) { let k = ${order}; ${body} }
+      ${end}
+    } }`;
+  return { head, segments };
+}
+
+/** WGSL: segment `sg` lies inside entry j (unsigned range test on segment indices). */
+const inside = (j: number) => `sg - slo${j} < slen${j}`;
+
+const MAIN = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
+
+/**
+ * Forward: per-row loss and, with `stats`, what the backward needs: the row max m, pc = Σc/U and
+ * h_j = c_j/a_j per entry (0 where skipped), so that
+ * dL/dz_k = e^(z_k − m)·(pc − Σ_{j: k ∈ A_j} h_j) − c_leaf·[k = t].
+ * Pass 2 walks the classes in rank order one segment at a time: each segment's Σe is added to U
+ * and, by one range test per entry, to the entries that hold it — per segment, not per class.
+ */
+function forwardSource(T: number, W: number, identity: boolean, withStats: boolean): string {
+  const { head, segments } = rowPrelude(T, W, identity);
+  const B = withStats ? 3 : 2;
   const reduce = (names: string[], op: (a: string, b: string) => string): string => {
     if (T === 1) return '';
     const at = (v: number, idx: string) => `red[${v * WG}u + ${idx}]`;
@@ -281,118 +384,130 @@ function hxeSource(T: number, K: number, grad: boolean): string {
   ${names.map((x, v) => `${x} = ${at(v, 'lid - lane')};`).join(' ')}
   workgroupBarrier();`;
   };
-  const inside = (j: number) => `r - lo${j} < len${j}`;
-  // A lane-strided loop over the row; body(k, r) with r the class's rank. (Unrolling it by 4
-  // with one vec4 load for four ranks measured no faster on SwiftShader.)
-  const loop = (body: (k: string, r: string) => string): string => `for (var k = lane; k < C; k += ${T}u) ${body('k', 'tbl[rankBase + k]')}`;
+  const masses = range(W).map((j) => `a${j}`);
   return `${uniformBlock(WORDS)}
 @group(0) @binding(1) var<storage, read_write> losses: array<f32>;
-${grad ? '@group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;' : ''}
+${withStats ? '@group(0) @binding(2) var<storage, read_write> stats: array<f32>;' : ''}
 @group(0) @binding(${B}) var<storage, read> logits: array<f32>;
 @group(0) @binding(${B + 1}) var<storage, read> targets: array<i32>;
 @group(0) @binding(${B + 2}) var<storage, read> tbl: array<u32>;
-${T > 1 ? `var<workgroup> red: array<f32, ${(K + 1) * WG}>;` : ''}
+${T > 1 ? `var<workgroup> red: array<f32, ${(W + 1) * WG}>;` : ''}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = word(0u);
-  let C = word(1u);
-  let W = word(2u);
-  let chunks = word(3u);
-  let rankBase = word(11u);
-  let lane = lid % ${T}u;
-  let row = (wid.x + wid.y * nwg.x) * ${R}u + lid / ${T}u;
-  let live = row < n;
-  var tgt = 0;
-  if (live) { tgt = targets[word(5u) + row]; }
-  let ignored = tgt == bitcast<i32>(word(8u));
-  let work = live && !ignored && tgt >= 0 && u32(tgt) < C;
-  let t = u32(tgt);
-  let base = word(4u) + row * C;
-  let entry0 = t * (1u + 3u * W);
-
-  // Pass 1: row max, the target's logit and its leaf coefficient.
+${MAIN}
+  ${head}
+  // Pass 1: row max and the target's logit.
   var m = bitcast<f32>(word(9u));
   var zt = 0.0;
-  var cleaf = 0.0;
   if (work) {
     zt = logits[base + t];
-    cleaf = bitcast<f32>(tbl[entry0]);
     for (var k = lane; k < C; k += ${T}u) { m = max(m, logits[base + k]); }
   }
   ${reduce(['m'], (a, b) => `max(${a}, ${b})`)}
-
-  var total = 0.0;
-  var lt = 0.0;
-  var csum = 0.0;
-  var carry = 0.0;
-  var loss = 0.0;
-  for (var q = 0u; q < chunks; q++) {
-    // This chunk's group entries (the same in every lane of the row); padding has length 0.
-    ${J.map((j) => `var lo${j} = 0u; var len${j} = 0u; var c${j} = 0.0;`).join('\n    ')}
-    if (work) {
-      ${J.map((j) => `if (q * ${K}u + ${j}u < W) { let at = entry0 + 1u + 3u * (q * ${K}u + ${j}u); lo${j} = tbl[at]; len${j} = tbl[at + 1u]; c${j} = bitcast<f32>(tbl[at + 2u]); }`).join('\n      ')}
-    }
-    // Pass 2: softmax denominator and the (unnormalised) masses under this chunk's entries.
-    var tot = 0.0;
-    ${J.map((j) => `var a${j} = 0.0;`).join(' ')}
-    if (work) {
-      ${loop((k, r) => `{
-        let e = exp(logits[base + ${k}] - m);
-        tot += e;
-        ${K > 0 ? `let r = ${r};` : ''}
-        ${J.map((j) => `a${j} += select(0.0, e, ${inside(j)});`).join('\n        ')}
-      }`)}
-    }
-    ${reduce(['tot', ...J.map((j) => `a${j}`)], (a, b) => `${a} + ${b}`)}
-    if (q == 0u) {
-      total = tot;
-      lt = log(tot);
-      loss = -cleaf * (zt - m - lt); // one-class entries: log p_t in the log domain, never skipped
-      csum = cleaf;
-    }
-    // Group terms. An underflowed entry is skipped and its coefficient carried up the path.
-    ${J.map((j) => `var h${j} = 0.0;
-    carry += c${j};
-    if (a${j} >= ${TINY}) {
-      loss -= carry * (log(a${j}) - lt);
-      csum += carry;
-      h${j} = carry / a${j};
-      carry = 0.0;
-    } else {
-      len${j} = 0u;
-    }`).join('\n    ')}
-    ${grad ? `
-    // Pass 3: dL/dz_k = p_k·Σc' − c_leaf·[k = t] − e_k·Σ_{entries over k} c'/a. Entries are
-    // nested, so the last sum is a suffix sum from the smallest entry holding k.
-    ${range(Math.max(K - 1, 0)).reverse().map((j) => `h${j} += h${j + 1};`).join(' ')}
-    if (live) {
-      let fill = select(bitcast<f32>(word(10u)), 0.0, ignored);
-      let pc = csum / total;
-      let first = q == 0u;
-      let last = q + 1u == chunks;
-      let dbase = word(7u) + row * C;
-      ${loop((k, r) => `{
-        var v = fill;
-        if (work) {
-          let e = exp(logits[base + k] - m);
-          ${K > 0 ? `let r = ${r};
-          var h = 0.0;
-          ${J.slice().reverse().map((j) => `h = select(h, h${j}, ${inside(j)});`).join('\n          ')}
-          v = -e * h;` : 'v = 0.0;'}
-          if (!first) { v += dlogits[dbase + k]; }
-          if (last) { v += e * pc - select(0.0, cleaf, k == t); }
-        }
-        dlogits[dbase + k] = v;
-      }`)}
-    }` : ''}
+  // Pass 2: U = Σ e and the entries' masses a_j, e = exp(z − m), segment by segment.
+  var U = 0.0;
+  ${masses.map((a) => `var ${a} = 0.0;`).join(' ')}
+  if (work) {
+    ${segments({
+      vars: 'var acc = 0.0;',
+      start: 'acc = 0.0;',
+      body: 'acc += exp(logits[base + k] - m);',
+      end: `U += acc; ${range(W).map((j) => `a${j} += select(0.0, acc, ${inside(j)});`).join(' ')}`,
+    })}
   }
+  ${reduce(['U', ...masses], (a, b) => `${a} + ${b}`)}
+  let lt = log(U);
+  var loss = -cleaf * (zt - m - lt); // one-class entries: log p_t in the log domain, never skipped
+  var csum = cleaf;
+  var carry = 0.0;
+  // Group terms. An underflowed entry is skipped and its coefficient carried up the path.
+  ${range(W).map((j) => `var h${j} = 0.0;
+  carry += c${j};
+  if (a${j} >= ${TINY}) {
+    loss -= carry * (log(a${j}) - lt);
+    csum += carry;
+    h${j} = carry / a${j};
+    carry = 0.0;
+  }`).join('\n  ')}
   if (live && lane == 0u) {
     var out = loss;
     if (!work) { out = select(bitcast<f32>(word(10u)), 0.0, ignored); }
     losses[word(6u) + row] = out;
+    ${withStats ? `if (work) {
+      let sa = word(12u) + row * ${W + 2}u;
+      stats[sa] = m;
+      stats[sa + 1u] = csum / U;
+      ${range(W).map((j) => `stats[sa + ${j + 2}u] = h${j};`).join(' ')}
+    }` : ''}
   }
 }`;
+}
+
+/**
+ * Backward: dlogits_k = f·(e^(z_k − m)·κ − c_leaf·[k = t]), f = gradOutput (per row or one value)
+ * × scale, κ = pc − Σ_{entries over k} h_j constant over a segment: one pass over the classes in
+ * rank order, the entry tests once per segment.
+ */
+function backwardSource(T: number, W: number, identity: boolean, perRow: boolean, withScale: boolean): string {
+  const { head, segments } = rowPrelude(T, W, identity);
+  return `${uniformBlock(WORDS)}
+@group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read> targets: array<i32>;
+@group(0) @binding(4) var<storage, read> tbl: array<u32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read> gradOut: array<f32>;
+${withScale ? '@group(0) @binding(7) var<storage, read> scale: array<f32>;' : ''}
+
+${MAIN}
+  ${head}
+  if (!live) { return; }
+  let dbase = word(7u) + row * C;
+  if (!work) {
+    let fill = select(bitcast<f32>(word(10u)), 0.0, ignored);
+    for (var k = lane; k < C; k += ${T}u) { dlogits[dbase + k] = fill; }
+    return;
+  }
+  let f = gradOut[word(13u)${perRow ? ' + row' : ''}]${withScale ? ' * scale[word(14u)]' : ''};
+  let sa = word(12u) + row * ${W + 2}u;
+  let m = stats[sa];
+  let pc = stats[sa + 1u];
+  ${range(W).map((j) => `let h${j} = stats[sa + ${j + 2}u];`).join(' ')}
+  let fc = f * cleaf;
+  ${segments({
+    vars: 'var kap = 0.0;',
+    start: `kap = f * (pc${range(W).map((j) => ` - select(0.0, h${j}, ${inside(j)})`).join('')});`,
+    body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m) - select(0.0, fc, k == t);',
+    end: '',
+  })}
+}`;
+}
+
+function checkRows(op: string, logits: GpuOperand, targets: GpuOperand, table: HxeGpuTable): [number, number] {
+  if (logits.shape.length !== 2) throw new RangeError(`${op}: logits must be [N, C], got [${logits.shape.join(', ')}]`);
+  const [N, C] = logits.shape as [number, number];
+  if (!isContiguous(logits)) throw new RangeError(`${op}: logits must be contiguous`);
+  if (numel(targets.shape) !== N || !isContiguous(targets)) throw new RangeError(`${op}: targets must be [${N}] contiguous, got [${targets.shape.join(', ')}]`);
+  if (targets.dtype !== 'i32') throw new TypeError(`${op}: targets must be i32, got ${targets.dtype}`);
+  if (table.numClasses !== C) throw new RangeError(`${op}: table has ${table.numClasses} classes but logits have ${C}`);
+  return [N, C];
+}
+
+function lanesOf(op: string, requested: number | undefined, C: number, N: number): number {
+  const T = requested ?? hxeDefaultThreadsPerRow(C, N);
+  if (!Number.isInteger(Math.log2(T)) || T < 1 || T > WG) throw new RangeError(`${op}: threadsPerRow must be a power of two in 1..${WG}, got ${T}`);
+  return T;
+}
+
+function checkStats(op: string, stats: GpuOperand, N: number, table: HxeGpuTable): void {
+  if (stats.dtype !== 'f32' || numel(stats.shape) < N * hxeStatsWords(table) || !isContiguous(stats)) {
+    throw new RangeError(`${op}: stats must be contiguous f32 holding N × (width + 2) = ${N} × ${hxeStatsWords(table)} values, got [${stats.shape.join(', ')}]`);
+  }
+}
+
+function uniforms(N: number, C: number, table: HxeGpuTable, ignoreIndex: number | undefined): UniformWriter {
+  return new UniformWriter(WORDS)
+    .u32(0, N).u32(1, C).u32(2, table.numSegments).u32(3, segmentOffset(C, table.width))
+    .i32(8, ignoreIndex ?? -100).f32(9, -Infinity).f32(10, NaN).u32(11, orderOffset(C, table.width, table.numSegments));
 }
 
 export interface HxeGpuArgs {
@@ -403,46 +518,82 @@ export interface HxeGpuArgs {
   table: HxeGpuTable;
   /** [N] f32 out: per-row loss (0 on ignored rows, NaN where a target is out of range). */
   losses: GpuOperand;
-  /** [N, C] f32 out, contiguous: dloss_i/dlogits_i (unscaled); omit for the forward-only variant. */
-  dlogits?: GpuOperand | null;
+  /** [N, width + 2] f32 out (`hxeStatsWords`), contiguous: what `hxeBackwardGpu` needs; omit for the loss alone. */
+  stats?: GpuOperand | null;
   ignoreIndex?: number;
   /** Lanes per row, a power of two ≤ 64 (default `hxeDefaultThreadsPerRow(C)`). */
   threadsPerRow?: number;
 }
 
 /**
- * One dispatch: per-row HXE (or XE, with an `xeKernelTable`) losses and, when `dlogits` is given,
- * their gradient. Ignored rows get loss 0 and a zero gradient row; rows whose target is neither
- * `ignoreIndex` nor in 0..C−1 get NaN (loss and gradient), so a bad target is visible.
+ * One dispatch: per-row HXE (or XE, with an `xeKernelTable`) losses and, with `stats`, the per-row
+ * statistics of the backward. Ignored rows get loss 0; rows whose target is neither `ignoreIndex`
+ * nor in 0..C−1 get NaN (and a NaN gradient row in the backward), so a bad target is visible.
  */
 export function hxeGpu(queue: KernelQueue, args: HxeGpuArgs): void {
-  const { logits, targets, table, losses, dlogits } = args;
-  if (logits.shape.length !== 2) throw new RangeError(`hxe: logits must be [N, C], got [${logits.shape.join(', ')}]`);
-  const [N, C] = logits.shape as [number, number];
-  if (!isContiguous(logits)) throw new RangeError('hxe: logits must be contiguous');
-  if (numel(targets.shape) !== N || !isContiguous(targets)) throw new RangeError(`hxe: targets must be [${N}] contiguous, got [${targets.shape.join(', ')}]`);
-  if (targets.dtype !== 'i32') throw new TypeError(`hxe: targets must be i32, got ${targets.dtype}`);
-  if (numel(losses.shape) !== N) throw new RangeError(`hxe: losses must hold ${N} values, got [${losses.shape.join(', ')}]`);
-  if (table.numClasses !== C) throw new RangeError(`hxe: table has ${table.numClasses} classes but logits have ${C}`);
-  if (dlogits && (numel(dlogits.shape) !== N * C || !isContiguous(dlogits))) throw new RangeError(`hxe: dlogits must be [${N}, ${C}] contiguous`);
+  const op = 'hxe';
+  const [N, C] = checkRows(op, args.logits, args.targets, args.table);
+  if (numel(args.losses.shape) !== N) throw new RangeError(`${op}: losses must hold ${N} values, got [${args.losses.shape.join(', ')}]`);
+  if (args.stats) checkStats(op, args.stats, N, args.table);
   if (N === 0) return;
-  const T = args.threadsPerRow ?? hxeDefaultThreadsPerRow(C, N);
-  if (!Number.isInteger(Math.log2(T)) || T < 1 || T > WG) throw new RangeError(`hxe: threadsPerRow must be a power of two in 1..${WG}, got ${T}`);
-  const K = Math.min(table.width, HXE_ENTRIES_PER_PASS);
-  const chunks = K === 0 ? 1 : Math.ceil(table.width / K);
-  const grad = !!dlogits;
-  const u = new UniformWriter(WORDS)
-    .u32(0, N).u32(1, C).u32(2, table.width).u32(3, chunks)
-    .u32(4, logits.offset).u32(5, targets.offset).u32(6, losses.offset).u32(7, dlogits?.offset ?? 0)
-    .i32(8, args.ignoreIndex ?? -100).f32(9, -Infinity).f32(10, NaN).u32(11, rankOffset(C, table.width));
-  const storage = grad ? [losses.buffer, dlogits!.buffer, logits.buffer, targets.buffer, table.buffer] : [losses.buffer, logits.buffer, targets.buffer, table.buffer];
+  const T = lanesOf(op, args.threadsPerRow, C, N);
+  const W = args.table.width;
+  const withStats = !!args.stats;
+  const u = uniforms(N, C, args.table, args.ignoreIndex)
+    .u32(4, args.logits.offset).u32(5, args.targets.offset).u32(6, args.losses.offset).u32(12, args.stats?.offset ?? 0);
+  const storage = [args.losses.buffer, ...(withStats ? [args.stats!.buffer] : []), args.logits.buffer, args.targets.buffer, args.table.buffer];
   queue.dispatch({
-    key: `hxe:${T}:${K}:${grad ? 'fb' : 'f'}`,
-    source: () => hxeSource(T, K, grad),
+    key: `hxe:${T}:${W}:${args.table.identityOrder ? 'i' : ''}:${withStats ? 's' : ''}`,
+    source: () => forwardSource(T, W, args.table.identityOrder, withStats),
     storage,
     uniforms: u.data,
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
-    label: grad ? 'hxe forward+backward' : 'hxe forward',
+    label: 'hxe forward',
+  });
+}
+
+export interface HxeBackwardGpuArgs {
+  /** The forward's logits [N, C], targets [N], table and stats. */
+  logits: GpuOperand;
+  targets: GpuOperand;
+  table: HxeGpuTable;
+  stats: GpuOperand;
+  /** [N, C] f32 out, contiguous: d(Σ_i gradOutput_i · scale · loss_i)/dlogits. */
+  dlogits: GpuOperand;
+  /** The incoming gradient: one value (`perRow` false) or [N] contiguous (`perRow` true). */
+  gradOutput: GpuOperand;
+  perRow: boolean;
+  /** Optional one-value factor (1/count for a mean, from `hxeReduceGpu`). */
+  scale?: GpuOperand | null;
+  ignoreIndex?: number;
+  threadsPerRow?: number;
+}
+
+/** One dispatch: the gradient of the (scaled) losses, recomputing p from the logits and the saved stats. */
+export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): void {
+  const op = 'hxe backward';
+  const [N, C] = checkRows(op, args.logits, args.targets, args.table);
+  checkStats(op, args.stats, N, args.table);
+  if (numel(args.dlogits.shape) !== N * C || !isContiguous(args.dlogits)) throw new RangeError(`${op}: dlogits must be [${N}, ${C}] contiguous`);
+  if (numel(args.gradOutput.shape) !== (args.perRow ? N : 1)) {
+    throw new RangeError(`${op}: gradOutput must hold ${args.perRow ? N : 1} value(s), got [${args.gradOutput.shape.join(', ')}]`);
+  }
+  if (N === 0) return;
+  const T = lanesOf(op, args.threadsPerRow, C, N);
+  const W = args.table.width;
+  const withScale = !!args.scale;
+  const u = uniforms(N, C, args.table, args.ignoreIndex)
+    .u32(4, args.logits.offset).u32(5, args.targets.offset).u32(7, args.dlogits.offset)
+    .u32(12, args.stats.offset).u32(13, args.gradOutput.offset).u32(14, args.scale?.offset ?? 0);
+  const storage = [args.dlogits.buffer, args.logits.buffer, args.targets.buffer, args.table.buffer, args.stats.buffer, args.gradOutput.buffer];
+  if (withScale) storage.push(args.scale!.buffer);
+  queue.dispatch({
+    key: `hxe-bwd:${T}:${W}:${args.table.identityOrder ? 'i' : ''}:${args.perRow}:${withScale}`,
+    source: () => backwardSource(T, W, args.table.identityOrder, args.perRow, withScale),
+    storage,
+    uniforms: u.data,
+    workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    label: 'hxe backward',
   });
 }
 
@@ -511,66 +662,6 @@ export function hxeReduceGpu(queue: KernelQueue, args: HxeReduceArgs): void {
     uniforms: u.data,
     workgroups: [1],
     label: 'hxe reduce',
-  });
-}
-
-/** Elements per invocation of the scale kernel (SwiftShader pays per workgroup). */
-const SCALE_PER_THREAD = 16;
-
-/** `vec4`: out and dlogits are read as vec4<f32> (all offsets and the size multiples of 4). */
-function scaleSource(perRow: boolean, withScale: boolean, vec4: boolean): string {
-  const V = vec4 ? 'vec4<f32>' : 'f32';
-  const w = vec4 ? 4 : 1;
-  return `${uniformBlock(8)}
-@group(0) @binding(1) var<storage, read_write> out: array<${V}>;
-@group(0) @binding(2) var<storage, read> d: array<${V}>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
-${withScale ? '@group(0) @binding(4) var<storage, read> scale: array<f32>;' : ''}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let total = word(0u) / ${w}u;
-  let start = (wid.x + wid.y * nwg.x) * ${WG * SCALE_PER_THREAD}u + lid;
-  var f = g[word(3u)];
-  ${withScale ? 'f *= scale[word(5u)];' : ''}
-  for (var u = 0u; u < ${SCALE_PER_THREAD}u; u++) {
-    let i = start + u * ${WG}u;
-    if (i >= total) { break; }
-    ${perRow ? `out[word(2u) + i] = d[word(4u) + i] * g[word(3u) + i / word(1u)]${withScale ? ' * scale[word(5u)]' : ''};` : `out[word(2u) / ${w}u + i] = d[word(4u) / ${w}u + i] * f;`}
-  }
-}`;
-}
-
-export interface HxeScaleGradArgs {
-  /** [N, C] f32 out, contiguous. */
-  out: GpuOperand;
-  /** [N, C] unscaled per-row gradients from `hxeGpu`. */
-  dlogits: GpuOperand;
-  /** The incoming gradient: one value (`perRow` false) or [N] contiguous (`perRow` true). */
-  gradOutput: GpuOperand;
-  perRow: boolean;
-  /** Optional one-value factor from `hxeReduceGpu` (1/count for `mean`). */
-  scale?: GpuOperand | null;
-}
-
-/** Backward of the reduced loss: out[i, k] = dlogits[i, k] · gradOutput[i or 0] · scale. */
-export function hxeScaleGradGpu(queue: KernelQueue, args: HxeScaleGradArgs): void {
-  const total = numel(args.dlogits.shape);
-  if (numel(args.out.shape) !== total) throw new RangeError('hxe backward: out and dlogits sizes differ');
-  if (total === 0) return;
-  const C = args.dlogits.shape.at(-1) ?? 1;
-  const withScale = !!args.scale;
-  const vec4 = !args.perRow && total % 4 === 0 && args.out.offset % 4 === 0 && args.dlogits.offset % 4 === 0;
-  const u = new UniformWriter(8)
-    .u32(0, total).u32(1, C).u32(2, args.out.offset).u32(3, args.gradOutput.offset).u32(4, args.dlogits.offset).u32(5, args.scale?.offset ?? 0);
-  const storage = [args.out.buffer, args.dlogits.buffer, args.gradOutput.buffer];
-  if (withScale) storage.push(args.scale!.buffer);
-  queue.dispatch({
-    key: `hxe-scale:${args.perRow}:${withScale}:${vec4}`,
-    source: () => scaleSource(args.perRow, withScale, vec4),
-    storage,
-    uniforms: u.data,
-    workgroups: grid(Math.ceil(total / (vec4 ? 4 : 1) / (WG * SCALE_PER_THREAD)), queue.device.limits.maxComputeWorkgroupsPerDimension),
-    label: 'hxe backward scale',
   });
 }
 

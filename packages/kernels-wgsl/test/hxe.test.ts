@@ -25,8 +25,9 @@ import {
   hxeForwardCpu,
   hxeGpu,
   hxeKernelTable,
+  hxeBackwardGpu,
   hxeReduceGpu,
-  hxeScaleGradGpu,
+  hxeStatsWords,
   uploadHxeTable,
   xeKernelTable,
 } from '../src/hxe.js';
@@ -166,9 +167,15 @@ async function runGpu(
   const z = upload(logits, 'f32', [N, C], 3);
   const t = upload(targets, 'i32', [N], 5);
   const losses = output(N, [N], 7);
-  const dlogits = opts.forwardOnly ? null : output(N * C, [N, C], 2);
-  hxeGpu(queue, { logits: z, targets: t, table, losses, dlogits, ignoreIndex: opts.ignoreIndex, threadsPerRow: opts.threadsPerRow });
-  const d = dlogits ? await readKeep(dlogits, N * C) : null;
+  const { ignoreIndex, threadsPerRow } = opts;
+  const stats = opts.forwardOnly ? null : output(N * hxeStatsWords(table), [N, hxeStatsWords(table)], 1);
+  hxeGpu(queue, { logits: z, targets: t, table, losses, stats, ignoreIndex, threadsPerRow });
+  let d: Float64Array | null = null;
+  if (stats) {
+    const dlogits = output(N * C, [N, C], 2);
+    hxeBackwardGpu(queue, { logits: z, targets: t, table, stats, dlogits, gradOutput: upload([1], 'f32', [1], 3), perRow: false, ignoreIndex, threadsPerRow });
+    d = await readKeep(dlogits, N * C);
+  }
   return { losses: await read(losses, N), dlogits: d };
 }
 async function readKeep(op: GpuOperand, n: number): Promise<Float64Array> {
@@ -377,7 +384,7 @@ test('ignored rows give loss 0 and zero gradients (any ignore index); out-of-ran
   assert.throws(() => hxeForwardCpu(logits, C, targets, table, { ignoreIndex: 99 }), /target -1 in row 2 is not a class id in 0\.\.10/);
 });
 
-test('reduce (mean over non-ignored rows, sum) and the backward scale kernel', async () => {
+test('reduce: mean over non-ignored rows, sum', async () => {
   const N = 1000;
   const lossValues = Float32Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 0 : 0.001 * i));
   const targets = Int32Array.from({ length: N }, (_, i) => (i % 3 === 0 ? -100 : i % 7));
@@ -400,35 +407,66 @@ test('reduce (mean over non-ignored rows, sum) and the backward scale kernel', a
   hxeReduceGpu(queue, { losses: upload([1, 2], 'f32', [2]), targets: upload([-100, -100], 'i32', [2]), out, scale, reduction: 'mean' });
   assert.equal(Array.from(await readKeep(scale, 1)), [0]);
   assert.equal(Array.from(await read(out, 1)), [0]);
-  // Scale kernel: per-row and scalar incoming gradients.
-  const C = 5;
-  const d = Float32Array.from({ length: 3 * C }, (_, i) => i - 4);
-  const perRow = [1, -2, 0.5];
-  const o1 = output(3 * C, [3, C], 2);
-  hxeScaleGradGpu(queue, { out: o1, dlogits: upload(d, 'f32', [3, C], 1), gradOutput: upload(perRow, 'f32', [3], 3), perRow: true });
-  assertClose(await read(o1, 3 * C), Array.from(d, (v, i) => v * perRow[Math.floor(i / C)]!), 'per-row scale', 1e-6, 0);
-  const o2 = output(3 * C, [3, C]);
-  hxeScaleGradGpu(queue, { out: o2, dlogits: upload(d, 'f32', [3, C]), gradOutput: upload([3], 'f32', [1]), perRow: false, scale: upload([0.25], 'f32', [1], 1) });
-  assertClose(await read(o2, 3 * C), Array.from(d, (v) => v * 0.75), 'scalar scale', 1e-6, 0);
-  // Sizes and offsets that are multiples of 4 take the vec4 path; the tail of a block must stop.
-  for (const rows of [4, 208]) {
-    const d4 = Float32Array.from({ length: rows * 5 }, (_, i) => Math.sin(i));
-    const o4 = output(rows * 5, [rows, 5], 4);
-    hxeScaleGradGpu(queue, { out: o4, dlogits: upload(d4, 'f32', [rows, 5], 8), gradOutput: upload([-2], 'f32', [1], 3), perRow: false, scale: upload([0.5], 'f32', [1], 2) });
-    assertClose(await read(o4, rows * 5), Array.from(d4, (v) => -v), `vec4 scale, ${rows} rows`, 1e-6, 0);
+});
+
+test('backward with per-row and scalar incoming gradients and a scale factor, any offsets', async () => {
+  const tree = randomTree(40, 7);
+  const table = fullTable(tree, 0.3);
+  const C = table.numClasses;
+  const N = 37;
+  const logits = randomLogits(N * C, 5, 4);
+  const targets = randomTargets(N, C, 8, 6);
+  const gpu = gpuTableOf(table);
+  for (const T of [1, 4]) {
+    const z = upload(logits, 'f32', [N, C], 3);
+    const t = upload(targets, 'i32', [N], 1);
+    const stats = output(N * hxeStatsWords(gpu), [N, hxeStatsWords(gpu)], 2);
+    hxeGpu(queue, { logits: z, targets: t, table: gpu, losses: output(N, [N]), stats, threadsPerRow: T });
+    const perRow = Array.from({ length: N }, (_, i) => 0.5 - 0.1 * i);
+    const d1 = output(N * C, [N, C], 1);
+    hxeBackwardGpu(queue, { logits: z, targets: t, table: gpu, stats, dlogits: d1, gradOutput: upload(perRow, 'f32', [N], 3), perRow: true, threadsPerRow: T });
+    assertClose(await readKeep(d1, N * C), hxeBackwardCpu(logits, C, targets, table, { gradLosses: perRow }), `per-row gradient, ${T} lanes`, 1e-4, 2e-6);
+    const d2 = output(N * C, [N, C], 4);
+    hxeBackwardGpu(queue, { logits: z, targets: t, table: gpu, stats, dlogits: d2, gradOutput: upload([3], 'f32', [1], 1), perRow: false, scale: upload([0.25], 'f32', [1], 2), threadsPerRow: T });
+    assertClose(await read(d2, N * C), hxeBackwardCpu(logits, C, targets, table, { gradLosses: 0.75 }), `scaled gradient, ${T} lanes`, 1e-4, 2e-6);
   }
 });
 
-test('kernel tables: any tree becomes contiguous rank ranges; one-class entries merge into the leaf coefficient', () => {
+test('probability concentrated outside the path, inside the target group, or split between them', async () => {
+  const table = fullTable(codonTree(), 0.2);
+  const C = 70;
+  const rows: number[][] = [];
+  const targets: number[] = [];
+  for (const [t, hot, gap] of [[45, 0, 12], [45, 45, 12], [45, 46, 8], [20, 54, 20], [69, 2, 3], [45, 30, 0], [2, 45, 15]] as const) {
+    rows.push(Array.from({ length: C }, (_, k) => 0.3 * Math.sin(k + t) + (k === hot ? gap : 0)));
+    targets.push(t);
+  }
+  const logits = Float32Array.from(rows.flat());
+  const tgt = Int32Array.from(targets);
+  for (const T of [1, 4]) {
+    const { losses, dlogits } = await runGpu(logits, C, tgt, gpuTableOf(table), { threadsPerRow: T });
+    assertClose(losses, hxeForwardCpu(logits, C, tgt, table), `losses, ${T} lanes`, 1e-5, 1e-6);
+    assertClose(dlogits!, hxeBackwardCpu(logits, C, tgt, table), `dlogits, ${T} lanes`, 1e-4, 2e-6);
+  }
+});
+
+test('kernel tables: entries become runs of segments of a depth-first class order; one-class entries merge into the leaf coefficient', () => {
   for (const tree of [codonTree(), randomCodonTree(11), smallTree(), deepTree(12), randomTree(500, 3)]) {
     const table = fullTable(tree, 0.2);
     const kt = hxeKernelTable(table);
     const C = table.numClasses;
+    const S = kt.numSegments;
     const stride = 1 + 3 * kt.width;
     const floats = new Float32Array(kt.words.buffer);
-    const rank = kt.words.subarray(stride * C);
-    assert.is(rank.length, C);
-    assert.equal([...rank].sort((a, b) => a - b), Array.from({ length: C }, (_, i) => i), 'ranks are a permutation');
+    const starts = kt.words.subarray(stride * C, stride * C + S + 1);
+    const order = kt.words.subarray(stride * C + S + 1);
+    assert.is(order.length, C);
+    assert.equal([...order].sort((a, b) => a - b), Array.from({ length: C }, (_, i) => i), 'the order is a permutation');
+    assert.is(starts[0], 0);
+    assert.is(starts[S], C);
+    for (let i = 0; i < S; i++) assert.ok(starts[i]! < starts[i + 1]!, 'segments are non-empty and increasing');
+    const rank = new Int32Array(C);
+    order.forEach((k, r) => (rank[k] = r));
     const size = (node: number) => Array.from({ length: C }, (_, k) => table.membership[node * C + k]).filter(Boolean).length;
     for (let c = 0; c < C; c++) {
       let leaf = 0;
@@ -441,23 +479,26 @@ test('kernel tables: any tree becomes contiguous rank ranges; one-class entries 
       assert.ok(Math.abs(floats[c * stride]! - leaf) < 1e-7, 'leaf coefficient');
       for (let g = 0; g < kt.width; g++) {
         const at = c * stride + 1 + 3 * g;
-        const lo = kt.words[at]!;
-        const len = kt.words[at + 1]!;
+        const first = kt.words[at]!;
+        const count = kt.words[at + 1]!;
         if (g >= groups.length) {
-          assert.is(len, 0, 'padding entries are empty');
+          assert.is(count, 0, 'padding entries are empty');
           continue;
         }
         const j = groups[g]!;
         const node = table.nodes[c * table.width + j]!;
         assert.ok(Math.abs(floats[at + 2]! - table.coefficients[c * table.width + j]!) < 1e-7);
-        for (let k = 0; k < C; k++) assert.is(rank[k]! - lo >>> 0 < len, table.membership[node * C + k] === 1);
+        const lo = starts[first]!;
+        const hi = starts[first + count]!;
+        for (let k = 0; k < C; k++) assert.is(rank[k]! >= lo && rank[k]! < hi, table.membership[node * C + k] === 1);
       }
     }
   }
   assert.is(hxeKernelTable(fullTable(codonTree(), 0.2)).width, 3, 'codon tree: amino acid, aa_codons, codons');
   const xe = xeKernelTable(5);
   assert.is(xe.width, 0);
-  assert.equal(Array.from(new Float32Array(xe.words.buffer).subarray(0, 5)), [1, 1, 1, 1, 1]);
+  assert.equal(Array.from(new Float32Array(xe.words.buffer).subarray(0, 5)), [1, 1, 1, 1, 1], 'leaf coefficients 1');
+  assert.equal(Array.from(xe.words.subarray(5)), [0, 5, 0, 1, 2, 3, 4], 'one segment, identity order');
   const good = fullTable(smallTree(), 0.2);
   assert.throws(() => hxeKernelTable({ ...good, nodes: good.nodes.slice(1) }), /nodes has 43 entries, expected numClasses × width = 11 × 4 = 44/);
   assert.throws(() => hxeKernelTable({ ...good, membership: good.membership.slice(1) }), /membership has \d+ entries, expected numNodes × numClasses \(a multiple of 11\)/);

@@ -1,8 +1,9 @@
 /**
  * Hierarchical cross-entropy (HELM's HXE) and plain cross-entropy as one tensor op over a class
- * tree given as plain data. On the GPU a single fused kernel computes the per-row losses and,
- * when autograd is tracking the logits, their gradient in the same dispatch; the gradient is
- * saved on the op and the backward only scales it by the incoming gradient.
+ * tree given as plain data. On the GPU one kernel computes the per-row losses and, when autograd
+ * is tracking the logits, a few statistics per row (the row max and one coefficient per ring of
+ * the target's path); the backward is one kernel that recomputes the softmax from the saved
+ * logits and writes the scaled gradient, as cross-entropy's does.
  *
  * The table is duck-typed, so `@rnagrad/tokenizers` output is accepted as is (this package does
  * not import it):
@@ -16,16 +17,17 @@ import {
   type HxeKernelTable,
   type HxeTableData,
   hxeBackwardCpu,
+  hxeBackwardGpu,
   hxeForwardCpu,
   hxeGpu,
   hxeKernelTable,
   hxeReduceGpu,
-  hxeScaleGradGpu,
+  hxeStatsWords,
   numel,
   uploadHxeTable,
   xeKernelTable,
 } from '@rnagrad/kernels-wgsl';
-import { assign, cpuOperand, deviceOf, empty, gpuOperand, hooks, record, tensor } from './ops.js';
+import { assign, deviceOf, empty, gpuOperand, hooks, record, tensor } from './ops.js';
 import { runtime } from './runtime.js';
 import { type Device, Tensor, keep } from './tensor.js';
 
@@ -70,8 +72,8 @@ export interface HierarchicalCrossEntropyOptions {
 
 /**
  * What the op records for autograd: `record('hxe', [logits], out, attrs)`. Configuration, plus
- * - `saved.dlogits`: [...logits.shape] f32 on the logits' device, d loss_i / d logits_i for every
- *   row, unscaled (zero rows where ignored, NaN rows where a GPU target was out of range);
+ * - `saved.logits`, `saved.targets`: contiguous handles on the inputs ([N, C] f32, [N] i32);
+ * - `saved.stats` (GPU only): [N, width + 2] f32 from the forward kernel (`hxeStatsWords`);
  * - `saved.scale` ('mean' only): [1] f32 holding 1 / (number of non-ignored rows), 0 when none.
  * `saved` is present only when autograd took the op (the output got a `gradNode`); the graph
  * node owns those tensors and disposes them (they are kept out of `tidy` scopes). The gradient
@@ -90,7 +92,7 @@ export type HxeAttrs = {
   saved?: HxeSaved;
 };
 
-export type HxeSaved = { dlogits: Tensor; scale?: Tensor };
+export type HxeSaved = { logits: Tensor; targets: Tensor; stats?: Tensor; scale?: Tensor };
 
 const OP = 'hierarchicalCrossEntropy';
 
@@ -234,8 +236,7 @@ export function hierarchicalCrossEntropy(
   }
   // Autograd took the op: the graph node owns `saved`. Otherwise (e.g. under noGrad) free it now.
   if (out.gradNode !== null && out.gradNode !== undefined) {
-    keep(saved.dlogits);
-    if (saved.scale) keep(saved.scale);
+    for (const t of Object.values(saved)) keep(t);
   } else {
     disposeSaved(saved);
   }
@@ -243,8 +244,7 @@ export function hierarchicalCrossEntropy(
 }
 
 function disposeSaved(saved: HxeSaved): void {
-  saved.dlogits.dispose();
-  saved.scale?.dispose();
+  for (const t of Object.values(saved)) t.dispose();
 }
 
 function forwardGpu(logits: Tensor, targets: Tensor | ArrayLike<number>, entry: CachedTable, attrs: HxeAttrs, rows: readonly number[], N: number, wantGrad: boolean): { out: Tensor; saved: HxeSaved | null } {
@@ -255,15 +255,14 @@ function forwardGpu(logits: Tensor, targets: Tensor | ArrayLike<number>, entry: 
   const t = targets instanceof Tensor ? contiguousUnrecorded(targets, 'gpu') : { t: tensor(Int32Array.from(targets), { dtype: 'i32', device: 'gpu' }), owned: true };
   const table = gpuTable(entry, rt.device);
   const losses = empty(attrs.reduction === 'none' ? rows : [N], 'f32', 'gpu');
-  const dlogits = wantGrad ? empty(logits.shape, 'f32', 'gpu') : null;
-  const view2d = { shape: [N, C], strides: [C, 1], offset: z.t.offset };
+  const stats = wantGrad ? empty([N, hxeStatsWords(table)], 'f32', 'gpu') : null;
   const view1d = (x: Tensor) => ({ shape: [N], strides: [1], offset: x.offset });
   hxeGpu(rt.queue, {
-    logits: gpuOperand(OP, z.t, view2d),
+    logits: gpuOperand(OP, z.t, { shape: [N, C], strides: [C, 1], offset: z.t.offset }),
     targets: gpuOperand(OP, t.t, view1d(t.t)),
     table,
     losses: gpuOperand(OP, losses, view1d(losses)),
-    dlogits: dlogits ? gpuOperand(OP, dlogits, { shape: [N, C], strides: [C, 1], offset: 0 }) : null,
+    stats: stats ? gpuOperand(OP, stats) : null,
     ignoreIndex: attrs.ignoreIndex,
     threadsPerRow: attrs.threadsPerRow,
   });
@@ -282,17 +281,20 @@ function forwardGpu(logits: Tensor, targets: Tensor | ArrayLike<number>, entry: 
     });
     losses.dispose();
   }
-  if (z.owned) z.t.dispose();
-  if (t.owned) t.t.dispose();
-  return { out, saved: dlogits ? (scale ? { dlogits, scale } : { dlogits }) : null };
+  if (!stats) {
+    if (z.owned) z.t.dispose();
+    if (t.owned) t.t.dispose();
+    return { out, saved: null };
+  }
+  const saved: HxeSaved = { logits: z.owned ? z.t : z.t.detach(), targets: t.owned ? t.t : t.t.detach(), stats };
+  if (scale) saved.scale = scale;
+  return { out, saved };
 }
 
 function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: HxeAttrs, rows: readonly number[], wantGrad: boolean): { out: Tensor; saved: HxeSaved | null } {
-  const C = attrs.numClasses;
   const z = contiguousValues(logits);
   const t = targets instanceof Tensor ? contiguousValues(targets) : Float64Array.from(targets);
-  const opts = { ignoreIndex: attrs.ignoreIndex, mode: attrs.mode };
-  const losses = hxeForwardCpu(z, C, t, attrs.table, opts);
+  const losses = hxeForwardCpu(z, attrs.numClasses, t, attrs.table, { ignoreIndex: attrs.ignoreIndex, mode: attrs.mode });
   let count = 0;
   for (const v of t) if (v !== attrs.ignoreIndex) count++;
   const inv = count > 0 ? 1 / count : 0;
@@ -307,12 +309,9 @@ function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: 
     out.storage.data![0] = Math.fround(attrs.reduction === 'mean' ? sum * inv : sum);
   }
   if (!wantGrad) return { out, saved: null };
-  const dlogits = empty(logits.shape, 'f32', 'cpu');
-  dlogits.storage.data!.set(hxeBackwardCpu(z, C, t, attrs.table, opts).map(Math.fround));
-  if (attrs.reduction !== 'mean') return { out, saved: { dlogits } };
-  const scale = empty([1], 'f32', 'cpu');
-  scale.storage.data![0] = Math.fround(inv);
-  return { out, saved: { dlogits, scale } };
+  const saved: HxeSaved = { logits: tensor(z, { shape: attrs.logitsShape, device: 'cpu' }), targets: tensor(Int32Array.from(t), { dtype: 'i32', device: 'cpu' }) };
+  if (attrs.reduction === 'mean') saved.scale = tensor([inv], { device: 'cpu' });
+  return { out, saved };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,10 +319,10 @@ function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: 
 
 /**
  * Gradient of the op's output with respect to the logits, given the gradient of the output (a
- * scalar for 'mean'/'sum', one value per row for 'none'): `saved.dlogits` · gradOutput (per row
- * for 'none') · `saved.scale` (1/count for 'mean'), one kernel on the GPU. Without `attrs.saved`
- * (the forward ran untracked) it recomputes the gradient, which needs `logits` (and the targets
- * kept in attrs). Returns a new contiguous tensor shaped like the logits; `attrs.saved` is left
+ * scalar for 'mean'/'sum', one value per row for 'none'): d loss_i/d logits_i · gradOutput (per
+ * row for 'none') · `saved.scale` (1/count for 'mean'), one kernel on the GPU from the saved
+ * logits and stats. Without `attrs.saved` (the forward ran untracked) it reruns the forward first,
+ * which needs `logits` (and the targets kept in attrs). Returns a new contiguous tensor shaped like the logits; `attrs.saved` is left
  * to its owner.
  */
 export function hierarchicalCrossEntropyBackward(gradOutput: Tensor, attrs: HxeAttrs, logits?: Tensor): Tensor {
@@ -351,30 +350,36 @@ export function hierarchicalCrossEntropyBackward(gradOutput: Tensor, attrs: HxeA
     saved = again.saved!;
     recomputed = true;
   }
-  const { dlogits, scale } = saved;
-  dlogits.assertAlive(`${op} (saved dlogits)`);
-  const device = deviceOf(op, [gradOutput, dlogits]);
+  const { logits: z, targets: t, stats, scale } = saved;
+  z.assertAlive(`${op} (saved logits)`);
+  const device = deviceOf(op, [gradOutput, z]);
   const out = empty(shape, 'f32', device);
   const perRow = attrs.reduction === 'none';
+  const C = attrs.numClasses;
+  const N = numel(rows);
   if (device === 'gpu') {
     const rt = runtime();
     rt.check(op);
     const g = contiguousUnrecorded(gradOutput, 'gpu');
-    hxeScaleGradGpu(rt.queue, {
-      out: gpuOperand(op, out),
-      dlogits: gpuOperand(op, dlogits),
+    hxeBackwardGpu(rt.queue, {
+      logits: gpuOperand(op, z, { shape: [N, C], strides: [C, 1], offset: z.offset }),
+      targets: gpuOperand(op, t, { shape: [N], strides: [1], offset: t.offset }),
+      table: gpuTable(cachedTable(attrs.table, attrs.mode, C), rt.device),
+      stats: gpuOperand(op, stats!),
+      dlogits: gpuOperand(op, out, { shape: [N, C], strides: [C, 1], offset: 0 }),
       gradOutput: gpuOperand(op, g.t, { shape: [g.t.size], strides: [1], offset: g.t.offset }),
       perRow,
       scale: scale ? gpuOperand(op, scale) : null,
+      ignoreIndex: attrs.ignoreIndex,
+      threadsPerRow: attrs.threadsPerRow,
     });
     if (g.owned) g.t.dispose();
   } else {
     const g = contiguousValues(gradOutput);
-    const d = cpuOperand(op, dlogits);
     const s = scale ? scale.storage.data![scale.offset]! : 1;
-    const C = attrs.numClasses;
-    const o = out.storage.data!;
-    for (let i = 0; i < o.length; i++) o[i] = Math.fround(d.data[d.offset + i]! * g[perRow ? Math.floor(i / C) : 0]! * s);
+    const gradLosses = perRow ? g.map((v) => v * s) : g[0]! * s;
+    const d = hxeBackwardCpu(contiguousValues(z), C, contiguousValues(t), attrs.table, { ignoreIndex: attrs.ignoreIndex, mode: attrs.mode, gradLosses });
+    out.storage.data!.set(d.map(Math.fround));
   }
   if (recomputed) disposeSaved(saved);
   return out;
