@@ -1,24 +1,26 @@
 /**
- * Hierarchical cross-entropy (HXE, HELM / Bertinetto et al.) and plain cross-entropy as one fused
- * kernel: logits [N, C] → per-row loss and, optionally, dloss/dlogits, in a single dispatch.
+ * Hierarchical cross-entropy (HXE, HELM / Bertinetto et al.) and plain cross-entropy (XE) through
+ * one pair of kernels: forward (per-row loss, plus a few statistics per row when a gradient will
+ * be wanted) and backward (the gradient of the scaled losses, recomputed from logits + stats).
  *
  * The tree is data. Class c has `width` path entries (node, coefficient), leaf first, such that
  * `L = −Σ_j coef_j · log S_j`, S_j = softmax mass under node j (tokenizers' `hxePathTable`, which
  * folds α and Z(α) into the coefficients). `hxeKernelTable` orders the classes depth-first from the
- * node→class membership matrix, so every node covers one contiguous range of ranks and the kernel
- * tests "class k under node j" as `rank[k] − lo_j < len_j` (unsigned): no per-tree code, any tree.
- * Entries holding only the class itself (the leaf, and unary chains like start_codon → ATG) are
- * merged into one leaf coefficient evaluated in the log domain. Plain cross-entropy (`xe`) is the
- * same kernel with no group entries and leaf coefficient 1.
+ * node→class membership matrix, so every node is a contiguous range of ranks; the ends of all
+ * group nodes cut the ranks into segments (23 for the codon tree), and each entry of a class is a
+ * run of segments. Entries holding only the class itself (the leaf, and unary chains like
+ * start_codon → ATG) are merged into one leaf coefficient evaluated in the log domain. Plain XE is
+ * the same kernels with no group entries, one segment and leaf coefficient 1.
  *
- * Per row (`threadsPerRow` lanes per row, 64 lanes per workgroup):
- *   pass 1  m = max z, z_t                               (lane-strided; lanes reduced in workgroup memory)
- *   pass 2  e = exp(z − m); U = Σ e; a_j = Σ_{k∈A_j} e   (up to 4 group entries per pass)
- *           L = −c_leaf (z_t − m − log U) − Σ_j c'_j (log a_j − log U)
- *   pass 3  dL/dz_k = p_k (c_leaf + Σ_j c'_j) − c_leaf [k = t] − e_k Σ_{j: k∈A_j} c'_j / a_j
- *           (= p_k (g_k − Σ_ℓ p_ℓ g_ℓ) of models.md A3; the entries are nested, so the last sum
- *           is a suffix sum picked by one select per entry)
- * Deeper trees (more than 4 group entries) loop passes 2–3 over chunks of 4, accumulating dlogits.
+ * Per row (`threadsPerRow` lanes per row, 64 lanes per workgroup; one lane per row by default):
+ *   forward   m = max z;  walk the classes in rank order, segment by segment: e = exp(z − m),
+ *             U = Σ e, and each segment's Σe added to the entries holding it (a range test per
+ *             segment and entry, not per class);  L = −c_leaf (z_t − m − log U) − Σ_j c'_j log(a_j/U);
+ *             stats = (m, Σc/U, h_j = c'_j/a_j)
+ *   backward  dL/dz_k = f·(e_k·(Σc/U − Σ_{j: k∈A_j} h_j) − c_leaf [k = t])   (f = incoming gradient
+ *             × scale; = p_k (g_k − Σ_ℓ p_ℓ g_ℓ) of models.md A3), the bracket constant per segment.
+ * For tables of at most HXE_UNROLL_MAX_CLASSES classes (one lane per row), the walk is written out
+ * in the shader with literal class ids: no order lookups, no loop.
  *
  * Underflow: a group entry whose mass (relative to the row max) is below 2^-126, the smallest
  * normal f32, is skipped and its coefficient carried to the next entry up the path: with the
@@ -27,37 +29,36 @@
  * flushes denormals. The leaf term never underflows (log domain), so `xe` is exact cross-entropy at
  * any logit gap: a confidently wrong row keeps its loss and gradient.
  *
- * Versions, [16384, 70], HELM codon tree at α = 0.2 (3 group entries per class) vs XE, medians,
- * every sample synchronised on GPU completion. SwiftShader (Vulkan on 2 CPU cores); the machine
- * was shared with other sessions' benchmarks (load average 2–7), so medians moved by up to ±40%
- * between runs; versions were compared interleaved in one process.
- *   v1  leaf as an ordinary path entry (XE = one-entry path), one division-free fma per entry:
- *         64 lanes/row (1 row per workgroup, tree reductions):  HXE 6831 ms  XE 4049 ms  fwd+bwd
- *         16 lanes/row:                                          HXE 1440 ms  XE 1080 ms
- *          4 lanes/row:                                          HXE  306 ms  XE  224 ms
- *          1 lane/row (64 rows per workgroup, no barriers):      HXE 75.4 ms  XE 61.6 ms  (1.22×)
- *                                                        forward HXE 38.2 ms  XE 31.4 ms
+ * Versions, [16384, 70], HELM codon tree at α = 0.2 (3 group entries per class) vs XE, fwd+bwd,
+ * every sample synchronised on GPU completion. SwiftShader (Vulkan on 2 CPU cores), wall-clock
+ * medians swing ±40% with other load, so versions were compared interleaved in one process.
+ *   v1  per-class range tests against every entry, fused fwd+bwd kernel (loss and dlogits in one
+ *       dispatch, a separate pass scaling dlogits by the incoming gradient):
+ *         64 lanes/row (tree reductions in workgroup memory):  HXE 6831 ms  XE 4049 ms
+ *          4 lanes/row:                                         HXE  306 ms  XE  224 ms
+ *          1 lane/row (64 rows per workgroup, no barriers):     HXE 75.4 ms  XE 61.6 ms  (1.22×)
  *       → workgroup barriers are what SwiftShader pays for; one lane per row is the default.
  *   v2  8-entry unrolled variants cost 4–10 s of pipeline compilation each: capped at 4 per pass.
- *   v3  (this file) one-class entries merged into the leaf coefficient, unsigned range test,
- *       suffix-sum backward (one select per entry instead of select + fma + add), 1 lane/row:
- *                                                        fwd+bwd HXE 63.5 ms  XE 49.5 ms  (1.28×)
- *                                                        forward HXE 33.6 ms  XE 21.1 ms  (1.59×)
- *       bench/hxe.ts (5 rounds × 15, pooled medians), three runs at different machine load:
- *         load ~4:   fwd+bwd HXE 54.1 ms  XE 41.7 ms (1.30×)   forward 33.3 / 20.6 ms (1.61×)
- *         load 5–7:  fwd+bwd HXE 95.4 ms  XE 67.6 ms (1.41×)   forward 45.4 / 27.1 ms (1.67×)
- *         load 4–5:  fwd+bwd HXE 98.4 ms  XE 76.3 ms (1.29×)   forward 51.4 / 32.2 ms (1.59×)
- *         tensor op (loss + reduce, then backward scale), last run: HXE 112 ms, XE 88 ms (1.27×)
- *   Tried and dropped: rank table staged in workgroup memory (one barrier per workgroup): HXE
- *   2.5–3× slower; ranks read 4 at a time as vec4 (loop unrolled by 4): no measurable change;
- *   exp(z − m) cached in dlogits between passes 2 and 3: no measurable change.
- * HXE's extra cost over XE is the rank gather and 3 range tests per element in passes 2 and 3;
- * on a CPU-emulated GPU that is compute, on a real GPU the kernel should be bound by the same
- * logits/dlogits traffic for both (not measured here: no GPU). Against the 1.3× target,
- * forward+backward is borderline (1.28–1.41× across runs) and forward alone misses (~1.6×).
- * Not tried: a row per subgroup with subgroupMax/subgroupAdd (contiguous loads, no barriers);
- * SwiftShader's adapter offers 'subgroups' but the runtime does not request the feature.
- * The backward scale kernel: one element per invocation 37 ms → 16 per invocation as vec4 ≈ 10 ms.
+ *   v3  one-class entries merged into the leaf, suffix-sum backward: HXE/XE 1.28–1.41× fwd+bwd,
+ *       forward alone 1.6×; the HXE op (with its scale pass) 1.57× the fused crossEntropy op.
+ *   v4  (dropped) "rings" (entry i minus entry i−1) walked per row, the largest one by
+ *       complement: 1.3–1.9×; short per-row loops with different bounds in each lane cost
+ *       SwiftShader far more than their length suggests (12 extra classes ≈ +50% forward).
+ *   v5  segments in rank order (bounds shared by every row), forward + separate backward with
+ *       per-row stats (the scale pass gone): HXE/XE 1.14–1.29× fwd+bwd; forward 1.4×, of which
+ *       the per-class order lookup ≈ +25% and the per-segment tests ≈ +20% of XE. Nested loops
+ *       over segments vs one flat loop: equal; the order read as vec4 (loop unrolled by 4): slower.
+ *   v6  (this file) v5 with the walk unrolled for C ≤ 128. bench/hxe.ts (rounds × 15, pooled
+ *       medians), two runs:
+ *         kernel fwd+bwd HXE 25.0 / 34.0 ms, XE 23.2 / 27.0 ms (1.08× / 1.26×); forward 1.14× / 1.20×
+ *         op (autograd, loss + backward): HXE 31.4 / 36.2 ms, XE 31.7 / 28.2 ms, fused
+ *         crossEntropy op 43.3 / 39.7 ms: HXE/CE 0.73× / 0.91× (target ≤ 1.3×).
+ *       First call (pipeline compiles) 0.7 s for HXE.
+ *   Tried and dropped earlier: the rank table staged in workgroup memory (one barrier per
+ *   workgroup): 2.5–3× slower; a row per subgroup (subgroupMax/Add, 4 lanes): slower than one
+ *   lane per row for a plain logsumexp (22.7 vs 15.1 ms).
+ * On a GPU the kernels should be bound by logits/dlogits traffic for HXE and XE alike (not measured
+ * here: no GPU).
  */
 import { KernelQueue, grid } from './queue.js';
 import { type GpuOperand, UniformWriter, isContiguous, numel, uniformBlock } from './layout.js';
@@ -108,6 +109,9 @@ export interface HxeGpuTable {
   width: number;
   numSegments: number;
   identityOrder: boolean;
+  /** Segment starts (numSegments + 1) and the rank → class order, as in the buffer. */
+  starts: Uint32Array;
+  order: Uint32Array;
   buffer: GPUBuffer;
 }
 
@@ -261,7 +265,11 @@ export function uploadHxeTable(device: GPUDevice, table: HxeKernelTable): HxeGpu
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(buffer, 0, table.words.buffer, table.words.byteOffset, table.words.byteLength);
-  return { numClasses: table.numClasses, width: table.width, numSegments: table.numSegments, identityOrder: table.identityOrder, buffer };
+  const C = table.numClasses;
+  const at = segmentOffset(C, table.width);
+  const starts = table.words.slice(at, at + table.numSegments + 1);
+  const order = table.words.slice(orderOffset(C, table.width, table.numSegments), orderOffset(C, table.width, table.numSegments) + C);
+  return { numClasses: C, width: table.width, numSegments: table.numSegments, identityOrder: table.identityOrder, starts, order, buffer };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,7 +311,14 @@ interface SegmentWalk {
   end: string;
 }
 
-function rowPrelude(T: number, W: number, identity: boolean): { head: string; segments: (walk: SegmentWalk) => string } {
+/** How a kernel walks the classes: in class order when the depth-first order is the identity; unrolled with literal class ids for small tables. */
+interface Walk {
+  identity: boolean;
+  /** Segment starts and rank → class order, baked into the shader (one lane per row, small C). */
+  unrolled: { starts: ArrayLike<number>; order: ArrayLike<number> } | null;
+}
+
+function rowPrelude(T: number, W: number, walk: Walk): { head: string; segments: (walk: SegmentWalk) => string } {
   const R = WG / T;
   const head = `let n = word(0u);
   let C = word(1u);
@@ -326,13 +341,19 @@ function rowPrelude(T: number, W: number, identity: boolean): { head: string; se
     cleaf = bitcast<f32>(tbl[entry]);
     ${range(W).map((j) => `slo${j} = tbl[entry + ${1 + 3 * j}u]; slen${j} = tbl[entry + ${2 + 3 * j}u]; c${j} = bitcast<f32>(tbl[entry + ${3 + 3 * j}u]);`).join('\n    ')}
   }`;
-  const order = identity ? 'r' : 'tbl[ord + r]';
+  const order = walk.identity ? 'r' : 'tbl[ord + r]';
+  const unrolled = walk.unrolled;
   // One lane per row: one flat loop over the ranks; the segment changes at a rank every lane
   // shares, so that branch is uniform (nested loops over short segments cost more here; so did
   // unrolling by 4 with the order read as vec4). Several lanes per row: a loop over segments,
   // lane-strided inside each.
   const segments = ({ vars, start, body, end }: SegmentWalk) =>
-    T === 1
+    unrolled
+      ? `{ ${vars}
+    ${range(unrolled.starts.length - 1).map((sg) => `{ let sg = ${sg}u; ${start}
+      ${range(unrolled.starts[sg + 1]! - unrolled.starts[sg]!).map((i) => `{ let k = ${unrolled.order[unrolled.starts[sg]! + i]}u; ${body} }`).join(' ')}
+      ${end} }`).join('\n    ')} }`
+      : T === 1
       ? `{ var sg = 0u; var next = tbl[seg0 + 1u];
     ${vars}
     ${start}
@@ -368,8 +389,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * Pass 2 walks the classes in rank order one segment at a time: each segment's Σe is added to U
  * and, by one range test per entry, to the entries that hold it — per segment, not per class.
  */
-function forwardSource(T: number, W: number, identity: boolean, withStats: boolean): string {
-  const { head, segments } = rowPrelude(T, W, identity);
+function forwardSource(T: number, W: number, walk: Walk, withStats: boolean): string {
+  const { head, segments } = rowPrelude(T, W, walk);
   const B = withStats ? 3 : 2;
   const reduce = (names: string[], op: (a: string, b: string) => string): string => {
     if (T === 1) return '';
@@ -447,8 +468,8 @@ ${MAIN}
  * × scale, κ = pc − Σ_{entries over k} h_j constant over a segment: one pass over the classes in
  * rank order, the entry tests once per segment.
  */
-function backwardSource(T: number, W: number, identity: boolean, perRow: boolean, withScale: boolean): string {
-  const { head, segments } = rowPrelude(T, W, identity);
+function backwardSource(T: number, W: number, walk: Walk, perRow: boolean, withScale: boolean): string {
+  const { head, segments } = rowPrelude(T, W, walk);
   return `${uniformBlock(WORDS)}
 @group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
@@ -480,6 +501,18 @@ ${MAIN}
     end: '',
   })}
 }`;
+}
+
+/** Tables up to this many classes get kernels with the class order written into the code. */
+export const HXE_UNROLL_MAX_CLASSES = 128;
+
+function walkOf(table: HxeGpuTable, T: number): Walk {
+  const unroll = T === 1 && table.numClasses <= HXE_UNROLL_MAX_CLASSES;
+  return { identity: table.identityOrder, unrolled: unroll ? { starts: table.starts, order: table.order } : null };
+}
+
+function walkKey(walk: Walk): string {
+  return walk.unrolled ? `u${Array.from(walk.unrolled.starts).join(',')}/${Array.from(walk.unrolled.order).join(',')}` : walk.identity ? 'i' : '';
 }
 
 function checkRows(op: string, logits: GpuOperand, targets: GpuOperand, table: HxeGpuTable): [number, number] {
@@ -538,13 +571,14 @@ export function hxeGpu(queue: KernelQueue, args: HxeGpuArgs): void {
   if (N === 0) return;
   const T = lanesOf(op, args.threadsPerRow, C, N);
   const W = args.table.width;
+  const walk = walkOf(args.table, T);
   const withStats = !!args.stats;
   const u = uniforms(N, C, args.table, args.ignoreIndex)
     .u32(4, args.logits.offset).u32(5, args.targets.offset).u32(6, args.losses.offset).u32(12, args.stats?.offset ?? 0);
   const storage = [args.losses.buffer, ...(withStats ? [args.stats!.buffer] : []), args.logits.buffer, args.targets.buffer, args.table.buffer];
   queue.dispatch({
-    key: `hxe:${T}:${W}:${args.table.identityOrder ? 'i' : ''}:${withStats ? 's' : ''}`,
-    source: () => forwardSource(T, W, args.table.identityOrder, withStats),
+    key: `hxe:${T}:${W}:${walkKey(walk)}:${withStats ? 's' : ''}`,
+    source: () => forwardSource(T, W, walk, withStats),
     storage,
     uniforms: u.data,
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
@@ -581,6 +615,7 @@ export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): vo
   if (N === 0) return;
   const T = lanesOf(op, args.threadsPerRow, C, N);
   const W = args.table.width;
+  const walk = walkOf(args.table, T);
   const withScale = !!args.scale;
   const u = uniforms(N, C, args.table, args.ignoreIndex)
     .u32(4, args.logits.offset).u32(5, args.targets.offset).u32(7, args.dlogits.offset)
@@ -588,8 +623,8 @@ export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): vo
   const storage = [args.dlogits.buffer, args.logits.buffer, args.targets.buffer, args.table.buffer, args.stats.buffer, args.gradOutput.buffer];
   if (withScale) storage.push(args.scale!.buffer);
   queue.dispatch({
-    key: `hxe-bwd:${T}:${W}:${args.table.identityOrder ? 'i' : ''}:${args.perRow}:${withScale}`,
-    source: () => backwardSource(T, W, args.table.identityOrder, args.perRow, withScale),
+    key: `hxe-bwd:${T}:${W}:${walkKey(walk)}:${args.perRow}:${withScale}`,
+    source: () => backwardSource(T, W, walk, args.perRow, withScale),
     storage,
     uniforms: u.data,
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
