@@ -48,9 +48,18 @@
  *     87 vs 114 ms) — but its pipelines compile 3–4× slower (robust per-lane loads: d 32 per 16
  *     39 s instead of 11 s for the three, d 160 40 s instead of 9 s), so tiles stay in workgroup
  *     memory, which is also what GPUs want.
- *  chosen: 4-row tiles; for L > 64 16-thread workgroups with per = 16 (d ≤ 32), 8 (d ≤ 64),
- *     1 (larger); for L ≤ 64 (little work, compile time dominates) 64-thread workgroups, per = 1
- *     (16 threads for d > 64, the same pipeline as long sequences).
+ *  v5 medium sequences (L ≤ 256): 4-thread workgroups — one SIMD group on SwiftShader, so the
+ *     two barriers per tile cost next to nothing — with per = 16 (d 32) or 4 (d 64; per 16 at
+ *     d 64 crashes SwiftShader's compiler). B 8, H 4, causal, fwd + bwd medians (ms):
+ *       L 64  d 32:  64-thread per 1 (old short schedule) 30 + 64;  4-thread per 16: 6.5 + 21.8
+ *       L 64  d 64:  old 68 + 156;  4-thread per 4: 26 + 57
+ *       L 128 d 32:  16-thread per 16: 43 + 113;  4-thread per 16: 25 + 55
+ *       L 256 d 32:  16-thread per 16: 80 + 194;  4-thread per 16: 63 + 131
+ *     but at B 1, L 1024, non-causal the 16-thread schedule stays ahead (100 + 290 vs 148 + 361).
+ *     In the GPT-2-style training step (T 64) attention went from 185 to 49 ms of GPU time.
+ *  chosen: 4-row tiles; L ≤ 256 and d ≤ 64: 4-thread workgroups, per = 16 (d ≤ 32) or 4; longer
+ *     sequences: 16-thread workgroups with per = 16 (d ≤ 32) or 8 (d ≤ 64); d > 64: 16 threads,
+ *     per = 1.
  *  bench/attention.ts (pooled medians, min in brackets; composed = the project's matmul kernel →
  *  softmax → matmul, its masks in the matmul epilogue, P kept for its backward), two final runs:
  *    quieter machine (load 0.9→3):   L 256 fwd 11.2 [9.4] ms, fwd+bwd 55.9 [34.4] ms (composed
@@ -105,9 +114,11 @@ export function attentionWorkgroupBytes(kind: 'fwd' | 'dq' | 'dkv', headDim: num
  * rows per workgroup so they are not mostly idle lanes.
  */
 export function attentionTiles(headDim: number, length: number): AttentionTiles {
-  const short = length <= 64;
-  const per = short || headDim > 64 ? 1 : headDim <= 32 ? 16 : 8;
-  const wg = short && headDim <= 64 ? 64 : 16;
+  // Up to 256 keys: 4-thread workgroups (one SIMD group on SwiftShader, so barriers cost next to
+  // nothing) with 16 (d ≤ 32) or 4 (d ≤ 64) rows per thread; longer sequences: 16 threads.
+  const medium = length <= 256 && headDim <= 64;
+  const per = headDim > 64 ? 1 : headDim <= 32 ? 16 : medium ? 4 : 8;
+  const wg = medium ? 4 : 16;
   const fit = (kind: 'fwd' | 'dq' | 'dkv', want: number) => {
     let t = want;
     while (t > 1 && attentionWorkgroupBytes(kind, headDim, t) > ATTENTION_WORKGROUP_BYTES) t--;

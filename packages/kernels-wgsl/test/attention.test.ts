@@ -117,12 +117,15 @@ test('schedules fit 16 KiB of workgroup memory for head dims up to 512; long seq
       for (const kind of ['fwd', 'dq', 'dkv'] as const) assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
     }
   }
-  assert.ok(attentionTiles(32, 1024).fwd.per > attentionTiles(32, 16).fwd.per);
+  assert.ok(attentionTiles(32, 1024).fwd.wg > attentionTiles(32, 256).fwd.wg, 'long sequences: more threads per workgroup');
+  assert.ok(attentionTiles(64, 256).fwd.per < attentionTiles(32, 256).fwd.per, 'larger heads: fewer rows per thread');
 });
 
-test('long-sequence schedules for head dims 16, 64 and 160 match the float64 reference (causal, padding)', async () => {
+test('medium and long-sequence schedules for head dims 16, 64 and 160 match the float64 reference (causal, padding)', async () => {
   await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true }, 1);
   await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true }, 2);
+  await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true, tiles: attentionTiles(16, 1024) }, 1);
+  await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true, tiles: attentionTiles(64, 1024) }, 2);
   await check({ B: 2, H: 1, L: 70, D: 160, causal: true, masked: true }, 3);
 });
 
