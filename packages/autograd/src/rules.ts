@@ -199,7 +199,7 @@ export const RULES: Record<string, GradRule> = {
       const attrs = ctx.attrs as unknown as T.AttentionAttrs;
       const [q, k, v] = ctx.inputs as Tensor[];
       const s = attrs.saved!;
-      const { dq, dk, dv } = T.attentionBackward(g, q!, k!, v!, s.out, s.logsumexp, { causal: attrs.causal, scale: attrs.scale, keyPaddingMask: s.keyPaddingMask });
+      const { dq, dk, dv } = T.attentionBackward(g, q!, k!, v!, s.out, s.logsumexp, { causal: attrs.causal, scale: attrs.scale, keyPaddingMask: s.keyPaddingMask, dropout: attrs.dropout });
       return [dq, dk, dv];
     },
   },

@@ -69,4 +69,12 @@ test('GPU gradients of the fused ops equal the CPU oracle', async () => {
   await gpuMatchesCpu('swiglu', (_, u, v, b) => T.swiglu(u, v, b), [[3, 4], [3, 4], [1]]);
 });
 
+
+test('gradcheck attention with dropout on the probabilities (fixed seed: the rule regenerates the mask); GPU equals CPU', async () => {
+  const shape = [1, 2, 6, 4];
+  const opts = { causal: true, dropout: 0.3, seed: 7 };
+  await check('attention dropout', (q, k, v) => T.attention(q, k, v, opts), [make(shape, 20), make(shape, 21), make(shape, 22)]);
+  await gpuMatchesCpu('attention dropout', (_device, q, k, v) => T.attention(q, k, v, opts), [[2, 2, 9, 8], [2, 2, 9, 8], [2, 2, 9, 8]]);
+});
+
 test.run();

@@ -20,7 +20,12 @@
  *    the compute that reads it (write-after-read, before the next tile overwrites it).
  *  - Inner loops are fully unrolled with constant indices: SwiftShader turns a constant-index
  *    workgroup load into one broadcast load, but a dynamic index into a private array costs ~10×.
- *  - Dropout on the attention probabilities is not implemented.
+ *  - Dropout on the probabilities (`dropout` p): pair (bh, i, j) is kept iff
+ *    uniform(key, base + (bh·L + i)·L + j) ≥ p (the counter RNG of random.ts), kept ones scaled
+ *    by 1/(1 − p). The forward's normaliser uses the undropped probabilities (dropout acts after
+ *    the softmax); both backward kernels regenerate the same mask, and D = Σ dO·O still holds
+ *    because O already carries it. A separate pipeline (the hash per pair costs), so attention
+ *    without dropout is unchanged.
  *
  * Versions tried (SwiftShader on 2 cores, B 1, H 4, d 32; wall-clock, samples synchronised on
  * completion; other processes shared the 2 cores during these runs, so figures moved ±2×; the
@@ -76,6 +81,7 @@
  */
 import { KernelQueue, grid } from './queue.js';
 import { type CpuOperand, type GpuOperand, UniformWriter, isContiguous, numel, uniformBlock } from './layout.js';
+import { RNG_WGSL, uniformFromCounter } from './random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -136,6 +142,21 @@ export interface AttentionOptions {
   scale?: number;
   /** Key j of sequence b can only be attended by queries i ≥ j. */
   causal?: boolean;
+  /** Dropout on the attention probabilities: rate p in [0, 1) and the counter-RNG stream (key, base). */
+  dropout?: AttentionDropout | null;
+}
+
+/** Pair (bh, i, j) is dropped iff uniformFromCounter(key, base + (bh·L + i)·L + j) < p. */
+export interface AttentionDropout {
+  p: number;
+  key: number;
+  base: number;
+}
+
+/** The keep factor of pair (bh, i, j): 0 if dropped, 1/(1 − p) if kept (the float64 references use it). */
+export function attentionDropoutFactor(d: AttentionDropout, L: number, bh: number, i: number, j: number): number {
+  const counter = (d.base + Math.imul(Math.imul(bh, L) + i, L) + j) >>> 0;
+  return uniformFromCounter(d.key, counter) < d.p ? 0 : 1 / (1 - d.p);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,8 +225,11 @@ const U = {
   NEG_INF: 17,
   MASKED: 18,
   CAUSAL: 19,
+  DROP_P: 20,
+  DROP_KEY: 21,
+  DROP_BASE: 22,
 } as const;
-const WORDS = 20;
+const WORDS = 24;
 /** Largest u32: the per-row causal limit when causal masking is off. */
 const NO_LIMIT = '4294967295u';
 
@@ -257,9 +281,15 @@ function tileLoop(count: number, wg: number, body: string): string {
   return out.join('\n  ');
 }
 
-function header(): string {
+function header(dropout = false): string {
   return `${uniformBlock(WORDS)}
-fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }`;
+fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }${dropout ? `
+${RNG_WGSL}
+/** Keep factor of the pair at counter offset \`c\` (see attentionDropoutFactor). */
+fn drop_keep(c: u32) -> f32 {
+  let p = fword(${U.DROP_P}u);
+  return select(1.0 / (1.0 - p), 0.0, rng_uniform(word(${U.DROP_KEY}u), word(${U.DROP_BASE}u) + c) < p);
+}` : ''}`;
 }
 
 const MAIN = `@compute @workgroup_size(WG)
@@ -300,7 +330,7 @@ function maskBinding(binding: number): string {
 }
 
 /** The forward kernel: O and the row logsumexp, online softmax over key tiles. */
-function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
+function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): string {
   const { wg: WG, per: R, tile: BC } = cfg;
   const { DV, VT } = G;
   const rows = [...Array(R).keys()];
@@ -313,6 +343,7 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
     for (const i of comps) s.push(`let q${r}_${i} = qb[qa${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`var o${r}_${i} = ${G.zero};`);
     s.push(`var m${r} = ${M_INIT}; var l${r} = 0.0;`);
+    if (drop) s.push(`let dc${r} = (bh * L + row${r}) * L;`);
   }
   const body: string[] = [];
   // Scores (log2 units, q pre-scaled by scale·log2 e); each K/V word is loaded once for all rows.
@@ -329,10 +360,12 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
     body.push(`let al${r} = exp2(m${r} - mn${r}); m${r} = mn${r};`);
     for (const j of keys) body.push(`let p${r}_${j} = exp2(s${r}_${j} - mn${r});`);
     body.push(`l${r} = l${r} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j}`))};`);
+    // Dropout scales what reaches O, not the normaliser.
+    for (const j of keys) body.push(`let pv${r}_${j} = ${drop ? `p${r}_${j} * drop_keep(dc${r} + k0 + ${u32(j)})` : `p${r}_${j}`};`);
   }
   for (const i of comps) {
     for (const j of keys) body.push(`let v${i}_${j} = vt[${u32(j * DV + i)}];`);
-    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j} * v${i}_${j}`))};`);
+    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `pv${r}_${j} * v${i}_${j}`))};`);
   }
   const fin: string[] = [];
   for (const r of rows) {
@@ -344,7 +377,7 @@ function forwardSource(G: Gen, cfg: AttentionTileConfig): string {
     lseb[word(${U.LSE}u) + rowBase + row${r}] = select(fword(${U.NEG_INF}u), (m${r} + log2(l${r})) * ${Math.LN2}, ok);
   }`);
   }
-  return `${header()}
+  return `${header(drop)}
 @group(0) @binding(1) var<storage, read_write> outb: array<${VT}>;
 @group(0) @binding(2) var<storage, read_write> lseb: array<f32>;
 @group(0) @binding(3) var<storage, read> qb: array<${VT}>;
@@ -391,7 +424,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 /** dQ: each thread keeps query rows (q, dO) in registers and streams K/V tiles. */
-function dqSource(G: Gen, cfg: AttentionTileConfig): string {
+function dqSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): string {
   const { wg: WG, per: R, tile: BC } = cfg;
   const { DV, VT } = G;
   const rows = [...Array(R).keys()];
@@ -406,6 +439,7 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
     for (const i of comps) s.push(`let d${r}_${i} = dob[da${r} + ${u32(i)}];`);
     for (const i of comps) s.push(`var g${r}_${i} = ${G.zero};`);
     s.push(`let st${r} = stats[word(${U.STATS}u) + rc${r}];`);
+    if (drop) s.push(`let dc${r} = (bh * L + row${r}) * L;`);
   }
   const body: string[] = [];
   for (const j of keys) {
@@ -415,7 +449,8 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
     for (const r of rows) {
       const dotq = treeSum(comps.map((i) => G.dot(`q${r}_${i}`, `k${j}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(b${j} + ${dotq}, ${NEG}, k0 + ${u32(j)} > lim${r}) - st${r}.x);`);
-      body.push(`let ds${r}_${j} = p${r}_${j} * (${treeSum(comps.map((i) => G.dot(`d${r}_${i}`, `w${j}_${i}`)))} - st${r}.y);`);
+      const dp = treeSum(comps.map((i) => G.dot(`d${r}_${i}`, `w${j}_${i}`)));
+      body.push(`let ds${r}_${j} = p${r}_${j} * (${drop ? `drop_keep(dc${r} + k0 + ${u32(j)}) * ${dp}` : dp} - st${r}.y);`);
     }
   }
   // One read-modify-write of each accumulator per tile.
@@ -427,7 +462,7 @@ function dqSource(G: Gen, cfg: AttentionTileConfig): string {
     ${comps.map((i) => `dqb[ga + ${u32(i)}] = g${r}_${i} * f;`).join('\n    ')}
   }`,
   );
-  return `${header()}
+  return `${header(drop)}
 @group(0) @binding(1) var<storage, read_write> dqb: array<${VT}>;
 @group(0) @binding(2) var<storage, read> qb: array<${VT}>;
 @group(0) @binding(3) var<storage, read> kb: array<${VT}>;
@@ -455,7 +490,7 @@ ${MAIN.replace('WG', String(WG))}
 }
 
 /** dK, dV: each thread keeps key rows (k, v) in registers and streams Q/dO tiles. */
-function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
+function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): string {
   const { wg: WG, per: R, tile: BQ } = cfg;
   const { DV, VT } = G;
   const rows = [...Array(R).keys()];
@@ -481,12 +516,14 @@ function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
     for (const r of rows) {
       const dotk = treeSum(comps.map((i) => G.dot(`q${j}_${i}`, `k${r}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(${dotk}, ${NEG}, i0 + ${u32(j)} < klim${r}) - st_${j}.x);`);
-      body.push(`let ds${r}_${j} = p${r}_${j} * (${treeSum(comps.map((i) => G.dot(`d${j}_${i}`, `v${r}_${i}`)))} - st_${j}.y);`);
+      const dp = treeSum(comps.map((i) => G.dot(`d${j}_${i}`, `v${r}_${i}`)));
+      if (drop) body.push(`let kp${r}_${j} = drop_keep((bh * L + i0 + ${u32(j)}) * L + key${r});`);
+      body.push(`let ds${r}_${j} = p${r}_${j} * (${drop ? `kp${r}_${j} * ${dp}` : dp} - st_${j}.y);`);
     }
   }
   // One read-modify-write of each accumulator per tile.
   for (const r of rows) {
-    for (const i of comps) body.push(`gv${r}_${i} += ${treeSum(queries.map((j) => `p${r}_${j} * d${j}_${i}`))};`);
+    for (const i of comps) body.push(`gv${r}_${i} += ${treeSum(queries.map((j) => (drop ? `p${r}_${j} * kp${r}_${j} * d${j}_${i}` : `p${r}_${j} * d${j}_${i}`)))};`);
     for (const i of comps) body.push(`gk${r}_${i} += ${treeSum(queries.map((j) => `ds${r}_${j} * q${j}_${i}`))};`);
   }
   const n = BQ * DV;
@@ -509,7 +546,7 @@ function dkvSource(G: Gen, cfg: AttentionTileConfig): string {
     ${comps.map((i) => `dvb[gb + ${u32(i)}] = gv${r}_${i} * fv;`).join('\n    ')}
   }`,
   );
-  return `${header()}
+  return `${header(drop)}
 @group(0) @binding(1) var<storage, read_write> dkb: array<${VT}>;
 @group(0) @binding(2) var<storage, read_write> dvb: array<${VT}>;
 @group(0) @binding(3) var<storage, read> qb: array<${VT}>;
@@ -578,7 +615,14 @@ function widthOf(D: number, operands: GpuOperand[]): 1 | 4 {
   return D % 4 === 0 && operands.every((o) => o.offset % 4 === 0) ? 4 : 1;
 }
 
-function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean, mask: GpuOperand | null | undefined): UniformWriter {
+/** The dropout to apply, or null (none, or p = 0); throws on a rate outside [0, 1). */
+function dropoutOf(op: string, d: AttentionDropout | null | undefined): AttentionDropout | null {
+  if (!d) return null;
+  if (!(d.p >= 0 && d.p < 1)) throw new RangeError(`${op}: dropout rate must be in [0, 1), got ${d.p}`);
+  return d.p > 0 ? d : null;
+}
+
+function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean, mask: GpuOperand | null | undefined, drop: AttentionDropout | null): UniformWriter {
   const u = new UniformWriter(WORDS)
     .u32(U.CAUSAL, causal ? 1 : 0)
     .u32(U.BH, dims.B * dims.H)
@@ -589,6 +633,7 @@ function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean
     .f32(U.SCALE, scale)
     .f32(U.NEG_INF, -Infinity);
   if (mask) u.u32(U.MASKED, 1).u32(U.MASK, mask.offset).u32(U.MASK_SB, mask.strides[0]!).u32(U.MASK_SL, mask.strides[1]!);
+  if (drop) u.f32(U.DROP_P, drop.p).u32(U.DROP_KEY, drop.key >>> 0).u32(U.DROP_BASE, drop.base >>> 0);
   return u;
 }
 
@@ -619,15 +664,16 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   const causal = args.causal ?? false;
   const scale = args.scale ?? 1 / Math.sqrt(D);
   const blocks = Math.ceil(L / (cfg.wg * cfg.per));
-  const u = baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask)
+  const drop = dropoutOf(op, args.dropout);
+  const u = baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask, drop)
     .u32(U.Q, args.q.offset / W)
     .u32(U.K, args.k.offset / W)
     .u32(U.V, args.v.offset / W)
     .u32(U.O, args.out.offset / W)
     .u32(U.LSE, args.lse.offset);
   queue.dispatch({
-    key: `attn-fwd:${D}:${W}:${tileKey(cfg)}`,
-    source: () => forwardSource(G, cfg),
+    key: `attn-fwd:${D}:${W}:${tileKey(cfg)}${drop ? ':drop' : ''}`,
+    source: () => forwardSource(G, cfg, !!drop),
     storage: [args.out.buffer, args.lse.buffer, args.q.buffer, args.k.buffer, args.v.buffer, (args.keyPaddingMask ?? args.q).buffer],
     uniforms: u.data,
     workgroups: grid(B * H * blocks, queue.device.limits.maxComputeWorkgroupsPerDimension),
@@ -660,11 +706,12 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   checkTiles(op, 'dkv', dkvCfg, D, queue.device);
   const causal = args.causal ?? false;
   const scale = args.scale ?? 1 / Math.sqrt(D);
+  const drop = dropoutOf(op, args.dropout);
   const maxDim = queue.device.limits.maxComputeWorkgroupsPerDimension;
   const mask = (args.keyPaddingMask ?? args.q).buffer;
   const variant = `${D}:${W}`;
   const common = (blocks: number) =>
-    baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask)
+    baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask, drop)
       .u32(U.Q, args.q.offset / W)
       .u32(U.K, args.k.offset / W)
       .u32(U.V, args.v.offset / W)
@@ -683,8 +730,8 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
 
   const dqBlocks = Math.ceil(L / (dqCfg.wg * dqCfg.per));
   queue.dispatch({
-    key: `attn-dq:${variant}:${tileKey(dqCfg)}`,
-    source: () => dqSource(G, dqCfg),
+    key: `attn-dq:${variant}:${tileKey(dqCfg)}${drop ? ':drop' : ''}`,
+    source: () => dqSource(G, dqCfg, !!drop),
     storage: [args.dq.buffer, args.q.buffer, args.k.buffer, args.v.buffer, args.dOut.buffer, args.stats.buffer, mask],
     uniforms: common(dqBlocks).u32(U.O, args.dq.offset / W).data,
     workgroups: grid(B * H * dqBlocks, maxDim),
@@ -693,8 +740,8 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
 
   const kvBlocks = Math.ceil(L / (dkvCfg.wg * dkvCfg.per));
   queue.dispatch({
-    key: `attn-dkv:${variant}:${tileKey(dkvCfg)}`,
-    source: () => dkvSource(G, dkvCfg),
+    key: `attn-dkv:${variant}:${tileKey(dkvCfg)}${drop ? ':drop' : ''}`,
+    source: () => dkvSource(G, dkvCfg, !!drop),
     storage: [args.dk.buffer, args.dv.buffer, args.q.buffer, args.k.buffer, args.v.buffer, args.dOut.buffer, args.stats.buffer, mask],
     uniforms: common(kvBlocks).u32(U.O, args.dk.offset / W).u32(U.OUT2, args.dv.offset / W).data,
     workgroups: grid(B * H * kvBlocks, maxDim),
@@ -705,12 +752,13 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
 /** WGSL of each attention kernel for a configuration (inspection and tests). */
 export function attentionSources(
   headDim: number,
-  opts: { length?: number; width?: 1 | 4; tiles?: Partial<AttentionTiles> } = {},
+  opts: { length?: number; width?: 1 | 4; tiles?: Partial<AttentionTiles>; dropout?: boolean } = {},
 ): Record<'fwd' | 'stats' | 'dq' | 'dkv', string> {
   const W = opts.width ?? (headDim % 4 === 0 ? 4 : 1);
   const G = gen(headDim, W);
   const t = { ...attentionTiles(headDim, opts.length ?? 1024), ...opts.tiles };
-  return { fwd: forwardSource(G, t.fwd), stats: statsSource(G), dq: dqSource(G, t.dq), dkv: dkvSource(G, t.dkv) };
+  const drop = opts.dropout ?? false;
+  return { fwd: forwardSource(G, t.fwd, drop), stats: statsSource(G), dq: dqSource(G, t.dq, drop), dkv: dkvSource(G, t.dkv, drop) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,12 +810,14 @@ export function attentionForwardCpu(args: AttentionCpuArgs & { out: CpuOperand; 
   const dims = dimsOf('attention', args.q, [args.k, args.v, args.out]);
   checkMask('attention', args.keyPaddingMask, dims);
   const { B, H, L, D } = dims;
+  const drop = dropoutOf('attention', args.dropout);
   const p = new Float64Array(L);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < L; i++) {
         const lse = probabilities(args, dims, b, h, i, p);
         args.lse.data[args.lse.offset + (b * H + h) * L + i] = lse;
+        if (drop) for (let j = 0; j < L; j++) p[j]! *= attentionDropoutFactor(drop, L, b * H + h, i, j);
         for (let d = 0; d < D; d++) {
           let acc = 0;
           for (let j = 0; j < L; j++) if (p[j] !== 0) acc += p[j]! * args.v.data[at4(args.v, b, h, j, d)]!;
@@ -786,20 +836,25 @@ export function attentionBackwardCpu(args: AttentionCpuArgs & { dOut: CpuOperand
   const scale = args.scale ?? 1 / Math.sqrt(D);
   const P = new Float64Array(L * L);
   const dS = new Float64Array(L * L);
+  const PM = new Float64Array(L * L);
   const row = new Float64Array(L);
+  const drop = dropoutOf('attentionBackward', args.dropout);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < L; i++) {
         probabilities(args, dims, b, h, i, row);
         P.set(row, i * L);
       }
+      // With dropout (factor M): O = (P⊙M)V, dP = M⊙(dO Vᵀ), dS = P⊙(dP − Σ_j P dP); dV uses P⊙M.
       for (let i = 0; i < L; i++) {
         let Di = 0;
         for (let j = 0; j < L; j++) {
           let dp = 0;
           if (P[i * L + j] !== 0) for (let d = 0; d < D; d++) dp += args.dOut.data[at4(args.dOut, b, h, i, d)]! * args.v.data[at4(args.v, b, h, j, d)]!;
-          dS[i * L + j] = dp;
-          Di += P[i * L + j]! * dp;
+          const m = drop ? attentionDropoutFactor(drop, L, b * H + h, i, j) : 1;
+          dS[i * L + j] = dp * m;
+          Di += P[i * L + j]! * dp * m;
+          PM[i * L + j] = P[i * L + j]! * m;
         }
         for (let j = 0; j < L; j++) dS[i * L + j] = P[i * L + j]! * (dS[i * L + j]! - Di);
       }
@@ -811,7 +866,7 @@ export function attentionBackwardCpu(args: AttentionCpuArgs & { dOut: CpuOperand
           for (let y = 0; y < L; y++) {
             gq += dS[x * L + y]! * args.k.data[at4(args.k, b, h, y, d)]!;
             gk += dS[y * L + x]! * args.q.data[at4(args.q, b, h, y, d)]!;
-            gv += P[y * L + x]! * args.dOut.data[at4(args.dOut, b, h, y, d)]!;
+            gv += PM[y * L + x]! * args.dOut.data[at4(args.dOut, b, h, y, d)]!;
           }
           args.dq.data[at4(args.dq, b, h, x, d)] = gq * scale;
           args.dk.data[at4(args.dk, b, h, x, d)] = gk * scale;

@@ -5,8 +5,10 @@ import type { KernelQueue } from '../src/queue.js';
 import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
 import {
   type AttentionTiles,
+  type AttentionDropout,
   attentionBackwardCpu,
   attentionBackwardGpu,
+  attentionDropoutFactor,
   attentionForwardCpu,
   attentionForwardGpu,
   attentionSources,
@@ -52,6 +54,7 @@ interface Case {
   tiles?: Partial<AttentionTiles>;
   /** Element offset of every f32 operand inside its buffer (tests unaligned, scalar-path operands). */
   offset?: number;
+  dropout?: AttentionDropout;
 }
 
 /**
@@ -73,7 +76,7 @@ async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue):
   const mb = upload(maskv, 'i32');
   const mask = c.masked ? gop(mb, [B, L], 'i32') : null;
   const G = (b: GPUBuffer) => gop(b, shape, 'f32', off);
-  const opts = { causal: c.causal, keyPaddingMask: mask, tiles: c.tiles };
+  const opts = { causal: c.causal, keyPaddingMask: mask, tiles: c.tiles, dropout: c.dropout };
   attentionForwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), ...opts });
   attentionBackwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), dOut: G(dob), dq: G(dqb), dk: G(dkb), dv: G(dvb), stats: gop(sb, [2 * B * H * L]), ...opts });
   const got = {
@@ -86,8 +89,8 @@ async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue):
   const ref = { out: new Float64Array(n), lse: new Float64Array(B * H * L), dq: new Float64Array(n), dk: new Float64Array(n), dv: new Float64Array(n) };
   const C = (v: number[]) => cop(Float64Array.from(v), shape);
   const cmask = c.masked ? cop(Float64Array.from(maskv), [B, L], 'i32') : null;
-  attentionForwardCpu({ q: C(qv), k: C(kv), v: C(vv), out: cop(ref.out, shape), lse: cop(ref.lse, [B, H, L]), keyPaddingMask: cmask, causal: c.causal });
-  attentionBackwardCpu({ q: C(qv), k: C(kv), v: C(vv), dOut: C(dov), dq: cop(ref.dq, shape), dk: cop(ref.dk, shape), dv: cop(ref.dv, shape), keyPaddingMask: cmask, causal: c.causal });
+  attentionForwardCpu({ q: C(qv), k: C(kv), v: C(vv), out: cop(ref.out, shape), lse: cop(ref.lse, [B, H, L]), keyPaddingMask: cmask, causal: c.causal, dropout: c.dropout });
+  attentionBackwardCpu({ q: C(qv), k: C(kv), v: C(vv), dOut: C(dov), dq: cop(ref.dq, shape), dk: cop(ref.dk, shape), dv: cop(ref.dv, shape), keyPaddingMask: cmask, causal: c.causal, dropout: c.dropout });
   [qb, kb, vb, dob, ob, dqb, dkb, dvb, lb, sb, mb].forEach((b) => b.destroy());
   let worst = 0;
   let where = '';
@@ -133,6 +136,45 @@ test('odd schedules (tiles and workgroups that do not divide the length or each 
   const tiles = { fwd: { wg: 8, per: 3, tile: 3 }, dq: { wg: 4, per: 2, tile: 5 }, dkv: { wg: 12, per: 1, tile: 7 } };
   for (const [L, causal, masked] of [[1, true, true], [2, false, true], [29, true, false], [50, true, true]] as const) {
     await check({ B: 3, H: 2, L, D: 24, causal, masked, tiles }, L);
+  }
+});
+
+test('dropout on the probabilities: GPU forward and all three gradients equal the float64 reference with the same mask', async () => {
+  for (const [L, D, causal, masked, p] of [[37, 16, true, true, 0.1], [70, 32, false, true, 0.5], [20, 18, false, false, 0.3]] as const) {
+    await check({ B: 2, H: 2, L, D, causal, masked, dropout: { p, key: 12345 + L, base: 777 } }, L);
+  }
+  await check({ B: 1, H: 2, L: 83, D: 16, causal: false, masked: true, dropout: { p: 0.2, key: 99, base: 4e9 }, tiles: attentionTiles(16, 1024) }, 3);
+  // The reference drops about p of the pairs, and a different stream changes the output.
+  const d = { p: 0.25, key: 5, base: 0 };
+  let dropped = 0;
+  for (let i = 0; i < 40; i++) for (let j = 0; j < 40; j++) if (attentionDropoutFactor(d, 40, 1, i, j) === 0) dropped++;
+  assert.ok(Math.abs(dropped / 1600 - 0.25) < 0.04, `dropped ${dropped} of 1600 pairs at p = 0.25`);
+  // The float64 backward with dropout is the derivative of the float64 forward (central differences).
+  const [B, H, L, D] = [1, 2, 5, 3];
+  const shape = [B, H, L, D];
+  const n = B * H * L * D;
+  const drop = { p: 0.4, key: 31, base: 2 };
+  const [q, k, v, dOut] = [1, 2, 3, 4].map((sd) => Float64Array.from(values(n, sd, -1, 1)));
+  const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
+    const out = new Float64Array(n);
+    attentionForwardCpu({ q: cop(qq, shape), k: cop(kk, shape), v: cop(vv, shape), out: cop(out, shape), lse: cop(new Float64Array(B * H * L), [B, H, L]), causal: true, dropout: drop });
+    return out.reduce((acc, o, i) => acc + o * dOut[i]!, 0);
+  };
+  const grads = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+  attentionBackwardCpu({ q: cop(q!, shape), k: cop(k!, shape), v: cop(v!, shape), dOut: cop(dOut!, shape), dq: cop(grads[0]!, shape), dk: cop(grads[1]!, shape), dv: cop(grads[2]!, shape), causal: true, dropout: drop });
+  const inputs = [q!, k!, v!];
+  for (let which = 0; which < 3; which++) {
+    for (let i = 0; i < n; i++) {
+      const x = inputs[which]!;
+      const keep = x[i]!;
+      x[i] = keep + 1e-6;
+      const up = loss(q!, k!, v!);
+      x[i] = keep - 1e-6;
+      const down = loss(q!, k!, v!);
+      x[i] = keep;
+      const numeric = (up - down) / 2e-6;
+      assert.ok(Math.abs(numeric - grads[which]![i]!) < 1e-6 + 1e-5 * Math.abs(numeric), `${'qkv'[which]}[${i}]: ${grads[which]![i]} vs ${numeric}`);
+    }
   }
 });
 

@@ -28,14 +28,14 @@ export interface MultiHeadAttentionOptions {
   causal?: boolean;
   /** Biases on both projections (default false: RiNALMo's `attn_qkv_bias` is False). */
   bias?: boolean;
+  /** Dropout on the attention probabilities in training mode (default 0; RiNALMo trains with 0.1). */
+  dropout?: number;
 }
 
 /**
- * Self-attention over x [batch, length, dim] → [batch, length, dim].
- *
- * Not modelled: RiNALMo's attention-probability dropout (0.1 in training). The fused attention
- * kernel has no dropout on the probabilities, so this module matches RiNALMo exactly in eval mode
- * and is dropout-free on the probabilities in training.
+ * Self-attention over x [batch, length, dim] → [batch, length, dim]. In training mode `dropout`
+ * drops attention probabilities inside the fused kernel (the mask is regenerated in the backward,
+ * never stored); in eval mode (`module.train(false)`) there is none.
  */
 export class MultiHeadAttention extends Module {
   readonly dim: number;
@@ -44,6 +44,7 @@ export class MultiHeadAttention extends Module {
   readonly useRope: boolean;
   readonly ropeBase: number;
   readonly causal: boolean;
+  readonly dropout: number;
   /** Fused q|k|v projection, weight [3·dim, dim] (one matmul instead of three). */
   readonly Wqkv: Linear;
   readonly out_proj: Linear;
@@ -62,6 +63,8 @@ export class MultiHeadAttention extends Module {
     if (this.useRope && this.headDim % 2 !== 0) throw new RangeError(`MultiHeadAttention: RoPE needs an even head dim, got ${this.headDim} (dim ${dim} / heads ${heads})`);
     this.ropeBase = opts.ropeBase ?? 10000;
     this.causal = opts.causal ?? false;
+    this.dropout = opts.dropout ?? 0;
+    if (!(this.dropout >= 0 && this.dropout < 1)) throw new RangeError(`MultiHeadAttention: dropout must be in [0, 1), got ${this.dropout}`);
     const bias = opts.bias ?? false;
     this.Wqkv = this.module('Wqkv', new Linear(dim, 3 * dim, { bias }));
     this.out_proj = this.module('out_proj', new Linear(dim, dim, { bias }));
@@ -90,7 +93,7 @@ export class MultiHeadAttention extends Module {
     const base = this.ropeBase;
     const q = this.useRope ? T.rope(qRaw, { base }) : qRaw;
     const k = this.useRope ? T.rope(kRaw, { base }) : kRaw;
-    const out = T.attention(q, k, v, { keyPaddingMask: keyPaddingMask ?? undefined, causal: this.causal, scale: 1 / Math.sqrt(hd) });
+    const out = T.attention(q, k, v, { keyPaddingMask: keyPaddingMask ?? undefined, causal: this.causal, scale: 1 / Math.sqrt(hd), dropout: this.training ? this.dropout : 0 });
     // Merge heads: [B, H, L, hd] → [B, L, H, hd] (view) → [B, L, d] (reshape copies the permuted view).
     return this.out_proj.forward(out.permute([0, 2, 1, 3]).reshape([B, L, D]));
   }

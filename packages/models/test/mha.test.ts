@@ -132,4 +132,31 @@ test('no tensors leak: forward + backward inside tidy, then zeroGrad/dispose, re
   assert.is(T.liveTensorCount(), start, 'disposing the module frees its parameters');
 });
 
+test('attention dropout: active in training mode only, reproducible under manualSeed', async () => {
+  const m = new MultiHeadAttention({ dim: config.dim, heads: config.heads, dropout: 0.5 });
+  loadFixtureWeights(m);
+  const x = fixture('x');
+  const run = async () => {
+    const y = m.forward(x, fixture('mask'));
+    const v = await y.dataF64();
+    y.dispose();
+    return v;
+  };
+  T.manualSeed(1);
+  const a = await run();
+  T.manualSeed(1);
+  const b = await run();
+  const c = await run();
+  m.train(false);
+  const evalOut = await run();
+  m.train(true);
+  assert.equal(Array.from(a), Array.from(b), 'same seed, same dropout');
+  assert.ok(a.some((v, i) => Math.abs(v - c[i]!) > 1e-4), 'the next call draws a new mask');
+  await assertClose(T.tensor(evalOut, { shape: [evalOut.length] }), fixture('bidirectional.out').reshape([evalOut.length]), 'eval mode equals the dropout-free fixture');
+  assert.ok(a.some((v, i) => Math.abs(v - evalOut[i]!) > 1e-3), 'training mode differs from eval');
+  assert.throws(() => new MultiHeadAttention({ dim: 8, heads: 2, dropout: 1 }), /dropout must be in \[0, 1\), got 1/);
+  x.dispose();
+  m.dispose();
+});
+
 test.run();

@@ -8,7 +8,7 @@
  * key). Query rows whose keys are all masked (a fully padded sequence, or causal row 0 on a padded
  * first key) output zeros and get zero gradients.
  *
- * Autograd: `attention` records 'attention' with attrs { causal, scale, saved } where
+ * Autograd: `attention` records 'attention' with attrs { causal, scale, dropout, saved } where
  * `saved = { out, logsumexp, keyPaddingMask }` are fresh handles that belong to the graph node when
  * autograd takes the op (the rule calls `attentionBackward(g, q, k, v, saved.out,
  * saved.logsumexp, …)` and then `releaseAttentionSaved(attrs)`); otherwise they are disposed at
@@ -16,11 +16,11 @@
  */
 import { type CpuOperand, type GpuOperand, ELEMENTWISE_OPS, elementwiseCpu, elementwiseGpu } from '@rnagrad/kernels-wgsl';
 // Not yet re-exported by @rnagrad/kernels-wgsl's index; once they are, import them from there.
-import { attentionBackwardCpu, attentionBackwardGpu, attentionForwardCpu, attentionForwardGpu } from '../../kernels-wgsl/src/attention.js';
+import { type AttentionDropout, attentionBackwardCpu, attentionBackwardGpu, attentionForwardCpu, attentionForwardGpu } from '../../kernels-wgsl/src/attention.js';
 import { matmulCpu, matmulGpu } from '../../kernels-wgsl/src/matmul.js';
 import { ropeCpu, ropeGpu } from '../../kernels-wgsl/src/rope.js';
 import * as ops from './ops.js';
-import { cpuOperand, deviceOf, empty, gpuOperand, record } from './ops.js';
+import { cpuOperand, deviceOf, empty, gpuOperand, record, takeCounters } from './ops.js';
 import { keep, tidy, type Tensor } from './tensor.js';
 import { runtime } from './runtime.js';
 import { softmax, softmaxBackward, untracked } from './nn.js';
@@ -32,12 +32,28 @@ export interface AttentionOpts {
   causal?: boolean;
   /** Multiplies q·k before the softmax (default 1/√headDim). */
   scale?: number;
+  /**
+   * Dropout rate on the attention probabilities (default 0; pass 0 at inference). The mask is
+   * never stored: the backward regenerates it from the counter RNG.
+   */
+  dropout?: number;
+  /** Fixes the dropout stream (default: the next counters of the global generator, see manualSeed). */
+  seed?: number;
+}
+
+/** The backward's options: the forward's, with the dropout stream the forward drew. */
+export interface AttentionBackwardOpts {
+  keyPaddingMask?: Tensor | null;
+  causal?: boolean;
+  scale?: number;
+  dropout?: AttentionDropout | null;
 }
 
 /** What `attention` records: the backward's inputs beyond q, k, v. */
 export interface AttentionAttrs {
   causal: boolean;
   scale: number;
+  dropout: AttentionDropout | null;
   saved?: { out: Tensor; logsumexp: Tensor; keyPaddingMask: Tensor | null } | null;
 }
 
@@ -99,16 +115,21 @@ function c(op: string, t: Tensor): CpuOperand {
 // Fused attention
 
 /**
- * The forward without recording: the output and the per-row natural-log logsumexp of the scaled,
- * masked scores ([batch, heads, length]; −inf for rows with no key), which `attentionBackward` takes.
+ * The forward without recording: the output, the per-row natural-log logsumexp of the scaled,
+ * masked scores ([batch, heads, length]; −inf for rows with no key) and the dropout stream used
+ * (null without dropout), which `attentionBackward` takes.
  */
-export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): { out: Tensor; logsumexp: Tensor } {
+export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): { out: Tensor; logsumexp: Tensor; dropout: AttentionDropout | null } {
   const op = 'attention';
   const mask = opts.keyPaddingMask ?? null;
   const device = deviceOf(op, mask ? [q, k, v, mask] : [q, k, v]);
   const [B, H, L, D] = checkQkv(op, q, k, v, mask);
   const causal = opts.causal ?? false;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const rate = opts.dropout ?? 0;
+  if (!(rate >= 0 && rate < 1)) throw new RangeError(`${op}: dropout must be in [0, 1), got ${rate}`);
+  // One counter per (batch·head, query, key) pair: the stream the backward regenerates.
+  const dropout = rate > 0 ? { p: rate, ...takeCounters(B * H * L * L, opts.seed) } : null;
   const inputs = [q, k, v];
   const [qc, kc, vc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor];
   const out = empty(q.shape, 'f32', device);
@@ -116,12 +137,12 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
   if (device === 'gpu') {
     const rt = runtime();
     rt.check(op);
-    attentionForwardGpu(rt.queue, { q: g(op, qc), k: g(op, kc), v: g(op, vc), out: g(op, out), lse: g(op, lse), keyPaddingMask: mask && g(op, mask), causal, scale });
+    attentionForwardGpu(rt.queue, { q: g(op, qc), k: g(op, kc), v: g(op, vc), out: g(op, out), lse: g(op, lse), keyPaddingMask: mask && g(op, mask), causal, scale, dropout });
   } else {
-    attentionForwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), out: c(op, out), lse: c(op, lse), keyPaddingMask: mask && c(op, mask), causal, scale });
+    attentionForwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), out: c(op, out), lse: c(op, lse), keyPaddingMask: mask && c(op, mask), causal, scale, dropout });
   }
   release([qc, kc, vc], inputs);
-  return { out, logsumexp: lse };
+  return { out, logsumexp: lse, dropout };
 }
 
 /**
@@ -129,10 +150,10 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
  * Records 'attention' (see the file comment for what it saves).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): Tensor {
-  const { out, logsumexp } = attentionForward(q, k, v, opts);
+  const { out, logsumexp, dropout } = attentionForward(q, k, v, opts);
   const mask = opts.keyPaddingMask ?? null;
   const saved = { out: out.detach(), logsumexp, keyPaddingMask: mask ? mask.detach() : null };
-  const attrs: AttentionAttrs = { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), saved };
+  const attrs: AttentionAttrs = { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), dropout, saved };
   record('attention', [q, k, v], out, attrs as unknown as Record<string, unknown>);
   if (out.gradNode !== null && out.gradNode !== undefined) {
     keep(saved.out);
@@ -165,7 +186,7 @@ export function attentionBackward(
   v: Tensor,
   out: Tensor,
   logsumexp: Tensor,
-  opts: AttentionOpts = {},
+  opts: AttentionBackwardOpts = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const op = 'attentionBackward';
   const mask = opts.keyPaddingMask ?? null;
@@ -201,10 +222,11 @@ export function attentionBackward(
       keyPaddingMask: mask && g(op, mask),
       causal,
       scale,
+      dropout: opts.dropout ?? null,
     });
     stats.dispose();
   } else {
-    attentionBackwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), dOut: c(op, gc), dq: c(op, dq), dk: c(op, dk), dv: c(op, dv), keyPaddingMask: mask && c(op, mask), causal, scale });
+    attentionBackwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), dOut: c(op, gc), dq: c(op, dq), dk: c(op, dk), dv: c(op, dv), keyPaddingMask: mask && c(op, mask), causal, scale, dropout: opts.dropout ?? null });
   }
   release([qc, kc, vc, oc, gc, lc], inputs);
   return { dq, dk, dv };
@@ -332,6 +354,7 @@ export function composedAttentionForward(q: Tensor, k: Tensor, v: Tensor, opts: 
   const op = 'composedAttention';
   const mask = opts.keyPaddingMask ?? null;
   deviceOf(op, mask ? [q, k, v, mask] : [q, k, v]);
+  if (opts.dropout) throw new RangeError(`${op}: dropout is not supported by the composed reference (use attention)`);
   const D = checkQkv(op, q, k, v, mask)[3];
   const probs = composedProbs(op, q, k, mask, opts.causal ?? false, opts.scale ?? 1 / Math.sqrt(D));
   const out = untracked(() => bmm(op, probs, v));

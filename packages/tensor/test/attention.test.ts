@@ -174,7 +174,7 @@ test('attention records its op with the output and logsumexp saved, and frees th
   const out2 = attention(q!, k!, v!, { causal: true });
   T.hooks.record = prev;
   q!.requiresGrad = false;
-  const rec = seen as unknown as { op: string; attrs: { causal: boolean; scale: number; saved: { out: T.Tensor; logsumexp: T.Tensor; keyPaddingMask: null } } };
+  const rec = seen as unknown as { op: string; attrs: { causal: boolean; scale: number; dropout: null; saved: { out: T.Tensor; logsumexp: T.Tensor; keyPaddingMask: null } } };
   assert.is(rec.op, 'attention');
   assert.is(rec.attrs.causal, true);
   assert.is(rec.attrs.scale, 0.25);
@@ -183,6 +183,44 @@ test('attention records its op with the output and logsumexp saved, and frees th
   releaseAttentionSaved(rec.attrs);
   disposeAll(out2, q, k, v);
   assert.is(T.liveTensorCount(), before - 3);
+});
+
+test('dropout on the probabilities: the same stream on GPU and CPU, the backward regenerates it, seeds reproduce', async () => {
+  const c: Case = { B: 2, H: 2, L: 23, D: 16, causal: true, mask: 'random', seed: 11 };
+  const results = [];
+  for (const device of ['gpu', 'cpu'] as const) {
+    const x = inputs(c, device);
+    const opts = { keyPaddingMask: x.mask, causal: true, dropout: 0.3, seed: 5 };
+    const { out, logsumexp, dropout } = attentionForward(x.q, x.k, x.v, opts);
+    assert.ok(dropout && dropout.p === 0.3, 'the stream is returned');
+    const grads = attentionBackward(x.dO, x.q, x.k, x.v, out, logsumexp, { keyPaddingMask: x.mask, causal: true, dropout });
+    results.push({ x, out, logsumexp, grads });
+  }
+  const [g, cpu] = results as [(typeof results)[0], (typeof results)[0]];
+  for (const name of ['dq', 'dk', 'dv'] as const) assertClose(await g.grads[name].dataF64(), await cpu.grads[name].dataF64(), `dropout ${name}`, 5e-4, 5e-5);
+  const outG = await g.out.dataF64();
+  assertClose(outG, await cpu.out.dataF64(), 'dropout out', 2e-4, 2e-5);
+  // Without dropout the output differs; with p = 0 it is exactly the plain op.
+  const plain = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true });
+  const zero = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true, dropout: 0 });
+  const plainV = await plain.out.dataF64();
+  assert.ok(plainV.some((v, i) => Math.abs(v - outG[i]!) > 1e-3), 'dropout changes the output');
+  assert.equal(Array.from(await zero.out.dataF64()), Array.from(plainV), 'p = 0 is no dropout');
+  assert.is(zero.dropout, null);
+  // The same seed reproduces, the global generator moves on between calls.
+  const again = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true, dropout: 0.3, seed: 5 });
+  assert.equal(Array.from(await again.out.dataF64()), Array.from(outG), 'same seed, same output');
+  const a1 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
+  const a2 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
+  assert.ok(a1.dropout!.base !== a2.dropout!.base, 'fresh counters per call');
+  const a2v = await a2.out.dataF64();
+  assert.ok((await a1.out.dataF64()).some((v, i) => Math.abs(v - a2v[i]!) > 1e-3), 'different streams, different outputs');
+  assert.throws(() => composedAttentionForward(g.x.q, g.x.k, g.x.v, { dropout: 0.1 }), /dropout is not supported by the composed reference/);
+  assert.throws(() => attentionForward(g.x.q, g.x.k, g.x.v, { dropout: 1 }), /dropout must be in \[0, 1\), got 1/);
+  for (const r of results) {
+    disposeAll(r.x.q, r.x.k, r.x.v, r.x.dO, r.x.mask, r.out, r.logsumexp, r.grads);
+  }
+  disposeAll(plain.out, plain.logsumexp, zero.out, zero.logsumexp, again.out, again.logsumexp, a1.out, a1.logsumexp, a2.out, a2.logsumexp);
 });
 
 test('composedAttention (matmul → masked softmax → matmul) and its backward agree with the fused op', async () => {
