@@ -3,6 +3,8 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '@rnagrad/tensor';
 import { type Tensor } from '@rnagrad/tensor';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { backward, gradcheck, noGrad, requireGrad, zeroGrad } from '../src/index.js';
 
 await T.init({ quiet: true });
@@ -113,9 +115,24 @@ test('backward needs a scalar or a seed; a used graph cannot run again; noGrad r
   assert.throws(() => requireGrad(T.tensor(new Int32Array([1]))), /only f32 tensors can require grad/);
 });
 
+/**
+ * Runs the garbage collector and the finalizers it queues: handles that earlier tests dropped
+ * without dispose() are released by a FinalizationRegistry at GC time, which would otherwise land
+ * in the middle of a buffer count (it did on an H200, where the tests allocate at another pace).
+ */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
 test('the graph survives disposal of intermediate handles; saved values are freed after backward', async () => {
   const rt = T.runtime();
   await rt.sync();
+  await collectGarbage(); // before counting, not after: a collection then could hide a missed release
   const before = rt.stats().liveBuffers;
   const w = requireGrad(T.randn([16, 8]));
   for (let step = 0; step < 20; step++) {
