@@ -62,9 +62,21 @@
  *       L 256 d 32:  16-thread per 16: 80 + 194;  4-thread per 16: 63 + 131
  *     but at B 1, L 1024, non-causal the 16-thread schedule stays ahead (100 + 290 vs 148 + 361).
  *     In the GPT-2-style training step (T 64) attention went from 185 to 49 ms of GPU time.
- *  chosen: 4-row tiles; L ≤ 256 and d ≤ 64: 4-thread workgroups, per = 16 (d ≤ 32) or 4; longer
- *     sequences: 16-thread workgroups with per = 16 (d ≤ 32) or 8 (d ≤ 64); d > 64: 16 threads,
- *     per = 1.
+ *  chosen (software adapters): 4-row tiles; L ≤ 256 and d ≤ 64: 4-thread workgroups, per = 16
+ *     (d ≤ 32) or 4; longer sequences: 16-thread workgroups with per = 16 (d ≤ 32) or 8 (d ≤ 64);
+ *     d > 64: 16 threads, per = 1.
+ *  v6 hardware GPUs (NVIDIA H200 through Dawn/Vulkan, the first real-GPU run): the SwiftShader
+ *     schedule is 30× too slow there — B 1, H 4, L 1024 gives 4096 rows, so 16 rows per thread
+ *     leaves 256 threads for a 132-SM GPU (fwd+bwd 45.5 ms against composed 1.23 ms). Hardware
+ *     adapters now get one row per thread. bench/attention-schedules.ts, GPU timestamps, ms
+ *     fwd | dQ | dK/dV at L 1024 d 32 (wg×per×tile): 16×16×4 7.9 | 13.2 | 24.1; 32×1×32 1.05 |
+ *     1.44 | 3.60; 64×1×16 0.66 | 1.51 | 2.62; 64×1×8 0.72 | 1.31 | 2.16 (best total; causal
+ *     0.13 | 0.26 | 0.39); 64×2×8 1.05 | 3.41 | 6.29. d 160 (L 512): 32×1×4 25.8 ms total,
+ *     64×1×4 28.4, 128×1×4 36.5. Chosen: 64 threads × 1 row × 8-key tiles (d ≤ 64), 32 × 1 × 4
+ *     (d > 64). bench/run.ts on the H200 (wall-clock, synchronised; with 64×1×16): L 1024
+ *     fwd+bwd 1.43 ms vs composed 1.48 (1.03×), causal 1.31 vs 1.59 (1.21×); L 2048 2.31 vs 2.86
+ *     ms (1.24×); forward alone 1.5× (L 1024), 3.3× (L 2048). At these sizes the GPU is starved
+ *     (4096 threads, each walking all keys): splitting the keys across threads is what is left.
  *  bench/attention.ts (pooled medians, min in brackets; composed = the project's matmul kernel →
  *  softmax → matmul, its masks in the matmul epilogue, P kept for its backward), two final runs:
  *    quieter machine (load 0.9→3):   L 256 fwd 11.2 [9.4] ms, fwd+bwd 55.9 [34.4] ms (composed
@@ -79,7 +91,7 @@
  *  16 MiB [L, L] matrices at L 2048. Per-kernel rate ≈ 4.5–6.4 GFLOP/s against a 12–16
  *  GFLOP/s mul+add ceiling measured in the same micro-benchmark.
  */
-import { KernelQueue, grid } from './queue.js';
+import { KernelQueue, grid, isSoftwareAdapter } from './queue.js';
 import { type CpuOperand, type GpuOperand, UniformWriter, isContiguous, numel, uniformBlock } from './layout.js';
 import { RNG_WGSL, uniformFromCounter } from './random.js';
 
@@ -114,22 +126,28 @@ export function attentionWorkgroupBytes(kind: 'fwd' | 'dq' | 'dkv', headDim: num
 }
 
 /**
- * The default schedules for `headDim` and sequence `length` (chosen by measurement, see the file
- * comment). Rows per thread trade workgroup-memory loads (each feeds `per` FMAs) against
- * registers and, on SwiftShader, pipeline compile time (∝ per·headDim); short sequences use fewer
- * rows per workgroup so they are not mostly idle lanes.
+ * The default schedules for `headDim`, sequence `length` and the kind of adapter (chosen by
+ * measurement, see the file comment). On CPU adapters rows per thread trade workgroup-memory
+ * loads (each feeds `per` FMAs) against registers and pipeline compile time (∝ per·headDim);
+ * short sequences use fewer rows per workgroup so they are not mostly idle lanes. GPUs want many
+ * threads instead: one row each, wide key tiles.
  */
-export function attentionTiles(headDim: number, length: number): AttentionTiles {
-  // Up to 256 keys: 4-thread workgroups (one SIMD group on SwiftShader, so barriers cost next to
-  // nothing) with 16 (d ≤ 32) or 4 (d ≤ 64) rows per thread; longer sequences: 16 threads.
-  const medium = length <= 256 && headDim <= 64;
-  const per = headDim > 64 ? 1 : headDim <= 32 ? 16 : medium ? 4 : 8;
-  const wg = medium ? 4 : 16;
+export function attentionTiles(headDim: number, length: number, software = true): AttentionTiles {
   const fit = (kind: 'fwd' | 'dq' | 'dkv', want: number) => {
     let t = want;
     while (t > 1 && attentionWorkgroupBytes(kind, headDim, t) > ATTENTION_WORKGROUP_BYTES) t--;
     return t;
   };
+  if (!software) {
+    const wg = headDim <= 64 ? 64 : 32;
+    const cfg = (kind: 'fwd' | 'dq' | 'dkv') => ({ wg, per: 1, tile: fit(kind, headDim <= 64 ? 8 : 4) });
+    return { fwd: cfg('fwd'), dq: cfg('dq'), dkv: cfg('dkv') };
+  }
+  // Up to 256 keys: 4-thread workgroups (one SIMD group on SwiftShader, so barriers cost next to
+  // nothing) with 16 (d ≤ 32) or 4 (d ≤ 64) rows per thread; longer sequences: 16 threads.
+  const medium = length <= 256 && headDim <= 64;
+  const per = headDim > 64 ? 1 : headDim <= 32 ? 16 : medium ? 4 : 8;
+  const wg = medium ? 4 : 16;
   return {
     fwd: { wg, per, tile: fit('fwd', 4) },
     dq: { wg, per, tile: fit('dq', 4) },
@@ -659,7 +677,7 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   if (B * H * L === 0) return;
   const W = widthOf(D, [args.q, args.k, args.v, args.out]);
   const G = gen(D, W);
-  const cfg = { ...attentionTiles(D, L).fwd, ...args.tiles?.fwd };
+  const cfg = { ...attentionTiles(D, L, isSoftwareAdapter(queue)).fwd, ...args.tiles?.fwd };
   checkTiles(op, 'fwd', cfg, D, queue.device);
   const causal = args.causal ?? false;
   const scale = args.scale ?? 1 / Math.sqrt(D);
@@ -699,7 +717,7 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   if (B * H * L === 0) return;
   const W = widthOf(D, named.map(([, t]) => t));
   const G = gen(D, W);
-  const tiles = attentionTiles(D, L);
+  const tiles = attentionTiles(D, L, isSoftwareAdapter(queue));
   const dqCfg = { ...tiles.dq, ...args.tiles?.dq };
   const dkvCfg = { ...tiles.dkv, ...args.tiles?.dkv };
   checkTiles(op, 'dq', dqCfg, D, queue.device);
@@ -752,11 +770,11 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
 /** WGSL of each attention kernel for a configuration (inspection and tests). */
 export function attentionSources(
   headDim: number,
-  opts: { length?: number; width?: 1 | 4; tiles?: Partial<AttentionTiles>; dropout?: boolean } = {},
+  opts: { length?: number; width?: 1 | 4; tiles?: Partial<AttentionTiles>; dropout?: boolean; software?: boolean } = {},
 ): Record<'fwd' | 'stats' | 'dq' | 'dkv', string> {
   const W = opts.width ?? (headDim % 4 === 0 ? 4 : 1);
   const G = gen(headDim, W);
-  const t = { ...attentionTiles(headDim, opts.length ?? 1024), ...opts.tiles };
+  const t = { ...attentionTiles(headDim, opts.length ?? 1024, opts.software ?? true), ...opts.tiles };
   const drop = opts.dropout ?? false;
   return { fwd: forwardSource(G, t.fwd, drop), stats: statsSource(G), dq: dqSource(G, t.dq, drop), dkv: dkvSource(G, t.dkv, drop) };
 }

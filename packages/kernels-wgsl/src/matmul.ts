@@ -35,7 +35,7 @@
  * ~3× once ~128 accumulators spill. Hence the biggest tile whose loads per FMA, (tm+tn)/(tm·tn),
  * fall faster than spills grow, and no workgroup memory on CPU adapters.
  */
-import { KernelQueue, grid } from './queue.js';
+import { KernelQueue, adapterKey, grid, isSoftwareAdapter } from './queue.js';
 import { type CpuOperand, type GpuOperand, type View, UniformWriter, coalesce, numel, uniformBlock } from './layout.js';
 import { ERF_WGSL, erf } from './math.js';
 
@@ -635,26 +635,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // ---------------------------------------------------------------------------------------------
 // Plans: defaults, tuned choices per adapter and shape class
 
-/** Adapter keys that name CPU implementations get the CPU-friendly defaults. */
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|warp|software|unknown/i;
-
-const adapterKeys = new WeakMap<KernelQueue, string>();
-
-/** Names the adapter behind a queue (tunings are cached per adapter). Pass GPUAdapterInfo or any string. */
-export function setMatmulAdapter(queue: KernelQueue, info: string | { vendor?: string; architecture?: string; device?: string; description?: string }): void {
-  adapterKeys.set(queue, typeof info === 'string' ? info : [info.vendor, info.architecture, info.device, info.description].map((s) => s ?? '').join('|'));
-}
-
-/** The key tunings are stored under: set by `setMatmulAdapter`, else the device's adapterInfo where the platform has it. */
-export function matmulAdapterKey(queue: KernelQueue): string {
-  const known = adapterKeys.get(queue);
-  if (known) return known;
-  const info = (queue.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const key = info ? [info.vendor, info.architecture, info.device, info.description].join('|') : 'unknown';
-  adapterKeys.set(queue, key);
-  return key;
-}
-
 const bucket = (x: number) => (x <= 8 ? 's' : x <= 48 ? 'm' : x <= 256 ? 'l' : 'x');
 
 /** Shape classes share a tuned plan: size buckets of M, N, K (≤8, ≤48, ≤256, larger) and whether there is a batch. */
@@ -725,10 +705,9 @@ function chooseSplit(c: MatmulConfig, d: MatmulDims, minGroups: number): number 
 }
 
 /** Default plan when nothing is tuned for this adapter and shape class. */
-export function defaultMatmulPlan(d: MatmulDims, adapterKey = 'unknown'): MatmulPlan {
+export function defaultMatmulPlan(d: MatmulDims, software: boolean): MatmulPlan {
   const outputs = d.batch * d.m * d.n;
   if (outputs <= 16 && d.k >= 128) return { config: { kind: 'dot', wg: 64 }, splitK: 1 };
-  const software = SOFTWARE.test(adapterKey);
   const p2 = (x: number) => (x <= 1 ? 1 : x <= 2 ? 2 : x <= 4 ? 4 : 8);
   const minGroups = software ? 8 : 64;
   let config: MatmulConfig;
@@ -755,13 +734,13 @@ export function defaultMatmulPlan(d: MatmulDims, adapterKey = 'unknown'): Matmul
 
 /** The plan `matmulGpu` uses for these dims on this queue: tuned if available, else the default. */
 export function matmulPlanFor(queue: KernelQueue, d: MatmulDims): MatmulPlan {
-  const key = matmulAdapterKey(queue);
+  const key = adapterKey(queue);
   const tuned = tunings.get(key)?.get(matmulShapeClass(d));
   if (tuned) {
     const splitK = tuned.splitK > 1 ? Math.min(tuned.splitK, Math.max(1, Math.floor(d.k / 64))) : 1;
     return { config: tuned.config, splitK };
   }
-  return defaultMatmulPlan(d, key);
+  return defaultMatmulPlan(d, isSoftwareAdapter(queue));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1000,7 +979,7 @@ export async function tuneMatmul(
     C.destroy();
   }
   const best = timings.reduce((x, y) => (y.ms < x.ms ? y : x)).plan;
-  const adapter = matmulAdapterKey(queue);
+  const adapter = adapterKey(queue);
   const shapeClass = matmulShapeClass(d);
   const map = tunings.get(adapter) ?? new Map<string, MatmulPlan>();
   map.set(shapeClass, best);

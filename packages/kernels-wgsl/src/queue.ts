@@ -38,6 +38,34 @@ export interface DispatchRequest {
 export const UNIFORM_SLOT_BYTES = 512;
 const SLOTS_PER_BATCH = 256;
 
+/** Adapter names that mean a CPU implementation: kernels pick CPU-friendly schedules for them. */
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp|software|unknown/i;
+
+const adapterKeys = new WeakMap<KernelQueue, string>();
+
+/**
+ * Names the adapter behind a queue: kernels choose schedules by it (software or hardware) and the
+ * matmul tunings are cached under it. Pass GPUAdapterInfo or any string.
+ */
+export function setAdapterName(queue: KernelQueue, info: string | { vendor?: string; architecture?: string; device?: string; description?: string }): void {
+  adapterKeys.set(queue, typeof info === 'string' ? info : [info.vendor, info.architecture, info.device, info.description].map((s) => s ?? '').join('|'));
+}
+
+/** The adapter's name: set by `setAdapterName`, else the device's adapterInfo where the platform has it, else 'unknown'. */
+export function adapterKey(queue: KernelQueue): string {
+  const known = adapterKeys.get(queue);
+  if (known) return known;
+  const info = (queue.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const key = info ? [info.vendor, info.architecture, info.device, info.description].join('|') : 'unknown';
+  adapterKeys.set(queue, key);
+  return key;
+}
+
+/** Whether the queue's adapter is a CPU implementation (SwiftShader, llvmpipe, WARP) or unnamed. */
+export function isSoftwareAdapter(queue: KernelQueue): boolean {
+  return SOFTWARE_ADAPTER.test(adapterKey(queue));
+}
+
 export class KernelQueue {
   readonly device: GPUDevice;
   readonly stats: QueueStats = { submits: 0, dispatches: 0, pipelinesCreated: 0, pipelineCacheHits: 0 };

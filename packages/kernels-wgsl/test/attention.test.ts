@@ -116,8 +116,10 @@ async function check(c: Case, seed: number): Promise<void> {
 test('schedules fit 16 KiB of workgroup memory for head dims up to 512; long sequences get more rows per thread', () => {
   for (const D of [8, 16, 24, 32, 48, 64, 96, 128, 160, 256, 512]) {
     for (const L of [1, 64, 65, 4096]) {
-      const t = attentionTiles(D, L);
-      for (const kind of ['fwd', 'dq', 'dkv'] as const) assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
+      for (const software of [true, false]) {
+        const t = attentionTiles(D, L, software);
+        for (const kind of ['fwd', 'dq', 'dkv'] as const) assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
+      }
     }
   }
   assert.ok(attentionTiles(32, 1024).fwd.wg > attentionTiles(32, 256).fwd.wg, 'long sequences: more threads per workgroup');
@@ -130,6 +132,13 @@ test('medium and long-sequence schedules for head dims 16, 64 and 160 match the 
   await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true, tiles: attentionTiles(16, 1024) }, 1);
   await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true, tiles: attentionTiles(64, 1024) }, 2);
   await check({ B: 2, H: 1, L: 70, D: 160, causal: true, masked: true }, 3);
+});
+
+test('hardware-GPU schedules (one row per thread, wide key tiles) match the float64 reference on this adapter too', async () => {
+  for (const [L, D, causal, masked, seed] of [[45, 16, true, true, 4], [70, 32, false, true, 5], [33, 64, true, false, 6], [21, 160, false, true, 7]] as const) {
+    await check({ B: 2, H: 2, L, D, causal, masked, tiles: attentionTiles(D, L, false) }, seed);
+  }
+  await check({ B: 1, H: 2, L: 50, D: 16, causal: true, masked: true, dropout: { p: 0.3, key: 3, base: 11 }, tiles: attentionTiles(16, 50, false) }, 9);
 });
 
 test('odd schedules (tiles and workgroups that do not divide the length or each other) match the reference', async () => {

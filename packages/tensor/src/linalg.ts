@@ -11,7 +11,7 @@
  * `matmulBackward(g, a, b, bias, attrs)` returns [da, db, dbias] for the rule. `linear` records
  * 'permute' (weightᵀ as a view) and then 'matmul'.
  */
-import { type MatmulActivation, matmulCpu, matmulGpu, setMatmulAdapter } from '@rnagrad/kernels-wgsl';
+import { type MatmulActivation, matmulCpu, matmulGpu } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
 import { cpuOperand, deviceOf, empty, gpuOperand, hooks, record } from './ops.js';
 import { runtime } from './runtime.js';
@@ -39,7 +39,6 @@ interface ViewSpec {
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 const ACTIVATIONS: readonly MatmulActivation[] = ['none', 'relu', 'gelu', 'geluTanh'];
-const namedQueues = new WeakSet<object>();
 
 interface Prepared {
   device: 'gpu' | 'cpu';
@@ -135,10 +134,6 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
   if (p.device === 'gpu') {
     const rt = runtime();
     rt.check(op);
-    if (!namedQueues.has(rt.queue)) {
-      setMatmulAdapter(rt.queue, rt.adapter);
-      namedQueues.add(rt.queue);
-    }
     matmulGpu(rt.queue, gpuOperand(op, out), gpuOperand(op, a, p.a), gpuOperand(op, b, p.b), {
       bias: opts.bias && p.bias ? gpuOperand(op, opts.bias, p.bias) : undefined,
       activation,

@@ -7,7 +7,7 @@
  * that names the fix. Device loss and WebGPU validation errors surface as exceptions on the next
  * op or readback instead of hangs or silently wrong numbers.
  */
-import { KernelQueue } from '@rnagrad/kernels-wgsl';
+import { KernelQueue, setAdapterName } from '@rnagrad/kernels-wgsl';
 import { BufferPool } from './pool.js';
 
 export interface InitOptions {
@@ -75,6 +75,8 @@ export class Runtime {
     this.adapter = adapter;
     this.gpuHandle = gpuHandle;
     this.queue = new KernelQueue(device);
+    // Kernels choose CPU- or GPU-friendly schedules by it; matmul tunings are cached under it.
+    setAdapterName(this.queue, adapter);
     this.pool = new BufferPool(device, this.queue, opts.maxPooledBytes ?? 512 * 2 ** 20);
     this.bindingLimit = device.limits.maxStorageBufferBindingSize;
     device.lost.then((info) => {
