@@ -152,7 +152,7 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
     let liveAfterForward = 0;
     let step = 0;
     const before = rt.stats();
-    const perStep = { dispatches: 0, submits: 0 };
+    const perStep = { dispatches: 0, submits: 0, bindGroups: 0 };
     const one = async () => {
       step++;
       const s0 = rt.stats();
@@ -168,6 +168,8 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
       const s1 = rt.stats();
       perStep.dispatches = s1.dispatches - s0.dispatches;
       perStep.submits = s1.submits - s0.submits;
+      perStep.bindGroups = s1.bindGroupsCreated - s0.bindGroupsCreated;
+      perStep.bindGroups = s1.bindGroupsCreated - s0.bindGroupsCreated;
       encodeMs.push(t1 - t0);
       shares.push((t1 - t0) / (t2 - t0));
     };
@@ -211,6 +213,7 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
       pooledBytes: stats.pooledBytes,
       dispatchesPerStep: perStep.dispatches,
       submitsPerStep: perStep.submits,
+      bindGroupsPerStep: perStep.bindGroups,
       pipelines: stats.pipelinesCreated,
       parameters: parameterCount(c),
       tokensPerStep: TOKENS,
@@ -221,7 +224,7 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
     const fig = trainFigure('rnagrad', ms, extra, ctx.quick ? undefined : coldMs, undefined, `rnagrad ops + autograd; ${ops.notes.filter((n) => n.startsWith('autograd')).join('; ') || 'autograd rules from @rnagrad/autograd'}`);
     ctx.add(fig);
     logFigure(ctx, fig);
-    ctx.log(`    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% (encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ${perStep.submits} submits per step`);
+    ctx.log(`    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% (encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`);
     ctx.log(`    losses: ${losses.map((l) => l.toFixed(4)).join(', ')}`);
     return { losses, figure: fig, samples };
   } catch (err) {
