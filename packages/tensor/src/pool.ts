@@ -7,6 +7,11 @@
  * upload may not, since `queue.writeBuffer` runs ahead of unsubmitted commands. After the submit
  * (KernelQueue.afterSubmit) recent buffers become `settled` and serve uploads too. So memory stays
  * flat within a batch of hundreds of ops, not only across batches.
+ *
+ * Each free list hands out its lowest-numbered buffer first (numbered as created). Which
+ * buffer an op gets then depends only on which buffers are free, not on the order they were
+ * released in, so a training loop's steps get the same buffers every time and the queue's
+ * bind-group cache hits (with last-in-first-out lists the assignment kept permuting).
  */
 import type { KernelQueue } from '@rnagrad/kernels-wgsl';
 
@@ -37,6 +42,9 @@ export class BufferPool {
   private readonly settled = new Map<number, GPUBuffer[]>();
   private readonly recent = new Map<number, GPUBuffer[]>();
   private settleScheduled = false;
+  /** Number of each buffer that has been pooled: free lists are kept sorted by it, highest first. */
+  private readonly serial = new WeakMap<GPUBuffer, number>();
+  private numbered = 0;
   private readonly counters = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
 
   constructor(
@@ -58,6 +66,7 @@ export class BufferPool {
       this.counters.pooledBytes -= size;
     } else {
       buffer = this.device.createBuffer({ size, usage: USAGE() });
+      this.serialOf(buffer);
       this.counters.allocations++;
     }
     this.counters.liveBuffers++;
@@ -75,7 +84,7 @@ export class BufferPool {
       return;
     }
     const pending = this.queue.pending > 0;
-    push(pending ? this.recent : this.settled, buffer);
+    this.push(pending ? this.recent : this.settled, buffer);
     this.counters.pooledBuffers++;
     this.counters.pooledBytes += buffer.size;
     if (pending && !this.settleScheduled) {
@@ -105,13 +114,35 @@ export class BufferPool {
 
   private settle(): void {
     this.settleScheduled = false;
-    for (const list of this.recent.values()) for (const b of list) push(this.settled, b);
+    for (const list of this.recent.values()) for (const b of list) this.push(this.settled, b);
     this.recent.clear();
   }
-}
 
-function push(map: Map<number, GPUBuffer[]>, buffer: GPUBuffer): void {
-  const list = map.get(buffer.size);
-  if (list) list.push(buffer);
-  else map.set(buffer.size, [buffer]);
+  /** Inserts in order of number, highest first, so `pop()` gives the lowest-numbered buffer. */
+  private push(map: Map<number, GPUBuffer[]>, buffer: GPUBuffer): void {
+    const list = map.get(buffer.size);
+    if (!list) {
+      map.set(buffer.size, [buffer]);
+      return;
+    }
+    const n = this.serialOf(buffer);
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.serialOf(list[mid]!) > n) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buffer);
+  }
+
+  /** Buffers are numbered when created here, or when first pooled if they came from outside. */
+  private serialOf(buffer: GPUBuffer): number {
+    let n = this.serial.get(buffer);
+    if (n === undefined) {
+      n = this.numbered++;
+      this.serial.set(buffer, n);
+    }
+    return n;
+  }
 }
