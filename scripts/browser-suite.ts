@@ -4,8 +4,8 @@
  * Chromium; results are reported through `window.__rnagradResults`.
  */
 import * as T from '@rnagrad/tensor';
-import '@rnagrad/autograd';
-import { HelmModel, decodeSafetensors, lossFunction } from '@rnagrad/models';
+import { requireGrad } from '@rnagrad/autograd';
+import { HelmModel, MultiHeadAttention, decodeSafetensors, lossFunction } from '@rnagrad/models';
 
 interface Result {
   name: string;
@@ -114,6 +114,44 @@ test('HELM masked LM with HXE: loss and gradients equal PyTorch in the browser t
     want.forEach((w, i) => check(Math.abs(have[i]! - w) <= 1e-4 * scale + 1e-7, `${name}[${i}]: ${have[i]} vs ${w}`));
   }
   model.dispose();
+});
+
+test('fused attention (causal, key padding): output and dq, dk, dv equal the CPU oracle through autograd', async () => {
+  const shape = [2, 2, 37, 16];
+  const mask = [...Array(37).fill(1), ...Array(30).fill(1), ...Array(7).fill(0)];
+  const run = async (device: 'gpu' | 'cpu') => {
+    const [q, k, v, w] = [11, 12, 13, 14].map((seed) => T.tensor(values(2 * 2 * 37 * 16, seed), { shape, device }));
+    for (const t of [q, k, v]) requireGrad(t!);
+    const keyPaddingMask = T.tensor(new Int32Array(mask), { shape: [2, 37], device });
+    const out = T.attention(q!, k!, v!, { causal: true, keyPaddingMask });
+    T.sum(T.mul(out, w!)).backward();
+    return [out, q!.grad!, k!.grad!, v!.grad!];
+  };
+  const [gpu, cpu] = [await run('gpu'), await run('cpu')];
+  for (const [i, name] of ['out', 'dq', 'dk', 'dv'].entries()) await assertSame(gpu[i]!, cpu[i]!, `attention ${name}`, 1e-4);
+});
+
+test('MultiHeadAttention (Wqkv, RoPE, padding), bidirectional and causal: output and gradients equal PyTorch in the browser', async () => {
+  const bytes = new Uint8Array(await (await fetch('/mha_fixture.safetensors')).arrayBuffer());
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  const config = JSON.parse(metadata.config!) as { dim: number; heads: number };
+  const get = (name: string) => tensors.get(name)!;
+  const close = async (have: T.Tensor, want: T.Tensor, what: string) => {
+    const [h, w] = [await have.dataF64(), await want.dataF64()];
+    const scale = Math.max(...w.map(Math.abs));
+    w.forEach((x, i) => check(Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`));
+  };
+  for (const name of ['bidirectional', 'causal']) {
+    const m = new MultiHeadAttention({ dim: config.dim, heads: config.heads, causal: name === 'causal' });
+    m.loadStateDict(new Map([...tensors].filter(([k]) => k.startsWith('param.')).map(([k, v]) => [k.slice(6), v])));
+    const x = requireGrad(get('x').clone());
+    const out = m.forward(x, get('mask'));
+    T.sum(T.mul(out, get('loss_weights'))).backward();
+    await close(out, get(`${name}.out`), `${name} output`);
+    await close(x.grad!, get(`${name}.grad.x`), `${name} d/dx`);
+    for (const [pname, p] of m.namedParameters()) await close(p.grad!, get(`${name}.grad.${pname}`), `${name} d/d${pname}`);
+    m.dispose();
+  }
 });
 
 async function main(): Promise<void> {

@@ -25,9 +25,10 @@ const bundle = await build({
 });
 const script = bundle.outputFiles[0]!.text;
 const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
-const fixture = readFileSync('packages/models/fixtures/helm_fixture.safetensors');
+const fixtures = new Map(['helm_fixture', 'mha_fixture'].map((name) => [`/${name}.safetensors`, readFileSync(`packages/models/fixtures/${name}.safetensors`)]));
 const server = createServer((req, res) => {
-  if (req.url === '/helm_fixture.safetensors') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fixture);
+  const fixture = fixtures.get(req.url ?? '');
+  if (fixture) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fixture);
   else if (req.url === '/suite.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
   else res.writeHead(200, { 'content-type': 'text/html' }).end(html);
 });
