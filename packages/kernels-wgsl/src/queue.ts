@@ -28,7 +28,11 @@ export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: n
 export interface DispatchRequest {
   /** Cache key of the pipeline: op name plus everything that changes the WGSL text. */
   key: string;
-  /** Builds the WGSL on a cache miss. Binding 0 is the uniform block, storage buffers follow from 1. */
+  /**
+   * Builds the WGSL on a cache miss. Binding 0 is the uniform block, storage buffers follow from 1,
+   * all in group 0; the bind group layout is read from these declarations, so every declared
+   * binding must be passed (unlike 'auto' layouts, which drop statically unused ones).
+   */
   source: () => string;
   /** Storage buffers for @binding(1), @binding(2), ... in order. */
   storage: Binding[];
