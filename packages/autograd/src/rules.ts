@@ -24,7 +24,8 @@ function elementwise(save: GradRule['save'], fn: (g: Tensor, x: Operand[], out: 
       const operands = scalars.map((s, k) => {
         if (s !== null) return s;
         tensorIndex[k] = next;
-        return ctx.inputs[next++] ?? T.zeros([]);
+        // A rule never reads an input it did not save: a number stands in (no GPU fill).
+        return ctx.inputs[next++] ?? 0;
       });
       const perOperand = fn(g, operands, ctx.output);
       const result: (Tensor | null)[] = ctx.inputShapes.map(() => null);
@@ -34,7 +35,6 @@ function elementwise(save: GradRule['save'], fn: (g: Tensor, x: Operand[], out: 
       });
       // Free the per-operand gradients (sumTo made new handles); `g` itself belongs to the caller.
       for (const grad of new Set(perOperand)) if (grad && grad !== g) grad.dispose();
-      for (const x of operands) if (typeof x !== 'number' && !ctx.inputs.includes(x)) x.dispose();
       return result;
     },
   };
