@@ -8,7 +8,7 @@
  *   SHAPES=1x4x1024x32,8x4x64x32 REPS=5 node --import tsx bench/attention-schedules.ts
  */
 import * as T from '@rnagrad/tensor';
-import { type AttentionTileConfig, type GpuOperand, attentionBackwardGpu, attentionForwardGpu, attentionTiles, attentionWorkgroupBytes, isSoftwareAdapter } from '@rnagrad/kernels-wgsl';
+import { type AttentionTileConfig, type GpuOperand, attentionBackwardGpu, attentionForwardGpu, ATTENTION_WORKGROUP_BYTES, attentionTiles, attentionWorkgroupBytes, isSoftwareAdapter } from '@rnagrad/kernels-wgsl';
 
 const SHAPES = (process.env.SHAPES ?? '1x4x1024x32,8x4x64x32,1x4x256x32,1x4x512x64,1x4x512x160').split(',').map((s) => s.split('x').map(Number) as [number, number, number, number]);
 const REPS = Number(process.env.REPS ?? 5);
@@ -66,7 +66,7 @@ for (const [B, H, L, D] of SHAPES) {
     const want = await outputs();
     for (const [wg, per, want_tile] of CANDIDATES) {
       let tile = want_tile;
-      while (tile > 1 && (['fwd', 'dq', 'dkv'] as const).some((kind) => attentionWorkgroupBytes(kind, D, tile) > 16384)) tile--;
+      while (tile > 1 && (['fwd', 'dq', 'dkv'] as const).some((kind) => attentionWorkgroupBytes(kind, D, tile) > ATTENTION_WORKGROUP_BYTES)) tile--;
       const cfg = { wg, per, tile };
       const name = `${wg}x${per}x${tile}${causal ? ' causal' : ''}`;
       try {

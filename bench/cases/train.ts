@@ -169,7 +169,6 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
       perStep.dispatches = s1.dispatches - s0.dispatches;
       perStep.submits = s1.submits - s0.submits;
       perStep.bindGroups = s1.bindGroupsCreated - s0.bindGroupsCreated;
-      perStep.bindGroups = s1.bindGroupsCreated - s0.bindGroupsCreated;
       encodeMs.push(t1 - t0);
       shares.push((t1 - t0) / (t2 - t0));
     };

@@ -153,7 +153,8 @@ export class KernelQueue {
     return entry;
   }
 
-  private bufferId(buffer: GPUBuffer): number {
+  /** A small integer naming `buffer`, fixed at first sight: bind-group cache keys and the pool's reuse order use it. */
+  bufferId(buffer: GPUBuffer): number {
     let id = this.bufferIds.get(buffer);
     if (id === undefined) {
       id = this.nextBufferId++;
@@ -335,10 +336,6 @@ interface Profiler {
   resolve: GPUBuffer;
   keys: string[];
   capacity: number;
-}
-
-export function align(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
 }
 
 /**

@@ -8,7 +8,8 @@
  * (KernelQueue.afterSubmit) recent buffers become `settled` and serve uploads too. So memory stays
  * flat within a batch of hundreds of ops, not only across batches.
  *
- * Each free list hands out its lowest-numbered buffer first (numbered as created). Which
+ * Each free list hands out its lowest-numbered buffer first (`KernelQueue.bufferId`, fixed when
+ * the pool creates it). Which
  * buffer an op gets then depends only on which buffers are free, not on the order they were
  * released in, so a training loop's steps get the same buffers every time and the queue's
  * bind-group cache hits (with last-in-first-out lists the assignment kept permuting).
@@ -42,9 +43,6 @@ export class BufferPool {
   private readonly settled = new Map<number, GPUBuffer[]>();
   private readonly recent = new Map<number, GPUBuffer[]>();
   private settleScheduled = false;
-  /** Number of each buffer that has been pooled: free lists are kept sorted by it, highest first. */
-  private readonly serial = new WeakMap<GPUBuffer, number>();
-  private numbered = 0;
   private readonly counters = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
 
   constructor(
@@ -66,7 +64,7 @@ export class BufferPool {
       this.counters.pooledBytes -= size;
     } else {
       buffer = this.device.createBuffer({ size, usage: USAGE() });
-      this.serialOf(buffer);
+      this.queue.bufferId(buffer);
       this.counters.allocations++;
     }
     this.counters.liveBuffers++;
@@ -125,24 +123,14 @@ export class BufferPool {
       map.set(buffer.size, [buffer]);
       return;
     }
-    const n = this.serialOf(buffer);
+    const n = this.queue.bufferId(buffer);
     let lo = 0;
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.serialOf(list[mid]!) > n) lo = mid + 1;
+      if (this.queue.bufferId(list[mid]!) > n) lo = mid + 1;
       else hi = mid;
     }
     list.splice(lo, 0, buffer);
-  }
-
-  /** Buffers are numbered when created here, or when first pooled if they came from outside. */
-  private serialOf(buffer: GPUBuffer): number {
-    let n = this.serial.get(buffer);
-    if (n === undefined) {
-      n = this.numbered++;
-      this.serial.set(buffer, n);
-    }
-    return n;
   }
 }
