@@ -6,6 +6,7 @@
 import * as T from '@rnagrad/tensor';
 import { requireGrad } from '@rnagrad/autograd';
 import { HelmModel, MultiHeadAttention, decodeSafetensors, lossFunction } from '@rnagrad/models';
+import { edgeCases } from '../packages/tensor/test/edge-cases.js';
 
 interface Result {
   name: string;
@@ -74,6 +75,20 @@ test('concat, gather, slices', async () => {
   await assertSame(T.concat([g, g.slice(0, 1, 3)], 0), T.concat([c, c.slice(0, 1, 3)], 0), 'concat');
   const ids = [3, 0, 5, 5];
   await assertSame(T.indexSelect(g, 1, T.tensor(new Int32Array(ids))), T.indexSelect(c, 1, T.tensor(new Int32Array(ids), { device: 'cpu' })), 'indexSelect');
+});
+
+// PyTorch edge semantics (NaN, ±inf, log-softmax precision, out-of-range indices): the Node cases, here on the browser's GPU.
+for (const [name, run] of edgeCases()) test(`edge: ${name}`, run);
+
+test('gather: gradient (deterministic scatter-add along the dim) equals the CPU oracle', async () => {
+  const grads: Float64Array[] = [];
+  for (const device of ['gpu', 'cpu'] as const) {
+    const x = requireGrad(T.tensor(values(15, 21), { shape: [3, 5], device }));
+    const index = T.tensor(Int32Array.from([4, 0, 4, 4, 1, 2, 3, 3, 0]), { shape: [3, 3], device });
+    T.sum(T.mul(T.gather(x, 1, index), T.tensor(values(9, 22), { shape: [3, 3], device }))).backward();
+    grads.push(await x.grad!.dataF64());
+  }
+  grads[0]!.forEach((v, i) => check(Math.abs(v - grads[1]![i]!) <= 1e-5, `dx[${i}]: ${v} vs ${grads[1]![i]}`));
 });
 
 test('rand gives the same bits as the CPU oracle (and so as Node)', async () => {

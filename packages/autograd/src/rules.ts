@@ -56,7 +56,8 @@ function extremumRule(): GradRule {
     backward(g, ctx) {
       const x = ctx.inputs[0]!;
       const best = unreduce(ctx.output!, ctx);
-      const mask = T.cast(T.eq(x, best), 'f32');
+      // PyTorch sends the gradient of a NaN result to the NaN entries (NaN ≠ NaN, so eq alone would not).
+      const mask = T.tidy(() => T.cast(T.logicalOr(T.eq(x, best), T.logicalAnd(T.isnan(x), T.isnan(best))), 'f32'));
       const count = T.sum(mask, ctx.attrs.axes as number[], true);
       const gk = unreduce(g, ctx);
       return [T.tidy(() => T.div(T.mul(mask, gk), count))];
@@ -208,6 +209,10 @@ export const RULES: Record<string, GradRule> = {
   indexAdd: {
     save: [],
     backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],
+  },
+  gather: {
+    save: ['inputs'],
+    backward: (g, ctx) => [T.gatherBackward(g, ctx.attrs.dim as number, ctx.inputs[1]!, ctx.inputShapes[0]!), null],
   },
   indexSelect: {
     save: ['inputs'],

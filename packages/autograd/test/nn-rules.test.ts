@@ -61,12 +61,20 @@ test('gradcheck embedding (repeated ids accumulate), indexSelect, swiglu, dropou
   await check('dropout (fixed seed)', (x) => T.dropout(x, 0.3, true, { seed: 3 }), [make([4, 4], 17)]);
 });
 
+test('gradcheck gather (repeated indices accumulate; an index narrower than the input off its dim)', async () => {
+  await check('gather dim 1', (x) => T.gather(x, 1, ints([2, 0, 2, 1, 1, 1], 'cpu', [2, 3])), [make([2, 4], 18)]);
+  await check('gather dim 0, index [2, 2] of [3, 4]', (x) => T.gather(x, 0, ints([2, 0, 2, 2], 'cpu', [2, 2])), [make([3, 4], 19)]);
+  await check('gather rank 3 dim -1', (x) => T.gather(x, -1, ints([0, 0, 1, 2, 1, 0, 2, 2], 'cpu', [2, 2, 2])), [make([2, 2, 3], 20)]);
+});
+
 test('GPU gradients of the fused ops equal the CPU oracle', async () => {
   await gpuMatchesCpu('softmax', (_, x) => T.softmax(x), [[4, 9]]);
   await gpuMatchesCpu('layerNorm', (_, x, w, b) => T.layerNorm(x, w, b), [[5, 8], [8], [8]]);
   await gpuMatchesCpu('crossEntropy', (d, x) => T.crossEntropy(x, ints([1, 0, -100, 6, 2], d)), [[5, 7]]);
   await gpuMatchesCpu('embedding', (d, t) => T.embedding(t, ints([2, 2, 0, 5, 1], d)), [[6, 4]]);
   await gpuMatchesCpu('swiglu', (_, u, v, b) => T.swiglu(u, v, b), [[3, 4], [3, 4], [1]]);
+  await gpuMatchesCpu('gather', (d, x) => T.gather(x, 1, ints([4, 0, 4, 4, 1, 2, 3, 3, 0], d, [3, 3])), [[3, 5]]);
+  await gpuMatchesCpu('gather, transposed index view', (d, x) => T.gather(x, 0, ints([1, 0, 2, 2, 0, 1], d, [3, 2]).transpose(0, 1)), [[3, 3]]);
 });
 
 

@@ -31,7 +31,7 @@ import {
   wgslType,
 } from './layout.js';
 import { RNG_WGSL, gaussianFromCounter, uniformFromCounter } from './random.js';
-import { ERF_WGSL, TRIG_WGSL, erf } from './math.js';
+import { ERF_WGSL, IEEE_WGSL, TRIG_WGSL, erf } from './math.js';
 
 export interface ElementwiseOp {
   readonly name: string;
@@ -58,9 +58,16 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const geluTanhCpu = (x: number) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)));
 const sigmoidCpu = (x: number) => 1 / (1 + Math.exp(-x));
 
-/** A unary float op: operands convert to f32, result f32. */
+/** `expr`, or NaN when operand `a` is NaN (as in PyTorch; WGSL built-ins may drop it). */
+const keepNan = (expr: string, a: string) => `select(${expr}, ${a}, is_nan(${a}))`;
+
+/** A unary float op: operands convert to f32, result f32; a NaN operand gives NaN. */
 function floatUnary(name: string, wgsl: (a: string) => string, cpu: (a: number) => number, prelude?: string): ElementwiseOp {
-  return { name, arity: 1, operandTypes: floats, out: float, wgsl: ([a]) => wgsl(a!), cpu: ([a]) => cpu(a!), prelude };
+  return { name, arity: 1, operandTypes: floats, out: float, wgsl: ([a]) => keepNan(wgsl(a!), a!), cpu: ([a]) => cpu(a!), prelude };
+}
+/** A backward helper (x, dy) → dx of a float activation; NaN in x gives NaN, as PyTorch's does. */
+function activationBackward(name: string, wgsl: (x: string, g: string) => string, cpu: (x: number, g: number) => number, prelude?: string): ElementwiseOp {
+  return { name, arity: 2, operandTypes: floats, out: float, wgsl: ([x, g]) => keepNan(wgsl(x!, g!), x!), cpu: ([x, g]) => cpu(x!, g!), prelude };
 }
 function compare(name: string, op: string, cpu: (a: number, b: number) => boolean): ElementwiseOp {
   return { name, arity: 2, operandTypes: same, out: bool, wgsl: ([a, b]) => `select(0, 1, ${a} ${op} ${b})`, cpu: ([a, b]) => (cpu(a!, b!) ? 1 : 0) };
@@ -99,10 +106,14 @@ export const ELEMENTWISE_OPS = {
   neg: { name: 'neg', arity: 1, wgsl: ([a]) => `-${a}`, cpu: ([a]) => -a! },
   abs: { name: 'abs', arity: 1, wgsl: ([a]) => `abs(${a})`, cpu: ([a]) => Math.abs(a!) },
   square: { name: 'square', arity: 1, wgsl: ([a]) => `${a} * ${a}`, cpu: ([a]) => a! * a! },
-  sign: { name: 'sign', arity: 1, wgsl: ([a]) => `sign(${a})`, cpu: ([a]) => Math.sign(a!) },
-  relu: { name: 'relu', arity: 1, wgsl: ([a], T) => `max(${a}, ${T}(0))`, cpu: ([a]) => Math.max(a!, 0) },
+  /** sign(NaN) = 0, as PyTorch's (0 < x) − (x < 0). */
+  sign: {
+    name: 'sign', arity: 1, wgsl: ([a], T) => (T === 'f32' ? `select(sign(${a}), 0.0, is_nan(${a}))` : `sign(${a})`),
+    cpu: ([a]) => (Number.isNaN(a) ? 0 : Math.sign(a!)),
+  },
+  relu: { name: 'relu', arity: 1, wgsl: ([a], T) => (T === 'f32' ? keepNan(`max(${a}, 0.0)`, a!) : `max(${a}, ${T}(0))`), cpu: ([a]) => Math.max(a!, 0) },
   exp: floatUnary('exp', (a) => `exp(${a})`, Math.exp),
-  log: floatUnary('log', (a) => `log(${a})`, Math.log),
+  log: floatUnary('log', (a) => `log_ieee(${a})`, Math.log),
   sqrt: floatUnary('sqrt', (a) => `sqrt(${a})`, Math.sqrt),
   rsqrt: floatUnary('rsqrt', (a) => `inverseSqrt(${a})`, (a) => 1 / Math.sqrt(a)),
   reciprocal: floatUnary('reciprocal', (a) => `1.0 / ${a}`, (a) => 1 / a),
@@ -129,8 +140,10 @@ export const ELEMENTWISE_OPS = {
   },
   /** pow follows WGSL: defined for a positive base only (NaN otherwise on most drivers). */
   pow: { name: 'pow', arity: 2, operandTypes: floats, out: float, wgsl: ([a, b]) => `pow(${a}, ${b})`, cpu: ([a, b]) => Math.pow(a!, b!) },
-  maximum: { name: 'maximum', arity: 2, wgsl: ([a, b]) => `max(${a}, ${b})`, cpu: ([a, b]) => Math.max(a!, b!) },
-  minimum: { name: 'minimum', arity: 2, wgsl: ([a, b]) => `min(${a}, ${b})`, cpu: ([a, b]) => Math.min(a!, b!) },
+  maximum: { name: 'maximum', arity: 2, wgsl: ([a, b], T) => `${T === 'f32' ? 'max_nan' : 'max'}(${a}, ${b})`, cpu: ([a, b]) => Math.max(a!, b!) },
+  minimum: { name: 'minimum', arity: 2, wgsl: ([a, b], T) => `${T === 'f32' ? 'min_nan' : 'min'}(${a}, ${b})`, cpu: ([a, b]) => Math.min(a!, b!) },
+  /** 1 where the operand is NaN (a bit test: compilers may fold `x != x`). */
+  isnan: { name: 'isnan', arity: 1, operandTypes: floats, out: bool, wgsl: ([a]) => `select(0, 1, is_nan(${a}))`, cpu: ([a]) => (Number.isNaN(a!) ? 1 : 0) },
   eq: compare('eq', '==', (a, b) => a === b),
   ne: compare('ne', '!=', (a, b) => a !== b),
   lt: compare('lt', '<', (a, b) => a < b),
@@ -150,36 +163,42 @@ export const ELEMENTWISE_OPS = {
   },
 
   // Backward helpers of the activations: (x, dy) → dx, so gradients cost one pass.
-  reluBackward: { name: 'reluBackward', arity: 2, operandTypes: floats, out: float, wgsl: ([x, g]) => `select(0.0, ${g}, ${x} > 0.0)`, cpu: ([x, g]) => (x! > 0 ? g! : 0) },
-  sigmoidBackward: {
-    name: 'sigmoidBackward', arity: 2, operandTypes: floats, out: float,
-    wgsl: ([x, g]) => `${g} * (1.0 / (1.0 + exp(-${x}))) * (1.0 - 1.0 / (1.0 + exp(-${x})))`,
-    cpu: ([x, g]) => g! * sigmoidCpu(x!) * (1 - sigmoidCpu(x!)),
+  // PyTorch's threshold_backward passes the gradient where x is not ≤ 0, so NaN inputs pass it on.
+  reluBackward: {
+    name: 'reluBackward', arity: 2, operandTypes: floats, out: float,
+    wgsl: ([x, g]) => `select(0.0, ${g}, ${x} > 0.0 || is_nan(${x}))`, cpu: ([x, g]) => (x! > 0 || Number.isNaN(x) ? g! : 0),
   },
-  tanhBackward: {
-    name: 'tanhBackward', arity: 2, operandTypes: floats, out: float,
-    wgsl: ([x, g]) => `${g} * (1.0 - tanh(clamp(${x}, -15.0, 15.0)) * tanh(clamp(${x}, -15.0, 15.0)))`,
-    cpu: ([x, g]) => g! * (1 - Math.tanh(x!) ** 2),
-  },
-  siluBackward: {
-    name: 'siluBackward', arity: 2, operandTypes: floats, out: float,
-    wgsl: ([x, g]) => `${g} * (1.0 / (1.0 + exp(-${x}))) * (1.0 + ${x} * (1.0 - 1.0 / (1.0 + exp(-${x}))))`,
-    cpu: ([x, g]) => g! * sigmoidCpu(x!) * (1 + x! * (1 - sigmoidCpu(x!))),
-  },
-  geluBackward: {
-    name: 'geluBackward', arity: 2, operandTypes: floats, out: float, prelude: ERF_WGSL,
-    wgsl: ([x, g]) => `${g} * (0.5 * (1.0 + erf_f32(${x} * ${Math.SQRT1_2})) + ${x} * ${1 / Math.sqrt(2 * Math.PI)} * exp(-0.5 * ${x} * ${x}))`,
-    cpu: ([x, g]) => g! * (0.5 * (1 + erf(x! * Math.SQRT1_2)) + (x! * Math.exp(-0.5 * x! * x!)) / Math.sqrt(2 * Math.PI)),
-  },
-  geluTanhBackward: {
-    name: 'geluTanhBackward', arity: 2, operandTypes: floats, out: float, prelude: GELU_PRELUDE,
-    wgsl: ([x, g]) =>
+  sigmoidBackward: activationBackward(
+    'sigmoidBackward',
+    (x, g) => `${g} * (1.0 / (1.0 + exp(-${x}))) * (1.0 - 1.0 / (1.0 + exp(-${x})))`,
+    (x, g) => g * sigmoidCpu(x) * (1 - sigmoidCpu(x)),
+  ),
+  tanhBackward: activationBackward(
+    'tanhBackward',
+    (x, g) => `${g} * (1.0 - tanh(clamp(${x}, -15.0, 15.0)) * tanh(clamp(${x}, -15.0, 15.0)))`,
+    (x, g) => g * (1 - Math.tanh(x) ** 2),
+  ),
+  siluBackward: activationBackward(
+    'siluBackward',
+    (x, g) => `${g} * (1.0 / (1.0 + exp(-${x}))) * (1.0 + ${x} * (1.0 - 1.0 / (1.0 + exp(-${x}))))`,
+    (x, g) => g * sigmoidCpu(x) * (1 + x * (1 - sigmoidCpu(x))),
+  ),
+  geluBackward: activationBackward(
+    'geluBackward',
+    (x, g) => `${g} * (0.5 * (1.0 + erf_f32(${x} * ${Math.SQRT1_2})) + ${x} * ${1 / Math.sqrt(2 * Math.PI)} * exp(-0.5 * ${x} * ${x}))`,
+    (x, g) => g * (0.5 * (1 + erf(x * Math.SQRT1_2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
+    ERF_WGSL,
+  ),
+  geluTanhBackward: activationBackward(
+    'geluTanhBackward',
+    (x, g) =>
       `${g} * (0.5 * (1.0 + gelu_tanh_inner(${x})) + 0.5 * ${x} * (1.0 - gelu_tanh_inner(${x}) * gelu_tanh_inner(${x})) * ${SQRT_2_OVER_PI} * (1.0 + 3.0 * 0.044715 * ${x} * ${x}))`,
-    cpu: ([x, g]) => {
-      const t = Math.tanh(SQRT_2_OVER_PI * (x! + 0.044715 * x! ** 3));
-      return g! * (0.5 * (1 + t) + 0.5 * x! * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x! * x!));
+    (x, g) => {
+      const t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3));
+      return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x));
     },
-  },
+    GELU_PRELUDE,
+  ),
 } satisfies Record<string, ElementwiseOp>;
 
 export type ElementwiseOpName = keyof typeof ELEMENTWISE_OPS;
@@ -231,6 +250,7 @@ function source(op: ElementwiseOp, out: DType, inputs: (DType | 'scalar')[], sca
     // Unit-stride operands: no index arithmetic, PER_THREAD independent elements per invocation.
     return `${uniformBlock(WORDS)}
 ${decls.join('\n')}
+${IEEE_WGSL}
 ${op.prelude ?? ''}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -262,6 +282,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   const step = (k: number | 'out') => `word(${STRIDES + (k === 'out' ? 0 : MAX_RANK * (k + 1)) + last}u)`;
   return `${uniformBlock(WORDS)}
 ${decls.join('\n')}
+${IEEE_WGSL}
 ${op.prelude ?? ''}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -22,12 +22,13 @@
  * For tables of at most HXE_UNROLL_MAX_CLASSES classes (one lane per row), the walk is written out
  * in the shader with literal class ids: no order lookups, no loop.
  *
- * Underflow: a group entry whose mass (relative to the row max) is below 2^-126, the smallest
- * normal f32, is skipped and its coefficient carried to the next entry up the path: with the
- * leaf-first order this is HELM's "skip edges whose numerator is 0" in the edge form (the edge
- * weights w_j = c_0 + … + c_j telescope), with a threshold that does not depend on whether a GPU
- * flushes denormals. The leaf term never underflows (log domain), so `xe` is exact cross-entropy at
- * any logit gap: a confidently wrong row keeps its loss and gradient.
+ * Underflow: a group entry whose mass a_j (relative to the row max) is below 2^-100 is recomputed
+ * in the log domain from its own max (log a_j = m_j − m + log Σ e^(z − m_j), one extra walk over
+ * its classes, taken only by such rows), and the backward scales those classes by e^(z − m − log a_j)
+ * through a per-segment shift. So the loss and gradient stay exact for any finite logits (HELM's
+ * "skip edges whose numerator is 0" never triggers in f32 before it would in float64). The leaf
+ * term is always in the log domain. A row holding NaN or +inf, or only −inf, gets a NaN loss and
+ * a NaN gradient row, as PyTorch's cross-entropy does.
  *
  * Versions, [16384, 70], HELM codon tree at α = 0.2 (3 group entries per class) vs XE, fwd+bwd,
  * every sample synchronised on GPU completion. SwiftShader (Vulkan on 2 CPU cores), wall-clock
@@ -62,6 +63,7 @@
  */
 import { KernelQueue, grid } from './queue.js';
 import { type GpuOperand, UniformWriter, isContiguous, numel, uniformBlock } from './layout.js';
+import { IEEE_WGSL } from './math.js';
 
 // ---------------------------------------------------------------------------------------------
 // Tables
@@ -277,8 +279,11 @@ export function uploadHxeTable(device: GPUDevice, table: HxeKernelTable): HxeGpu
 
 const WG = 64;
 const WORDS = 16;
-/** 2^-126, the smallest normal f32: masses below it (relative to the row max) count as underflowed. */
-const TINY = '1.17549435e-38';
+/**
+ * Group masses (relative to the row max) below 2^-100 are recomputed in the log domain: above it,
+ * the class terms lost to f32 underflow (< 2^-126 each) change the mass by < C·2^-26 relatively.
+ */
+const LOG_DOMAIN_BELOW = '7.888609052210118e-31';
 
 /**
  * Lanes per row when the caller does not choose. Measured on SwiftShader, where a workgroup
@@ -290,9 +295,12 @@ export function hxeDefaultThreadsPerRow(numClasses: number, rows = Infinity): nu
   return numClasses <= 1024 || rows >= 1024 ? 1 : 16;
 }
 
-/** f32 words of per-row statistics the forward saves for the backward: m, Σc/U, then h_j per entry. */
+/**
+ * f32 words of per-row statistics the forward saves for the backward: m, Σc/U, the log-domain
+ * entries as bits (u32), then h_j per entry: c_j/a_j, or log a_j for a log-domain entry.
+ */
 export function hxeStatsWords(table: { width: number }): number {
-  return table.width + 2;
+  return table.width + 3;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -413,21 +421,33 @@ ${withStats ? '@group(0) @binding(2) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(${B + 1}) var<storage, read> targets: array<i32>;
 @group(0) @binding(${B + 2}) var<storage, read> tbl: array<u32>;
 ${T > 1 ? `var<workgroup> red: array<f32, ${(W + 1) * WG}>;` : ''}
+${IEEE_WGSL}
+
+/** log Σ e^z over the classes at ranks [r0, r1) of the row at base, from their own max (every lane alike). */
+fn entry_log_mass(base: u32, r0: u32, r1: u32, ord: u32) -> f32 {
+  var mj = bitcast<f32>(word(9u));
+  for (var r = r0; r < r1; r++) { mj = max(mj, logits[base + ${walk.identity ? 'r' : 'tbl[ord + r]'}]); }
+  var s = 0.0;
+  for (var r = r0; r < r1; r++) { s += exp(logits[base + ${walk.identity ? 'r' : 'tbl[ord + r]'}] - mj); }
+  return mj + log(s);
+}
 
 ${MAIN}
   ${head}
-  // Pass 1: row max and the target's logit.
+  // Pass 1: row max and the target's logit. NaN counts as +inf (WGSL's max may drop NaN): either
+  // makes the row's loss NaN, as does a row of −inf only.
   var m = bitcast<f32>(word(9u));
   var zt = 0.0;
   if (work) {
     zt = logits[base + t];
-    for (var k = lane; k < C; k += ${T}u) { m = max(m, logits[base + k]); }
+    for (var k = lane; k < C; k += ${T}u) { let z = logits[base + k]; m = max(m, select(z, inf_f32(), is_nan(z))); }
   }
   ${reduce(['m'], (a, b) => `max(${a}, ${b})`)}
+  let undefinedRow = m == inf_f32() || m == -inf_f32();
   // Pass 2: U = Σ e and the entries' masses a_j, e = exp(z − m), segment by segment.
   var U = 0.0;
   ${masses.map((a) => `var ${a} = 0.0;`).join(' ')}
-  if (work) {
+  if (work && !undefinedRow) {
     ${segments({
       vars: 'var acc = 0.0;',
       start: 'acc = 0.0;',
@@ -437,27 +457,31 @@ ${MAIN}
   }
   ${reduce(['U', ...masses], (a, b) => `${a} + ${b}`)}
   let lt = log(U);
-  var loss = -cleaf * (zt - m - lt); // one-class entries: log p_t in the log domain, never skipped
+  var loss = -cleaf * (zt - m - lt); // one-class entries: log p_t in the log domain
   var csum = cleaf;
-  var carry = 0.0;
-  // Group terms. An underflowed entry is skipped and its coefficient carried up the path.
+  var logDomain = 0u;
+  // Group terms; an underflowed mass is recomputed in the log domain (see the file comment).
   ${range(W).map((j) => `var h${j} = 0.0;
-  carry += c${j};
-  if (a${j} >= ${TINY}) {
-    loss -= carry * (log(a${j}) - lt);
-    csum += carry;
-    h${j} = carry / a${j};
-    carry = 0.0;
+  if (c${j} != 0.0 && work && !undefinedRow) {
+    var la = log(a${j});
+    if (a${j} < ${LOG_DOMAIN_BELOW}) {
+      la = entry_log_mass(base, tbl[seg0 + slo${j}], tbl[seg0 + slo${j} + slen${j}], ord) - m;
+      logDomain |= ${1 << j}u;
+    }
+    loss -= c${j} * (la - lt);
+    csum += c${j};
+    h${j} = select(c${j} / a${j}, la, (logDomain & ${1 << j}u) != 0u);
   }`).join('\n  ')}
   if (live && lane == 0u) {
-    var out = loss;
+    var out = select(loss, nan_f32(), undefinedRow);
     if (!work) { out = select(bitcast<f32>(word(10u)), 0.0, ignored); }
     losses[word(6u) + row] = out;
     ${withStats ? `if (work) {
-      let sa = word(12u) + row * ${W + 2}u;
-      stats[sa] = m;
+      let sa = word(12u) + row * ${W + 3}u;
+      stats[sa] = select(m, nan_f32(), undefinedRow);
       stats[sa + 1u] = csum / U;
-      ${range(W).map((j) => `stats[sa + ${j + 2}u] = h${j};`).join(' ')}
+      stats[sa + 2u] = bitcast<f32>(logDomain);
+      ${range(W).map((j) => `stats[sa + ${j + 3}u] = h${j};`).join(' ')}
     }` : ''}
   }
 }`;
@@ -478,6 +502,7 @@ function backwardSource(T: number, W: number, walk: Walk, perRow: boolean, withS
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 @group(0) @binding(6) var<storage, read> gradOut: array<f32>;
 ${withScale ? '@group(0) @binding(7) var<storage, read> scale: array<f32>;' : ''}
+${IEEE_WGSL}
 
 ${MAIN}
   ${head}
@@ -489,15 +514,30 @@ ${MAIN}
     return;
   }
   let f = gradOut[word(13u)${perRow ? ' + row' : ''}]${withScale ? ' * scale[word(14u)]' : ''};
-  let sa = word(12u) + row * ${W + 2}u;
+  let sa = word(12u) + row * ${W + 3}u;
   let m = stats[sa];
+  if (is_nan(m)) {
+    for (var k = lane; k < C; k += ${T}u) { dlogits[dbase + k] = nan_f32(); }
+    return;
+  }
   let pc = stats[sa + 1u];
-  ${range(W).map((j) => `let h${j} = stats[sa + ${j + 2}u];`).join(' ')}
+  let logDomain = bitcast<u32>(stats[sa + 2u]);
+  // Normal entries: h_j = c_j / a_j; log-domain entries: la_j = log a_j (their h counts as 0 here).
+  ${range(W).map((j) => `let lg${j} = (logDomain & ${1 << j}u) != 0u; let s${j} = stats[sa + ${j + 3}u]; let h${j} = select(s${j}, 0.0, lg${j});`).join('\n  ')}
   let fc = f * cleaf;
+  // In a segment inside log-domain entries, e^(z − m) underflows: the classes are scaled by
+  // e^(z − m + S) with S = −log a of the smallest such entry, and κ by e^(−S).
   ${segments({
-    vars: 'var kap = 0.0;',
-    start: `kap = f * (pc${range(W).map((j) => ` - select(0.0, h${j}, ${inside(j)})`).join('')});`,
-    body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m) - select(0.0, fc, k == t);',
+    vars: 'var kap = 0.0; var S = 0.0;',
+    start: `kap = f * (pc${range(W).map((j) => ` - select(0.0, h${j}, ${inside(j)})`).join('')});
+      S = 0.0;
+      if (logDomain != 0u) {
+        ${range(W).map((j) => `if (lg${j} && ${inside(j)}) { S = max(S, -s${j}); }`).join(' ')}
+        var q = 0.0;
+        ${range(W).map((j) => `if (lg${j} && ${inside(j)}) { q += c${j} * exp(-s${j} - S); }`).join(' ')}
+        kap = kap * exp(-S) - f * q;
+      }`,
+    body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m + S) - select(0.0, fc, k == t);',
     end: '',
   })}
 }`;
@@ -533,7 +573,7 @@ function lanesOf(op: string, requested: number | undefined, C: number, N: number
 
 function checkStats(op: string, stats: GpuOperand, N: number, table: HxeGpuTable): void {
   if (stats.dtype !== 'f32' || numel(stats.shape) < N * hxeStatsWords(table) || !isContiguous(stats)) {
-    throw new RangeError(`${op}: stats must be contiguous f32 holding N × (width + 2) = ${N} × ${hxeStatsWords(table)} values, got [${stats.shape.join(', ')}]`);
+    throw new RangeError(`${op}: stats must be contiguous f32 holding N × (width + 3) = ${N} × ${hxeStatsWords(table)} values, got [${stats.shape.join(', ')}]`);
   }
 }
 
@@ -551,7 +591,7 @@ export interface HxeGpuArgs {
   table: HxeGpuTable;
   /** [N] f32 out: per-row loss (0 on ignored rows, NaN where a target is out of range). */
   losses: GpuOperand;
-  /** [N, width + 2] f32 out (`hxeStatsWords`), contiguous: what `hxeBackwardGpu` needs; omit for the loss alone. */
+  /** [N, width + 3] f32 out (`hxeStatsWords`), contiguous: what `hxeBackwardGpu` needs; omit for the loss alone. */
   stats?: GpuOperand | null;
   ignoreIndex?: number;
   /** Lanes per row, a power of two ≤ 64 (default `hxeDefaultThreadsPerRow(C)`). */
@@ -709,9 +749,6 @@ export interface HxeCpuOptions {
   mode?: 'hxe' | 'xe';
 }
 
-/** Same threshold as the kernel: 2^-126 relative to the row max. */
-const UNDERFLOW = 2 ** -126;
-
 interface RowResult {
   loss: number;
   /** dloss/dz for the row, when asked for. */
@@ -750,28 +787,32 @@ function hxeRow(z: ArrayLike<number>, target: number, table: HxeTableData, sizes
   for (let k = 0; k < C; k++) U += e[k] = Math.exp(z[k]! - m);
   const logU = Math.log(U);
   let loss = 0;
-  let carry = 0;
   let csum = 0;
-  const taken: { node: number; coef: number; mass: number; single: boolean }[] = [];
+  // Each entry's log mass relative to m, from its own max: exact however far below m it lies.
+  const taken: { node: number; coef: number; logMass: number }[] = [];
   for (let j = 0; j < W; j++) {
     const node = table.nodes[target * W + j]!;
-    carry += table.coefficients[target * W + j]!;
-    const single = sizes[node] === 1;
-    let mass = 0;
-    for (let k = 0; k < C; k++) if (M[node * C + k]) mass += e[k]!;
-    if (!single && !(mass >= UNDERFLOW)) continue;
-    const logS = single ? z[target]! - m - logU : Math.log(mass) - logU;
-    loss -= carry * logS;
-    csum += carry;
-    taken.push({ node, coef: carry, mass, single });
-    carry = 0;
+    const coef = table.coefficients[target * W + j]!;
+    if (coef === 0) continue;
+    let logMass: number;
+    if (sizes[node] === 1) logMass = z[target]! - m;
+    else {
+      let mj = -Infinity;
+      for (let k = 0; k < C; k++) if (M[node * C + k]) mj = Math.max(mj, z[k]!);
+      let s = 0;
+      for (let k = 0; k < C; k++) if (M[node * C + k]) s += Math.exp(z[k]! - mj);
+      logMass = mj - m + Math.log(s);
+    }
+    loss -= coef * (logMass - logU);
+    csum += coef;
+    taken.push({ node, coef, logMass });
   }
   let grad: Float64Array | null = null;
   if (wantGrad) {
     grad = new Float64Array(C);
     for (let k = 0; k < C; k++) {
       let g = (e[k]! / U) * csum;
-      for (const t of taken) if (M[t.node * C + k]) g -= t.single ? t.coef : (t.coef * e[k]!) / t.mass;
+      for (const t of taken) if (M[t.node * C + k]) g -= t.coef * Math.exp(z[k]! - m - t.logMass);
       grad[k] = g;
     }
   }

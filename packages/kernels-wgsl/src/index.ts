@@ -7,6 +7,7 @@ export * from './layout.js';
 export * from './elementwise.js';
 export * from './reduce.js';
 export * from './gather.js';
+export * from './index-check.js';
 export * from './random.js';
 export * from './math.js';
 export * from './softmax.js';

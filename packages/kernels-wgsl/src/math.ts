@@ -56,3 +56,22 @@ fn trig_quadrant(x: f32, shift: i32) -> f32 {
 }
 fn sin_acc(x: f32) -> f32 { return trig_quadrant(x, 0); }
 fn cos_acc(x: f32) -> f32 { return trig_quadrant(x, 1); }`;
+
+/**
+ * IEEE special values in WGSL. WGSL leaves the NaN behaviour of built-ins to the implementation
+ * (SwiftShader: max(NaN, 0) = 0, tanh(NaN) = −1, exp(NaN) = inf, log(NaN) = 89, log(0) = −88) and
+ * lets compilers fold `x != x` to false, so kernels that must propagate NaN as PyTorch does test
+ * the bits. NaN and ±inf cannot be WGSL constants: they come from a private variable's bits.
+ */
+export const IEEE_WGSL = `
+var<private> IEEE_NAN_BITS: u32 = 0x7fc00000u;
+var<private> IEEE_INF_BITS: u32 = 0x7f800000u;
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn nan_f32() -> f32 { return bitcast<f32>(IEEE_NAN_BITS); }
+fn inf_f32() -> f32 { return bitcast<f32>(IEEE_INF_BITS); }
+fn max_nan(a: f32, b: f32) -> f32 { return select(max(a, b), nan_f32(), is_nan(a) || is_nan(b)); }
+fn min_nan(a: f32, b: f32) -> f32 { return select(min(a, b), nan_f32(), is_nan(a) || is_nan(b)); }
+fn log_ieee(x: f32) -> f32 {
+  if (is_nan(x) || x < 0.0) { return nan_f32(); }
+  return select(log(x), -inf_f32(), x == 0.0);
+}`;

@@ -264,6 +264,12 @@ export class KernelQueue {
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
+  /** Zero-fills `size` bytes of `buffer` from `offset`, in order with the work before. */
+  clear(buffer: GPUBuffer, offset: number, size: number): void {
+    this.endPass();
+    this.commandEncoder().clearBuffer(buffer, offset, size);
+  }
+
   /** Runs `fn` once the commands encoded so far have been submitted. */
   afterSubmit(fn: () => void): void {
     this.afterSubmitCallbacks.push(fn);

@@ -13,6 +13,7 @@
  *  v2 unravels unrolled per rank, thread schedule whenever there are ≥ 32 outputs: bias-gradient sums [1024, 64] over rows 7.4 → 0.9 ms.
  */
 import { KernelQueue, grid } from './queue.js';
+import { IEEE_WGSL } from './math.js';
 import { type CpuOperand, type DType, type GpuOperand, type View, MAX_RANK, UniformWriter, coalesce, numel, uniformBlock, wgslType } from './layout.js';
 
 export type ReduceOpName = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin';
@@ -62,8 +63,17 @@ function wgslInit(op: ReduceOpName, T: 'f32' | 'i32'): string {
   }
 }
 
-/** WGSL statement folding candidate (v, vi) into accumulator (a, ai). Ties keep the lower index. */
-function wgslCombine(op: ReduceOpName): string {
+/**
+ * WGSL statement folding candidate (v, vi) into accumulator (a, ai). Ties keep the lower index.
+ * For f32, NaN propagates as in PyTorch: max/min of a slice holding NaN is NaN, and argmax/argmin
+ * point at its first NaN. WGSL's max/min may drop NaN, so it is tested on the bits.
+ */
+function wgslCombine(op: ReduceOpName, T: 'f32' | 'i32'): string {
+  const nan = T === 'f32';
+  const better = (cmp: '>' | '<') =>
+    nan
+      ? `(is_nan(v) && (!is_nan(a) || vi < ai)) || (!is_nan(a) && !is_nan(v) && (v ${cmp} a || (v == a && vi < ai)))`
+      : `v ${cmp} a || (v == a && vi < ai)`;
   switch (op) {
     case 'sum':
     case 'mean':
@@ -71,13 +81,13 @@ function wgslCombine(op: ReduceOpName): string {
     case 'prod':
       return 'a = a * v;';
     case 'max':
-      return 'a = max(a, v);';
+      return nan ? 'a = max_nan(a, v);' : 'a = max(a, v);';
     case 'min':
-      return 'a = min(a, v);';
+      return nan ? 'a = min_nan(a, v);' : 'a = min(a, v);';
     case 'argmax':
-      return 'if (v > a || (v == a && vi < ai) || ai < 0) { a = v; ai = vi; }';
+      return `if (${better('>')} || ai < 0) { a = v; ai = vi; }`;
     case 'argmin':
-      return 'if (v < a || (v == a && vi < ai) || ai < 0) { a = v; ai = vi; }';
+      return `if (${better('<')} || ai < 0) { a = v; ai = vi; }`;
   }
 }
 
@@ -97,7 +107,8 @@ function source(op: ReduceOpName, input: DType, out: DType, mode: 'row' | 'threa
   };
   const head = `${uniformBlock(WORDS)}
 @group(0) @binding(1) var<storage, read_write> out: array<${O}>;
-@group(0) @binding(2) var<storage, read> inp: array<${wgslType(input)}>;`;
+@group(0) @binding(2) var<storage, read> inp: array<${wgslType(input)}>;
+${IEEE_WGSL}`;
   const scan = (start: string, step: string) => `
   var a = ${wgslInit(op, T)};
   var ai = -1;
@@ -105,7 +116,7 @@ function source(op: ReduceOpName, input: DType, out: DType, mode: 'row' | 'threa
     ${unravel('ro', 'r', 8 + 2 * MAX_RANK, 8 + 3 * MAX_RANK, redRank)}
     let v = ${T}(inp[base + ro]);
     let vi = i32(r);
-    ${wgslCombine(op)}
+    ${wgslCombine(op, T)}
   }`;
   if (mode === 'thread') {
     return `${head}
@@ -138,7 +149,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       ai = si[lid];
       let v = sa[lid + s];
       let vi = si[lid + s];
-      if (vi >= 0 || ${!isArg}) { ${wgslCombine(op)} }
+      if (vi >= 0 || ${!isArg}) { ${wgslCombine(op, T)} }
       sa[lid] = a;
       si[lid] = ai;
     }
@@ -205,7 +216,8 @@ export function reduceCpu(op: ReduceOpName, out: CpuOperand, input: CpuOperand, 
       else if (op === 'prod') acc *= v;
       else if (op === 'max') acc = Math.max(acc, v);
       else if (op === 'min') acc = Math.min(acc, v);
-      else if ((op === 'argmax' ? v > acc : v < acc) || accIndex < 0) {
+      else if (Number.isNaN(acc)) continue; // the first NaN wins, as in PyTorch
+      else if ((op === 'argmax' ? v > acc : v < acc) || Number.isNaN(v) || accIndex < 0) {
         acc = v;
         accIndex = r;
       }

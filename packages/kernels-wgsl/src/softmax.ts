@@ -42,6 +42,7 @@
  */
 import { KernelQueue, grid } from './queue.js';
 import { type CpuOperand, type GpuOperand, type View, UniformWriter, coalesce, numel, uniformBlock } from './layout.js';
+import { IEEE_WGSL } from './math.js';
 
 // ---------------------------------------------------------------------------------------------
 // Row layouts shared by every row kernel
@@ -228,29 +229,41 @@ export function rowKernelSource(operands: readonly RowOperandDecl[], schedule: R
     mode === 'v'
       ? `alias VF = vec4<f32>;
 alias VI = vec4<i32>;
+alias VU = vec4<u32>;
 fn hsum(v: VF) -> f32 { return (v.x + v.y) + (v.z + v.w); }
 fn hmax(v: VF) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }
 fn vcol(c: u32) -> VI { return vec4<i32>(i32(4u * c)) + vec4<i32>(0, 1, 2, 3); }`
       : `alias VF = f32;
 alias VI = i32;
+alias VU = u32;
 fn hsum(v: VF) -> f32 { return v; }
 fn hmax(v: VF) -> f32 { return v; }
 fn vcol(c: u32) -> VI { return i32(c); }`;
   // Online-softmax helpers. LOWEST (-FLT_MAX) starts a running max: unlike -inf it keeps
-  // exp(m_old - m_new) finite when the row begins with -inf entries.
+  // exp(m_old - m_new) finite when the row begins with -inf entries. A NaN or +inf entry poisons
+  // the pair (max NaN): PyTorch's softmax of such a row is NaN, and so is that of an all -inf row
+  // (Σ = 0), which `lse_undefined` reports.
   const onlineHelpers = `const LOWEST = bitcast<f32>(0xff7fffffu);
+fn lse_bad(v: VF) -> bool {
+  let b = bitcast<VU>(v);
+  return any(((b & VU(0x7fffffffu)) > VU(0x7f800000u)) | (b == VU(0x7f800000u)));
+}
 fn lse_combine(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  if (is_nan(a.x) || is_nan(b.x)) { return vec2<f32>(nan_f32(), 0.0); }
   let m = max(a.x, b.x);
   return vec2<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
 }
 fn lse_push(a: vec2<f32>, v: VF) -> vec2<f32> {
+  if (is_nan(a.x) || lse_bad(v)) { return vec2<f32>(nan_f32(), 0.0); }
   let m = max(a.x, hmax(v));
   return vec2<f32>(m, a.y * exp(a.x - m) + hsum(exp(v - m)));
-}`;
+}
+fn lse_undefined(a: vec2<f32>) -> bool { return is_nan(a.x) || a.y == 0.0; }`;
   return `${uniformBlock(ROW_WORDS)}
 ${decls.join('\n')}
 ${[...used].join('\n')}
 ${vecHelpers}
+${IEEE_WGSL}
 ${onlineHelpers}
 ${ROW_BASE_WGSL}
 ${extra}
@@ -379,11 +392,13 @@ export function softmaxGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, o
   ${k.reduce('a', 'lse')}
   if (!valid) { return; }
   let m = a.x;
+  let undefinedRow = lse_undefined(a);
+  let nanRow = VF(nan_f32());
   ${log
-    ? `let lse = m + log(a.y);
-  ${k.cols(`${k.at('y', 'c')} = ${k.at('x', 'c')} - lse;`)}`
+    ? `let logSum = log(a.y);
+  ${k.cols(`${k.at('y', 'c')} = select((${k.at('x', 'c')} - m) - logSum, nanRow, undefinedRow);`)}`
     : `let inv = 1.0 / a.y;
-  ${k.cols(`${k.at('y', 'c')} = exp(${k.at('x', 'c')} - m) * inv;`)}`}`,
+  ${k.cols(`${k.at('y', 'c')} = select(exp(${k.at('x', 'c')} - m) * inv, nanRow, undefinedRow);`)}`}`,
   });
 }
 
@@ -424,10 +439,11 @@ export function softmaxCpu(out: CpuOperand, x: CpuOperand, opts: { log?: boolean
     for (let c = 0; c < C; c++) m = Math.max(m, x.data[xb! + c * xo!.colStride]!);
     let s = 0;
     for (let c = 0; c < C; c++) s += Math.exp(x.data[xb! + c * xo!.colStride]! - m);
-    const lse = m + Math.log(s);
+    // (x − m) − log Σ, not x − (m + log Σ): no cancellation when |x| is large.
+    const logSum = Math.log(s);
     for (let c = 0; c < C; c++) {
       const v = x.data[xb! + c * xo!.colStride]!;
-      out.data[yb! + c * yo!.colStride] = opts.log ? v - lse : Math.exp(v - m) / s;
+      out.data[yb! + c * yo!.colStride] = opts.log ? v - m - logSum : Math.exp(v - m) / s;
     }
   });
 }
@@ -480,7 +496,7 @@ export function crossEntropyGpu(queue: KernelQueue, loss: GpuOperand, lse: GpuOp
   ${k.reduce('a', 'lse')}
   ${smooth ? k.reduce('sx', 'sum') : ''}
   if (!valid || lane != 0u) { return; }
-  let l = a.x + log(a.y);
+  let l = select(a.x + log(a.y), nan_f32(), lse_undefined(a));
   ${k.row('lse')} = l;
   let t = ${k.row('tg')};
   var out = 0.0;
@@ -488,7 +504,7 @@ export function crossEntropyGpu(queue: KernelQueue, loss: GpuOperand, lse: GpuOp
     if (t < 0 || u32(t) >= C) {
       out = bitcast<f32>(word(7u));
     } else {
-      out = l - bitcast<f32>(word(5u)) * ${k.el('x', 'u32(t)')}${smooth ? ' - bitcast<f32>(word(6u)) * sx' : ''};
+      out = select(l - bitcast<f32>(word(5u)) * ${k.el('x', 'u32(t)')}${smooth ? ' - bitcast<f32>(word(6u)) * sx' : ''}, l, is_nan(l));
     }
   }
   ${k.row('loss')} = out;`,
@@ -526,7 +542,9 @@ export function crossEntropyBackwardGpu(
   let g = select(${k.row('dl')} * bitcast<f32>(word(7u)), 0.0, t == bitcast<i32>(word(4u)));
   let lo = VF(bitcast<f32>(word(6u)));
   let hi = lo + VF(bitcast<f32>(word(5u)));
-  ${k.cols(`${k.at('dx', 'c')} = (exp(${k.at('x', 'c')} - l) - select(lo, hi, vcol(c) == VI(t))) * g;`)}`,
+  // A NaN row (NaN or +inf logits) gets a NaN gradient, ignored or not, as PyTorch's does.
+  let nanRow = is_nan(l);
+  ${k.cols(`${k.at('dx', 'c')} = select((exp(${k.at('x', 'c')} - l) - select(lo, hi, vcol(c) == VI(t))) * g, VF(nan_f32()), nanRow);`)}`,
   });
 }
 
@@ -550,7 +568,9 @@ export function crossEntropyCpu(loss: CpuOperand, lse: CpuOperand, logits: CpuOp
     const l = m + Math.log(s);
     lse.data[sb!] = l;
     const t = targets.data[tb!]!;
-    loss.data[lb!] = t === ignore ? 0 : t < 0 || t >= C ? NaN : l - (1 - eps) * X(t) - (eps / C) * sx;
+    // The smoothing term only when ε > 0: 0 · (−inf) would turn a −inf logit's +inf loss into NaN.
+    const smoothing = eps === 0 ? 0 : (eps / C) * sx;
+    loss.data[lb!] = t === ignore ? 0 : t < 0 || t >= C ? NaN : l - (1 - eps) * X(t) - smoothing;
   });
 }
 

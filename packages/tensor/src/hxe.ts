@@ -27,7 +27,7 @@ import {
   uploadHxeTable,
   xeKernelTable,
 } from '@rnagrad/kernels-wgsl';
-import { assign, deviceOf, empty, gpuOperand, hooks, record, tensor } from './ops.js';
+import { assign, checkIndices, deviceOf, empty, gpuOperand, hooks, record, tensor } from './ops.js';
 import { runtime } from './runtime.js';
 import { type Device, Tensor, keep } from './tensor.js';
 
@@ -253,6 +253,7 @@ function forwardGpu(logits: Tensor, targets: Tensor | ArrayLike<number>, entry: 
   const C = attrs.numClasses;
   const z = contiguousUnrecorded(logits, 'gpu');
   const t = targets instanceof Tensor ? contiguousUnrecorded(targets, 'gpu') : { t: tensor(Int32Array.from(targets), { dtype: 'i32', device: 'gpu' }), owned: true };
+  checkIndices(t.t, { op: OP, size: C, ignore: attrs.ignoreIndex });
   const table = gpuTable(entry, rt.device);
   const losses = empty(attrs.reduction === 'none' ? rows : [N], 'f32', 'gpu');
   const stats = wantGrad ? empty([N, hxeStatsWords(table)], 'f32', 'gpu') : null;

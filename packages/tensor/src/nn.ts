@@ -229,6 +229,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   checkCrossEntropy(op, logits, targets);
   const reduction = opts.reduction ?? 'mean';
   const kopts = kernelOpts(opts);
+  ops.checkIndices(targets, { op, size: logits.shape[logits.rank - 1]!, ignore: kopts.ignoreIndex });
   const rows = empty(targets.shape, 'f32', device);
   const lse = empty(targets.shape, 'f32', device);
   withContiguousFallback([logits], ([x]) => {
@@ -420,7 +421,7 @@ export function embedding(table: Tensor, ids: Tensor, opts: { paddingIdx?: numbe
   deviceOf(op, [table, ids]);
   if (table.rank !== 2) throw new RangeError(`${op}: table must be [V, D], got [${table.shape.join(', ')}]`);
   const flat = flatIds(op, ids);
-  const rows = untracked(() => ops.indexSelect(table, 0, flat));
+  const rows = untracked(() => ops.indexSelect(table, 0, flat, { op }));
   flat.dispose();
   const out = untracked(() => ops.reshape(rows, [...ids.shape, table.shape[1]!]));
   rows.dispose();
@@ -437,6 +438,7 @@ export function embeddingBackward(ids: Tensor, dy: Tensor, numEmbeddings: number
   }
   const D = dy.shape[dy.rank - 1]!;
   const flat = flatIds(op, ids);
+  ops.checkIndices(flat, { op, size: numEmbeddings });
   const rows = untracked(() => ops.reshape(dy, [ids.size, D]));
   const out = empty([numEmbeddings, D], 'f32', device);
   scatterRows(op, out, flat, rows, opts.paddingIdx ?? null);
@@ -469,6 +471,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
     throw new RangeError(`${op}: src [${src.shape.join(', ')}] must match x [${x.shape.join(', ')}] with dim ${d} of size ${index.shape[0]}`);
   }
   const V = x.shape[d]!;
+  ops.checkIndices(index, { op, size: V });
   const rest = x.shape.filter((_, k) => k !== d);
   const D = numel(rest);
   const out = untracked(() => {

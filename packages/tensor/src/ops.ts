@@ -10,14 +10,22 @@ import {
   type ElementwiseOpName,
   type GpuOperand,
   type ReduceOpName,
+  type IndexCheck,
   type ScalarOperand,
   ELEMENTWISE_OPS,
+  INDEX_ERROR_BYTES,
+  checkIndicesCpu,
+  checkIndicesGpu,
   contiguousStrides,
   elementwiseCpu,
   elementwiseGpu,
   elementwiseTypes,
+  encodeIndexErrorRead,
+  gatherBackwardCpu,
+  gatherBackwardGpu,
   gatherCpu,
   gatherGpu,
+  indexErrorFrom,
   numel,
   reduceCpu,
   reduceGpu,
@@ -203,6 +211,8 @@ export const gelu = unary('gelu');
 export const geluTanh = unary('geluTanh');
 export const silu = unary('silu');
 export const logicalNot = unary('logicalNot');
+/** 1 (bool) where x is NaN. */
+export const isnan = unary('isnan');
 export const add = binary('add');
 export const sub = binary('sub');
 export const mul = binary('mul');
@@ -527,22 +537,50 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   if (index.rank !== x.rank || index.shape.some((s, k) => k !== d && s > x.shape[k]!)) {
     throw new RangeError(`gather: index [${index.shape.join(', ')}] does not fit input [${x.shape.join(', ')}] along dim ${dim}`);
   }
+  checkIndices(index, { op: 'gather', size: x.shape[d]! });
   const out = empty(index.shape, x.dtype, device);
   runGather(out, x, index, d);
   return record('gather', [x, index], out, { dim: d });
 }
 
+/** gather's gradient: dy (index's shape) scatter-added along `dim` into zeros of `inputShape`, deterministically. */
+export function gatherBackward(dy: Tensor, dim: number, index: Tensor, inputShape: readonly number[]): Tensor {
+  const device = deviceOf('gatherBackward', [dy, index]);
+  const d = normalizeDim('gatherBackward', dim, inputShape.length);
+  if (dy.shape.length !== index.rank || dy.shape.some((s, k) => s !== index.shape[k])) {
+    throw new RangeError(`gatherBackward: dy [${dy.shape.join(', ')}] must have the index's shape [${index.shape.join(', ')}]`);
+  }
+  const dx = empty(inputShape, 'f32', device);
+  if (device === 'gpu') {
+    gatherBackwardGpu(runtime().queue, gpuOperand('gatherBackward', dx), gpuOperand('gatherBackward', dy), gpuOperand('gatherBackward', index), d);
+  } else gatherBackwardCpu(cpuOperand('gatherBackward', dx), cpuOperand('gatherBackward', dy), cpuOperand('gatherBackward', index), d);
+  return dx;
+}
+
 /** Rows (slices along `dim`) of `x` picked by a 1-D i32 index: embedding lookup is indexSelect(table, 0, ids). */
-export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+export function indexSelect(x: Tensor, dim: number, index: Tensor, opts: { op?: string } = {}): Tensor {
   const device = deviceOf('indexSelect', [x, index]);
   const d = normalizeDim('indexSelect', dim, x.rank);
   if (index.dtype !== 'i32' || index.rank !== 1) throw new TypeError(`indexSelect: index must be a 1-D i32 tensor, got ${index.dtype} [${index.shape.join(', ')}]`);
+  checkIndices(index, { op: opts.op ?? 'indexSelect', size: x.shape[d]! });
   const shape = x.shape.map((s, k) => (k === d ? index.shape[0]! : s));
   const out = empty(shape, x.dtype, device);
   const indexView = index.view(shape, shape.map((_, k) => (k === d ? index.strides[0]! : 0)), index.offset);
   runGather(out, x, indexView, d);
   indexView.dispose();
   return record('indexSelect', [x, index], out, { dim: d });
+}
+
+/**
+ * Checks that every element of the i32 tensor `index` is in [0, check.size) (or check.ignore). On
+ * the CPU it throws now; on the GPU a kernel flags the first bad index and the next readback
+ * throws (`data()`, `item()`), naming `check.op`, the value and the range.
+ */
+export function checkIndices(index: Tensor, check: IndexCheck): void {
+  const flat = index.isContiguous ? index : clone(index);
+  if (flat.device === 'gpu') checkIndicesGpu(runtime().queue, gpuOperand(check.op, flat), check);
+  else checkIndicesCpu(cpuOperand(check.op, flat), check);
+  if (flat !== index) flat.dispose();
 }
 
 function runGather(out: Tensor, x: Tensor, index: Tensor, dim: number): void {
@@ -654,8 +692,10 @@ async function readGpu(x: Tensor): Promise<ArrayBuffer> {
     if (src !== x) src.dispose();
     return new ArrayBuffer(0);
   }
-  const staging = rt.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  // The index-check flag rides along: an out-of-range index found by earlier GPU work throws here.
+  const staging = rt.device.createBuffer({ size: bytes + INDEX_ERROR_BYTES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   rt.queue.copy(src.storage.buffer!, src.offset * BYTES_PER_ELEMENT, staging, 0, bytes);
+  const flagged = encodeIndexErrorRead(rt.queue, staging, bytes);
   if (src !== x) src.dispose();
   rt.queue.flush();
   try {
@@ -665,10 +705,13 @@ async function readGpu(x: Tensor): Promise<ArrayBuffer> {
     rt.check('data');
     throw new Error(`data: reading the tensor back from the GPU failed: ${(err as Error).message}`);
   }
-  const result = staging.getMappedRange().slice(0);
+  const mapped = staging.getMappedRange();
+  const result = mapped.slice(0, bytes);
+  const indexError = flagged ? indexErrorFrom(rt.queue, new Int32Array(mapped, bytes, INDEX_ERROR_BYTES / 4)) : null;
   staging.unmap();
   staging.destroy();
   rt.check('data');
+  if (indexError) throw indexError;
   return result;
 }
 
