@@ -1,10 +1,12 @@
 /**
- * The gradient rules, one entry per op name that @rnagrad/tensor records. Each rule is written
- * with tensor ops (and the backward kernels of the fused ops), so it runs on the GPU or the CPU
- * oracle alike. Rules for broadcasting ops reduce their gradients back with `sumTo`.
+ * The gradient rules, one entry per op name that @rnagrad/tensor records. The table is typed
+ * against tensor's `RecordedOps` (op → attrs): a recorded op without a rule, or a rule reading an
+ * attr its op does not record, does not compile. Each rule is written with tensor ops (and the
+ * backward kernels of the fused ops), so it runs on the GPU or the CPU oracle alike. Rules for
+ * broadcasting ops reduce their gradients back with `sumTo`.
  */
 import * as T from '@rnagrad/tensor';
-import type { Tensor } from '@rnagrad/tensor';
+import type { ElementwiseAttrs, NormAttrs, RecordedOp, RecordedOps, ReduceAttrs, Tensor } from '@rnagrad/tensor';
 import type { GradContext, GradRule } from './tape.js';
 
 type Operand = Tensor | number;
@@ -14,11 +16,11 @@ type Operand = Tensor | number;
  * numbers), the saved output, and returns a gradient per operand position; each is summed back to
  * its tensor's shape.
  */
-function elementwise(save: GradRule['save'], fn: (g: Tensor, x: Operand[], out: Tensor | null) => (Tensor | null)[]): GradRule {
+function elementwise(save: GradRule['save'], fn: (g: Tensor, x: Operand[], out: Tensor | null) => (Tensor | null)[]): GradRule<ElementwiseAttrs> {
   return {
     save,
     backward(g, ctx) {
-      const scalars = (ctx.attrs.scalars as (number | null)[] | undefined) ?? ctx.inputShapes.map(() => null);
+      const scalars = ctx.attrs.scalars;
       const tensorIndex: number[] = [];
       let next = 0;
       const operands = scalars.map((s, k) => {
@@ -44,13 +46,13 @@ const none = () => [null];
 const through = elementwise([], (g) => [g.view(g.shape, g.strides)]);
 
 /** Restores the reduced axes of a reduction gradient as size-1 dims so it broadcasts back. */
-function unreduce(g: Tensor, ctx: GradContext): Tensor {
-  const axes = ctx.attrs.axes as number[];
+function unreduce(g: Tensor, ctx: GradContext<ReduceAttrs>): Tensor {
+  const axes = ctx.attrs.axes;
   const inputShape = ctx.inputShapes[0]!;
   return g.reshape(inputShape.map((s, d) => (axes.includes(d) ? 1 : s)));
 }
 
-function extremumRule(): GradRule {
+function extremumRule(): GradRule<ReduceAttrs> {
   return {
     save: ['inputs', 'output'],
     backward(g, ctx) {
@@ -58,14 +60,14 @@ function extremumRule(): GradRule {
       const best = unreduce(ctx.output!, ctx);
       // PyTorch sends the gradient of a NaN result to the NaN entries (NaN ≠ NaN, so eq alone would not).
       const mask = T.tidy(() => T.cast(T.logicalOr(T.eq(x, best), T.logicalAnd(T.isnan(x), T.isnan(best))), 'f32'));
-      const count = T.sum(mask, ctx.attrs.axes as number[], true);
+      const count = T.sum(mask, ctx.attrs.axes, true);
       const gk = unreduce(g, ctx);
       return [T.tidy(() => T.div(T.mul(mask, gk), count))];
     },
   };
 }
 
-export const RULES: Record<string, GradRule> = {
+export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
   copy: through,
   castF32: through,
   add: elementwise([], (g) => [g, g]),
@@ -226,12 +228,14 @@ export const RULES: Record<string, GradRule> = {
   },
 };
 
-function saved(ctx: GradContext): Record<string, Tensor | undefined> {
-  return (ctx.attrs.saved ?? {}) as Record<string, Tensor | undefined>;
+/** The tensors the forward saved for the backward (present whenever autograd took the op). */
+function saved<S>(ctx: GradContext<{ saved?: S | null }>): S {
+  if (!ctx.attrs.saved) throw new Error(`autograd: ${ctx.op} saved nothing for its backward`);
+  return ctx.attrs.saved;
 }
 
 /** LayerNorm / RMSNorm: inputs are [x, weight?, bias?] in that order, as the forward passed them. */
-function normRule(rms: boolean): GradRule {
+function normRule(rms: boolean): GradRule<NormAttrs> {
   return {
     save: ['inputs'],
     backward(g, ctx) {
@@ -248,7 +252,14 @@ function normRule(rms: boolean): GradRule {
   };
 }
 
-/** Adds or replaces gradient rules (for ops defined outside @rnagrad/tensor). */
-export function defineGradient(op: string, rule: GradRule): void {
-  RULES[op] = rule;
+const extensions = new Map<string, GradRule>();
+
+/** Adds the gradient rule of an op defined outside @rnagrad/tensor (or replaces a built-in rule). */
+export function defineGradient<A = Record<string, unknown>>(op: string, rule: GradRule<A>): void {
+  extensions.set(op, rule as unknown as GradRule);
+}
+
+/** The rule for a recorded op name: an extension's, else the built-in table's. */
+export function ruleFor(op: string): GradRule | undefined {
+  return extensions.get(op) ?? ((RULES as Record<string, unknown>)[op] as GradRule | undefined);
 }

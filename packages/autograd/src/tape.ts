@@ -9,12 +9,15 @@
  * node, accumulates into leaves' `.grad`, and frees each node's saved values as soon as it is used.
  */
 import { type Tensor, add, hooks, keep, onesLike } from '@rnagrad/tensor';
-import { RULES } from './rules.js';
+import { ruleFor } from './rules.js';
 
-/** What a gradient rule sees. `inputs[k]` / `output` are saved values (null if the rule did not ask). */
-export interface GradContext {
+/**
+ * What a gradient rule sees. `attrs` are what the op recorded (typed per op by tensor's
+ * `RecordedOps`); `inputs[k]` / `output` are saved values (null if the rule did not ask).
+ */
+export interface GradContext<A = Record<string, unknown>> {
   readonly op: string;
-  readonly attrs: Record<string, unknown>;
+  readonly attrs: A;
   readonly inputs: readonly (Tensor | null)[];
   readonly output: Tensor | null;
   readonly inputShapes: readonly (readonly number[])[];
@@ -23,11 +26,11 @@ export interface GradContext {
   readonly needs: readonly boolean[];
 }
 
-export interface GradRule {
+export interface GradRule<A = Record<string, unknown>> {
   /** Which values the rule reads: 'inputs', 'output', both, or none (shapes and attrs are always kept). */
   readonly save: readonly ('inputs' | 'output')[];
   /** Gradients for each tensor input, in the order the op passed them (null where not needed). */
-  backward(grad: Tensor, ctx: GradContext): (Tensor | null)[];
+  backward(grad: Tensor, ctx: GradContext<A>): (Tensor | null)[];
 }
 
 interface Parent {
@@ -47,27 +50,28 @@ export class Node {
   release(): void {
     for (const t of this.ctx.inputs) t?.dispose();
     // Tensors a fused forward saved for its backward (e.g. logsumexp, LayerNorm statistics).
-    for (const t of Object.values((this.ctx.attrs.saved ?? {}) as Record<string, Tensor | null>)) t?.dispose();
+    for (const t of Object.values(((this.ctx.attrs as { saved?: unknown }).saved ?? {}) as Record<string, Tensor | null>)) t?.dispose();
     this.ctx.output?.dispose();
     this.ctx = { ...this.ctx, inputs: this.ctx.inputs.map(() => null), output: null };
   }
 }
 
-let gradEnabled = true;
-
-/** Runs `fn` without recording: for evaluation and optimizer updates. */
+/**
+ * Runs `fn` without recording: for evaluation and optimizer updates. Ops see it through tensor's
+ * `isRecording()` (matmul then skips saving its pre-activation, fused ops their statistics).
+ */
 export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
+  const prev = hooks.gradEnabled;
+  hooks.gradEnabled = false;
   try {
     return fn();
   } finally {
-    gradEnabled = prev;
+    hooks.gradEnabled = prev;
   }
 }
 
 export function isGradEnabled(): boolean {
-  return gradEnabled;
+  return hooks.gradEnabled;
 }
 
 function savedHandle(t: Tensor): Tensor {
@@ -75,8 +79,8 @@ function savedHandle(t: Tensor): Tensor {
 }
 
 hooks.record = (op, inputs, output, attrs) => {
-  if (!gradEnabled) return;
-  const rule = RULES[op];
+  if (!hooks.gradEnabled) return;
+  const rule = ruleFor(op);
   if (!rule) throw new Error(`autograd: no gradient rule for op "${op}" (an input requires grad); wrap the call in noGrad() or detach the input`);
   const saveInputs = rule.save.includes('inputs');
   const ctx: GradContext = {

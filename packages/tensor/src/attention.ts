@@ -153,16 +153,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts =
   const { out, logsumexp, dropout } = attentionForward(q, k, v, opts);
   const mask = opts.keyPaddingMask ?? null;
   const saved = { out: out.detach(), logsumexp, keyPaddingMask: mask ? mask.detach() : null };
-  const attrs: AttentionAttrs = { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), dropout, saved };
-  record('attention', [q, k, v], out, attrs as unknown as Record<string, unknown>);
-  if (out.gradNode !== null && out.gradNode !== undefined) {
-    keep(saved.out);
-    keep(saved.logsumexp);
-    if (saved.keyPaddingMask) keep(saved.keyPaddingMask);
-  } else {
-    releaseAttentionSaved(attrs);
-  }
-  return out;
+  return record('attention', [q, k, v], out, { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), dropout }, saved);
 }
 
 /** Disposes what `attention` saved for its backward (idempotent). */

@@ -27,9 +27,9 @@ import {
   uploadHxeTable,
   xeKernelTable,
 } from '@rnagrad/kernels-wgsl';
-import { assign, checkIndices, deviceOf, empty, gpuOperand, hooks, record, tensor } from './ops.js';
+import { assign, checkIndices, deviceOf, empty, gpuOperand, isRecording, record, tensor } from './ops.js';
 import { runtime } from './runtime.js';
-import { type Device, Tensor, keep } from './tensor.js';
+import { type Device, Tensor } from './tensor.js';
 
 /**
  * A class tree for the loss, as plain data (tokenizers' `hxePathTable(tree, α)` plus
@@ -222,25 +222,13 @@ export function hierarchicalCrossEntropy(
   if (!(targets instanceof Tensor)) checkTargetValues(targets, C, ignoreIndex);
   else if (device === 'cpu') checkTargetValues(contiguousValues(targets), C, ignoreIndex);
   // The fused kernel writes the gradient in the same pass when autograd may want it.
-  const wantGrad = logits.requiresGrad && hooks.record !== null;
+  const wantGrad = isRecording([logits]);
   const attrs: HxeAttrs = { mode, reduction, ignoreIndex, numClasses: C, logitsShape: [...logits.shape], table, targets, threadsPerRow: options.threadsPerRow };
   const { out, saved } = device === 'gpu'
     ? forwardGpu(logits, targets, entry, attrs, rows, N, wantGrad)
     : forwardCpu(logits, targets, attrs, rows, wantGrad);
-  if (!saved) return record('hxe', [logits], out, attrs);
-  try {
-    record('hxe', [logits], out, { ...attrs, saved });
-  } catch (err) {
-    disposeSaved(saved);
-    throw err;
-  }
-  // Autograd took the op: the graph node owns `saved`. Otherwise (e.g. under noGrad) free it now.
-  if (out.gradNode !== null && out.gradNode !== undefined) {
-    for (const t of Object.values(saved)) keep(t);
-  } else {
-    disposeSaved(saved);
-  }
-  return out;
+  // Autograd takes `saved` with the op; otherwise (e.g. under noGrad) `record` frees it.
+  return record('hxe', [logits], out, attrs, saved);
 }
 
 function disposeSaved(saved: HxeSaved): void {
@@ -302,12 +290,12 @@ function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: 
   let out: Tensor;
   if (attrs.reduction === 'none') {
     out = empty(rows, 'f32', 'cpu');
-    out.storage.data!.set(losses.map(Math.fround));
+    out.storage.data!.set(losses); // float64, as every CPU twin
   } else {
     let sum = 0;
     for (const v of losses) sum += v;
     out = empty([], 'f32', 'cpu');
-    out.storage.data![0] = Math.fround(attrs.reduction === 'mean' ? sum * inv : sum);
+    out.storage.data![0] = attrs.reduction === 'mean' ? sum * inv : sum;
   }
   if (!wantGrad) return { out, saved: null };
   const saved: HxeSaved = { logits: tensor(z, { shape: attrs.logitsShape, device: 'cpu' }), targets: tensor(Int32Array.from(t), { dtype: 'i32', device: 'cpu' }) };

@@ -13,9 +13,9 @@
  */
 import { type MatmulActivation, matmulCpu, matmulGpu } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
-import { cpuOperand, deviceOf, empty, gpuOperand, hooks, record } from './ops.js';
+import { cpuOperand, deviceOf, empty, gpuOperand, isRecording, record } from './ops.js';
 import { runtime } from './runtime.js';
-import { type Tensor, keep } from './tensor.js';
+import type { Tensor } from './tensor.js';
 
 export type { MatmulActivation };
 
@@ -128,7 +128,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
   const p = prepare(op, a, b, opts);
   const activation = opts.activation ?? 'none';
   const inputs = opts.bias ? [a, b, opts.bias] : [a, b];
-  const recording = hooks.record !== null && inputs.some((t) => t.requiresGrad);
+  // The pre-activation is only for a backward: not under noGrad, not without an input requiring grad.
+  const recording = isRecording(inputs);
   const out = empty(p.full, 'f32', p.device);
   const pre = recording && activation !== 'none' ? empty(p.full, 'f32', p.device) : null;
   if (p.device === 'gpu') {
@@ -147,16 +148,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
     });
   }
   const result = squeezeView(p, out);
-  const attrs: MatmulAttrs = { activation, hasBias: !!opts.bias, saved: pre ? { preActivation: squeezeView(p, pre) } : null };
-  record(op, inputs, result, attrs as unknown as Record<string, unknown>);
-  if (attrs.saved) {
-    if (result.gradNode !== null && result.gradNode !== undefined) keep(attrs.saved.preActivation);
-    else {
-      attrs.saved.preActivation.dispose();
-      attrs.saved = null;
-    }
-  }
-  return result;
+  return record(op, inputs, result, { activation, hasBias: !!opts.bias }, pre ? { preActivation: squeezeView(p, pre) } : null);
 }
 
 /**

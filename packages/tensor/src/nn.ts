@@ -34,7 +34,7 @@ import { type AdamWOptions, adamwCpu, adamwGpu, clipGradNormCpu, clipGradNormGpu
 import { scatterAddRowsCpu, scatterAddRowsGpu, scatterScratchBytes } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
 import { cpuOperand, deviceOf, empty, gpuOperand, hooks, normalizeDim, record, takeCounters } from './ops.js';
-import { keep, tidy, type Tensor } from './tensor.js';
+import { tidy, type Tensor } from './tensor.js';
 import { runtime } from './runtime.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -42,29 +42,13 @@ import { runtime } from './runtime.js';
 
 /** Runs `fn` with recording off: the helper ops a fused op is built from are not graph nodes. */
 export function untracked<T>(fn: () => T): T {
-  const prev = hooks.record;
-  hooks.record = null;
+  const prev = hooks.gradEnabled;
+  hooks.gradEnabled = false;
   try {
     return fn();
   } finally {
-    hooks.record = prev;
+    hooks.gradEnabled = prev;
   }
-}
-
-/** Records the op; hands `saved` to the graph node if autograd took it, else frees them. */
-function finish(op: string, inputs: readonly Tensor[], out: Tensor, attrs: Record<string, unknown>, saved: Record<string, Tensor> = {}): Tensor {
-  try {
-    record(op, inputs, out, Object.keys(saved).length ? { ...attrs, saved } : attrs);
-  } catch (err) {
-    for (const t of Object.values(saved)) t.dispose();
-    throw err;
-  }
-  const taken = out.gradNode !== null && out.gradNode !== undefined;
-  for (const t of Object.values(saved)) {
-    if (taken) keep(t);
-    else t.dispose();
-  }
-  return out;
 }
 
 
@@ -161,7 +145,7 @@ function softmaxBackwardImpl(op: string, y: Tensor, dy: Tensor, dim: number, log
 /** softmax along `dim` (numerically stable). Records 'softmax' with attrs { dim }; the rule needs the output. */
 export function softmax(x: Tensor, dim = -1): Tensor {
   const out = softmaxImpl('softmax', x, dim, false);
-  return finish('softmax', [x], out, { dim: x.rank === 0 ? 0 : normalizeDim('softmax', dim, x.rank) });
+  return record('softmax', [x], out, { dim: x.rank === 0 ? 0 : normalizeDim('softmax', dim, x.rank) });
 }
 
 /** dx = y ⊙ (dy − Σ_dim dy⊙y), from the softmax output y. */
@@ -172,7 +156,7 @@ export function softmaxBackward(y: Tensor, dy: Tensor, dim = -1): Tensor {
 /** log-softmax along `dim`. Records 'logSoftmax' with attrs { dim }; the rule needs the output. */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   const out = softmaxImpl('logSoftmax', x, dim, true);
-  return finish('logSoftmax', [x], out, { dim: x.rank === 0 ? 0 : normalizeDim('logSoftmax', dim, x.rank) });
+  return record('logSoftmax', [x], out, { dim: x.rank === 0 ? 0 : normalizeDim('logSoftmax', dim, x.rank) });
 }
 
 /** dx = dy − exp(y)·Σ_dim dy, from the log-softmax output y. */
@@ -201,7 +185,7 @@ function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
   }
 }
 
-function kernelOpts(opts: CrossEntropyOpts): CrossEntropyOptions {
+function kernelOpts(opts: CrossEntropyOpts): CrossEntropyOptions & { ignoreIndex: number; labelSmoothing: number } {
   return { ignoreIndex: opts.ignoreIndex ?? -100, labelSmoothing: opts.labelSmoothing ?? 0 };
 }
 
@@ -238,7 +222,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
       crossEntropyGpu(queue(), g(op, rows), g(op, lse), g(op, x!), g(op, targets), kopts);
     } else crossEntropyCpu(c(op, rows), c(op, lse), c(op, x!), c(op, targets), kopts);
   });
-  const saved: Record<string, Tensor> = { targets: targets.detach(), lse };
+  const saved: { targets: Tensor; lse: Tensor; count?: Tensor } = { targets: targets.detach(), lse };
   let out = rows;
   if (reduction !== 'none') {
     out = untracked(() => {
@@ -252,7 +236,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     });
     rows.dispose();
   }
-  return finish(op, [logits], out, { reduction, ignoreIndex: kopts.ignoreIndex, labelSmoothing: kopts.labelSmoothing }, saved);
+  return record(op, [logits], out, { reduction, ignoreIndex: kopts.ignoreIndex, labelSmoothing: kopts.labelSmoothing }, saved);
 }
 
 /**
@@ -331,7 +315,7 @@ function normForward(op: 'layerNorm' | 'rmsNorm', x: Tensor, weight: Tensor | nu
 export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
   const { y, mean, rstd } = normForward('layerNorm', x, weight, bias, eps);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  return finish('layerNorm', inputs, y, { eps, hasWeight: !!weight, hasBias: !!bias }, { mean: mean!, rstd });
+  return record('layerNorm', inputs, y, { eps, hasWeight: !!weight, hasBias: !!bias }, { mean: mean!, rstd });
 }
 
 /**
@@ -340,7 +324,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
  */
 export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Tensor {
   const { y, rstd } = normForward('rmsNorm', x, weight, null, eps);
-  return finish('rmsNorm', [x, ...(weight ? [weight] : [])], y, { eps, hasWeight: !!weight }, { rstd });
+  return record('rmsNorm', [x, ...(weight ? [weight] : [])], y, { eps, hasWeight: !!weight }, { rstd });
 }
 
 function normBackward(
@@ -425,7 +409,7 @@ export function embedding(table: Tensor, ids: Tensor, opts: { paddingIdx?: numbe
   flat.dispose();
   const out = untracked(() => ops.reshape(rows, [...ids.shape, table.shape[1]!]));
   rows.dispose();
-  return finish(op, [table], out, { numEmbeddings: table.shape[0]!, paddingIdx: opts.paddingIdx ?? null }, { ids: ids.detach() });
+  return record(op, [table], out, { numEmbeddings: table.shape[0]!, paddingIdx: opts.paddingIdx ?? null }, { ids: ids.detach() });
 }
 
 /** Deterministic scatter-add of dy [...ids.shape, D] rows into [numEmbeddings, D]. */
@@ -492,7 +476,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
     back.dispose();
     return result;
   });
-  return finish(op, [x, src], out, { dim: d }, { index: index.detach() });
+  return record(op, [x, src], out, { dim: d }, { index: index.detach() });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,7 +510,7 @@ export function dropout(x: Tensor, p: number, training = true, opts: { seed?: nu
   if (!training || p === 0) return record('view', [x], x.detach(), { from: x.shape });
   const mask = dropoutMask(x.shape, p, device, opts.seed);
   const y = untracked(() => ops.mul(x, mask));
-  return finish('dropout', [x], y, { p }, { mask });
+  return record('dropout', [x], y, { p }, { mask });
 }
 
 /** dy ⊙ mask. */
@@ -556,7 +540,7 @@ export function swiglu(u: Tensor, v: Tensor, beta: Tensor): Tensor {
   deviceOf('swiglu', [u, v, beta]);
   checkSwiglu('swiglu', u, v, beta);
   const out = untracked(() => tidy(() => ops.mul(ops.mul(u, ops.sigmoid(ops.mul(u, scalarView(beta)))), v)));
-  return finish('swiglu', [u, v, beta], out, {});
+  return record('swiglu', [u, v, beta], out, {});
 }
 
 /**

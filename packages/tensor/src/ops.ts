@@ -34,6 +34,7 @@ import {
 } from '@rnagrad/kernels-wgsl';
 import { type Device, Storage, Tensor } from './tensor.js';
 import { hasRuntime, runtime } from './runtime.js';
+import { DIFFERENTIABLE_ELEMENTWISE, type DifferentiableElementwise, isRecording, record } from './op.js';
 
 export type TensorLike = Tensor | number;
 export interface CreateOptions {
@@ -41,10 +42,7 @@ export interface CreateOptions {
   device?: Device;
 }
 
-/** Autograd's tap on the op stream: called after each differentiable op with its inputs and output. */
-export const hooks: {
-  record: ((op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown>) => void) | null;
-} = { record: null };
+export { hooks, isRecording, record, recordExtension, type DimAttrs, type ElementwiseAttrs, type NormAttrs, type RecordedOp, type RecordedOps, type ReduceAttrs } from './op.js';
 
 let defaultDevice: Device = 'gpu';
 /** Device used when an op creates a tensor without being told where (default 'gpu'). */
@@ -106,11 +104,6 @@ export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
   return device ?? defaultDevice;
 }
 
-/** Reports a differentiable op to autograd (when any input requires grad); returns `output`. */
-export function record(op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown> = {}): Tensor {
-  if (hooks.record && output.dtype === 'f32' && inputs.some((t) => t.requiresGrad)) hooks.record(op, inputs, output, attrs);
-  return output;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Shapes
@@ -174,7 +167,7 @@ function mapInto(name: ElementwiseOpName, out: Tensor, inputs: readonly (Tensor 
 }
 
 /** Elementwise op over tensors and numbers, with broadcasting and dtype promotion. */
-export function map(name: ElementwiseOpName, inputs: readonly TensorLike[], attrs: Record<string, unknown> = {}): Tensor {
+export function map(name: ElementwiseOpName, inputs: readonly TensorLike[]): Tensor {
   const device = deviceOf(name, inputs);
   const tensors = inputs.filter((x): x is Tensor => x instanceof Tensor);
   const tensorTypes = tensors.map((t) => t.dtype);
@@ -183,8 +176,19 @@ export function map(name: ElementwiseOpName, inputs: readonly TensorLike[], attr
   const { out: dtype } = elementwiseTypes(ELEMENTWISE_OPS[name], operands.map((x) => x.dtype));
   const out = empty(shape, dtype, device);
   mapInto(name, out, operands);
+  if (!isDifferentiable(name)) {
+    if (dtype === 'f32' && isRecording(tensors)) {
+      out.dispose();
+      throw new Error(`${name}: has no gradient (an input requires grad); wrap the call in noGrad() or detach the input`);
+    }
+    return out;
+  }
   // `scalars[k]` is operand k's number, or null where operand k is a tensor (autograd needs the positions).
-  return record(name, tensors, out, { ...attrs, scalars: inputs.map((x) => (typeof x === 'number' ? x : null)) });
+  return record(name, tensors, out, { scalars: inputs.map((x) => (typeof x === 'number' ? x : null)) });
+}
+
+function isDifferentiable(name: ElementwiseOpName): name is DifferentiableElementwise {
+  return (DIFFERENTIABLE_ELEMENTWISE as readonly string[]).includes(name);
 }
 
 const unary = (name: ElementwiseOpName) => (x: Tensor) => map(name, [x]);
@@ -247,7 +251,7 @@ export function clone(x: Tensor): Tensor {
 /** `x` itself (a new handle) if already contiguous, else a contiguous copy. */
 export function contiguous(x: Tensor): Tensor {
   x.assertAlive('contiguous');
-  if (x.isContiguous) return record('view', [x], x.view(x.shape, x.strides), { shape: x.shape, from: x.shape });
+  if (x.isContiguous) return record('view', [x], x.view(x.shape, x.strides), { from: x.shape });
   return clone(x);
 }
 
@@ -614,7 +618,8 @@ function reduce(op: ReduceOpName, x: Tensor, axes: number | readonly number[] | 
     result = out.view(x.shape.map((s, d) => (list.includes(d) ? 1 : s)));
     out.dispose();
   }
-  return record(op, [x], result, { axes: list, keepdim });
+  // Indices (argmax, argmin) have no gradient.
+  return op === 'argmax' || op === 'argmin' ? result : record(op, [x], result, { axes: list, keepdim });
 }
 
 export const sum = (x: Tensor, axes?: number | readonly number[], keepdim = false) => reduce('sum', x, axes, keepdim);

@@ -182,11 +182,11 @@ test('records matmul for autograd with its inputs and attrs; saves the pre-activ
   assert.is(rec.attrs.hasBias, true);
   const pre = rec.attrs.saved!.preActivation;
   assertClose(await pre.dataF64(), await expectedPre.dataF64(), 'saved pre-activation', 1e-5, 1e-5);
-  // A hook that declines (autograd off) leaves nothing behind.
+  // A hook that declines leaves nothing behind: the pre-activation it was offered is disposed.
   T.hooks.record = (op, inputs, _out, attrs) => (seen = { op, inputs, attrs });
   const n0 = T.liveTensorCount();
   const z = matmul(a, b, { activation: 'relu' });
-  assert.is((seen as unknown as { attrs: MatmulAttrs }).attrs.saved, null);
+  assert.ok((seen as unknown as { attrs: MatmulAttrs }).attrs.saved!.preActivation.isDisposed);
   z.dispose();
   assert.is(T.liveTensorCount(), n0);
   T.hooks.record = prev;
