@@ -22,13 +22,15 @@
  * For tables of at most HXE_UNROLL_MAX_CLASSES classes (one lane per row), the walk is written out
  * in the shader with literal class ids: no order lookups, no loop.
  *
- * Underflow: a group entry whose mass a_j (relative to the row max) is below 2^-100 is recomputed
- * in the log domain from its own max (log a_j = m_j − m + log Σ e^(z − m_j), one extra walk over
- * its classes, taken only by such rows), and the backward scales those classes by e^(z − m − log a_j)
- * through a per-segment shift. So the loss and gradient stay exact for any finite logits (HELM's
- * "skip edges whose numerator is 0" never triggers in f32 before it would in float64). The leaf
- * term is always in the log domain. A row holding NaN or +inf, or only −inf, gets a NaN loss and
- * a NaN gradient row, as PyTorch's cross-entropy does.
+ * Underflow: a group entry whose mass a_j (relative to the row max) is below 2^-100 is left to a
+ * fix-up pass: the forward marks the row (loss +inf), and `hxeFixup` recomputes such rows alone,
+ * every entry in the log domain from its own max (log a_j = m_j − m + log Σ e^(z − m_j)), storing
+ * log a_j for those entries; the backward's fix-up adds their terms c_j·e^(z − m − log a_j). So the
+ * loss and gradient stay exact for any finite logits (HELM's "skip edges whose numerator is 0"
+ * never triggers in f32 before it would in float64). Kept out of the main kernels because
+ * SwiftShader pays for code in branches no lane takes (+15% forward, +70% backward when inlined).
+ * The leaf term is always in the log domain. A row holding NaN or +inf, or only −inf, gets a NaN
+ * loss and a NaN gradient row, as PyTorch's cross-entropy does.
  *
  * Versions, [16384, 70], HELM codon tree at α = 0.2 (3 group entries per class) vs XE, fwd+bwd,
  * every sample synchronised on GPU completion. SwiftShader (Vulkan on 2 CPU cores), wall-clock
@@ -390,6 +392,27 @@ const inside = (j: number) => `sg - slo${j} < slen${j}`;
 const MAIN = `@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
 
+/** The forward kernels' bindings (stats only when the backward will want them). */
+function forwardBindings(withStats: boolean): string {
+  const B = withStats ? 3 : 2;
+  return `@group(0) @binding(1) var<storage, read_write> losses: array<f32>;
+${withStats ? '@group(0) @binding(2) var<storage, read_write> stats: array<f32>;' : ''}
+@group(0) @binding(${B}) var<storage, read> logits: array<f32>;
+@group(0) @binding(${B + 1}) var<storage, read> targets: array<i32>;
+@group(0) @binding(${B + 2}) var<storage, read> tbl: array<u32>;`;
+}
+
+/** The backward kernels' bindings (scale only for a mean). */
+function backwardBindings(withScale: boolean): string {
+  return `@group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read> targets: array<i32>;
+@group(0) @binding(4) var<storage, read> tbl: array<u32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read> gradOut: array<f32>;
+${withScale ? '@group(0) @binding(7) var<storage, read> scale: array<f32>;' : ''}`;
+}
+
 /**
  * Forward: per-row loss and, with `stats`, what the backward needs: the row max m, pc = Σc/U and
  * h_j = c_j/a_j per entry (0 where skipped), so that
@@ -399,7 +422,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 function forwardSource(T: number, W: number, walk: Walk, withStats: boolean): string {
   const { head, segments } = rowPrelude(T, W, walk);
-  const B = withStats ? 3 : 2;
   const reduce = (names: string[], op: (a: string, b: string) => string): string => {
     if (T === 1) return '';
     const at = (v: number, idx: string) => `red[${v * WG}u + ${idx}]`;
@@ -415,22 +437,9 @@ function forwardSource(T: number, W: number, walk: Walk, withStats: boolean): st
   };
   const masses = range(W).map((j) => `a${j}`);
   return `${uniformBlock(WORDS)}
-@group(0) @binding(1) var<storage, read_write> losses: array<f32>;
-${withStats ? '@group(0) @binding(2) var<storage, read_write> stats: array<f32>;' : ''}
-@group(0) @binding(${B}) var<storage, read> logits: array<f32>;
-@group(0) @binding(${B + 1}) var<storage, read> targets: array<i32>;
-@group(0) @binding(${B + 2}) var<storage, read> tbl: array<u32>;
+${forwardBindings(withStats)}
 ${T > 1 ? `var<workgroup> red: array<f32, ${(W + 1) * WG}>;` : ''}
 ${IEEE_WGSL}
-
-/** log Σ e^z over the classes at ranks [r0, r1) of the row at base, from their own max (every lane alike). */
-fn entry_log_mass(base: u32, r0: u32, r1: u32, ord: u32) -> f32 {
-  var mj = bitcast<f32>(word(9u));
-  for (var r = r0; r < r1; r++) { mj = max(mj, logits[base + ${walk.identity ? 'r' : 'tbl[ord + r]'}]); }
-  var s = 0.0;
-  for (var r = r0; r < r1; r++) { s += exp(logits[base + ${walk.identity ? 'r' : 'tbl[ord + r]'}] - mj); }
-  return mj + log(s);
-}
 
 ${MAIN}
   ${head}
@@ -459,31 +468,34 @@ ${MAIN}
   let lt = log(U);
   var loss = -cleaf * (zt - m - lt); // one-class entries: log p_t in the log domain
   var csum = cleaf;
-  var logDomain = 0u;
-  // Group terms; an underflowed mass is recomputed in the log domain (see the file comment).
+  // Group terms. A mass that underflows leaves the row to the fix-up pass (marked by loss +inf).
+  var fixup = false;
   ${range(W).map((j) => `var h${j} = 0.0;
-  if (c${j} != 0.0 && work && !undefinedRow) {
-    var la = log(a${j});
-    if (a${j} < ${LOG_DOMAIN_BELOW}) {
-      la = entry_log_mass(base, tbl[seg0 + slo${j}], tbl[seg0 + slo${j} + slen${j}], ord) - m;
-      logDomain |= ${1 << j}u;
-    }
-    loss -= c${j} * (la - lt);
+  if (a${j} >= ${LOG_DOMAIN_BELOW}) {
+    loss -= c${j} * (log(a${j}) - lt);
     csum += c${j};
-    h${j} = select(c${j} / a${j}, la, (logDomain & ${1 << j}u) != 0u);
+    h${j} = c${j} / a${j};
+  } else if (c${j} != 0.0) {
+    fixup = true;
   }`).join('\n  ')}
   if (live && lane == 0u) {
-    var out = select(loss, nan_f32(), undefinedRow);
+    var out = select(select(loss, inf_f32(), fixup), nan_f32(), undefinedRow);
     if (!work) { out = select(bitcast<f32>(word(10u)), 0.0, ignored); }
     losses[word(6u) + row] = out;
     ${withStats ? `if (work) {
       let sa = word(12u) + row * ${W + 3}u;
       stats[sa] = select(m, nan_f32(), undefinedRow);
       stats[sa + 1u] = csum / U;
-      stats[sa + 2u] = bitcast<f32>(logDomain);
+      stats[sa + 2u] = 0.0; // no log-domain entries (the fix-up sets them)
       ${range(W).map((j) => `stats[sa + ${j + 3}u] = h${j};`).join(' ')}
     }` : ''}
   }
+  ${T === 1 && W > 0 ? `// The fix-up, in this kernel: one lane per row. A loop that runs once: SwiftShader skips a loop no
+  // lane enters, while it runs the body of an untaken if under a mask.
+  let lo = word(6u) + row;
+  for (var once = select(0u, 1u, work && fixup && !undefinedRow); once > 0u; once = 0u) {
+    ${forwardFixBody(W, walk.identity, withStats)}
+  }` : ''}
 }`;
 }
 
@@ -495,51 +507,151 @@ ${MAIN}
 function backwardSource(T: number, W: number, walk: Walk, perRow: boolean, withScale: boolean): string {
   const { head, segments } = rowPrelude(T, W, walk);
   return `${uniformBlock(WORDS)}
-@group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
-@group(0) @binding(2) var<storage, read> logits: array<f32>;
-@group(0) @binding(3) var<storage, read> targets: array<i32>;
-@group(0) @binding(4) var<storage, read> tbl: array<u32>;
-@group(0) @binding(5) var<storage, read> stats: array<f32>;
-@group(0) @binding(6) var<storage, read> gradOut: array<f32>;
-${withScale ? '@group(0) @binding(7) var<storage, read> scale: array<f32>;' : ''}
+${backwardBindings(withScale)}
 ${IEEE_WGSL}
 
 ${MAIN}
   ${head}
   if (!live) { return; }
   let dbase = word(7u) + row * C;
-  if (!work) {
-    let fill = select(bitcast<f32>(word(10u)), 0.0, ignored);
+  let sa = word(12u) + row * ${W + 3}u;
+  var m = 0.0;
+  if (work) { m = stats[sa]; }
+  // Ignored rows get 0, bad targets NaN, and rows whose loss is NaN (NaN or +inf logits) NaN.
+  let nanRow = is_nan(m);
+  if (!work || nanRow) {
+    let fill = select(select(bitcast<f32>(word(10u)), 0.0, ignored), nan_f32(), nanRow);
     for (var k = lane; k < C; k += ${T}u) { dlogits[dbase + k] = fill; }
     return;
   }
   let f = gradOut[word(13u)${perRow ? ' + row' : ''}]${withScale ? ' * scale[word(14u)]' : ''};
-  let sa = word(12u) + row * ${W + 3}u;
-  let m = stats[sa];
-  if (is_nan(m)) {
-    for (var k = lane; k < C; k += ${T}u) { dlogits[dbase + k] = nan_f32(); }
-    return;
-  }
   let pc = stats[sa + 1u];
   let logDomain = bitcast<u32>(stats[sa + 2u]);
-  // Normal entries: h_j = c_j / a_j; log-domain entries: la_j = log a_j (their h counts as 0 here).
-  ${range(W).map((j) => `let lg${j} = (logDomain & ${1 << j}u) != 0u; let s${j} = stats[sa + ${j + 3}u]; let h${j} = select(s${j}, 0.0, lg${j});`).join('\n  ')}
+  // Log-domain entries (word sa + 3 + j holds log a_j) count 0 here; the fix-up pass adds them.
+  ${range(W).map((j) => `let h${j} = select(stats[sa + ${j + 3}u], 0.0, (logDomain & ${1 << j}u) != 0u);`).join(' ')}
   let fc = f * cleaf;
-  // In a segment inside log-domain entries, e^(z − m) underflows: the classes are scaled by
-  // e^(z − m + S) with S = −log a of the smallest such entry, and κ by e^(−S).
   ${segments({
-    vars: 'var kap = 0.0; var S = 0.0;',
-    start: `kap = f * (pc${range(W).map((j) => ` - select(0.0, h${j}, ${inside(j)})`).join('')});
-      S = 0.0;
-      if (logDomain != 0u) {
-        ${range(W).map((j) => `if (lg${j} && ${inside(j)}) { S = max(S, -s${j}); }`).join(' ')}
-        var q = 0.0;
-        ${range(W).map((j) => `if (lg${j} && ${inside(j)}) { q += c${j} * exp(-s${j} - S); }`).join(' ')}
-        kap = kap * exp(-S) - f * q;
-      }`,
-    body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m + S) - select(0.0, fc, k == t);',
+    vars: 'var kap = 0.0;',
+    start: `kap = f * (pc${range(W).map((j) => ` - select(0.0, h${j}, ${inside(j)})`).join('')});`,
+    body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m) - select(0.0, fc, k == t);',
     end: '',
   })}
+  ${T === 1 ? `for (var once = select(0u, 1u, logDomain != 0u); once > 0u; once = 0u) {
+    ${backwardFixBody(W, walk.identity)}
+  }` : ''}
+}`;
+}
+
+/** WGSL: the class at rank r (the depth-first order, or r itself for an identity order). */
+const classAt = (identity: boolean, r: string) => (identity ? r : `tbl[word(11u) + ${r}]`);
+
+/**
+ * Threads of a fix-up pass. Each strides over the rows and skips the unmarked ones, which is far
+ * cheaper on SwiftShader than a thread per row (a workgroup launch costs more than a few hundred
+ * loads); on a GPU, 256 threads scanning a flag per row is still negligible.
+ */
+const FIXUP_THREADS = 256;
+
+/** WGSL: the fix-up kernels' loop over rows; `marked` declares `marked` from `row`: whether `body` runs. */
+function fixupRows(W: number, marked: string, body: string): string {
+  return `let C = word(1u);
+  let seg0 = word(3u);
+  for (var row = (wid.x + wid.y * nwg.x) * ${WG}u + lid; row < word(0u); row += ${FIXUP_THREADS}u) {
+    ${marked}
+    let tgt = targets[word(5u) + row];
+    let valid = tgt != bitcast<i32>(word(8u)) && tgt >= 0 && u32(tgt) < C;
+    // A loop that runs once for a marked row: SwiftShader skips a loop no lane enters, while it
+    // runs the body of an untaken if under a mask.
+    for (var once = select(0u, 1u, marked && valid); once > 0u; once = 0u) {
+      let t = u32(tgt);
+      let base = word(4u) + row * C;
+      let entry = t * ${entryStride(W)}u;
+      ${body}
+    }
+  }`;
+}
+
+/**
+ * WGSL: recomputes row `row` (target `t`, logits at `base`, table entry at `entry`) with every
+ * group entry in the log domain from its own max, and rewrites `losses[lo]` (and the stats).
+ */
+function forwardFixBody(W: number, identity: boolean, withStats: boolean): string {
+  const order = (r: string) => classAt(identity, r);
+  return `var m = -inf_f32();
+    for (var k = 0u; k < C; k++) { m = max(m, logits[base + k]); }
+    var U = 0.0;
+    for (var k = 0u; k < C; k++) { U += exp(logits[base + k] - m); }
+    let lt = log(U);
+    let cleaf = bitcast<f32>(tbl[entry]);
+    var loss = -cleaf * (logits[base + t] - m - lt);
+    var csum = cleaf;
+    var logDomain = 0u;
+    let sa = word(12u) + row * ${W + 3}u;
+    for (var j = 0u; j < ${W}u; j++) {
+      let c = bitcast<f32>(tbl[entry + 3u + 3u * j]);
+      if (c == 0.0) { continue; }
+      let r0 = tbl[seg0 + tbl[entry + 1u + 3u * j]];
+      let r1 = tbl[seg0 + tbl[entry + 1u + 3u * j] + tbl[entry + 2u + 3u * j]];
+      var mj = -inf_f32();
+      for (var r = r0; r < r1; r++) { mj = max(mj, logits[base + ${order('r')}]); }
+      var sj = 0.0;
+      for (var r = r0; r < r1; r++) { sj += exp(logits[base + ${order('r')}] - mj); }
+      // An entry of −inf logits only has mass 0.
+      let la = select(mj - m + log(sj), -inf_f32(), mj == -inf_f32());
+      loss -= c * (la - lt);
+      csum += c;
+      let a = exp(la);
+      let underflow = a < ${LOG_DOMAIN_BELOW};
+      if (underflow) { logDomain |= 1u << j; }
+      ${withStats ? 'stats[sa + 3u + j] = select(c / a, la, underflow);' : ''}
+    }
+    losses[lo] = loss;
+    ${withStats ? 'stats[sa] = m; stats[sa + 1u] = csum / U; stats[sa + 2u] = bitcast<f32>(logDomain);' : ''}`;
+}
+
+/**
+ * Forward fix-up: rows the forward marked (loss +inf) are recomputed with
+ * every group entry in the log domain from its own max; the loss, and the stats if asked, are
+ * rewritten (log a_j, flagged in word 2, for the entries whose mass is below the threshold).
+ */
+function fixupSource(W: number, identity: boolean, withStats: boolean): string {
+  const body = forwardFixBody(W, identity, withStats);
+  return `${uniformBlock(WORDS)}
+${forwardBindings(withStats)}
+${IEEE_WGSL}
+${MAIN}
+  ${fixupRows(W, `let lo = word(6u) + row;
+    let marked = bitcast<u32>(losses[lo]) == 0x7f800000u; // bits: NaN must not pass`, body)}
+}`;
+}
+
+/** WGSL: adds −f·c_j·e^(z − m − log a_j) to dlogits over each log-domain entry j of the row (`logDomain` bits). */
+function backwardFixBody(W: number, identity: boolean): string {
+  return `for (var j = 0u; j < ${W}u; j++) {
+      if ((logDomain & (1u << j)) == 0u) { continue; }
+      let fj = f * bitcast<f32>(tbl[entry + 3u + 3u * j]);
+      let la = stats[sa + 3u + j];
+      let r0 = tbl[seg0 + tbl[entry + 1u + 3u * j]];
+      let r1 = tbl[seg0 + tbl[entry + 1u + 3u * j] + tbl[entry + 2u + 3u * j]];
+      for (var r = r0; r < r1; r++) {
+        let k = ${classAt(identity, 'r')};
+        dlogits[dbase + k] -= fj * exp(logits[base + k] - m - la);
+      }
+    }`;
+}
+
+/** Backward fix-up: for rows with log-domain entries, adds −f·c_j·e^(z − m − log a_j) over each log-domain entry j. */
+function backwardFixupSource(W: number, identity: boolean, perRow: boolean, withScale: boolean): string {
+  return `${uniformBlock(WORDS)}
+${backwardBindings(withScale)}
+${MAIN}
+  let f0 = gradOut[word(13u)]${withScale ? ' * scale[word(14u)]' : ''};
+  ${fixupRows(W, `let sa = word(12u) + row * ${W + 3}u;
+    let logDomain = bitcast<u32>(stats[sa + 2u]);
+    let marked = logDomain != 0u;`, `let m = stats[sa];
+    let f = ${perRow ? 'gradOut[word(13u) + row]' + (withScale ? ' * scale[word(14u)]' : '') : 'f0'};
+    let dbase = word(7u) + row * C;
+    ${backwardFixBody(W, identity)}`)}
 }`;
 }
 
@@ -624,6 +736,17 @@ export function hxeGpu(queue: KernelQueue, args: HxeGpuArgs): void {
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
     label: 'hxe forward',
   });
+  // Plain XE has no group entries; with one lane per row the kernel did the fix-up itself.
+  if (W === 0 || T === 1) return;
+  const identity = args.table.identityOrder;
+  queue.dispatch({
+    key: `hxe-fixup:${W}:${identity}:${withStats ? 's' : ''}`,
+    source: () => fixupSource(W, identity, withStats),
+    storage,
+    uniforms: u.data,
+    workgroups: [FIXUP_THREADS / WG, 1],
+    label: 'hxe forward fix-up',
+  });
 }
 
 export interface HxeBackwardGpuArgs {
@@ -669,6 +792,16 @@ export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): vo
     uniforms: u.data,
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
     label: 'hxe backward',
+  });
+  if (W === 0 || T === 1) return;
+  const identity = args.table.identityOrder;
+  queue.dispatch({
+    key: `hxe-bwd-fixup:${W}:${identity}:${args.perRow}:${withScale}`,
+    source: () => backwardFixupSource(W, identity, args.perRow, withScale),
+    storage,
+    uniforms: u.data,
+    workgroups: [FIXUP_THREADS / WG, 1],
+    label: 'hxe backward fix-up',
   });
 }
 

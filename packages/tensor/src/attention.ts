@@ -14,13 +14,13 @@
  * saved.logsumexp, …)` and then `releaseAttentionSaved(attrs)`); otherwise they are disposed at
  * once. `rope` records 'rope' with attrs { base, positionOffset }; its rule is `ropeBackward(g, attrs)`.
  */
-import { type CpuOperand, type GpuOperand, ELEMENTWISE_OPS, elementwiseCpu, elementwiseGpu } from '@rnagrad/kernels-wgsl';
+import { ELEMENTWISE_OPS, elementwiseCpu, elementwiseGpu } from '@rnagrad/kernels-wgsl';
 // Not yet re-exported by @rnagrad/kernels-wgsl's index; once they are, import them from there.
 import { type AttentionDropout, attentionBackwardCpu, attentionBackwardGpu, attentionForwardCpu, attentionForwardGpu } from '../../kernels-wgsl/src/attention.js';
 import { matmulCpu, matmulGpu } from '../../kernels-wgsl/src/matmul.js';
 import { ropeCpu, ropeGpu } from '../../kernels-wgsl/src/rope.js';
 import * as ops from './ops.js';
-import { cpuOperand, deviceOf, empty, gpuOperand, record, takeCounters } from './ops.js';
+import { deviceOf, empty, launch, record, takeCounters } from './ops.js';
 import { keep, tidy, type Tensor } from './tensor.js';
 import { runtime } from './runtime.js';
 import { softmax, softmaxBackward, untracked } from './nn.js';
@@ -73,8 +73,10 @@ function contiguousOf(op: string, t: Tensor): Tensor {
   t.assertAlive(op);
   if (t.isContiguous) return t;
   const out = empty(t.shape, t.dtype, t.device);
-  if (t.device === 'gpu') elementwiseGpu(runtime().queue, ELEMENTWISE_OPS.copy, gpuOperand(op, out), [gpuOperand(op, t)]);
-  else elementwiseCpu(ELEMENTWISE_OPS.copy, cpuOperand(op, out), [cpuOperand(op, t)]);
+  launch(op, t.device, {
+    gpu: (at, queue) => elementwiseGpu(queue, ELEMENTWISE_OPS.copy, at(out), [at(t)]),
+    cpu: (at) => elementwiseCpu(ELEMENTWISE_OPS.copy, at(out), [at(t)]),
+  });
   return out;
 }
 
@@ -104,12 +106,6 @@ function checkQkv(op: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | nu
   return [B, H, L, D];
 }
 
-function g(op: string, t: Tensor): GpuOperand {
-  return gpuOperand(op, t);
-}
-function c(op: string, t: Tensor): CpuOperand {
-  return cpuOperand(op, t);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Fused attention
@@ -134,13 +130,10 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
   const [qc, kc, vc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor];
   const out = empty(q.shape, 'f32', device);
   const lse = empty([B, H, L], 'f32', device);
-  if (device === 'gpu') {
-    const rt = runtime();
-    rt.check(op);
-    attentionForwardGpu(rt.queue, { q: g(op, qc), k: g(op, kc), v: g(op, vc), out: g(op, out), lse: g(op, lse), keyPaddingMask: mask && g(op, mask), causal, scale, dropout });
-  } else {
-    attentionForwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), out: c(op, out), lse: c(op, lse), keyPaddingMask: mask && c(op, mask), causal, scale, dropout });
-  }
+  launch(op, device, {
+    gpu: (at, queue) => attentionForwardGpu(queue, { q: at(qc), k: at(kc), v: at(vc), out: at(out), lse: at(lse), keyPaddingMask: mask && at(mask), causal, scale, dropout }),
+    cpu: (at) => attentionForwardCpu({ q: at(qc), k: at(kc), v: at(vc), out: at(out), lse: at(lse), keyPaddingMask: mask && at(mask), causal, scale, dropout }),
+  });
   release([qc, kc, vc], inputs);
   return { out, logsumexp: lse, dropout };
 }
@@ -195,30 +188,20 @@ export function attentionBackward(
   const dv = empty(q.shape, 'f32', device);
   const inputs = [q, k, v, out, dOut, logsumexp];
   const [qc, kc, vc, oc, gc, lc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-  if (device === 'gpu') {
-    const rt = runtime();
-    rt.check(op);
-    const stats = empty([2 * B * H * L], 'f32', 'gpu');
-    attentionBackwardGpu(rt.queue, {
-      q: g(op, qc),
-      k: g(op, kc),
-      v: g(op, vc),
-      out: g(op, oc),
-      lse: g(op, lc),
-      dOut: g(op, gc),
-      dq: g(op, dq),
-      dk: g(op, dk),
-      dv: g(op, dv),
-      stats: g(op, stats),
-      keyPaddingMask: mask && g(op, mask),
-      causal,
-      scale,
-      dropout: opts.dropout ?? null,
-    });
-    stats.dispose();
-  } else {
-    attentionBackwardCpu({ q: c(op, qc), k: c(op, kc), v: c(op, vc), dOut: c(op, gc), dq: c(op, dq), dk: c(op, dk), dv: c(op, dv), keyPaddingMask: mask && c(op, mask), causal, scale, dropout: opts.dropout ?? null });
-  }
+  const dropout = opts.dropout ?? null;
+  launch(op, device, {
+    gpu: (at, queue) => {
+      const stats = empty([2 * B * H * L], 'f32', 'gpu');
+      attentionBackwardGpu(queue, {
+        q: at(qc), k: at(kc), v: at(vc), out: at(oc), lse: at(lc), dOut: at(gc),
+        dq: at(dq), dk: at(dk), dv: at(dv), stats: at(stats),
+        keyPaddingMask: mask && at(mask), causal, scale, dropout,
+      });
+      stats.dispose();
+    },
+    cpu: (at) =>
+      attentionBackwardCpu({ q: at(qc), k: at(kc), v: at(vc), dOut: at(gc), dq: at(dq), dk: at(dk), dv: at(dv), keyPaddingMask: mask && at(mask), causal, scale, dropout }),
+  });
   release([qc, kc, vc, oc, gc, lc], inputs);
   return { dq, dk, dv };
 }
@@ -232,15 +215,14 @@ function ropeImpl(op: string, x: Tensor, opts: RopeOpts, inverse: boolean): Tens
   if (x.rank < 2) throw new RangeError(`${op}: input must be [..., length, headDim], got [${x.shape.join(', ')}]`);
   const out = empty(x.shape, 'f32', device);
   const ropts = { base: opts.base ?? 10000, positionOffset: opts.positionOffset ?? 0, inverse };
-  if (device === 'gpu') {
-    const rt = runtime();
-    rt.check(op);
-    const xc = contiguousOf(op, x);
-    ropeGpu(rt.queue, g(op, out), g(op, xc), ropts);
-    release([xc], [x]);
-  } else {
-    ropeCpu(c(op, out), c(op, x), ropts);
-  }
+  launch(op, device, {
+    gpu: (at, queue) => {
+      const xc = contiguousOf(op, x);
+      ropeGpu(queue, at(out), at(xc), ropts);
+      release([xc], [x]);
+    },
+    cpu: (at) => ropeCpu(at(out), at(x), ropts),
+  });
   return out;
 }
 
@@ -270,8 +252,10 @@ function bmm(op: string, a: Tensor, b: Tensor, alpha = 1, bias: Tensor | null = 
   const [B, H, M] = a.shape as [number, number, number, number];
   const N = b.shape[3]!;
   const out = empty([B, H, M, N], 'f32', a.device);
-  if (a.device === 'gpu') matmulGpu(runtime().queue, gpuOperand(op, out), gpuOperand(op, a), gpuOperand(op, b), bias ? { bias: gpuOperand(op, bias) } : {});
-  else matmulCpu(cpuOperand(op, out), cpuOperand(op, a), cpuOperand(op, b), bias ? { bias: cpuOperand(op, bias) } : {});
+  launch(op, a.device, {
+    gpu: (at, queue) => matmulGpu(queue, at(out), at(a), at(b), bias ? { bias: at(bias) } : {}),
+    cpu: (at) => matmulCpu(at(out), at(a), at(b), bias ? { bias: at(bias) } : {}),
+  });
   if (alpha === 1) return out;
   const scaled = ops.mul(out, alpha);
   out.dispose();

@@ -13,8 +13,7 @@
  */
 import { type MatmulActivation, matmulCpu, matmulGpu } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
-import { cpuOperand, deviceOf, empty, gpuOperand, isRecording, record } from './ops.js';
-import { runtime } from './runtime.js';
+import { deviceOf, empty, isRecording, launch, record } from './ops.js';
 import type { Tensor } from './tensor.js';
 
 export type { MatmulActivation };
@@ -132,21 +131,20 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
   const recording = isRecording(inputs);
   const out = empty(p.full, 'f32', p.device);
   const pre = recording && activation !== 'none' ? empty(p.full, 'f32', p.device) : null;
-  if (p.device === 'gpu') {
-    const rt = runtime();
-    rt.check(op);
-    matmulGpu(rt.queue, gpuOperand(op, out), gpuOperand(op, a, p.a), gpuOperand(op, b, p.b), {
-      bias: opts.bias && p.bias ? gpuOperand(op, opts.bias, p.bias) : undefined,
-      activation,
-      preActivation: pre ? gpuOperand(op, pre) : undefined,
-    });
-  } else {
-    matmulCpu(cpuOperand(op, out), cpuOperand(op, a, p.a), cpuOperand(op, b, p.b), {
-      bias: opts.bias && p.bias ? cpuOperand(op, opts.bias, p.bias) : undefined,
-      activation,
-      preActivation: pre ? cpuOperand(op, pre) : undefined,
-    });
-  }
+  launch(op, p.device, {
+    gpu: (at, queue) =>
+      matmulGpu(queue, at(out), at(a, p.a), at(b, p.b), {
+        bias: opts.bias && p.bias ? at(opts.bias, p.bias) : undefined,
+        activation,
+        preActivation: pre ? at(pre) : undefined,
+      }),
+    cpu: (at) =>
+      matmulCpu(at(out), at(a, p.a), at(b, p.b), {
+        bias: opts.bias && p.bias ? at(opts.bias, p.bias) : undefined,
+        activation,
+        preActivation: pre ? at(pre) : undefined,
+      }),
+  });
   const result = squeezeView(p, out);
   return record(op, inputs, result, { activation, hasBias: !!opts.bias }, pre ? { preActivation: squeezeView(p, pre) } : null);
 }

@@ -10,8 +10,6 @@
  * backward; otherwise they are disposed at once. Each backward is also exported as a plain function.
  */
 import {
-  type CpuOperand,
-  type GpuOperand,
   type View,
   ELEMENTWISE_OPS,
   elementwiseCpu,
@@ -33,9 +31,8 @@ import { layerNormBackwardCpu, layerNormBackwardGpu, layerNormCpu, layerNormGpu,
 import { type AdamWOptions, adamwCpu, adamwGpu, clipGradNormCpu, clipGradNormGpu, gradNormCpu, gradNormGpu, gradNormScratchBytes } from '@rnagrad/kernels-wgsl';
 import { scatterAddRowsCpu, scatterAddRowsGpu, scatterScratchBytes } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
-import { cpuOperand, deviceOf, empty, gpuOperand, hooks, normalizeDim, record, takeCounters } from './ops.js';
+import { deviceOf, empty, hooks, launch, normalizeDim, record, takeCounters } from './ops.js';
 import { tidy, type Tensor } from './tensor.js';
-import { runtime } from './runtime.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -73,22 +70,6 @@ function viewOf(t: Tensor): View {
   return { shape: t.shape, strides: t.strides, offset: t.offset };
 }
 
-function g(op: string, t: Tensor, view: View = t): GpuOperand {
-  return gpuOperand(op, t, view);
-}
-function c(op: string, t: Tensor, view: View = t): CpuOperand {
-  return cpuOperand(op, t, view);
-}
-
-function queue() {
-  const rt = runtime();
-  return rt.queue;
-}
-
-function checkRuntime(op: string): void {
-  runtime().check(op);
-}
-
 /**
  * Runs a row kernel on `views`; if the leading dims do not coalesce into the kernel's rank budget
  * the strided inputs are made contiguous first (rare: rank > 5 views).
@@ -118,10 +99,10 @@ function softmaxImpl(op: string, x: Tensor, dim: number, log: boolean): Tensor {
   withContiguousFallback([x], ([xx]) => {
     const xv = lastDimView(xx!, d);
     const ov = lastDimView(out, d);
-    if (device === 'gpu') {
-      checkRuntime(op);
-      softmaxGpu(queue(), g(op, out, ov), g(op, xx!, xv), { log });
-    } else softmaxCpu(c(op, out, ov), c(op, xx!, xv), { log });
+    launch(op, device, {
+      gpu: (at, queue) => softmaxGpu(queue, at(out, ov), at(xx!, xv), { log }),
+      cpu: (at) => softmaxCpu(at(out, ov), at(xx!, xv), { log }),
+    });
   });
   return out;
 }
@@ -134,10 +115,10 @@ function softmaxBackwardImpl(op: string, y: Tensor, dy: Tensor, dim: number, log
   const dx = empty(y.shape, 'f32', device);
   withContiguousFallback([y, dy], ([yy, gg]) => {
     const [yv, gv, xv] = [lastDimView(yy!, d), lastDimView(gg!, d), lastDimView(dx, d)];
-    if (device === 'gpu') {
-      checkRuntime(op);
-      softmaxBackwardGpu(queue(), g(op, dx, xv), g(op, yy!, yv), g(op, gg!, gv), { log });
-    } else softmaxBackwardCpu(c(op, dx, xv), c(op, yy!, yv), c(op, gg!, gv), { log });
+    launch(op, device, {
+      gpu: (at, queue) => softmaxBackwardGpu(queue, at(dx, xv), at(yy!, yv), at(gg!, gv), { log }),
+      cpu: (at) => softmaxBackwardCpu(at(dx, xv), at(yy!, yv), at(gg!, gv), { log }),
+    });
   });
   return dx;
 }
@@ -217,10 +198,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const rows = empty(targets.shape, 'f32', device);
   const lse = empty(targets.shape, 'f32', device);
   withContiguousFallback([logits], ([x]) => {
-    if (device === 'gpu') {
-      checkRuntime(op);
-      crossEntropyGpu(queue(), g(op, rows), g(op, lse), g(op, x!), g(op, targets), kopts);
-    } else crossEntropyCpu(c(op, rows), c(op, lse), c(op, x!), c(op, targets), kopts);
+    launch(op, device, {
+      gpu: (at, queue) => crossEntropyGpu(queue, at(rows), at(lse), at(x!), at(targets), kopts),
+      cpu: (at) => crossEntropyCpu(at(rows), at(lse), at(x!), at(targets), kopts),
+    });
   });
   const saved: { targets: Tensor; lse: Tensor; count?: Tensor } = { targets: targets.detach(), lse };
   let out = rows;
@@ -268,10 +249,10 @@ export function crossEntropyBackward(logits: Tensor, targets: Tensor, lse: Tenso
     reduction === 'none' ? viewOf(scale) : { shape: targets.shape, strides: targets.shape.map(() => 0), offset: scale.offset };
   const dx = empty(logits.shape, 'f32', device);
   withContiguousFallback([logits], ([x]) => {
-    if (device === 'gpu') {
-      checkRuntime(op);
-      crossEntropyBackwardGpu(queue(), g(op, dx), g(op, x!), g(op, targets), g(op, lse), g(op, scale, perRow), kopts);
-    } else crossEntropyBackwardCpu(c(op, dx), c(op, x!), c(op, targets), c(op, lse), c(op, scale, perRow), kopts);
+    launch(op, device, {
+      gpu: (at, queue) => crossEntropyBackwardGpu(queue, at(dx), at(x!), at(targets), at(lse), at(scale, perRow), kopts),
+      cpu: (at) => crossEntropyBackwardCpu(at(dx), at(x!), at(targets), at(lse), at(scale, perRow), kopts),
+    });
   });
   if (ownScale) scale.dispose();
   return dx;
@@ -299,10 +280,10 @@ function normForward(op: 'layerNorm' | 'rmsNorm', x: Tensor, weight: Tensor | nu
   const mean = rms ? null : empty(lead, 'f32', device);
   const rstd = empty(lead, 'f32', device);
   withContiguousFallback([x], ([xx]) => {
-    if (device === 'gpu') {
-      checkRuntime(op);
-      layerNormGpu(queue(), { y: g(op, y), mean: mean && g(op, mean), rstd: g(op, rstd) }, g(op, xx!), weight && g(op, weight), bias && g(op, bias), { rms, eps });
-    } else layerNormCpu({ y: c(op, y), mean: mean && c(op, mean), rstd: c(op, rstd) }, c(op, xx!), weight && c(op, weight), bias && c(op, bias), { rms, eps });
+    launch(op, device, {
+      gpu: (at, queue) => layerNormGpu(queue, { y: at(y), mean: mean && at(mean), rstd: at(rstd) }, at(xx!), weight && at(weight), bias && at(bias), { rms, eps }),
+      cpu: (at) => layerNormCpu({ y: at(y), mean: mean && at(mean), rstd: at(rstd) }, at(xx!), weight && at(weight), bias && at(bias), { rms, eps }),
+    });
   });
   return { y, mean, rstd };
 }
@@ -346,25 +327,25 @@ function normBackward(
   const dweight = weight ? empty([C], 'f32', device) : null;
   const dbias = withBias && !rms ? empty([C], 'f32', device) : null;
   withContiguousFallback([x, dy], ([xx, gg]) => {
-    if (device === 'gpu') {
-      checkRuntime(op);
-      const needScratch = dweight || dbias;
-      const rows = numel(x.shape.slice(0, -1));
-      const scratch = needScratch ? empty([normBackwardScratchBytes(rows, C) / 4], 'f32', 'gpu') : null;
-      layerNormBackwardGpu(
-        queue(),
-        { dx: g(op, dx), dweight: dweight && g(op, dweight), dbias: dbias && g(op, dbias) },
-        { x: g(op, xx!), weight: weight && g(op, weight), mean: mean && g(op, mean), rstd: g(op, rstd), dy: g(op, gg!) },
-        { rms, scratch: scratch?.storage.buffer ?? undefined },
-      );
-      scratch?.dispose();
-    } else {
-      layerNormBackwardCpu(
-        { dx: c(op, dx), dweight: dweight && c(op, dweight), dbias: dbias && c(op, dbias) },
-        { x: c(op, xx!), weight: weight && c(op, weight), mean: mean && c(op, mean), rstd: c(op, rstd), dy: c(op, gg!) },
-        { rms },
-      );
-    }
+    launch(op, device, {
+      gpu: (at, queue) => {
+        const rows = numel(x.shape.slice(0, -1));
+        const scratch = dweight || dbias ? empty([normBackwardScratchBytes(rows, C) / 4], 'f32', 'gpu') : null;
+        layerNormBackwardGpu(
+          queue,
+          { dx: at(dx), dweight: dweight && at(dweight), dbias: dbias && at(dbias) },
+          { x: at(xx!), weight: weight && at(weight), mean: mean && at(mean), rstd: at(rstd), dy: at(gg!) },
+          { rms, scratch: scratch?.storage.buffer ?? undefined },
+        );
+        scratch?.dispose();
+      },
+      cpu: (at) =>
+        layerNormBackwardCpu(
+          { dx: at(dx), dweight: dweight && at(dweight), dbias: dbias && at(dbias) },
+          { x: at(xx!), weight: weight && at(weight), mean: mean && at(mean), rstd: at(rstd), dy: at(gg!) },
+          { rms },
+        ),
+    });
   });
   return { dx, dweight, dbias };
 }
@@ -432,12 +413,14 @@ export function embeddingBackward(ids: Tensor, dy: Tensor, numEmbeddings: number
 }
 
 function scatterRows(op: string, out: Tensor, index: Tensor, src: Tensor, paddingIdx: number | null): void {
-  if (out.device === 'gpu') {
-    checkRuntime(op);
-    const keys = empty([scatterScratchBytes(index.size) / 4], 'f32', 'gpu');
-    scatterAddRowsGpu(queue(), g(op, out), g(op, index), g(op, src), { paddingIdx, scratch: keys.storage.buffer! });
-    keys.dispose();
-  } else scatterAddRowsCpu(c(op, out), c(op, index), c(op, src), { paddingIdx });
+  launch(op, out.device, {
+    gpu: (at, queue) => {
+      const keys = empty([scatterScratchBytes(index.size) / 4], 'f32', 'gpu');
+      scatterAddRowsGpu(queue, at(out), at(index), at(src), { paddingIdx, scratch: keys.storage.buffer! });
+      keys.dispose();
+    },
+    cpu: (at) => scatterAddRowsCpu(at(out), at(index), at(src), { paddingIdx }),
+  });
 }
 
 /**
@@ -492,10 +475,10 @@ export function dropoutMask(shape: readonly number[], p: number, device: 'gpu' |
     { value: base | 0, dtype: 'i32' as const },
     { value: p, dtype: 'f32' as const },
   ];
-  if (device === 'gpu') {
-    checkRuntime('dropout');
-    elementwiseGpu(queue(), ELEMENTWISE_OPS.dropoutMask, g('dropout', mask), scalars);
-  } else elementwiseCpu(ELEMENTWISE_OPS.dropoutMask, c('dropout', mask), scalars);
+  launch('dropout', device, {
+    gpu: (at, queue) => elementwiseGpu(queue, ELEMENTWISE_OPS.dropoutMask, at(mask), scalars),
+    cpu: (at) => elementwiseCpu(ELEMENTWISE_OPS.dropoutMask, at(mask), scalars),
+  });
   return mask;
 }
 
@@ -592,12 +575,10 @@ export function adamwStep(params: readonly Tensor[], grads: readonly Tensor[], m
   }
   const wd = (k: number) => (typeof opts.weightDecay === 'number' || opts.weightDecay === undefined ? opts.weightDecay : opts.weightDecay[k]);
   const kopts: AdamWOptions = { ...opts, weightDecay: undefined };
-  if (device === 'gpu') {
-    checkRuntime(op);
-    adamwGpu(queue(), params.map((p, k) => ({ param: g(op, p), grad: g(op, grads[k]!), m: g(op, ms[k]!), v: g(op, vs[k]!), weightDecay: wd(k) })), kopts);
-  } else {
-    adamwCpu(params.map((p, k) => ({ param: c(op, p), grad: c(op, grads[k]!), m: c(op, ms[k]!), v: c(op, vs[k]!), weightDecay: wd(k) })), kopts);
-  }
+  launch(op, device, {
+    gpu: (at, queue) => adamwGpu(queue, params.map((p, k) => ({ param: at(p), grad: at(grads[k]!), m: at(ms[k]!), v: at(vs[k]!), weightDecay: wd(k) })), kopts),
+    cpu: (at) => adamwCpu(params.map((p, k) => ({ param: at(p), grad: at(grads[k]!), m: at(ms[k]!), v: at(vs[k]!), weightDecay: wd(k) })), kopts),
+  });
 }
 
 function normInputs(op: string, grads: readonly Tensor[]): 'gpu' | 'cpu' {
@@ -614,13 +595,15 @@ export function gradNorm(grads: readonly Tensor[]): Tensor {
   const op = 'gradNorm';
   const device = normInputs(op, grads);
   const norm = empty([], 'f32', device);
-  if (device === 'gpu') {
-    checkRuntime(op);
-    const operands = grads.map((t) => g(op, t));
-    const scratch = empty([gradNormScratchBytes(operands) / 4], 'f32', 'gpu');
-    gradNormGpu(queue(), g(op, norm), operands, { scratch: scratch.storage.buffer! });
-    scratch.dispose();
-  } else gradNormCpu(c(op, norm), grads.map((t) => c(op, t)));
+  launch(op, device, {
+    gpu: (at, queue) => {
+      const operands = grads.map((t) => at(t));
+      const scratch = empty([gradNormScratchBytes(operands) / 4], 'f32', 'gpu');
+      gradNormGpu(queue, at(norm), operands, { scratch: scratch.storage.buffer! });
+      scratch.dispose();
+    },
+    cpu: (at) => gradNormCpu(at(norm), grads.map((t) => at(t))),
+  });
   return norm;
 }
 
@@ -632,12 +615,14 @@ export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): Tensor 
   const op = 'clipGradNorm';
   const device = normInputs(op, grads);
   const norm = empty([], 'f32', device);
-  if (device === 'gpu') {
-    checkRuntime(op);
-    const operands = grads.map((t) => g(op, t));
-    const scratch = empty([gradNormScratchBytes(operands) / 4], 'f32', 'gpu');
-    clipGradNormGpu(queue(), g(op, norm), operands, maxNorm, { scratch: scratch.storage.buffer! });
-    scratch.dispose();
-  } else clipGradNormCpu(c(op, norm), grads.map((t) => c(op, t)), maxNorm);
+  launch(op, device, {
+    gpu: (at, queue) => {
+      const operands = grads.map((t) => at(t));
+      const scratch = empty([gradNormScratchBytes(operands) / 4], 'f32', 'gpu');
+      clipGradNormGpu(queue, at(norm), operands, maxNorm, { scratch: scratch.storage.buffer! });
+      scratch.dispose();
+    },
+    cpu: (at) => clipGradNormCpu(at(norm), grads.map((t) => at(t)), maxNorm),
+  });
   return norm;
 }

@@ -1,20 +1,123 @@
 /**
- * The op contract. Every op validates its inputs, allocates its output, runs the kernel on the GPU
- * or its float64 twin on the CPU, then reports itself to autograd with `record` — once, with the
- * attrs its gradient rule reads. Tensors a backward needs besides the inputs and the output go in
- * `saved`: `record` keeps them out of `tidy` scopes when autograd takes the op (the graph node
- * then owns and disposes them) and disposes them at once otherwise.
+ * The op contract. Every op validates its inputs (`deviceOf`, shape checks), allocates its output
+ * (`empty`), runs the kernel on the GPU or its float64 twin on the CPU (`launch`), then reports
+ * itself to autograd with `record` — once, with the attrs its gradient rule reads. Tensors a
+ * backward needs besides the inputs and the output go in `saved`: `record` keeps them out of
+ * `tidy` scopes when autograd takes the op (the graph node then owns and disposes them) and
+ * disposes them at once otherwise.
  *
  * `RecordedOps` is the one list of recorded ops, op name → attrs. @rnagrad/autograd types its rule
- * table against it (`{ [K in RecordedOp]: GradRule<K> }`), so a recorded op without a rule, or a
+ * table against it (`{ [K in RecordedOp]: GradRule<RecordedOps[K]> }`), so a recorded op without a rule, or a
  * rule reading an attr the op does not record, is a compile error. Ops added outside this package
  * record under their own names and register their rule with autograd's `defineGradient`.
  */
-import type { ElementwiseOpName } from '@rnagrad/kernels-wgsl';
+import { type CpuOperand, type DType, type ElementwiseOpName, type GpuOperand, type KernelQueue, contiguousStrides, numel } from '@rnagrad/kernels-wgsl';
 import type { AttentionAttrs, RopeOpts } from './attention.js';
 import type { HxeAttrs } from './hxe.js';
 import type { MatmulAttrs } from './linalg.js';
-import { type Tensor, keep } from './tensor.js';
+import { runtime } from './runtime.js';
+import { type Device, Storage, Tensor, keep } from './tensor.js';
+
+export type TensorLike = Tensor | number;
+/** The part of a tensor a kernel operand describes: a view of its storage. */
+type ViewSpec = { shape: readonly number[]; strides: readonly number[]; offset: number };
+
+// ---------------------------------------------------------------------------------------------
+// Devices, allocation, operands
+
+
+let defaultDevice: Device = 'gpu';
+/** Device used when an op creates a tensor without being told where (default 'gpu'). */
+export function setDefaultDevice(device: Device): void {
+  defaultDevice = device;
+}
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage and operands
+
+export const BYTES_PER_ELEMENT = 4;
+
+/** A new, uninitialised contiguous tensor. */
+export function empty(shape: readonly number[], dtype: DType = 'f32', device: Device = defaultDevice, forUpload = false): Tensor {
+  checkShape('empty', shape);
+  const n = numel(shape);
+  let storage: Storage;
+  if (device === 'gpu') {
+    const rt = runtime();
+    rt.check('empty');
+    storage = new Storage('gpu', n, rt.pool.acquire(n * BYTES_PER_ELEMENT, forUpload), null, rt.pool);
+  } else {
+    storage = new Storage('cpu', n, null, new Float64Array(n), null);
+  }
+  return new Tensor(storage, shape, contiguousStrides(shape), 0, dtype);
+}
+
+/** The GPU kernel operand for a tensor (or a view of it); refuses tensors over the binding limit. */
+export function gpuOperand(op: string, t: Tensor, view: ViewSpec = t): GpuOperand {
+  t.assertAlive(op);
+  const buffer = t.storage.buffer!;
+  const rt = runtime();
+  if (buffer.size > rt.bindingLimit) {
+    throw new RangeError(
+      `${op}: tensor [${t.shape.join(', ')}] occupies ${buffer.size} bytes, more than this device's maxStorageBufferBindingSize (${rt.bindingLimit} bytes); split it into smaller tensors`,
+    );
+  }
+  return { buffer, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
+}
+
+/** The CPU-reference operand for a tensor (or a view of it). */
+export function cpuOperand(op: string, t: Tensor, view: ViewSpec = t): CpuOperand {
+  t.assertAlive(op);
+  return { data: t.storage.data!, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
+}
+
+/** The device shared by the tensor inputs; throws if they differ or one was disposed. */
+export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
+  let device: Device | null = null;
+  for (const x of inputs) {
+    if (!(x instanceof Tensor)) continue;
+    x.assertAlive(op);
+    if (device && x.device !== device) throw new Error(`${op}: tensors are on different devices (${device} and ${x.device}); move one with .to()`);
+    device = x.device;
+  }
+  return device ?? defaultDevice;
+}
+
+/** Sizes must be non-negative integers. */
+export function checkShape(op: string, shape: readonly number[]): void {
+  for (const s of shape) {
+    if (!Number.isInteger(s) || s < 0) throw new RangeError(`${op}: invalid shape [${shape.join(', ')}] (sizes must be non-negative integers)`);
+  }
+}
+
+
+/**
+ * Runs an op's kernel on `device`: `gpu` gets GPU operands and the queue (after checking that the
+ * device is alive and reported no error), `cpu` the float64 twin's operands. The operand makers
+ * name `op` in their errors (disposed tensor, tensor over the binding limit).
+ */
+export function launch(
+  op: string,
+  device: Device,
+  kernels: {
+    gpu: (at: (t: Tensor, view?: ViewSpec) => GpuOperand, queue: KernelQueue) => void;
+    cpu: (at: (t: Tensor, view?: ViewSpec) => CpuOperand) => void;
+  },
+): void {
+  if (device === 'gpu') {
+    const rt = runtime();
+    rt.check(op);
+    kernels.gpu((t, view) => gpuOperand(op, t, view), rt.queue);
+  } else {
+    kernels.cpu((t, view) => cpuOperand(op, t, view));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording
 
 /** The elementwise ops with a gradient; the others (comparisons, casts to integers, backward helpers) are not recorded. */
 export const DIFFERENTIABLE_ELEMENTWISE = [

@@ -34,85 +34,41 @@ import {
 } from '@rnagrad/kernels-wgsl';
 import { type Device, Storage, Tensor } from './tensor.js';
 import { hasRuntime, runtime } from './runtime.js';
-import { DIFFERENTIABLE_ELEMENTWISE, type DifferentiableElementwise, isRecording, record } from './op.js';
+import {
+  BYTES_PER_ELEMENT,
+  DIFFERENTIABLE_ELEMENTWISE,
+  type DifferentiableElementwise,
+  type TensorLike,
+  checkShape,
+  cpuOperand,
+  deviceOf,
+  empty,
+  getDefaultDevice,
+  gpuOperand,
+  isRecording,
+  launch,
+  record,
+} from './op.js';
 
-export type TensorLike = Tensor | number;
 export interface CreateOptions {
   dtype?: DType;
   device?: Device;
 }
 
+export {
+  type TensorLike,
+  cpuOperand,
+  deviceOf,
+  empty,
+  getDefaultDevice,
+  gpuOperand,
+  launch,
+  setDefaultDevice,
+} from './op.js';
 export { hooks, isRecording, record, recordExtension, type DimAttrs, type ElementwiseAttrs, type NormAttrs, type RecordedOp, type RecordedOps, type ReduceAttrs } from './op.js';
-
-let defaultDevice: Device = 'gpu';
-/** Device used when an op creates a tensor without being told where (default 'gpu'). */
-export function setDefaultDevice(device: Device): void {
-  defaultDevice = device;
-}
-export function getDefaultDevice(): Device {
-  return defaultDevice;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Storage and operands
-
-const BYTES_PER_ELEMENT = 4;
-
-/** A new, uninitialised contiguous tensor. */
-export function empty(shape: readonly number[], dtype: DType = 'f32', device: Device = defaultDevice, forUpload = false): Tensor {
-  checkShape('empty', shape);
-  const n = numel(shape);
-  let storage: Storage;
-  if (device === 'gpu') {
-    const rt = runtime();
-    rt.check('empty');
-    storage = new Storage('gpu', n, rt.pool.acquire(n * BYTES_PER_ELEMENT, forUpload), null, rt.pool);
-  } else {
-    storage = new Storage('cpu', n, null, new Float64Array(n), null);
-  }
-  return new Tensor(storage, shape, contiguousStrides(shape), 0, dtype);
-}
-
-/** The GPU kernel operand for a tensor (or a view of it); refuses tensors over the binding limit. */
-export function gpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; strides: readonly number[]; offset: number } = t): GpuOperand {
-  t.assertAlive(op);
-  const buffer = t.storage.buffer!;
-  const rt = runtime();
-  if (buffer.size > rt.bindingLimit) {
-    throw new RangeError(
-      `${op}: tensor [${t.shape.join(', ')}] occupies ${buffer.size} bytes, more than this device's maxStorageBufferBindingSize (${rt.bindingLimit} bytes); split it into smaller tensors`,
-    );
-  }
-  return { buffer, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
-}
-
-/** The CPU-reference operand for a tensor (or a view of it). */
-export function cpuOperand(op: string, t: Tensor, view: { shape: readonly number[]; strides: readonly number[]; offset: number } = t): CpuOperand {
-  t.assertAlive(op);
-  return { data: t.storage.data!, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
-}
-
-/** The device shared by the tensor inputs; throws if they differ or one was disposed. */
-export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
-  let device: Device | null = null;
-  for (const x of inputs) {
-    if (!(x instanceof Tensor)) continue;
-    x.assertAlive(op);
-    if (device && x.device !== device) throw new Error(`${op}: tensors are on different devices (${device} and ${x.device}); move one with .to()`);
-    device = x.device;
-  }
-  return device ?? defaultDevice;
-}
-
 
 // ---------------------------------------------------------------------------------------------
 // Shapes
-
-function checkShape(op: string, shape: readonly number[]): void {
-  for (const s of shape) {
-    if (!Number.isInteger(s) || s < 0) throw new RangeError(`${op}: invalid shape [${shape.join(', ')}] (sizes must be non-negative integers)`);
-  }
-}
 
 export function normalizeDim(op: string, dim: number, rank: number): number {
   const d = dim < 0 ? dim + rank : dim;
@@ -157,13 +113,11 @@ function scalarOperand(value: number, tensorTypes: DType[]): ScalarOperand {
 /** Runs an elementwise op into `out` (any view), broadcasting inputs to out's shape. */
 function mapInto(name: ElementwiseOpName, out: Tensor, inputs: readonly (Tensor | ScalarOperand)[]): void {
   const op = ELEMENTWISE_OPS[name];
-  if (out.device === 'gpu') {
-    const rt = runtime();
-    rt.check(name);
-    elementwiseGpu(rt.queue, op, gpuOperand(name, out), inputs.map((x) => (x instanceof Tensor ? gpuOperand(name, x, { shape: out.shape, strides: broadcastStrides(x, out.shape), offset: x.offset }) : x)));
-  } else {
-    elementwiseCpu(op, cpuOperand(name, out), inputs.map((x) => (x instanceof Tensor ? cpuOperand(name, x, { shape: out.shape, strides: broadcastStrides(x, out.shape), offset: x.offset }) : x)));
-  }
+  const broadcast = (x: Tensor) => ({ shape: out.shape, strides: broadcastStrides(x, out.shape), offset: x.offset });
+  launch(name, out.device, {
+    gpu: (at, queue) => elementwiseGpu(queue, op, at(out), inputs.map((x) => (x instanceof Tensor ? at(x, broadcast(x)) : x))),
+    cpu: (at) => elementwiseCpu(op, at(out), inputs.map((x) => (x instanceof Tensor ? at(x, broadcast(x)) : x))),
+  });
 }
 
 /** Elementwise op over tensors and numbers, with broadcasting and dtype promotion. */
@@ -301,7 +255,7 @@ export function tensor(values: Nested | ArrayLike<number>, opts: CreateOptions &
     shape = [...opts.shape];
   }
   const dtype = opts.dtype ?? (values instanceof Int32Array ? 'i32' : values instanceof Uint8Array ? 'bool' : 'f32');
-  const out = empty(shape, dtype, opts.device ?? defaultDevice, true);
+  const out = empty(shape, dtype, opts.device ?? getDefaultDevice(), true);
   upload(out, flat);
   return out;
 }
@@ -323,7 +277,7 @@ function upload(t: Tensor, values: ArrayLike<number>): void {
 
 export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
   const dtype = opts.dtype ?? 'f32';
-  const out = empty(shape, dtype, opts.device ?? defaultDevice);
+  const out = empty(shape, dtype, opts.device ?? getDefaultDevice());
   mapInto('copy', out, [{ value, dtype: dtype === 'f32' ? 'f32' : 'i32' }]);
   return out;
 }
@@ -338,7 +292,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   if (step === 0) throw new RangeError('arange: step must not be 0');
   const n = Math.max(0, Math.ceil((end - start) / step));
   const dtype = opts.dtype ?? (Number.isInteger(start) && Number.isInteger(step) ? 'i32' : 'f32');
-  const out = empty([n], dtype, opts.device ?? defaultDevice, dtype !== 'f32');
+  const out = empty([n], dtype, opts.device ?? getDefaultDevice(), dtype !== 'f32');
   if (dtype === 'f32') mapInto('arange', out, [{ value: start, dtype: 'f32' }, { value: step, dtype: 'f32' }]);
   else upload(out, Array.from({ length: n }, (_, i) => start + i * step));
   return out;
@@ -367,7 +321,7 @@ export function takeCounters(n: number, seed?: number): { key: number; base: num
  */
 export function generate(name: ElementwiseOpName, shape: readonly number[], scalars: readonly ScalarOperand[], opts: CreateOptions = {}): Tensor {
   const op = ELEMENTWISE_OPS[name];
-  const out = empty(shape, opts.dtype ?? elementwiseTypes(op, scalars.map((s) => s.dtype)).out, opts.device ?? defaultDevice);
+  const out = empty(shape, opts.dtype ?? elementwiseTypes(op, scalars.map((s) => s.dtype)).out, opts.device ?? getDefaultDevice());
   mapInto(name, out, scalars);
   return out;
 }
@@ -555,9 +509,10 @@ export function gatherBackward(dy: Tensor, dim: number, index: Tensor, inputShap
     throw new RangeError(`gatherBackward: dy [${dy.shape.join(', ')}] must have the index's shape [${index.shape.join(', ')}]`);
   }
   const dx = empty(inputShape, 'f32', device);
-  if (device === 'gpu') {
-    gatherBackwardGpu(runtime().queue, gpuOperand('gatherBackward', dx), gpuOperand('gatherBackward', dy), gpuOperand('gatherBackward', index), d);
-  } else gatherBackwardCpu(cpuOperand('gatherBackward', dx), cpuOperand('gatherBackward', dy), cpuOperand('gatherBackward', index), d);
+  launch('gatherBackward', device, {
+    gpu: (at, queue) => gatherBackwardGpu(queue, at(dx), at(dy), at(index), d),
+    cpu: (at) => gatherBackwardCpu(at(dx), at(dy), at(index), d),
+  });
   return dx;
 }
 
@@ -582,14 +537,18 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor, opts: { op?: 
  */
 export function checkIndices(index: Tensor, check: IndexCheck): void {
   const flat = index.isContiguous ? index : clone(index);
-  if (flat.device === 'gpu') checkIndicesGpu(runtime().queue, gpuOperand(check.op, flat), check);
-  else checkIndicesCpu(cpuOperand(check.op, flat), check);
+  launch(check.op, flat.device, {
+    gpu: (at, queue) => checkIndicesGpu(queue, at(flat), check),
+    cpu: (at) => checkIndicesCpu(at(flat), check),
+  });
   if (flat !== index) flat.dispose();
 }
 
 function runGather(out: Tensor, x: Tensor, index: Tensor, dim: number): void {
-  if (out.device === 'gpu') gatherGpu(runtime().queue, gpuOperand('gather', out), gpuOperand('gather', x), gpuOperand('gather', index), dim);
-  else gatherCpu(cpuOperand('gather', out), cpuOperand('gather', x), cpuOperand('gather', index), dim);
+  launch('gather', out.device, {
+    gpu: (at, queue) => gatherGpu(queue, at(out), at(x), at(index), dim),
+    cpu: (at) => gatherCpu(at(out), at(x), at(index), dim),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -611,8 +570,10 @@ function reduce(op: ReduceOpName, x: Tensor, axes: number | readonly number[] | 
   }
   const keptShape = x.shape.filter((_, d) => !list.includes(d));
   const out = empty(keptShape, reduceOutType(op, x.dtype), device);
-  if (device === 'gpu') reduceGpu(runtime().queue, op, gpuOperand(op, out), gpuOperand(op, x), list);
-  else reduceCpu(op, cpuOperand(op, out), cpuOperand(op, x), list);
+  launch(op, device, {
+    gpu: (at, queue) => reduceGpu(queue, op, at(out), at(x), list),
+    cpu: (at) => reduceCpu(op, at(out), at(x), list),
+  });
   let result = out;
   if (keepdim) {
     result = out.view(x.shape.map((s, d) => (list.includes(d) ? 1 : s)));
