@@ -10,6 +10,7 @@ export * from './gather.js';
 export * from './index-check.js';
 export * from './random.js';
 export * from './math.js';
+export * from './rows.js';
 export * from './softmax.js';
 export * from './norm.js';
 export * from './optim.js';

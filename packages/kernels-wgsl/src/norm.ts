@@ -1,7 +1,7 @@
 /**
  * LayerNorm and RMSNorm along the last axis, forward and backward, with float64 references.
  *
- * Forward (one row kernel, see softmax.ts for the schedules): LayerNorm takes the mean, then the
+ * Forward (one row kernel, see rows.ts for the schedules): LayerNorm takes the mean, then the
  * variance as Σ(x−mean)²/C in a second pass over the (cached) row — no E[x²]−E[x]² cancellation —
  * and writes y plus the per-row mean and rstd = 1/√(var+eps) for the backward. RMSNorm writes y and
  * rstd = 1/√(mean(x²)+eps). Weight and bias are optional.
@@ -14,7 +14,7 @@
  *
  * Versions (SwiftShader, 2 cores of a shared, noisy VM; "best / p50" of interleaved rounds), [4096, 256]
  * with weight and bias:
- *  forward, row schedules as softmax.ts (one thread per row, vec4): 12.6–25 ms best, 22–51 ms p50;
+ *  forward, the row schedules of rows.ts (one thread per row, vec4): 12.6–25 ms best, 22–51 ms p50;
  *    4 lanes per row (barriers): 41 / 95 ms.
  *  backward v1: dx row kernel + column partials over 8 chunks (512 column threads) whose rows were
  *    unravelled per row (integer divisions) + chunk reduce: 150–200 ms best, of which dx 15–30 ms.
@@ -35,7 +35,7 @@ import {
   rowMode,
   rowUniforms,
   runRowKernel,
-} from './softmax.js';
+} from './rows.js';
 
 export interface NormOptions {
   /** RMSNorm instead of LayerNorm (no mean, no bias). */

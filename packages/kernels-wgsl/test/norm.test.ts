@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
-import type { RowSchedule } from '../src/softmax.js';
+import type { RowSchedule } from '../src/rows.js';
 import { layerNormBackwardCpu, layerNormBackwardGpu, layerNormCpu, layerNormGpu, normBackwardScratchBytes } from '../src/norm.js';
 
 import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';

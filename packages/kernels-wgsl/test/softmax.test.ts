@@ -3,8 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelQueue } from '../src/queue.js';
 import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
+import type { RowSchedule } from '../src/rows.js';
 import {
-  type RowSchedule,
   crossEntropyBackwardCpu,
   crossEntropyBackwardGpu,
   crossEntropyCpu,
