@@ -9,7 +9,9 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Why Chromium cannot start here, or null when it can. */
 export function chromiumMissing(): string | null {
-  return existsSync(chromiumPath) ? null : `Chromium not found at ${chromiumPath} (install Debian's chromium package or set CHROMIUM_PATH)`;
+  return existsSync(chromiumPath)
+    ? null
+    : `Chromium not found at ${chromiumPath} (install Debian's chromium package or set CHROMIUM_PATH)`;
 }
 
 export function launchChromium(): Promise<Browser> {

@@ -7,7 +7,16 @@
  */
 import * as T from '@rnagrad/tensor';
 import { zeroGrad } from '@rnagrad/autograd';
-import { AdamW, Embedding, IGNORE_INDEX, Linear, Module, clmBatch, loadEcoliCds, saveCheckpoint } from '@rnagrad/models';
+import {
+  AdamW,
+  Embedding,
+  IGNORE_INDEX,
+  Linear,
+  Module,
+  clmBatch,
+  loadEcoliCds,
+  saveCheckpoint,
+} from '@rnagrad/models';
 import { seededRandom } from '@rnagrad/tokenizers';
 
 class TwoLayer extends Module {

@@ -5,8 +5,9 @@
 export type { NodeAdapter, NodeAdapterOptions } from './node.js';
 
 const MESSAGE =
-  "@rnagrad/kernels-wgsl/node is the Node entry (Dawn through the npm package \"webgpu\"); in a browser import '@rnagrad/kernels-wgsl' " +
-  'and get a device from navigator.gpu: await (await navigator.gpu.requestAdapter()).requestDevice().';
+  '@rnagrad/kernels-wgsl/node is the Node entry (Dawn through the npm package "webgpu"); ' +
+  "in a browser import '@rnagrad/kernels-wgsl' and get a device from navigator.gpu: " +
+  'await (await navigator.gpu.requestAdapter()).requestDevice().';
 
 function nodeOnly(): never {
   throw new Error(MESSAGE);

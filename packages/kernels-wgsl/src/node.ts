@@ -89,8 +89,13 @@ export function vulkanDriverManifests(env: Record<string, string | undefined> = 
   if (override) return listed(override);
   const home = env.HOME ?? homedir();
   const configDirs = [env.XDG_CONFIG_HOME ?? join(home, '.config'), ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':')];
-  const dataDirs = [env.XDG_DATA_HOME ?? join(home, '.local/share'), ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':')];
-  const folders = [...configDirs, '/usr/local/etc', '/etc', ...dataDirs].filter(Boolean).map((d) => join(d, 'vulkan', 'icd.d'));
+  const dataDirs = [
+    env.XDG_DATA_HOME ?? join(home, '.local/share'),
+    ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':'),
+  ];
+  const folders = [...configDirs, '/usr/local/etc', '/etc', ...dataDirs]
+    .filter(Boolean)
+    .map((d) => join(d, 'vulkan', 'icd.d'));
   const manifests = listed(env.VK_ADD_DRIVER_FILES);
   for (const folder of folders) {
     if (!existsSync(folder)) continue;
@@ -117,7 +122,8 @@ export async function requestNodeAdapter(opts: NodeAdapterOptions = {}): Promise
     const gpu = webgpu.create([]);
     const adapter = await gpu.requestAdapter(request);
     if (adapter) return { adapter, gpu, softwareIcd: null };
-    if (mode === 'hardware') throw new Error(`${NO_ADAPTER_HELP}\n  (RNAGRAD_ADAPTER=hardware: the software fallback is off.)`);
+    if (mode === 'hardware')
+      throw new Error(`${NO_ADAPTER_HELP}\n  (RNAGRAD_ADAPTER=hardware: the software fallback is off.)`);
   }
   // The Vulkan loader reads VK_ICD_FILENAMES when Dawn creates its instance, so setting it before
   // `create` is enough.
@@ -128,10 +134,13 @@ export async function requestNodeAdapter(opts: NodeAdapterOptions = {}): Promise
   process.env.XDG_RUNTIME_DIR ??= tmpdir();
   const gpu = webgpu.create([]);
   const adapter = await gpu.requestAdapter(request);
-  if (!adapter) throw new Error(`${NO_ADAPTER_HELP}\n  (SwiftShader at ${icd} gave no adapter: is libvulkan1 installed?)`);
+  if (!adapter)
+    throw new Error(`${NO_ADAPTER_HELP}\n  (SwiftShader at ${icd} gave no adapter: is libvulkan1 installed?)`);
   if (!opts.quiet && !softwareNoticeShown) {
     softwareNoticeShown = true;
-    console.error(`rnagrad: no hardware GPU adapter; using SwiftShader (software Vulkan) from ${icd} — correct but slow.`);
+    console.error(
+      `rnagrad: no hardware GPU adapter; using SwiftShader (software Vulkan) from ${icd} — correct but slow.`,
+    );
   }
   return { adapter, gpu, softwareIcd: icd };
 }

@@ -13,12 +13,19 @@ function nodeOnly(name: string, inBrowser: string): never {
   );
 }
 
-export async function saveCheckpoint(_path: string, _tensors: ReadonlyMap<string, Tensor> | [string, Tensor][], _metadata?: Record<string, string>): Promise<void> {
+export async function saveCheckpoint(
+  _path: string,
+  _tensors: ReadonlyMap<string, Tensor> | [string, Tensor][],
+  _metadata?: Record<string, string>,
+): Promise<void> {
   nodeOnly('saveCheckpoint', 'encodeSafetensors(tensors) gives the bytes to store or download');
 }
 
 export async function loadCheckpoint(_path: string, _opts?: { device?: T.Device }): Promise<DecodedCheckpoint> {
-  return nodeOnly('loadCheckpoint', 'fetch the file and call decodeSafetensors(new Uint8Array(await response.arrayBuffer()))');
+  return nodeOnly(
+    'loadCheckpoint',
+    'fetch the file and call decodeSafetensors(new Uint8Array(await response.arrayBuffer()))',
+  );
 }
 
 export async function writeFileAtomic(_path: string, _data: Uint8Array | string): Promise<void> {

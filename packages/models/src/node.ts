@@ -33,7 +33,11 @@ export async function loadEcoliCds(source: CorpusSource = {}): Promise<CodonCorp
 }
 
 /** Writes a checkpoint file atomically: a temporary file in the same folder, then rename. */
-export async function saveCheckpoint(path: string, tensors: ReadonlyMap<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): Promise<void> {
+export async function saveCheckpoint(
+  path: string,
+  tensors: ReadonlyMap<string, Tensor> | [string, Tensor][],
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const bytes = await encodeSafetensors(tensors, metadata);
   await writeFileAtomic(path, bytes);
 }
@@ -43,7 +47,8 @@ export async function loadCheckpoint(path: string, opts: { device?: T.Device } =
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new Error(`loadCheckpoint: cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new Error(`loadCheckpoint: cannot read ${path}: ${reason}`);
   }
   return decodeSafetensors(bytes, { ...opts, source: path });
 }

@@ -3,8 +3,9 @@
  * that names the right entry (file-path readers need node:fs).
  */
 const MESSAGE =
-  "@rnagrad/tokenizers/node reads files by path and needs Node; in a browser import '@rnagrad/tokenizers' and pass " +
-  'the text, or a stream of chunks (e.g. (await fetch(url)).body), to parseFasta / readFasta / readCsv / readCsvColumn.';
+  "@rnagrad/tokenizers/node reads files by path and needs Node; in a browser import '@rnagrad/tokenizers' " +
+  'and pass the text, or a stream of chunks (e.g. (await fetch(url)).body), ' +
+  'to parseFasta / readFasta / readCsv / readCsvColumn.';
 
 function nodeOnly(): never {
   throw new Error(MESSAGE);
