@@ -14,7 +14,7 @@
  */
 import { interleavedSamples } from './lib/interleave.js';
 import * as T from '@rnagrad/tensor';
-import { attentionBackward, attentionForward, composedAttentionBackward, composedAttentionForward } from '../packages/tensor/src/attention.js';
+import { attentionBackward, attentionForward, composedAttentionBackward, composedAttentionForward } from '@rnagrad/tensor';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const ITERATIONS = Number(process.env.ITERATIONS ?? 5);

@@ -11,9 +11,9 @@
  */
 import { interleavedSamples } from './lib/interleave.js';
 import * as T from '@rnagrad/tensor';
-import { codonTree, hxePathTable, leafMembership } from '../packages/tokenizers/src/index.js';
-import type { GpuOperand } from '../packages/kernels-wgsl/src/layout.js';
+import { codonTree, hxePathTable, leafMembership } from '@rnagrad/tokenizers';
 import {
+  type GpuOperand,
   type HxeGpuTable,
   hxeDefaultThreadsPerRow,
   hxeBackwardGpu,
@@ -22,8 +22,7 @@ import {
   hxeStatsWords,
   uploadHxeTable,
   xeKernelTable,
-} from '../packages/kernels-wgsl/src/hxe.js';
-import { hierarchicalCrossEntropy } from '../packages/tensor/src/hxe.js';
+} from '@rnagrad/kernels-wgsl';
 import { requireGrad } from '@rnagrad/autograd';
 
 const N = 16384;
@@ -90,8 +89,8 @@ const tasks: [string, () => Promise<void>][] = [
   ['kernel XE  fwd+bwd', kernel(xeTable, true)],
   ['kernel HXE fwd', kernel(hxeTable, false)],
   ['kernel XE  fwd', kernel(xeTable, false)],
-  ['op HXE loss+backward', tensorOp(() => hierarchicalCrossEntropy(logits, targets, table))],
-  ['op XE  loss+backward', tensorOp(() => hierarchicalCrossEntropy(logits, targets, table, { mode: 'xe' }))],
+  ['op HXE loss+backward', tensorOp(() => T.hierarchicalCrossEntropy(logits, targets, table))],
+  ['op XE  loss+backward', tensorOp(() => T.hierarchicalCrossEntropy(logits, targets, table, { mode: 'xe' }))],
   ['op CE  loss+backward', tensorOp(() => T.crossEntropy(logits, targets))],
 ];
 if (variants) {

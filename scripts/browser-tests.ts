@@ -3,13 +3,13 @@
  * SwiftShader when there is no GPU), served from 127.0.0.1, and prints "browser: N passed, M failed".
  */
 import { createServer } from 'node:http';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { chromiumMissing, launchChromium } from './chromium.js';
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-if (!existsSync(executablePath)) {
-  console.log(`browser: Chromium not found at ${executablePath} (install Debian's chromium package or set CHROMIUM_PATH)`);
+const missing = chromiumMissing();
+if (missing) {
+  console.log(`browser: ${missing}`);
   console.log('browser: 0 passed, 1 failed');
   process.exit(1);
 }
@@ -21,7 +21,6 @@ const bundle = await build({
   platform: 'browser',
   target: 'es2022',
   write: false,
-  external: ['webgpu', 'node:*'],
 });
 const script = bundle.outputFiles[0]!.text;
 const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
@@ -35,21 +34,7 @@ const server = createServer((req, res) => {
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const port = (server.address() as { port: number }).port;
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--enable-unsafe-webgpu',
-    '--enable-features=Vulkan',
-    ...(process.env.RNAGRAD_BROWSER_HARDWARE ? [] : ['--use-webgpu-adapter=swiftshader']),
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--disable-quic',
-  ],
-});
+const browser = await launchChromium();
 let failed = 0;
 let passed = 0;
 try {

@@ -1,15 +1,19 @@
-// Runs every package's uvu tests (Node, on the WebGPU adapter the runtime finds),
-// then the browser subset in headless Chromium, and prints one closing line:
-// "tests: N passed, M failed". Usage: node scripts/test.mjs [package ...] [--no-browser]
+// Runs every package's uvu tests (Node, on the WebGPU adapter the runtime finds), then the
+// browser subset in headless Chromium, then the pack-and-install test (scripts/pack/pack-test.ts:
+// the tarballs installed by npm outside the workspace, in Node and in a browser bundle), and
+// prints one closing line: "tests: N passed, M failed".
+// Usage: node scripts/test.mjs [package ... | pack] [--no-browser] [--no-pack]
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const skipBrowser = args.includes('--no-browser');
-const wanted = args.filter((a) => !a.startsWith('--'));
+const skipPack = args.includes('--no-pack');
+const wanted = args.filter((a) => !a.startsWith('--') && a !== 'pack');
+const packOnly = args.includes('pack') && !wanted.length;
 const all = readdirSync('packages').filter((p) => existsSync(join('packages', p, 'test')));
-const packages = wanted.length ? wanted : all;
+const packages = packOnly ? [] : wanted.length ? wanted : all;
 
 function run(cmd, argv) {
   return new Promise((resolve) => {
@@ -36,12 +40,19 @@ for (const pkg of packages) {
   failed += total - ok;
   if (code !== 0 && total === ok) { broken = true; failed += 1; }
 }
-if (!skipBrowser && !wanted.length || args.includes('--browser')) {
-  console.log('\n=== browser (headless Chromium, WebGPU)');
-  const { code, out } = await run(process.execPath, ['--import', 'tsx', 'scripts/browser-tests.ts']);
-  const m = /browser: (\d+) passed, (\d+) failed/.exec(out);
-  if (!m) { broken = true; failed += 1; console.log(`!! browser runner crashed (exit ${code})`); }
+/** Runs a script that ends with "<name>: N passed, M failed" and adds its counts. */
+async function suite(title, name, script) {
+  console.log(`\n=== ${title}`);
+  const { code, out } = await run(process.execPath, ['--import', 'tsx', script]);
+  const m = new RegExp(`${name}: (\\d+) passed, (\\d+) failed`).exec(out);
+  if (!m) { broken = true; failed += 1; console.log(`!! ${name} runner crashed (exit ${code})`); }
   else { passed += Number(m[1]); failed += Number(m[2]); }
+}
+if ((!skipBrowser && !wanted.length && !packOnly) || args.includes('--browser')) {
+  await suite('browser (headless Chromium, WebGPU)', 'browser', 'scripts/browser-tests.ts');
+}
+if ((!skipPack && !wanted.length) || packOnly) {
+  await suite('pack: tarballs installed with npm outside the workspace (Node, browser bundle)', 'pack', 'scripts/pack/pack-test.ts');
 }
 console.log(`\ntook ${((Date.now() - started) / 1000).toFixed(1)} s`);
 console.log(`tests: ${passed} passed, ${failed} failed`);

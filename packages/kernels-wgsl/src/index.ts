@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * @rnagrad/kernels-wgsl — WGSL compute kernels with their launch code on a plain GPUDevice and a
  * float64 CPU reference beside each one.

@@ -2,8 +2,8 @@
  * One plain GPUDevice + KernelQueue shared by every kernel test file (no tensor package): proves
  * the kernels run on a bare device. One Dawn instance per process: several crash the process.
  */
-import { create, globals } from 'webgpu';
 import * as assert from 'uvu/assert';
+import { requestNodeAdapter } from '../src/node.js';
 import { KernelQueue } from '../src/queue.js';
 import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
 
@@ -18,19 +18,10 @@ let shared: Promise<TestDevice> | null = null;
 
 export function plainDevice(): Promise<TestDevice> {
   shared ??= (async () => {
-    Object.assign(globalThis, globals);
-    process.env.XDG_RUNTIME_DIR ??= '/tmp';
-    let dawn = create([]);
-    let adapter = await dawn.requestAdapter();
-    if (!adapter) {
-      process.env.VK_ICD_FILENAMES = '/usr/lib/chromium/vk_swiftshader_icd.json';
-      dawn = create([]);
-      adapter = await dawn.requestAdapter();
-    }
-    if (!adapter) throw new Error('no WebGPU adapter (install chromium and libvulkan1 for SwiftShader)');
+    const { adapter, gpu } = await requestNodeAdapter({ quiet: true });
     const device = await adapter.requestDevice({ requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage } });
     device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message));
-    return { device, queue: new KernelQueue(device), gpu: dawn };
+    return { device, queue: new KernelQueue(device), gpu };
   })();
   return shared;
 }

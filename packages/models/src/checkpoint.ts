@@ -2,7 +2,8 @@
  * Checkpoints in the safetensors format (8-byte little-endian header length, a JSON header
  * {name: {dtype, shape, data_offsets}}, then raw little-endian data), so files load in PyTorch
  * with `safetensors.torch.load_file` and vice versa. Reading validates everything and names the
- * problem; writing in Node is atomic (temporary file, then rename).
+ * problem. Reading and writing files (atomically: temporary file, then rename) lives in the Node
+ * entry, `./node.ts`.
  */
 import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
@@ -80,34 +81,4 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { device?: T.Device; 
     tensors.set(name, T.keep(T.tensor(values, { shape: info.shape!, dtype, device: opts.device })));
   }
   return { tensors, metadata };
-}
-
-/** Writes a checkpoint file atomically (Node): a temporary file in the same folder, then rename. */
-export async function saveCheckpoint(path: string, tensors: ReadonlyMap<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): Promise<void> {
-  const bytes = await encodeSafetensors(tensors, metadata);
-  await writeFileAtomic(path, bytes);
-}
-
-export async function loadCheckpoint(path: string, opts: { device?: T.Device } = {}): Promise<DecodedCheckpoint> {
-  const { readFile } = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new Error(`loadCheckpoint: cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
-  return decodeSafetensors(bytes, { ...opts, source: path });
-}
-
-/** Writes `data` to `path` so that readers see either the old file or the complete new one. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const { writeFile, rename, mkdir, open } = await import('node:fs/promises');
-  const { dirname } = await import('node:path');
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, data);
-  const handle = await open(tmp, 'r+');
-  await handle.sync();
-  await handle.close();
-  await rename(tmp, path);
 }

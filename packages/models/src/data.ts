@@ -1,5 +1,5 @@
 /**
- * Codon corpora and batches for HELM pre-training: the bundled E. coli K-12 CDS set, a
+ * Codon corpora and batches for HELM pre-training: the packaged E. coli K-12 CDS set, a
  * deterministic train/validation split, and masked-LM / causal-LM batches.
  */
 import { CodonTokenizer, parseCsv, seededRandom, type SeededRandom } from '@rnagrad/tokenizers';
@@ -37,18 +37,51 @@ export function codonCorpusFromCsv(text: string, opts: { validationFraction?: nu
   return corpus;
 }
 
-/** The bundled E. coli K-12 CDS corpus (Node: reads packages/models/data/ecoli_k12_cds.csv.gz). */
-export async function loadEcoliCds(opts: { validationFraction?: number } = {}): Promise<CodonCorpus> {
-  const { readFile } = await import('node:fs/promises');
-  const { gunzipSync } = await import('node:zlib');
-  const path = new URL('../data/ecoli_k12_cds.csv.gz', import.meta.url);
-  let bytes: Buffer;
+/** Where and how to read a codon corpus CSV: plain or gzip-compressed bytes, or a URL to fetch. */
+export interface CorpusSource {
+  /** The file's bytes (gzip is recognised by its magic number). */
+  bytes?: Uint8Array;
+  /** Fetched with `fetch` (in Node, the Node entry also reads `file:` URLs). */
+  url?: string | URL;
+  validationFraction?: number;
+}
+
+export const ECOLI_CDS_FILE = 'ecoli_k12_cds.csv.gz';
+
+/** Parses corpus bytes (CSV, or gzip-compressed CSV) with `codonCorpusFromCsv`. */
+export async function codonCorpusFromBytes(bytes: Uint8Array, opts: { validationFraction?: number; sourceName?: string } = {}): Promise<CodonCorpus> {
+  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  let text: string;
   try {
-    bytes = await readFile(path);
+    text = gzipped ? await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'))).text() : new TextDecoder().decode(bytes);
   } catch (err) {
-    throw new Error(`loadEcoliCds: cannot read the bundled corpus at ${path.pathname}: ${(err as Error).message}`);
+    throw new Error(`${opts.sourceName ?? 'corpus'}: cannot decompress the gzip data: ${(err as Error).message}`);
   }
-  return codonCorpusFromCsv(gunzipSync(bytes).toString('utf8'), { ...opts, sourceName: 'ecoli_k12_cds.csv' });
+  return codonCorpusFromCsv(text, opts);
+}
+
+/**
+ * The E. coli K-12 CDS corpus that ships in this package (data/ecoli_k12_cds.csv.gz), from its bytes
+ * or a URL where it is served — in a browser, e.g. from a bundler's asset URL. In Node, the Node entry
+ * (what plain Node gets for '@rnagrad/models') also reads the packaged file when no source is given.
+ */
+export async function loadEcoliCds(source: CorpusSource = {}): Promise<CodonCorpus> {
+  const opts = { validationFraction: source.validationFraction, sourceName: ECOLI_CDS_FILE };
+  if (source.bytes) return codonCorpusFromBytes(source.bytes, opts);
+  if (source.url === undefined) {
+    throw new Error(
+      'loadEcoliCds: give { url } or { bytes } of @rnagrad/models/data/ecoli_k12_cds.csv.gz — reading the packaged file ' +
+        "without them needs Node and the Node entry ('@rnagrad/models' in plain Node, or '@rnagrad/models/node').",
+    );
+  }
+  let response: Response;
+  try {
+    response = await fetch(source.url);
+  } catch (err) {
+    throw new Error(`loadEcoliCds: cannot fetch ${String(source.url)}: ${(err as Error).message}`);
+  }
+  if (!response.ok) throw new Error(`loadEcoliCds: fetching ${String(source.url)} gave HTTP ${response.status} ${response.statusText}`);
+  return codonCorpusFromBytes(new Uint8Array(await response.arrayBuffer()), { ...opts, sourceName: String(source.url) });
 }
 
 export interface LmBatch {

@@ -4,7 +4,7 @@ import * as T from '@rnagrad/tensor';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Module, decodeSafetensors, encodeSafetensors, loadCheckpoint, saveCheckpoint } from '../src/index.js';
+import { Module, decodeSafetensors, encodeSafetensors, loadCheckpoint, saveCheckpoint } from '../src/node.js';
 
 await T.init({ quiet: true });
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { seededRandom } from '@rnagrad/tokenizers';
-import { IGNORE_INDEX, clmBatch, codonCorpusFromCsv, loadEcoliCds, mlmBatch, sampler } from '../src/index.js';
+import { IGNORE_INDEX, clmBatch, codonCorpusFromCsv, loadEcoliCds, mlmBatch, sampler } from '../src/node.js';
 
 test('the bundled E. coli corpus loads and splits deterministically by gene name', async () => {
   const corpus = await loadEcoliCds();

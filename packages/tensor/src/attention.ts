@@ -14,11 +14,20 @@
  * saved.logsumexp, …)` and then `releaseAttentionSaved(attrs)`); otherwise they are disposed at
  * once. `rope` records 'rope' with attrs { base, positionOffset }; its rule is `ropeBackward(g, attrs)`.
  */
-import { ELEMENTWISE_OPS, elementwiseCpu, elementwiseGpu } from '@rnagrad/kernels-wgsl';
-// Not yet re-exported by @rnagrad/kernels-wgsl's index; once they are, import them from there.
-import { type AttentionDropout, attentionBackwardCpu, attentionBackwardGpu, attentionForwardCpu, attentionForwardGpu } from '../../kernels-wgsl/src/attention.js';
-import { matmulCpu, matmulGpu } from '../../kernels-wgsl/src/matmul.js';
-import { ropeCpu, ropeGpu } from '../../kernels-wgsl/src/rope.js';
+import {
+  type AttentionDropout,
+  ELEMENTWISE_OPS,
+  attentionBackwardCpu,
+  attentionBackwardGpu,
+  attentionForwardCpu,
+  attentionForwardGpu,
+  elementwiseCpu,
+  elementwiseGpu,
+  matmulCpu,
+  matmulGpu,
+  ropeCpu,
+  ropeGpu,
+} from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
 import { deviceOf, empty, launch, record, takeCounters } from './ops.js';
 import { keep, tidy, type Tensor } from './tensor.js';

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * @rnagrad/tensor — tensors on WebGPU (Node via Dawn, or a browser) with a float64 CPU twin that
  * serves as the test oracle. `await init()` once, then build tensors and call ops; only readback

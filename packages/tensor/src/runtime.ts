@@ -2,16 +2,20 @@
  * The runtime: one call, `init()`, returns a ready GPU context in Node (npm `webgpu`, Dawn) or in a
  * browser (`navigator.gpu`); everything above it is the same code.
  *
- * In Node on Linux with no hardware adapter it falls back to the SwiftShader Vulkan driver that
- * Debian's `chromium` package ships, and says so once. With no adapter at all it throws an error
- * that names the fix. Device loss and WebGPU validation errors surface as exceptions on the next
+ * In Node (the package's Node entry, `./node.ts`) the adapter comes from
+ * `@rnagrad/kernels-wgsl/node`: on Linux with no hardware adapter it falls back to the SwiftShader
+ * Vulkan driver that Debian's `chromium` package ships, and says so once. With no adapter at all it
+ * throws an error that names the fix. This module itself imports nothing from Node. Device loss and WebGPU validation errors surface as exceptions on the next
  * op or readback instead of hangs or silently wrong numbers.
  */
 import { KernelQueue, setAdapterName } from '@rnagrad/kernels-wgsl';
 import { BufferPool } from './pool.js';
 
 export interface InitOptions {
-  /** 'auto' (default): hardware first, SwiftShader if none; 'software': SwiftShader only. */
+  /**
+   * Node only. 'auto' (default, or the RNAGRAD_ADAPTER environment variable): hardware first,
+   * SwiftShader if none; 'software': SwiftShader only; 'hardware': no fallback.
+   */
   adapter?: 'auto' | 'software' | 'hardware';
   powerPreference?: GPUPowerPreference;
   /** Limits to request on top of the ones rnagrad raises to the adapter's maximum. */
@@ -33,13 +37,6 @@ export interface AdapterDescription {
   host: 'browser' | 'node';
 }
 
-/** Known locations of the SwiftShader Vulkan ICD that Debian/Ubuntu Chromium packages ship. */
-const SWIFTSHADER_ICDS = [
-  '/usr/lib/chromium/vk_swiftshader_icd.json',
-  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
-  '/usr/lib64/chromium-browser/vk_swiftshader_icd.json',
-];
-
 /** Limits raised to the adapter's maximum: large tensors and wide workgroups need them. */
 const RAISED_LIMITS = [
   'maxStorageBufferBindingSize',
@@ -51,12 +48,17 @@ const RAISED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-const NO_ADAPTER_HELP = `rnagrad: no WebGPU adapter was found.
-  - With a GPU: install its Vulkan driver (Linux), or use a browser with WebGPU enabled.
-  - Without a GPU on Debian/Ubuntu: install the software driver and the Vulkan loader:
-        sudo apt-get install -y chromium libvulkan1
-    rnagrad then finds SwiftShader at /usr/lib/chromium/vk_swiftshader_icd.json by itself
-    (or point VK_ICD_FILENAMES at a vk_swiftshader_icd.json file).`;
+const NO_BROWSER_ADAPTER_HELP = `rnagrad: this browser offers WebGPU (navigator.gpu) but gave no adapter:
+  WebGPU may be disabled or blocklisted for this GPU (see chrome://gpu), or the page is not a secure context.`;
+
+/** How the runtime gets an adapter outside a browser; the Node entry installs Dawn's. */
+export type NodeAdapterProvider = (opts: InitOptions) => Promise<{ adapter: GPUAdapter; handle: unknown }>;
+let nodeAdapterProvider: NodeAdapterProvider | null = null;
+
+/** Called by `@rnagrad/tensor/node` (the Node entry) to make `init()` use Dawn. */
+export function setNodeAdapterProvider(provider: NodeAdapterProvider): void {
+  nodeAdapterProvider = provider;
+}
 
 export class Runtime {
   readonly device: GPUDevice;
@@ -125,7 +127,6 @@ export class Runtime {
 
 let current: Runtime | null = null;
 let starting: Promise<Runtime> | null = null;
-let softwareNoticeShown = false;
 
 /** Returns the shared runtime, creating it on first call. Safe to call many times. */
 export function init(opts: InitOptions = {}): Promise<Runtime> {
@@ -163,9 +164,7 @@ export function destroyRuntime(): void {
 }
 
 async function createRuntime(opts: InitOptions): Promise<Runtime> {
-  const { gpu, host, handle } = await findGpu(opts);
-  const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
-  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+  const { adapter, host, handle } = await findAdapter(opts);
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) {
     const value = (adapter.limits as unknown as Record<string, number>)[name];
@@ -188,46 +187,28 @@ async function createRuntime(opts: InitOptions): Promise<Runtime> {
   return new Runtime(device, description, handle, opts);
 }
 
-interface FoundGpu {
-  gpu: GPU;
+interface FoundAdapter {
+  adapter: GPUAdapter;
   host: 'browser' | 'node';
+  /** What must stay referenced while the device lives (Dawn's GPU object in Node). */
   handle: unknown;
 }
 
-async function findGpu(opts: InitOptions): Promise<FoundGpu> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return { gpu: nav.gpu, host: 'browser', handle: nav.gpu };
-  const proc = (globalThis as { process?: { versions?: { node?: string }; env: Record<string, string | undefined>; platform: string } }).process;
-  if (!proc?.versions?.node) throw new Error(`${NO_ADAPTER_HELP}\n  (This JavaScript environment has neither navigator.gpu nor Node.js.)`);
-
-  // The module name is a variable so browser bundlers leave this Node-only import alone.
-  const moduleName = 'webgpu';
-  let webgpu: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-  try {
-    webgpu = (await import(moduleName)) as typeof webgpu;
-  } catch (err) {
-    throw new Error(`rnagrad: could not load the npm package "webgpu" (Dawn for Node): ${(err as Error).message}`);
+async function findAdapter(opts: InitOptions): Promise<FoundAdapter> {
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (gpu) {
+    const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
+    if (!adapter) throw new Error(NO_BROWSER_ADAPTER_HELP);
+    return { adapter, host: 'browser', handle: gpu };
   }
-  // Dawn's GPUBufferUsage, GPUMapMode, ... constants, as a browser would define them.
-  for (const [name, value] of Object.entries(webgpu.globals)) {
-    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
-  }
-  const mode = opts.adapter ?? (proc.env.RNAGRAD_ADAPTER as InitOptions['adapter']) ?? 'auto';
-  if (mode !== 'software') {
-    const gpu = webgpu.create([]);
-    if ((await gpu.requestAdapter()) || mode === 'hardware') return { gpu, host: 'node', handle: gpu };
-  }
-  // No hardware adapter: use the SwiftShader ICD. The Vulkan loader reads VK_ICD_FILENAMES when
-  // Dawn creates its instance, so setting it before the next `create` is enough.
-  const { existsSync } = (await import('node:fs')) as typeof import('node:fs');
-  const icd = proc.env.VK_ICD_FILENAMES && existsSync(proc.env.VK_ICD_FILENAMES) ? proc.env.VK_ICD_FILENAMES : SWIFTSHADER_ICDS.find((p) => existsSync(p));
-  if (!icd || proc.platform !== 'linux') throw new Error(NO_ADAPTER_HELP);
-  proc.env.VK_ICD_FILENAMES = icd;
-  proc.env.XDG_RUNTIME_DIR ??= (await import('node:os')).tmpdir();
-  if (!opts.quiet && !softwareNoticeShown) {
-    softwareNoticeShown = true;
-    console.error(`rnagrad: no hardware GPU adapter; using SwiftShader (software Vulkan) from ${icd} — correct but slow.`);
-  }
-  const gpu = webgpu.create([]);
-  return { gpu, host: 'node', handle: gpu };
+  if (nodeAdapterProvider) return { ...(await nodeAdapterProvider(opts)), host: 'node' };
+  const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  throw new Error(
+    inNode
+      ? 'rnagrad: this is the browser entry of @rnagrad/tensor, which has no Dawn adapter for Node. ' +
+          "Plain Node picks the Node entry of '@rnagrad/tensor' by itself; a bundle built for the browser " +
+          "platform does not: build for Node, or import '@rnagrad/tensor/node' once before init()."
+      : 'rnagrad: no WebGPU here (no navigator.gpu). Use a browser with WebGPU (Chrome/Edge 113+, Safari 26+, ' +
+          "Firefox 141+ on Windows), or Node with '@rnagrad/tensor' and the npm package \"webgpu\".",
+  );
 }

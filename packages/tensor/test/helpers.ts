@@ -1,7 +1,8 @@
 /** Shared test helpers: GPU/CPU tensor pairs with identical values, and closeness checks. */
 import * as fc from 'fast-check';
 import * as assert from 'uvu/assert';
-import * as T from '../src/index.js';
+// The Node entry: init() gets its device through Dawn.
+import * as T from '../src/node.js';
 
 export const rt = await T.init({ quiet: true });
 
