@@ -18,23 +18,27 @@ function fnv1a(text: string): number {
   return h;
 }
 
-/** Parses a CSV with `gene_name` and `sequence` columns into codon ids split ~90/10 by name hash. */
-export function codonCorpusFromCsv(text: string, opts: { validationFraction?: number; sourceName?: string } = {}): CodonCorpus {
+/** Named coding sequences → codon ids, split ~90/10 into train/validation by a hash of the name. */
+export function codonCorpus(records: readonly { name: string; sequence: string }[], opts: { validationFraction?: number } = {}): CodonCorpus {
   const fraction = opts.validationFraction ?? 0.1;
-  const { columns, rows } = parseCsv(text, { sourceName: opts.sourceName });
-  for (const needed of ['gene_name', 'sequence']) {
-    if (!columns.includes(needed)) throw new Error(`${opts.sourceName ?? 'CSV'}: missing column "${needed}" (columns: ${columns.join(', ')})`);
-  }
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
   const corpus: CodonCorpus = { train: [], validation: [], names: { train: [], validation: [] } };
-  for (const row of rows) {
-    const name = row.fields.gene_name!;
-    const ids = tokenizer.encode(row.fields.sequence!, { addSpecialTokens: false });
+  for (const { name, sequence } of records) {
+    const ids = tokenizer.encode(sequence, { addSpecialTokens: false });
     const split = fnv1a(name) / 2 ** 32 < fraction ? 'validation' : 'train';
     corpus[split].push(ids);
     corpus.names[split].push(name);
   }
   return corpus;
+}
+
+/** Parses a CSV with `gene_name` and `sequence` columns into a codon corpus. */
+export function codonCorpusFromCsv(text: string, opts: { validationFraction?: number; sourceName?: string } = {}): CodonCorpus {
+  const { columns, rows } = parseCsv(text, { sourceName: opts.sourceName });
+  for (const needed of ['gene_name', 'sequence']) {
+    if (!columns.includes(needed)) throw new Error(`${opts.sourceName ?? 'CSV'}: missing column "${needed}" (columns: ${columns.join(', ')})`);
+  }
+  return codonCorpus(rows.map((r) => ({ name: r.fields.gene_name!, sequence: r.fields.sequence! })), opts);
 }
 
 /** The bundled E. coli K-12 CDS corpus (Node: reads packages/models/data/ecoli_k12_cds.csv.gz). */

@@ -7,7 +7,7 @@ export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
-export { codonCorpusFromCsv, loadEcoliCds, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
+export { codonCorpus, codonCorpusFromCsv, loadEcoliCds, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 export { AdamW, cosineSchedule, isNoDecayParameter, type AdamWOptions, type AdamWState } from './optim.js';
 export {
   train,
@@ -28,7 +28,7 @@ export {
   type StepEntry,
   type EvalEntry,
 } from './trainer.js';
-export { trainHelm, helmTask, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
+export { trainHelm, helmTask, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
 export {
   generate,
   score,

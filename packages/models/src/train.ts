@@ -91,7 +91,10 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
     model,
     loss: (m, batch) => {
       const t = batchTensors(batch);
-      return objective(forward(m, t), t.targets);
+      const logits = forward(m, t);
+      const loss = objective(logits, t.targets);
+      // Beside HXE, plain cross-entropy in nats: comparable across losses.
+      return opts.loss === 'xe' ? loss : { loss, metrics: { crossEntropy: noGrad(() => crossEntropy(logits, t.targets)) } };
     },
     source: {
       batch(index) {
@@ -131,6 +134,12 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
       return { loss: loss / validation.length, crossEntropy: ce / validation.length, accuracy: correct / Math.max(1, count) };
     },
   };
+}
+
+/** Layer groups from the output to the input, for `gradualUnfreeze`: head, blocks top-down, embeddings. */
+export function helmUnfreezeGroups(model: HelmModel): string[][] {
+  const blocks = Array.from({ length: model.cfg.layers }, (_, i) => [`transformer.h.${model.cfg.layers - 1 - i}`]);
+  return [['lm_head', 'transformer.ln_f'], ...blocks, ['transformer.wte', 'transformer.wpe']];
 }
 
 /** HELM pre-training: `helmTask` run by the shared trainer. */

@@ -26,8 +26,11 @@ export interface BatchSource<B> {
   restore?(state: Record<string, unknown>): void;
 }
 
-/** Forward + loss of one micro-batch: a scalar with a gradient path to the parameters. */
-export type LossFunction<M extends Module, B> = (model: M, batch: B) => Tensor;
+/**
+ * Forward + loss of one micro-batch: a scalar with a gradient path to the parameters, optionally
+ * with extra scalars to log (computed without gradients, e.g. plain cross-entropy beside HXE).
+ */
+export type LossFunction<M extends Module, B> = (model: M, batch: B) => Tensor | { loss: Tensor; metrics: Record<string, Tensor> };
 
 export interface EarlyStopping {
   /** A key of the evaluation's result, e.g. 'crossEntropy'. */
@@ -96,6 +99,8 @@ export interface StepEntry {
   tokens: number;
   /** Wall time of the step including the loss readback. */
   ms: number;
+  /** The loss function's extra scalars, averaged over the micro-batches. */
+  metrics?: Record<string, number>;
 }
 
 export interface EvalEntry {
@@ -233,31 +238,39 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
       T.manualSeed(mixSeed(opts.seed, step));
       const lr = cosineSchedule(step, { maxLr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps });
       let tokens = 0;
-      const losses: Tensor[] = [];
+      const parts: { loss: Tensor; metrics: [string, Tensor][] }[] = [];
       for (let k = 0; k < opts.accumulate; k++) {
         const batch = source.batch(step * opts.accumulate + k);
         tokens += source.tokens(batch);
-        losses.push(
-          T.tidy(() => {
-            const l = loss(model, batch);
-            T.div(l, opts.accumulate).backward();
-            return l;
-          }),
-        );
+        let names: string[] = [];
+        const [l, ...extra] = T.tidy(() => {
+          const out = loss(model, batch);
+          const { loss: l, metrics } = out instanceof T.Tensor ? { loss: out, metrics: {} } : out;
+          T.div(l, opts.accumulate).backward();
+          names = Object.keys(metrics);
+          return [l, ...Object.values(metrics)];
+        });
+        parts.push({ loss: l!, metrics: extra.map((t, i) => [names[i]!, t]) });
       }
       const norm = optimizer.update(lr);
       zeroGrad(model.parameters());
+      const read = async (t: Tensor) => {
+        const v = await t.item();
+        t.dispose();
+        return v;
+      };
       let total = 0;
-      for (const l of losses) {
-        total += await l.item();
-        l.dispose();
+      const sums: Record<string, number> = {};
+      for (const part of parts) {
+        total += await read(part.loss);
+        for (const [n, t] of part.metrics) sums[n] = (sums[n] ?? 0) + (await read(t));
       }
-      const gradNorm = norm ? await norm.item() : NaN;
-      norm?.dispose();
+      const gradNorm = norm ? await read(norm) : NaN;
       const value = total / opts.accumulate;
       if (!Number.isFinite(value)) throw new Error(`train: the loss became ${value} at step ${step + 1} (lower --lr, or check the data)`);
       step++;
       const entry: StepEntry = { step, loss: value, lr, gradNorm, tokens, ms: performance.now() - started };
+      if (parts[0]!.metrics.length) entry.metrics = Object.fromEntries(Object.entries(sums).map(([n, v]) => [n, v / opts.accumulate]));
       history.steps.push(entry);
       hooks.onStep?.(entry);
       if (opts.evalEvery > 0 && (step % opts.evalEvery === 0 || step === opts.steps)) await evaluate();
