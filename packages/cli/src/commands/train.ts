@@ -232,7 +232,7 @@ export async function runTrain(command: 'train' | 'finetune', a: Parsed<typeof t
     appendFileSync(metricsPath, `${line}\n`);
     if (a.json) process.stdout.write(`${line}\n`);
   };
-  const replay = snapshot ? [...snapshot.history.evaluations.map((e) => ({ type: 'eval', ...e })), ...snapshot.history.steps.map((s) => ({ type: 'step', ...s }))].sort((x, y) => x.step - y.step) : [];
+  const replay = snapshot ? [...snapshot.history.evaluations.map((e) => ({ type: 'eval', ...e })), ...snapshot.history.steps.map((s) => ({ type: 'step', ...s }))].sort((x, y) => x.step - y.step || (x.type === 'eval' ? 1 : -1)) : [];
   await writeFileAtomic(metricsPath, replay.map((r) => `${JSON.stringify(r)}\n`).join(''));
 
   const progress = new Progress({ total: options.steps, unit: 'step', every: a['log-every'], start: snapshot?.step ?? 0, tty: a.json ? false : undefined });
