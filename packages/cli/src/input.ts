@@ -50,6 +50,7 @@ export function sequenceFormat(path: string, text: string): 'fasta' | 'csv' | 'p
 /** Reads named sequences from a file; an empty file or a file with no sequence is an error. */
 export function readSequences(path: string, opts: ReadOptions): NamedSequence[] {
   const text = readText(path);
+  if (text.trim() === '') throw new UsageError(`${path}: no sequences found (the file is empty)`);
   const format = sequenceFormat(path, text);
   let out: NamedSequence[];
   try {

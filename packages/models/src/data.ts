@@ -77,7 +77,10 @@ export const CODON_TOKENS = { cls: 0, eos: 2, mask: 3, pad: 4, unk: 5, firstCodo
  */
 function window(codons: Int32Array, length: number, opts: BatchOptions, rng: SeededRandom): { tokens: Int32Array; offset: number } {
   const total = Math.min(codons.length + 2, opts.maxPositions ?? Infinity);
-  const start = (opts.crop ?? 'random') === 'random' && total > length ? rng.intBetween(0, total - length) : 0;
+  // A start drawn from [−(length−1), total−1] and clamped: the first positions (<cls>, the 5′ end
+  // that generation starts from) are covered as often as mid-gene ones (at most twice as often
+  // near the ends), where a start uniform over the valid range would starve them.
+  const start = (opts.crop ?? 'random') === 'random' && total > length ? Math.min(total - length, Math.max(0, rng.intBetween(1 - length, total - 1))) : 0;
   const end = Math.min(total, start + length);
   const tokens = new Int32Array(end - start);
   for (let i = start; i < end; i++) tokens[i - start] = i === 0 ? CODON_TOKENS.cls : i === codons.length + 1 ? CODON_TOKENS.eos : codons[i - 1]!;

@@ -310,5 +310,5 @@ export function untrainedPositionsWarning(seqs: readonly Int32Array[], trainedPo
   const beyond = seqs.filter((s) => s.length > trainedPositions).length;
   if (!beyond) return null;
   const longest = Math.max(...seqs.map((s) => s.length));
-  return `${beyond} of ${seqs.length} sequences reach past position ${trainedPositions}, the longest this model was trained on (up to ${longest} tokens): their scores/embeddings there use untrained position embeddings`;
+  return `${beyond} of ${seqs.length} sequences are longer than ${trainedPositions} tokens, the furthest position this model was trained on (the longest has ${longest}): past it, scores and embeddings use untrained position embeddings`;
 }

@@ -69,6 +69,11 @@ test('random windows keep their offset in the gene as position ids and reach eve
     }
   }
   assert.is(reached.size, 101, 'inputs cover positions 0..100 (101 is only ever a target)');
+  // No position is starved: the first (<cls>) is covered as often as a mid-gene one, none over twice as often.
+  const hits = new Array<number>(102).fill(0);
+  for (let seed = 0; seed < 2000; seed++) clmBatch([gene], seededRandom(seed), { length: 16 }).positions.forEach((p) => hits[p]!++);
+  const mid = hits[50]!;
+  assert.ok(hits[0]! > 0.8 * mid && Math.min(...hits.slice(0, 101)) > 0.8 * mid && Math.max(...hits) < 2.2 * mid, `coverage ${hits.join(' ')}`);
   // maxPositions cuts the gene: no position at or past it.
   const cut = mlmBatch([gene], seededRandom(1), { length: 16, maxPositions: 20 });
   assert.ok(Math.max(...cut.positions) < 20);

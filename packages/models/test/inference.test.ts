@@ -250,7 +250,7 @@ test('embed: mean over codon positions and CLS of the chosen layer; per-token st
     }
   }
   assert.is(untrainedPositionsWarning(sequences, 100), null);
-  assert.match(untrainedPositionsWarning(sequences, 6)!, /1 of 3 sequences reach past position 6/);
+  assert.match(untrainedPositionsWarning(sequences, 6)!, /1 of 3 sequences are longer than 6 tokens, the furthest position this model was trained on \(the longest has 10\)/);
   model.dispose();
 });
 
