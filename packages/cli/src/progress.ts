@@ -36,6 +36,7 @@ export class Progress {
   /** Time and units when the rate is measured from (after the first unit: shader compilation skews it). */
   private rateFrom: { t: number; done: number; tokens: number } | null = null;
   private shown = false;
+  private status = '';
 
   constructor(private readonly opts: ProgressOptions) {
     this.stream = opts.stream ?? process.stderr;
@@ -49,7 +50,7 @@ export class Progress {
   log(line: string): void {
     if (this.tty && this.shown) this.stream.write('\r\x1b[2K');
     this.stream.write(`${line}\n`);
-    if (this.tty && this.shown) this.draw('');
+    if (this.tty && this.shown) this.draw(this.status);
   }
 
   /** Records progress to `done` units; `tokens` processed in this update; `status` e.g. "loss 3.912". */
@@ -59,7 +60,8 @@ export class Progress {
     const now = performance.now();
     if (!this.rateFrom) this.rateFrom = { t: now, done, tokens: this.tokens };
     const stats = this.rates(now);
-    if (this.tty) this.draw(`${status}${stats}`);
+    this.status = `${status}${stats}`;
+    if (this.tty) this.draw(this.status);
     else if ((done - this.start) % this.every === 0 || done === this.opts.total) {
       this.stream.write(`${this.opts.unit} ${String(done).padStart(String(this.opts.total).length)}/${this.opts.total}  ${status}${stats}\n`);
     }

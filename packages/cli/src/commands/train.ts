@@ -5,7 +5,7 @@
  * on Ctrl-C after writing a checkpoint.
  */
 import { appendFileSync } from 'node:fs';
-import { join, resolve, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as T from '@rnagrad/tensor';
 import {
   type CodonCorpus,
@@ -177,7 +177,8 @@ export async function runTrain(command: 'train' | 'finetune', a: Parsed<typeof t
   } else {
     record = { command, model: '', options: TRAIN_DEFAULTS, data: { path: a.data ?? null, column: a.column, validationFraction: a['validation-fraction'] } };
   }
-  const out = a._given.has('out') || !resumeDir ? a.out : dirname(resolve(resumeDir));
+  // Resuming writes into the run folder of the checkpoint unless --out says otherwise.
+  const out = a._given.has('out') || !resumeDir ? a.out : resumeDir === a.resume ? dirname(resumeDir) : a.resume!;
 
   const rt = await initRuntime();
   const say = (line: string) => (a.json ? process.stderr : process.stdout).write(`${line}\n`);
