@@ -37,6 +37,8 @@ export class Progress {
   private rateFrom: { t: number; done: number; tokens: number } | null = null;
   private shown = false;
   private status = '';
+  /** Plain mode: units done at the last printed line. */
+  private printed: number;
 
   constructor(private readonly opts: ProgressOptions) {
     this.stream = opts.stream ?? process.stderr;
@@ -44,6 +46,7 @@ export class Progress {
     this.every = opts.every ?? 10;
     this.start = opts.start ?? 0;
     this.done = this.start;
+    this.printed = this.start;
   }
 
   /** Prints a line (above the bar on a terminal). */
@@ -62,7 +65,8 @@ export class Progress {
     const stats = this.rates(now);
     this.status = `${status}${stats}`;
     if (this.tty) this.draw(this.status);
-    else if ((done - this.start) % this.every === 0 || done === this.opts.total) {
+    else if (Math.floor((done - this.start) / this.every) > Math.floor((this.printed - this.start) / this.every) || done === this.opts.total) {
+      this.printed = done;
       this.stream.write(`${this.opts.unit} ${String(done).padStart(String(this.opts.total).length)}/${this.opts.total}  ${status}${stats}\n`);
     }
   }

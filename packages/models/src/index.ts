@@ -45,6 +45,7 @@ export {
   type ScoreResult,
   type EmbedOptions,
   type Embeddings,
+  type ProgressCallback,
 } from './inference.js';
 export { registerModelKind, modelKind, kindOf, type ModelKind } from './registry.js';
 export { encodeSafetensors, decodeSafetensors, saveCheckpoint, loadCheckpoint, writeFileAtomic, type DecodedCheckpoint } from './checkpoint.js';

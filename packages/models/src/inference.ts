@@ -183,14 +183,18 @@ function checkLengths(model: HelmModel, seqs: readonly Int32Array[], what: strin
   });
 }
 
+/** Rows (sequences, or masked copies for a pseudo-log-likelihood) done of all, after each batch. */
+export type ProgressCallback = (done: number, total: number) => void;
+
 /** Runs `fn` on groups of at most `size` items of similar length; results come back in input order. */
-async function inBatches<I extends { length: number }, R>(items: readonly I[], size: number, fn: (group: I[]) => Promise<R[]>): Promise<R[]> {
+async function inBatches<I extends { length: number }, R>(items: readonly I[], size: number, onProgress: ProgressCallback | undefined, fn: (group: I[]) => Promise<R[]>): Promise<R[]> {
   const order = items.map((_, i) => i).sort((a, b) => items[a]!.length - items[b]!.length);
   const out = new Array<R>(items.length);
   for (let s = 0; s < order.length; s += size) {
     const idx = order.slice(s, s + size);
     const results = await fn(idx.map((i) => items[i]!));
     idx.forEach((i, k) => (out[i] = results[k]!));
+    onProgress?.(Math.min(s + size, order.length), order.length);
   }
   return out;
 }
@@ -217,12 +221,12 @@ function targetLogProbs(logits: Tensor, targets: Int32Array, shape: [number, num
  * Scores sequences (token ids with <cls>/<eos>): log-likelihood for a causal model, the
  * pseudo-log-likelihood (each codon masked alone, one row per codon) for a masked one.
  */
-export async function score(model: HelmModel, seqs: readonly Int32Array[], opts: { batchSize?: number } = {}): Promise<ScoreResult[]> {
+export async function score(model: HelmModel, seqs: readonly Int32Array[], opts: { batchSize?: number; onProgress?: ProgressCallback } = {}): Promise<ScoreResult[]> {
   checkLengths(model, seqs, 'score');
   const batchSize = opts.batchSize ?? 16;
   model.eval();
   if (model.cfg.objective === 'clm') {
-    return inBatches(seqs, batchSize, async (group) => {
+    return inBatches(seqs, batchSize, opts.onProgress, async (group) => {
       const { ids, mask, shape } = padRows(group);
       const targets = new Int32Array(ids.length);
       for (let i = 0; i + 1 < ids.length; i++) targets[i] = ids[i + 1]!;
@@ -234,6 +238,9 @@ export async function score(model: HelmModel, seqs: readonly Int32Array[], opts:
   }
   // Masked LM: one row per codon position with that codon replaced by <mask>.
   const results: ScoreResult[] = [];
+  const rowsPerSequence = seqs.map((s) => s.filter((id) => id >= CODON_TOKENS.firstCodon).length);
+  const totalRows = rowsPerSequence.reduce((a, b) => a + b, 0);
+  let rowsDone = 0;
   for (const s of seqs) {
     const positions = Array.from(s.keys()).filter((i) => s[i]! >= CODON_TOKENS.firstCodon);
     const perToken = new Float64Array(positions.length);
@@ -247,6 +254,8 @@ export async function score(model: HelmModel, seqs: readonly Int32Array[], opts:
       const values = (await lp.data()) as Float32Array;
       lp.dispose();
       chunk.forEach((p, b) => (perToken[start + b] = values[b * shape[1] + p]!));
+      rowsDone += chunk.length;
+      opts.onProgress?.(rowsDone, totalRows);
     }
     results.push(scoreOf(perToken));
   }
@@ -264,6 +273,7 @@ export interface EmbedOptions {
   batchSize?: number;
   /** Also return each sequence's per-token states [length, d] (all tokens, <cls>/<eos> included). */
   perToken?: boolean;
+  onProgress?: ProgressCallback;
 }
 
 export interface Embeddings {
@@ -280,7 +290,7 @@ export async function embed(model: HelmModel, seqs: readonly Int32Array[], opts:
   checkLengths(model, seqs, 'embed');
   const D = model.cfg.dModel;
   model.eval();
-  const rows = await inBatches(seqs, opts.batchSize ?? 16, async (group) => {
+  const rows = await inBatches(seqs, opts.batchSize ?? 16, opts.onProgress, async (group) => {
     const { ids, mask, shape } = padRows(group);
     const h = noGrad(() => T.tidy(() => model.hiddenStates(T.tensor(ids, { shape, dtype: 'i32' }), { attentionMask: T.tensor(mask, { shape, dtype: 'i32' }), layer: opts.layer })));
     const values = (await h.data()) as Float32Array;

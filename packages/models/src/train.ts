@@ -78,6 +78,7 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
   const V = model.cfg.vocabSize;
   const order = sampler(corpus.train, opts.batchSize, opts.seed);
   let trained = 0;
+  let nextBatch = 0;
 
   // Fixed validation batches: the same windows and masks at every evaluation.
   const valSeqs = corpus.validation.length ? corpus.validation : corpus.train;
@@ -100,12 +101,15 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
       batch(index) {
         const batch = makeBatch(order.batch(index), seededRandom(mixSeed(opts.seed, index, 1)), batchOptions);
         trained = Math.max(trained, positionsReached(batch));
+        nextBatch = index + 1;
         return batch;
       },
       tokens: (batch) => batch.attentionMask.reduce((a, b) => a + b, 0),
-      state: () => ({ trainedPositions: trained }),
+      // The data order is a function of (seed, batch index): recorded so a checkpoint says where it stands.
+      state: () => ({ trainedPositions: trained, seed: opts.seed, nextBatch, epoch: order.epochOf(nextBatch) }),
       restore(state) {
         trained = Number(state.trainedPositions ?? 0);
+        nextBatch = Number(state.nextBatch ?? 0);
       },
       trainedPositions: () => trained,
     },

@@ -4,6 +4,7 @@ import { embed, saveCheckpoint } from '@rnagrad/models';
 import type { Tensor } from '@rnagrad/tensor';
 import { type CommandSpec, type Parsed, UsageError } from '../args.js';
 import { encodeCodons, readSequences } from '../input.js';
+import { Progress } from '../progress.js';
 import { initRuntime, loadHelm, warnUntrainedPositions } from '../runtime.js';
 
 const flags = {
@@ -41,7 +42,13 @@ export async function runEmbed(a: Parsed<typeof flags>): Promise<void> {
   });
   warnUntrainedPositions(ids, config);
   process.stderr.write(`model: ${dir}; embedding ${records.length} sequences at layer ${a.layer}…\n`);
+  let progress: Progress | undefined;
+  const onProgress = (done: number, total: number) => {
+    progress ??= new Progress({ total, unit: 'sequence', every: 64 });
+    progress.update(done, 0, '');
+  };
   const e = await embed(model, ids, { layer: a.layer, batchSize: a.batch, perToken: a['per-token'] });
+  progress?.finish();
   const N = records.length;
   const D = e.dim;
   const tensors: [string, Tensor][] = [

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { score } from '@rnagrad/models';
 import { type CommandSpec, type Parsed, UsageError } from '../args.js';
 import { encodeCodons, readSequences } from '../input.js';
+import { Progress } from '../progress.js';
 import { initRuntime, loadHelm, warnUntrainedPositions } from '../runtime.js';
 
 const flags = {
@@ -35,7 +36,13 @@ export async function runScore(a: Parsed<typeof flags>): Promise<void> {
   warnUntrainedPositions(ids, config);
   const kind = model.cfg.objective === 'clm' ? 'log_likelihood' : 'pseudo_log_likelihood';
   process.stderr.write(`model: ${dir} (${kind.replace(/_/g, '-')}); scoring ${records.length} sequences…\n`);
-  const results = await score(model, ids, { batchSize: a.batch });
+  let progress: Progress | undefined;
+  const onProgress = (done: number, total: number) => {
+    progress ??= new Progress({ total, unit: 'row', every: 64 });
+    progress.update(done, 0, '');
+  };
+  const results = await score(model, ids, { onProgress, batchSize: a.batch });
+  progress?.finish();
   const rows = results.map((r, i) => `${records[i]!.name}\t${ids[i]!.length - 2}\t${r.tokens}\t${r.logLikelihood.toFixed(4)}\t${(r.logLikelihood / r.tokens).toFixed(4)}`);
   const text = `name\tcodons\tscored_tokens\t${kind}\tmean_per_token\n${rows.join('\n')}\n`;
   if (a.output) writeFileSync(a.output, text);
