@@ -3,11 +3,11 @@
 // TypeScript sources through tsx (inside the repository).
 import { existsSync } from 'node:fs';
 
-const built = new URL('../dist/main.js', import.meta.url);
+const built = new URL('../dist/bin.js', import.meta.url);
 if (existsSync(built)) {
   await import(built.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/main.ts', import.meta.url).href);
+  await import(new URL('../src/bin.ts', import.meta.url).href);
 }

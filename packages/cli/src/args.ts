@@ -151,8 +151,3 @@ export function helpText<S extends FlagSpecs>(cmd: CommandSpec<S>): string {
   lines.push('', cmd.examples.length > 1 ? 'examples:' : 'example:', ...cmd.examples.map((e) => `  ${e}`));
   return lines.join('\n');
 }
-
-/** Rejects flags that make no sense together or need another flag. */
-export function requireFlag(given: Set<string>, name: string, because: string): void {
-  if (!given.has(name)) throw new UsageError(`--${name} is required ${because}`);
-}

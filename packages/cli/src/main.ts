@@ -1,5 +1,5 @@
 /**
- * The `rnagrad` command. `rnagrad <command> --help` explains each; user mistakes (bad flags,
+ * The `rnagrad` command (`main(argv)`; `bin.ts` runs it). `rnagrad <command> --help` explains each; user mistakes (bad flags,
  * missing or malformed files, a checkpoint of the wrong model) print one line and exit with 2;
  * RNAGRAD_DEBUG=1 adds stack traces.
  */
@@ -74,4 +74,3 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));

@@ -104,6 +104,33 @@ test('frozen parameters do not move; a gradual-unfreeze stage starts them at its
   model.dispose();
 });
 
+test('gradient accumulation: 2 micro-batches of 4 update like one batch of 8', async () => {
+  // Equal-length genes shorter than the window: identical rows and token counts either way.
+  const genes = Array.from({ length: 16 }, (_, i) => Int32Array.from({ length: 10 }, (_, j) => 6 + ((i * 11 + j * 5) % 64)));
+  const corpus = { train: genes, validation: [], names: { train: [], validation: [] } };
+  const run = async (batchSize: number, accumulate: number) => {
+    T.manualSeed(8);
+    const model = tiny();
+    const { history } = await trainHelm(model, corpus, { steps: 2, batchSize, accumulate, length: 16, loss: 'xe', lr: 1e-2, warmupSteps: 0, evalEvery: 0 });
+    const out = await values(model);
+    model.dispose();
+    return { out, history };
+  };
+  const [one, two] = [await run(8, 1), await run(4, 2)];
+  // Adam hides a gradient's scale; the gradient norm and the loss do not.
+  one.history.steps.forEach((e, k) => {
+    const f = two.history.steps[k]!;
+    assert.ok(Math.abs(e.gradNorm - f.gradNorm) < 1e-5 * e.gradNorm, `step ${k + 1} gradient norm ${e.gradNorm} vs ${f.gradNorm}`);
+    assert.ok(Math.abs(e.loss - f.loss) < 1e-5 * e.loss, `step ${k + 1} loss ${e.loss} vs ${f.loss}`);
+    assert.is(e.tokens, f.tokens);
+  });
+  const [whole, accumulated] = [one.out, two.out];
+  for (const [name, w] of whole) {
+    const a = accumulated.get(name)!;
+    w.forEach((v, i) => assert.ok(Math.abs(v - a[i]!) <= 1e-5 * (1 + Math.abs(v)), `${name}[${i}]: ${v} vs ${a[i]}`));
+  }
+});
+
 test('early stopping: no improvement for `patience` evaluations ends the run', async () => {
   T.manualSeed(5);
   const model = tiny();

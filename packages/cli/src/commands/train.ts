@@ -173,7 +173,7 @@ export async function runTrain(command: 'train' | 'finetune', a: Parsed<typeof t
     record = saved.run as unknown as RunRecord;
     if (record.command !== command) throw new UsageError(`--resume: ${resumeDir} is a checkpoint of "rnagrad ${String(record.command)}", not of "rnagrad ${command}"`);
     if (a._given.has('steps')) record.options.steps = a.steps;
-    for (const key of ['checkpoint-every'] as const) if (a._given.has(key)) record.options.checkpointEvery = a[key];
+    if (a._given.has('checkpoint-every')) record.options.checkpointEvery = a['checkpoint-every'];
   } else {
     record = { command, model: '', options: TRAIN_DEFAULTS, data: { path: a.data ?? null, column: a.column, validationFraction: a['validation-fraction'] } };
   }
