@@ -5,7 +5,7 @@
  */
 import * as T from '@rnagrad/tensor';
 import { requireGrad } from '@rnagrad/autograd';
-import { HelmModel, MultiHeadAttention, decodeSafetensors, lossFunction } from '@rnagrad/models';
+import { HelmModel, MultiHeadAttention, decodeSafetensors, generate, lossFunction, trainHelm } from '@rnagrad/models';
 import { edgeCases } from '../packages/tensor/test/edge-cases.js';
 
 interface Result {
@@ -167,6 +167,20 @@ test('MultiHeadAttention (Wqkv, RoPE, padding), bidirectional and causal: output
     for (const [pname, p] of m.namedParameters()) await close(p.grad!, get(`${name}.grad.${pname}`), `${name} d/d${pname}`);
     m.dispose();
   }
+});
+
+test('the shared trainer learns a cyclic codon language in the browser, and generate continues it', async () => {
+  const cycle = [20, 45, 54, 33, 61];
+  const make = (n: number, salt: number) => Array.from({ length: n }, (_, i) => Int32Array.from({ length: 30 }, (_, j) => cycle[(i * 7 + salt + j) % 5]!));
+  T.manualSeed(1);
+  const model = new HelmModel({ dModel: 32, layers: 1, heads: 2, dFF: 64, maxPositions: 40, objective: 'clm' });
+  const corpus = { train: make(20, 0), validation: make(4, 3), names: { train: [], validation: [] } };
+  const { history } = await trainHelm(model, corpus, { steps: 40, batchSize: 8, length: 16, loss: 'xe', lr: 1e-2, minLr: 1e-3, warmupSteps: 5, evalEvery: 40, validationBatches: 1, accumulate: 2 });
+  const [before, after] = [history.evaluations[0]!.metrics, history.evaluations.at(-1)!.metrics];
+  check(after.crossEntropy! < 0.5 * before.crossEntropy!, `cross-entropy ${before.crossEntropy} → ${after.crossEntropy}`);
+  const [seq] = await generate(model, { count: 1, prompts: [Int32Array.from([20, 45])], maxCodons: 12, topK: 1 });
+  check(seq!.codons.length >= 2 && seq!.codons.every((c) => /^[ACGT]{3}$/.test(c)), `generated ${seq!.codons.join(' ')}`);
+  model.dispose();
 });
 
 async function main(): Promise<void> {

@@ -41,7 +41,7 @@ try {
   const corpus = inBrowser ? await loadEcoliCds({ url: '/ecoli_k12_cds.csv.gz' }) : await loadEcoliCds();
   const batch = clmBatch(corpus.train.slice(0, 8), seededRandom(1), { length: 32 });
   const model = new TwoLayer();
-  const optimizer = new AdamW(model.parameters(), { lr: 1e-2 });
+  const optimizer = new AdamW(model.namedParameters(), { lr: 1e-2 });
   for (let step = 0; step < 3; step++) {
     const loss = T.tidy(() => {
       const ids = T.tensor(batch.ids, { shape: batch.shape, dtype: 'i32' });

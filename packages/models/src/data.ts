@@ -18,23 +18,27 @@ function fnv1a(text: string): number {
   return h;
 }
 
-/** Parses a CSV with `gene_name` and `sequence` columns into codon ids split ~90/10 by name hash. */
-export function codonCorpusFromCsv(text: string, opts: { validationFraction?: number; sourceName?: string } = {}): CodonCorpus {
+/** Named coding sequences → codon ids, split ~90/10 into train/validation by a hash of the name. */
+export function codonCorpus(records: readonly { name: string; sequence: string }[], opts: { validationFraction?: number } = {}): CodonCorpus {
   const fraction = opts.validationFraction ?? 0.1;
-  const { columns, rows } = parseCsv(text, { sourceName: opts.sourceName });
-  for (const needed of ['gene_name', 'sequence']) {
-    if (!columns.includes(needed)) throw new Error(`${opts.sourceName ?? 'CSV'}: missing column "${needed}" (columns: ${columns.join(', ')})`);
-  }
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
   const corpus: CodonCorpus = { train: [], validation: [], names: { train: [], validation: [] } };
-  for (const row of rows) {
-    const name = row.fields.gene_name!;
-    const ids = tokenizer.encode(row.fields.sequence!, { addSpecialTokens: false });
+  for (const { name, sequence } of records) {
+    const ids = tokenizer.encode(sequence, { addSpecialTokens: false });
     const split = fnv1a(name) / 2 ** 32 < fraction ? 'validation' : 'train';
     corpus[split].push(ids);
     corpus.names[split].push(name);
   }
   return corpus;
+}
+
+/** Parses a CSV with `gene_name` and `sequence` columns into a codon corpus. */
+export function codonCorpusFromCsv(text: string, opts: { validationFraction?: number; sourceName?: string } = {}): CodonCorpus {
+  const { columns, rows } = parseCsv(text, { sourceName: opts.sourceName });
+  for (const needed of ['gene_name', 'sequence']) {
+    if (!columns.includes(needed)) throw new Error(`${opts.sourceName ?? 'CSV'}: missing column "${needed}" (columns: ${columns.join(', ')})`);
+  }
+  return codonCorpus(rows.map((r) => ({ name: r.fields.gene_name!, sequence: r.fields.sequence! })), opts);
 }
 
 /** Where and how to read a codon corpus CSV: plain or gzip-compressed bytes, or a URL to fetch. */
@@ -91,27 +95,37 @@ export interface LmBatch {
   targets: Int32Array;
   /** 1 for real tokens, 0 for padding. */
   attentionMask: Int32Array;
+  /** i32 [batch, length] position ids: a window keeps its offset in the gene. */
+  positions: Int32Array;
   shape: [number, number];
 }
 
 export const IGNORE_INDEX = -100;
-const TOKENS = { cls: 0, eos: 2, mask: 3, pad: 4 };
+export const CODON_TOKENS = { cls: 0, eos: 2, mask: 3, pad: 4, unk: 5, firstCodon: 6 } as const;
 
 /**
- * A window of `length - 2` codons framed by <cls> … <eos>: from the start (HELM truncates to the
- * first tokens) or at a random offset (more varied data from a small corpus).
+ * A window of `length` tokens of the whole gene <cls> codons <eos> (cut to `maxPositions`
+ * tokens), from the start (as HELM truncates) or at a random offset that keeps its place in the
+ * gene as position ids, so every position up to the gene length gets trained.
  */
-function frame(codons: Int32Array, length: number, crop: 'start' | 'random', rng: SeededRandom): number[] {
-  const body = length - 2;
-  const start = crop === 'random' && codons.length > body ? rng.intBetween(0, codons.length - body) : 0;
-  const window = codons.subarray(start, start + body);
-  return [TOKENS.cls, ...window, ...(start + body >= codons.length ? [TOKENS.eos] : [])];
+function window(codons: Int32Array, length: number, opts: BatchOptions, rng: SeededRandom): { tokens: Int32Array; offset: number } {
+  const total = Math.min(codons.length + 2, opts.maxPositions ?? Infinity);
+  // A start drawn from [−(length−1), total−1] and clamped: the first positions (<cls>, the 5′ end
+  // that generation starts from) are covered as often as mid-gene ones (at most twice as often
+  // near the ends), where a start uniform over the valid range would starve them.
+  const start = (opts.crop ?? 'random') === 'random' && total > length ? Math.min(total - length, Math.max(0, rng.intBetween(1 - length, total - 1))) : 0;
+  const end = Math.min(total, start + length);
+  const tokens = new Int32Array(end - start);
+  for (let i = start; i < end; i++) tokens[i - start] = i === 0 ? CODON_TOKENS.cls : i === codons.length + 1 ? CODON_TOKENS.eos : codons[i - 1]!;
+  return { tokens, offset: start };
 }
 
 export interface BatchOptions {
-  /** Tokens per row including <cls>/<eos> (rows are right-padded to it). */
+  /** Tokens per row (rows are right-padded to it). */
   length: number;
   crop?: 'start' | 'random';
+  /** The model's position limit: genes are cut to this many tokens (default: no limit). */
+  maxPositions?: number;
   /** Masked-LM probability (HELM: 0.15, always replaced by <mask>, no 80/10/10). */
   maskProbability?: number;
 }
@@ -123,29 +137,23 @@ export interface BatchOptions {
 export function mlmBatch(seqs: readonly Int32Array[], rng: SeededRandom, opts: BatchOptions): LmBatch {
   const { length } = opts;
   const p = opts.maskProbability ?? 0.15;
-  const B = seqs.length;
-  const batch = emptyBatch(B, length);
+  const batch = emptyBatch(seqs.length, length);
   seqs.forEach((codons, b) => {
-    const row = frame(codons, length, opts.crop ?? 'random', rng);
+    const { tokens, offset } = window(codons, length, opts, rng);
     const codonPositions: number[] = [];
-    row.forEach((tok, i) => {
+    tokens.forEach((tok, i) => {
       batch.ids[b * length + i] = tok;
       batch.attentionMask[b * length + i] = 1;
-      if (tok >= 6) codonPositions.push(i);
+      batch.positions[b * length + i] = offset + i;
+      if (tok >= CODON_TOKENS.firstCodon) codonPositions.push(i);
     });
-    let masked = 0;
-    for (const i of codonPositions) {
-      if (rng.next() < p) {
-        batch.targets[b * length + i] = batch.ids[b * length + i]!;
-        batch.ids[b * length + i] = TOKENS.mask;
-        masked++;
-      }
-    }
-    if (masked === 0 && codonPositions.length) {
-      const i = codonPositions[rng.intBetween(0, codonPositions.length - 1)]!;
+    const maskAt = (i: number) => {
       batch.targets[b * length + i] = batch.ids[b * length + i]!;
-      batch.ids[b * length + i] = TOKENS.mask;
-    }
+      batch.ids[b * length + i] = CODON_TOKENS.mask;
+    };
+    const masked = codonPositions.filter(() => rng.next() < p);
+    masked.forEach(maskAt);
+    if (masked.length === 0 && codonPositions.length) maskAt(codonPositions[rng.intBetween(0, codonPositions.length - 1)]!);
   });
   return batch;
 }
@@ -158,13 +166,14 @@ export function clmBatch(seqs: readonly Int32Array[], rng: SeededRandom, opts: B
   const { length } = opts;
   const batch = emptyBatch(seqs.length, length);
   seqs.forEach((codons, b) => {
-    const row = frame(codons, length + 1, opts.crop ?? 'random', rng);
+    const { tokens, offset } = window(codons, length + 1, opts, rng);
     for (let i = 0; i < length; i++) {
-      if (i < row.length) {
-        batch.ids[b * length + i] = row[i]!;
+      if (i < tokens.length) {
+        batch.ids[b * length + i] = tokens[i]!;
         batch.attentionMask[b * length + i] = 1;
+        batch.positions[b * length + i] = offset + i;
       }
-      if (i + 1 < row.length) batch.targets[b * length + i] = row[i + 1]!;
+      if (i + 1 < tokens.length) batch.targets[b * length + i] = tokens[i + 1]!;
     }
   });
   return batch;
@@ -172,27 +181,43 @@ export function clmBatch(seqs: readonly Int32Array[], rng: SeededRandom, opts: B
 
 function emptyBatch(B: number, L: number): LmBatch {
   return {
-    ids: new Int32Array(B * L).fill(TOKENS.pad),
+    ids: new Int32Array(B * L).fill(CODON_TOKENS.pad),
     targets: new Int32Array(B * L).fill(IGNORE_INDEX),
     attentionMask: new Int32Array(B * L),
+    positions: new Int32Array(B * L),
     shape: [B, L],
   };
 }
 
-/** Endless seeded sampling of `batchSize` sequences at a time. */
-export function sampler(seqs: readonly Int32Array[], batchSize: number, seed: number): { rng: SeededRandom; next(): Int32Array[] } {
+/** A 32-bit seed derived from a seed and counters (murmur3's finaliser), for per-step streams. */
+export function mixSeed(seed: number, ...counters: number[]): number {
+  let h = Math.trunc(seed) >>> 0;
+  for (const c of counters) {
+    h = Math.imul(h ^ (c >>> 0), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * Batches of `batchSize` sequences by batch index: each epoch is a fresh seeded permutation, so
+ * the data order is a pure function of (seed, index) and a resumed run sees the same batches.
+ */
+export function sampler(seqs: readonly Int32Array[], batchSize: number, seed: number): { batch(index: number): Int32Array[]; epochOf(index: number): number } {
   if (seqs.length === 0) throw new RangeError('sampler: the corpus is empty');
-  const rng = seededRandom(seed);
-  let order: number[] = [];
+  let cached = { epoch: -1, order: [] as number[] };
+  const orderOf = (epoch: number) => {
+    if (cached.epoch !== epoch) cached = { epoch, order: seededRandom(mixSeed(seed, epoch)).shuffle(seqs.map((_, i) => i)) };
+    return cached.order;
+  };
   return {
-    rng,
-    next() {
-      const out: Int32Array[] = [];
-      while (out.length < batchSize) {
-        if (order.length === 0) order = rng.shuffle(seqs.map((_, i) => i));
-        out.push(seqs[order.pop()!]!);
-      }
-      return out;
+    batch(index) {
+      return Array.from({ length: batchSize }, (_, k) => {
+        const slot = index * batchSize + k;
+        return seqs[orderOf(Math.floor(slot / seqs.length))[slot % seqs.length]!]!;
+      });
     },
+    epochOf: (index) => Math.floor((index * batchSize) / seqs.length),
   };
 }

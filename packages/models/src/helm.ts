@@ -129,17 +129,29 @@ export class HelmModel extends Module {
   }
 
   /**
-   * ids: i32 [batch, length]; attentionMask: 1 for real tokens (pads are masked as keys).
+   * ids: i32 [batch, length]; attentionMask: 1 for real tokens (pads are masked as keys);
+   * positions: i32 [batch, length] position ids (default 0..length−1, a window keeps its offset).
    * Returns logits [batch, length, vocab].
    */
-  forward(ids: Tensor, attentionMask?: Tensor): Tensor {
+  forward(ids: Tensor, attentionMask?: Tensor, positions?: Tensor): Tensor {
+    return this.lm_head.forward(this.hiddenStates(ids, { attentionMask, positions }));
+  }
+
+  /**
+   * Hidden states [batch, length, dModel] after `layer` blocks: 0 is the embedding sum, 1..layers
+   * a block's output; the default (−1 or `layers`) is the final one after `ln_f`, which the LM head reads.
+   */
+  hiddenStates(ids: Tensor, opts: { attentionMask?: Tensor; positions?: Tensor; layer?: number } = {}): Tensor {
     if (ids.rank !== 2 || ids.dtype !== 'i32') throw new TypeError(`HelmModel: ids must be i32 [batch, length], got ${ids.dtype} [${ids.shape.join(', ')}]`);
     const L = ids.shape[1]!;
-    if (L > this.cfg.maxPositions) throw new RangeError(`HelmModel: length ${L} exceeds maxPositions ${this.cfg.maxPositions}`);
+    const { layers, maxPositions } = this.cfg;
+    const layer = opts.layer === undefined || opts.layer === -1 ? layers : opts.layer;
+    if (!Number.isInteger(layer) || layer < 0 || layer > layers) throw new RangeError(`HelmModel: layer ${opts.layer} is out of range 0..${layers} (or −1 for the last)`);
+    if (L > maxPositions) throw new RangeError(`HelmModel: length ${L} exceeds maxPositions ${maxPositions}`);
     const t = this.transformer;
-    let x = T.add(t.wte.forward(ids), t.wpe.forward(this.positions(L)));
-    for (const block of t.h) x = block.forward(x, attentionMask);
-    return this.lm_head.forward(t.ln_f.forward(x));
+    let x = T.add(t.wte.forward(ids), t.wpe.forward(opts.positions ?? this.positions(L)));
+    for (const block of t.h.slice(0, layer)) x = block.forward(x, opts.attentionMask);
+    return layer === layers ? t.ln_f.forward(x) : x;
   }
 
   private positions(length: number): Tensor {

@@ -1,15 +1,54 @@
 /**
  * @rnagrad/models — modules with PyTorch-style parameter names, HELM's codon language model
- * (masked and causal) with its training loop, and safetensors checkpoints. This is the browser-safe
- * entry; plain Node gets ./node.ts, which adds the file helpers.
+ * (masked and causal), the shared trainer, inference (generate, score, embed) and safetensors
+ * checkpoints. This is the browser-safe entry; plain Node gets ./node.ts (also `@rnagrad/models/node`),
+ * which adds file helpers, checkpoint folders (save, resume, `loadModel`) and Ctrl-C handling.
  */
 export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
-export { codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, IGNORE_INDEX, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
-export { AdamW, cosineSchedule, type AdamWOptions } from './optim.js';
-export { trainHelm, lossFunction, TRAIN_DEFAULTS, type HelmTrainOptions, type LogEntry, type ValidationResult } from './train.js';
+export { codonCorpus, codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
+export { AdamW, cosineSchedule, isNoDecayParameter, type AdamWOptions, type AdamWState } from './optim.js';
+export {
+  train,
+  gradualUnfreeze,
+  matchesPattern,
+  checkPatterns,
+  TRAINER_DEFAULTS,
+  type BatchSource,
+  type LossFunction,
+  type EarlyStopping,
+  type UnfreezeStage,
+  type TrainerOptions,
+  type TrainerHooks,
+  type TrainerSnapshot,
+  type TrainSetup,
+  type TrainResult,
+  type TrainHistory,
+  type StepEntry,
+  type EvalEntry,
+} from './trainer.js';
+export { trainHelm, helmTask, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
+export {
+  generate,
+  score,
+  embed,
+  samplingDistribution,
+  sampleIndex,
+  describeCodons,
+  untrainedPositionsWarning,
+  GENERATION_TOKENS,
+  SAMPLING_DEFAULTS,
+  type SamplingOptions,
+  type GenerateOptions,
+  type GeneratedSequence,
+  type ScoreResult,
+  type EmbedOptions,
+  type Embeddings,
+  type ProgressCallback,
+} from './inference.js';
+export { registerModelKind, modelKind, kindOf, type ModelKind } from './registry.js';
 export { encodeSafetensors, decodeSafetensors, type DecodedCheckpoint } from './checkpoint.js';
 // Browser stand-ins that name the entry to use; the Node entry (./node.ts) replaces them.
 export { saveCheckpoint, loadCheckpoint, writeFileAtomic } from './node-only.js';

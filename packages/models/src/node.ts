@@ -12,6 +12,7 @@ import { type DecodedCheckpoint, decodeSafetensors, encodeSafetensors } from './
 import { type CodonCorpus, type CorpusSource, ECOLI_CDS_FILE, loadEcoliCds as loadEcoliCdsFrom } from './data.js';
 
 export * from './index.js';
+export * from './node/index.js';
 
 /** Path of the packaged corpus file (data/ecoli_k12_cds.csv.gz inside the installed package). */
 export const ECOLI_CDS_PATH = fileURLToPath(new URL(`../data/${ECOLI_CDS_FILE}`, import.meta.url));

@@ -4,6 +4,8 @@ export interface Series {
   name: string;
   color: string;
   points: [number, number][];
+  /** 'line' (default; small series also get dots) or 'points' (dots only, e.g. validation). */
+  style?: 'line' | 'points';
 }
 
 /** A line chart of (x, y) series with axes, ticks and a legend. */
@@ -38,8 +40,8 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
   parts.push(`<text transform="translate(16 ${height / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
   series.forEach((s, i) => {
     const d = s.points.map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
-    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
-    if (s.points.length < 40) for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${s.color}"/>`);
+    if (s.style !== 'points') parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    if (s.style === 'points' || s.points.length < 40) for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${s.color}"/>`);
     parts.push(`<rect x="${width - m.right - 190}" y="${m.top + 6 + i * 18}" width="12" height="12" fill="${s.color}"/>`);
     parts.push(`<text x="${width - m.right - 172}" y="${m.top + 16 + i * 18}">${esc(s.name)}</text>`);
   });

@@ -1,69 +1,38 @@
 /**
- * The HELM pre-training loop: sample a batch, forward, loss (flat or hierarchical cross-entropy),
- * backward, clip, AdamW, all inside one `tidy` so GPU memory stays flat; the loss is read back
- * once per logged step.
+ * HELM pre-training on the shared trainer: masked or causal LM batches of codon windows (each
+ * keeping its offset in the gene as position ids), flat or hierarchical cross-entropy, and a
+ * validation of the objective, plain cross-entropy and accuracy on fixed batches.
  */
 import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
-import { noGrad, zeroGrad } from '@rnagrad/autograd';
-import { codonTree, hxePathTable, leafMembership } from '@rnagrad/tokenizers';
-import { type CodonCorpus, IGNORE_INDEX, type LmBatch, clmBatch, mlmBatch, sampler } from './data.js';
+import { noGrad } from '@rnagrad/autograd';
+import { codonTree, hxePathTable, leafMembership, seededRandom } from '@rnagrad/tokenizers';
+import { type CodonCorpus, IGNORE_INDEX, type LmBatch, clmBatch, mixSeed, mlmBatch, sampler } from './data.js';
 import type { HelmModel } from './helm.js';
-import { AdamW, cosineSchedule } from './optim.js';
+import { type BatchSource, type TrainResult, type TrainSetup, type TrainerHooks, type TrainerOptions, type TrainerSnapshot, TRAINER_DEFAULTS, train } from './trainer.js';
 
-export interface HelmTrainOptions {
-  steps: number;
+export interface HelmTaskOptions {
   batchSize: number;
-  /** Tokens per row, <cls>/<eos> included. */
+  /** Tokens per row (a window of the gene; <cls>/<eos> where the window reaches the ends). */
   length: number;
   loss: 'hxe' | 'xe';
   /** HXE's α (HELM: 0.2–0.6). */
   alpha: number;
-  lr: number;
-  minLr: number;
-  warmupSteps: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  seed: number;
-  /** Validate every this many steps (and at the end) on `validationBatches` fixed batches. */
-  evalEvery: number;
+  /** Fixed validation batches evaluated each time. */
   validationBatches: number;
+  seed: number;
 }
 
+export type HelmTrainOptions = TrainerOptions & HelmTaskOptions;
+
 export const TRAIN_DEFAULTS: HelmTrainOptions = {
-  steps: 200,
+  ...TRAINER_DEFAULTS,
   batchSize: 16,
   length: 64,
   loss: 'hxe',
   alpha: 0.2,
-  lr: 3e-3,
-  minLr: 3e-4,
-  warmupSteps: 20,
-  weightDecay: 0.01,
-  maxGradNorm: 1,
-  seed: 42,
-  evalEvery: 50,
   validationBatches: 4,
 };
-
-export interface LogEntry {
-  step: number;
-  /** Training loss of this step (the chosen objective). */
-  loss: number;
-  lr: number;
-  /** Wall time of the step including the loss readback. */
-  ms: number;
-  /** Validation: mean of the objective and, for comparability, of plain cross-entropy. */
-  validation?: ValidationResult;
-  /** On step 0 only: validation of the untrained model, before the first update. */
-  initialValidation?: ValidationResult;
-}
-
-export interface ValidationResult {
-  loss: number;
-  crossEntropy: number;
-  accuracy: number;
-}
 
 /** The loss head: logits [N, V] and targets [N] → scalar mean over non-ignored rows. */
 export function lossFunction(kind: 'hxe' | 'xe', alpha: number): (logits: Tensor, targets: Tensor) => Tensor {
@@ -73,75 +42,112 @@ export function lossFunction(kind: 'hxe' | 'xe', alpha: number): (logits: Tensor
   return (logits, targets) => T.hierarchicalCrossEntropy(logits, targets, table, { ignoreIndex: IGNORE_INDEX });
 }
 
-function toTensors(batch: LmBatch): { ids: Tensor; targets: Tensor; mask: Tensor } {
+export function batchTensors(batch: LmBatch): { ids: Tensor; targets: Tensor; mask: Tensor; positions: Tensor } {
   return {
     ids: T.tensor(batch.ids, { shape: batch.shape, dtype: 'i32' }),
     targets: T.tensor(batch.targets, { shape: [batch.shape[0] * batch.shape[1]], dtype: 'i32' }),
     mask: T.tensor(batch.attentionMask, { shape: batch.shape, dtype: 'i32' }),
+    positions: T.tensor(batch.positions, { shape: batch.shape, dtype: 'i32' }),
   };
 }
 
-export async function trainHelm(model: HelmModel, corpus: CodonCorpus, options: Partial<HelmTrainOptions> = {}, onLog?: (entry: LogEntry) => void): Promise<LogEntry[]> {
+/** Longest position (exclusive) holding a real token in the batch. */
+function positionsReached(batch: LmBatch): number {
+  let reach = 0;
+  batch.positions.forEach((p, i) => {
+    if (batch.attentionMask[i]) reach = Math.max(reach, p + 1);
+  });
+  return reach;
+}
+
+export interface HelmTask extends TrainSetup<HelmModel, LmBatch> {
+  source: BatchSource<LmBatch> & { trainedPositions(): number };
+}
+
+/** The model, loss, batch source and validation of a HELM MLM/CLM run. */
+export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial<HelmTaskOptions> = {}): HelmTask {
   const opts = { ...TRAIN_DEFAULTS, ...options };
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`helmTask: batchSize must be an integer ≥ 1, got ${opts.batchSize}`);
+  if (!Number.isInteger(opts.length) || opts.length < 2 || opts.length > model.cfg.maxPositions) {
+    throw new RangeError(`helmTask: length must be an integer in 2..${model.cfg.maxPositions} (the model's maxPositions), got ${opts.length}`);
+  }
   const makeBatch = model.cfg.objective === 'mlm' ? mlmBatch : clmBatch;
+  const batchOptions = { length: opts.length, maxPositions: model.cfg.maxPositions };
   const objective = lossFunction(opts.loss, opts.alpha);
   const crossEntropy = lossFunction('xe', 0);
-  const optimizer = new AdamW(model.parameters(), { lr: opts.lr, weightDecay: opts.weightDecay, maxGradNorm: opts.maxGradNorm });
-  const train = sampler(corpus.train, opts.batchSize, opts.seed);
-  // Fixed validation batches: same windows and masks at every evaluation.
-  const valSampler = sampler(corpus.validation.length ? corpus.validation : corpus.train, opts.batchSize, opts.seed + 1);
-  const validation = Array.from({ length: opts.validationBatches }, () => makeBatch(valSampler.next(), valSampler.rng, { length: opts.length }));
   const V = model.cfg.vocabSize;
-  const history: LogEntry[] = [];
+  const order = sampler(corpus.train, opts.batchSize, opts.seed);
+  let trained = 0;
+  let nextBatch = 0;
 
-  const evaluate = async () => {
-    model.eval();
-    let loss = 0;
-    let ce = 0;
-    let correct = 0;
-    let count = 0;
-    for (const batch of validation) {
-      const [l, c, hits, n] = noGrad(() =>
-        T.tidy(() => {
-          const { ids, targets, mask } = toTensors(batch);
-          const logits = model.forward(ids, mask).reshape([-1, V]);
-          const scored = T.ne(targets, IGNORE_INDEX);
-          const hit = T.sum(T.logicalAnd(T.eq(T.argmax(logits, 1), targets), scored));
-          return [objective(logits, targets), crossEntropy(logits, targets), hit, T.sum(scored)];
-        }),
-      );
-      loss += await l.item();
-      ce += await c.item();
-      correct += await hits.item();
-      count += await n.item();
-      for (const t of [l, c, hits, n]) t.dispose();
-    }
-    model.train();
-    return { loss: loss / validation.length, crossEntropy: ce / validation.length, accuracy: correct / Math.max(1, count) };
+  // Fixed validation batches: the same windows and masks at every evaluation.
+  const valSeqs = corpus.validation.length ? corpus.validation : corpus.train;
+  const valOrder = sampler(valSeqs, opts.batchSize, opts.seed + 1);
+  const valRng = seededRandom(opts.seed + 1);
+  const validation = Array.from({ length: opts.validationBatches }, (_, i) => makeBatch(valOrder.batch(i), valRng, batchOptions));
+
+  const forward = (m: HelmModel, t: ReturnType<typeof batchTensors>) => m.forward(t.ids, t.mask, t.positions).reshape([-1, V]);
+
+  return {
+    model,
+    loss: (m, batch) => {
+      const t = batchTensors(batch);
+      const logits = forward(m, t);
+      const loss = objective(logits, t.targets);
+      // Beside HXE, plain cross-entropy in nats: comparable across losses.
+      return opts.loss === 'xe' ? loss : { loss, metrics: { crossEntropy: noGrad(() => crossEntropy(logits, t.targets)) } };
+    },
+    source: {
+      batch(index) {
+        const batch = makeBatch(order.batch(index), seededRandom(mixSeed(opts.seed, index, 1)), batchOptions);
+        trained = Math.max(trained, positionsReached(batch));
+        nextBatch = index + 1;
+        return batch;
+      },
+      tokens: (batch) => batch.attentionMask.reduce((a, b) => a + b, 0),
+      // The data order is a function of (seed, batch index): recorded so a checkpoint says where it stands.
+      state: () => ({ trainedPositions: trained, seed: opts.seed, nextBatch, epoch: order.epochOf(nextBatch) }),
+      restore(state) {
+        trained = Number(state.trainedPositions ?? 0);
+        nextBatch = Number(state.nextBatch ?? 0);
+      },
+      trainedPositions: () => trained,
+    },
+    async evaluate(m) {
+      let loss = 0;
+      let ce = 0;
+      let correct = 0;
+      let count = 0;
+      for (const batch of validation) {
+        const parts = noGrad(() =>
+          T.tidy(() => {
+            const t = batchTensors(batch);
+            const logits = forward(m, t);
+            const scored = T.ne(t.targets, IGNORE_INDEX);
+            const hit = T.sum(T.logicalAnd(T.eq(T.argmax(logits, 1), t.targets), scored));
+            return [objective(logits, t.targets), crossEntropy(logits, t.targets), hit, T.sum(scored)];
+          }),
+        );
+        const [l, c, hits, n] = await Promise.all(parts.map((p) => p.item()));
+        for (const p of parts) p.dispose();
+        loss += l!;
+        ce += c!;
+        correct += hits!;
+        count += n!;
+      }
+      return { loss: loss / validation.length, crossEntropy: ce / validation.length, accuracy: correct / Math.max(1, count) };
+    },
   };
+}
 
-  const initial = opts.steps > 0 ? await evaluate() : undefined;
-  for (let step = 0; step < opts.steps; step++) {
-    const started = performance.now();
-    const lr = cosineSchedule(step, { maxLr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps });
-    const batch = makeBatch(train.next(), train.rng, { length: opts.length });
-    const loss = T.tidy(() => {
-      const { ids, targets, mask } = toTensors(batch);
-      const l = objective(model.forward(ids, mask).reshape([-1, V]), targets);
-      l.backward();
-      return l;
-    });
-    optimizer.update(lr);
-    zeroGrad(model.parameters());
-    const value = await loss.item();
-    loss.dispose();
-    if (!Number.isFinite(value)) throw new Error(`trainHelm: loss became ${value} at step ${step}`);
-    const entry: LogEntry = { step, loss: value, lr, ms: performance.now() - started };
-    if (step === 0) entry.initialValidation = initial;
-    if ((step + 1) % opts.evalEvery === 0 || step === opts.steps - 1) entry.validation = await evaluate();
-    history.push(entry);
-    onLog?.(entry);
-  }
-  optimizer.dispose();
-  return history;
+/** Layer groups from the output to the input, for `gradualUnfreeze`: head, blocks top-down, embeddings. */
+export function helmUnfreezeGroups(model: HelmModel): string[][] {
+  const blocks = Array.from({ length: model.cfg.layers }, (_, i) => [`transformer.h.${model.cfg.layers - 1 - i}`]);
+  return [['lm_head', 'transformer.ln_f'], ...blocks, ['transformer.wte', 'transformer.wpe']];
+}
+
+/** HELM pre-training: `helmTask` run by the shared trainer. */
+export function trainHelm(model: HelmModel, corpus: CodonCorpus, options: Partial<HelmTrainOptions> = {}, hooks: TrainerHooks = {}, resume?: TrainerSnapshot): Promise<TrainResult> {
+  const opts = { ...TRAIN_DEFAULTS, ...options };
+  return train(helmTask(model, corpus, opts), opts, hooks, resume);
 }

@@ -56,7 +56,7 @@ test('MLP loss and all gradients match PyTorch to 1e-4 relative', async () => {
 test('the MLP trains: loss on the fixed batch falls below a third', async () => {
   const model = new Mlp();
   load(model);
-  const opt = new AdamW(model.parameters(), { lr: 0.02, weightDecay: 0 });
+  const opt = new AdamW(model.namedParameters(), { lr: 0.02, weightDecay: 0 });
   const step = () =>
     T.tidy(() => {
       const l = T.crossEntropy(model.forward(tensors.get('input')!), tensors.get('targets')!);

@@ -1,0 +1,4 @@
+/** Entry point of the `rnagrad` executable. */
+import { main } from './main.js';
+
+await main(process.argv.slice(2));

@@ -1,0 +1,18 @@
+/**
+ * @rnagrad/models/node — Node-only parts: checkpoint folders (save, resume, `loadModel`) and
+ * Ctrl-C handling. The main entry stays browser-safe.
+ */
+export {
+  CHECKPOINT_FORMAT,
+  type CheckpointConfig,
+  checkpointName,
+  cleanRunFolder,
+  disposeSnapshot,
+  listCheckpoints,
+  loadModel,
+  loadTrainingState,
+  readCheckpointConfig,
+  resolveCheckpoint,
+  saveCheckpointDir,
+} from './checkpoint-dir.js';
+export { type InterruptFlag, onInterrupt } from './interrupt.js';
