@@ -11,3 +11,17 @@ export { AdamW, cosineSchedule, type AdamWOptions } from './optim.js';
 export { trainHelm, lossFunction, TRAIN_DEFAULTS, type HelmTrainOptions, type LogEntry, type ValidationResult } from './train.js';
 export { encodeSafetensors, decodeSafetensors, saveCheckpoint, loadCheckpoint, writeFileAtomic, type DecodedCheckpoint } from './checkpoint.js';
 export { lineChartSvg, asciiChart, smooth, type Series } from './plot.js';
+export {
+  RinalmoModel, RinalmoBlock, SwiGLU, RINALMO_CONFIGS, RINALMO_TOKENS, rinalmoConfig, rinalmoFfnDim, rinalmoMlmLoss,
+  type RinalmoConfig, type RinalmoSize, type RinalmoOutput,
+} from './rinalmo.js';
+export {
+  loadRinalmoWeights, detectRinalmoLayout, inferRinalmoConfig, rinalmoExportEntries, rinalmoExportMetadata,
+  MULTIMOLECULE_VOCAB, MULTIMOLECULE_VOCAB_26,
+  type RinalmoLayout, type RinalmoKeyLayout, type RinalmoLoadOptions, type RinalmoLoadReport, type RinalmoExportOptions,
+} from './rinalmo-checkpoint.js';
+export {
+  bytesSource, blobSource, readSafetensorsIndex, readSafetensorsTensor, decodeFloats, encodeFloats, safetensorsChunks,
+  safetensorsBytes, SafetensorsError, FLOAT_DTYPES,
+  type ByteSource, type SafetensorsDType, type SafetensorsEntry, type SafetensorsIndex, type TensorToWrite, type WritableDType,
+} from './safetensors-stream.js';
