@@ -94,19 +94,16 @@ test('bad contents: missing, unexpected, mis-shaped and mis-typed keys are repor
   tensors.delete('transformer.blocks.1.out_layer_norm.bias');
   tensors.set('transformer.blocks.0.transition.0.beta', { shape: [2], values: new Float32Array([1, 1]) });
   tensors.set('transformer.blocks.7.attn_layer_norm.weight', { shape: [40], values: new Float32Array(40) });
-  const bytes = await safetensorsBytes(toWrite(tensors));
-  // Rewrite the decoder bias as I32: a mis-typed key.
+  // The decoder bias as I32: a mis-typed key.
   tensors.set('lm_mask_head.linear2.bias', { shape: [22], values: new Int32Array(22) });
   const typed = await safetensorsBytes(toWrite(tensors), { intNames: new Set(['lm_mask_head.linear2.bias']) });
-  for (const [b, name] of [[bytes, 'several.safetensors'], [typed, 'typed.safetensors']] as const) {
-    await assertRejected(b, name, [
-      /the model is unchanged/,
-      /missing 1: transformer\.blocks\.1\.out_layer_norm\.bias/,
-      /unexpected 1: transformer\.blocks\.7\.attn_layer_norm\.weight F32 \[40\]/,
-      /wrong shape: transformer\.blocks\.0\.transition\.0\.beta is \[2\], model needs \[1\]/,
-      /wrong dtype: lm_mask_head\.linear2\.bias is I32/,
-    ]);
-  }
+  await assertRejected(typed, 'several.safetensors', [
+    /the model is unchanged/,
+    /missing 1: transformer\.blocks\.1\.out_layer_norm\.bias/,
+    /unexpected 1: transformer\.blocks\.7\.attn_layer_norm\.weight F32 \[40\]/,
+    /wrong shape: transformer\.blocks\.0\.transition\.0\.beta is \[2\], model needs \[1\]/,
+    /wrong dtype: lm_mask_head\.linear2\.bias is I32/,
+  ]);
 });
 
 test('NaN values are refused with checkFinite (and named), a wrong inv_freq always; a forced wrong layout fails', async () => {
@@ -159,7 +156,8 @@ test('Node: streaming writer and file reader round-trip; missing file and F16 ov
     await loadRinalmoFile(model, new URL('../fixtures/rinalmo_tiny_mm28.safetensors', import.meta.url).pathname);
     const path = join(dir, 'out', 'giga-like.safetensors');
     await writeSafetensorsFile(path, rinalmoExportEntries(model, { layout: 'official' }), { dtype: 'BF16' });
-    assert.equal(await readFile(path), await safetensorsBytes(rinalmoExportEntries(model, { layout: 'official' }), { dtype: 'BF16' }));
+    const inMemory = await safetensorsBytes(rinalmoExportEntries(model, { layout: 'official' }), { dtype: 'BF16' });
+    assert.ok((await readFile(path)).equals(inMemory), 'the streamed file equals the in-memory encoding');
     const back = new RinalmoModel(tiny);
     await loadRinalmoFile(back, path);
     assert.equal(await snapshot(back), await snapshot(model));
