@@ -25,3 +25,7 @@ export {
   safetensorsBytes, SafetensorsError, FLOAT_DTYPES,
   type ByteSource, type SafetensorsDType, type SafetensorsEntry, type SafetensorsIndex, type TensorToWrite, type WritableDType,
 } from './safetensors-stream.js';
+export {
+  nucleotideCorpus, rinalmoMlmBatch, RinalmoMlmSource, RINALMO_MASKING, IGNORE_TARGET,
+  type NucleotideCorpus, type RinalmoMlmBatch, type MlmMaskingOptions, type RinalmoMlmSourceOptions,
+} from './rinalmo-data.js';

@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  RinalmoModel, type TensorToWrite, bytesSource, inferRinalmoConfig, loadRinalmoWeights, readSafetensorsIndex, readSafetensorsTensor,
+  RinalmoModel, type RinalmoExportOptions, type TensorToWrite, type WritableDType, bytesSource, inferRinalmoConfig, loadRinalmoWeights, readSafetensorsIndex, readSafetensorsTensor,
   rinalmoExportEntries, rinalmoExportMetadata, safetensorsBytes,
 } from '../src/index.js';
 import { fileSource, loadRinalmoFile, writeSafetensorsFile } from '../src/node/safetensors-file.js';
@@ -125,12 +125,12 @@ test('export: official (F32, BF16, split attention) and multimolecule (F16) load
   await loadRinalmoWeights(model, bytesSource(officialBytes));
   const want = await snapshot(model);
   // The fixture's weights are exact in BF16 and F16, so every round trip is exact.
-  const cases = [
+  const cases: (RinalmoExportOptions & { dtype: WritableDType })[] = [
     { layout: 'official', dtype: 'F32' },
     { layout: 'official', dtype: 'BF16', splitAttention: true, prefix: 'lm.' },
     { layout: 'multimolecule', dtype: 'F16' },
     { layout: 'multimolecule', dtype: 'F32', prefix: 'rinalmo.' },
-  ] as const;
+  ];
   for (const c of cases) {
     const bytes = await safetensorsBytes(rinalmoExportEntries(model, c), { dtype: c.dtype, metadata: rinalmoExportMetadata(c) });
     const index = await readSafetensorsIndex(bytesSource(bytes));
