@@ -26,6 +26,6 @@ export {
   type ByteSource, type SafetensorsDType, type SafetensorsEntry, type SafetensorsIndex, type TensorToWrite, type WritableDType,
 } from './safetensors-stream.js';
 export {
-  nucleotideCorpus, rinalmoMlmBatch, RinalmoMlmSource, RINALMO_MASKING, IGNORE_TARGET,
+  nucleotideCorpus, rinalmoMlmBatch, rinalmoBatchTensors, evaluateRinalmoMlm, RinalmoMlmSource, RINALMO_MASKING, IGNORE_TARGET,
   type NucleotideCorpus, type RinalmoMlmBatch, type MlmMaskingOptions, type RinalmoMlmSourceOptions,
 } from './rinalmo-data.js';

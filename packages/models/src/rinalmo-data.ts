@@ -14,7 +14,9 @@
  *   teach tokens that never occur in real input).
  */
 import { NucleotideTokenizer, type FastaRecord, type SeededRandom, seededRandom } from '@rnagrad/tokenizers';
-import { RINALMO_TOKENS } from './rinalmo.js';
+import * as T from '@rnagrad/tensor';
+import { noGrad } from '@rnagrad/autograd';
+import { RINALMO_TOKENS, type RinalmoModel, rinalmoMlmLoss } from './rinalmo.js';
 
 export const IGNORE_TARGET = -100;
 /** First standard (maskable) token id of the official alphabet: A. */
@@ -181,4 +183,39 @@ export class RinalmoMlmSource {
     for (let i = 0; i < sequences.length; i += size) out.push(rinalmoMlmBatch(sequences.slice(i, i + size), rng, this.opts));
     return out;
   }
+}
+
+/** The batch's ids and targets as i32 tensors [batch, length]. */
+export function rinalmoBatchTensors(batch: RinalmoMlmBatch): { ids: T.Tensor; targets: T.Tensor } {
+  return { ids: T.tensor(batch.ids, { shape: batch.shape, dtype: 'i32' }), targets: T.tensor(batch.targets, { shape: batch.shape, dtype: 'i32' }) };
+}
+
+/**
+ * Masked-token cross-entropy (mean over all selected positions of all batches) and accuracy
+ * (argmax = original token), without gradients; the model is evaluated in eval mode and its
+ * training flag restored.
+ */
+export async function evaluateRinalmoMlm(model: RinalmoModel, batches: readonly RinalmoMlmBatch[]): Promise<{ loss: number; accuracy: number; selected: number }> {
+  const wasTraining = model.training;
+  model.eval();
+  let [lossSum, correct, selected] = [0, 0, 0];
+  try {
+    for (const batch of batches) {
+      const [loss, hits] = noGrad(() => T.tidy(() => {
+        const { ids, targets } = rinalmoBatchTensors(batch);
+        const logits = model.forward(ids).logits;
+        if (!logits) throw new Error('evaluateRinalmoMlm: the model has no MLM head');
+        const xe = rinalmoMlmLoss(logits, targets);
+        return [xe, T.sum(T.cast(T.eq(T.argmax(logits, -1), targets), 'f32'))];
+      }));
+      lossSum += (await loss.item()) * batch.selected;
+      correct += await hits.item();
+      selected += batch.selected;
+      loss.dispose();
+      hits.dispose();
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return { loss: lossSum / selected, accuracy: correct / selected, selected };
 }

@@ -7,7 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { parseFasta, seededRandom } from '@rnagrad/tokenizers';
-import { IGNORE_TARGET, RinalmoMlmSource, nucleotideCorpus, rinalmoMlmBatch } from '../src/index.js';
+import * as T from '@rnagrad/tensor';
+import {
+  IGNORE_TARGET, RinalmoMlmSource, RinalmoModel, evaluateRinalmoMlm, nucleotideCorpus, rinalmoBatchTensors, rinalmoMlmBatch,
+} from '../src/index.js';
 import { loadNucleotideCorpus, ncrnaPretrainPath } from '../src/node/rinalmo-data-file.js';
 
 const random = seededRandom(9);
@@ -84,6 +87,36 @@ test('source: batch(i) is a pure function of (seed, i); epochs cover the trainin
   assert.is(source.tokens(source.batch(0)), source.batch(0).attentionMask.reduce((a, b) => a + b, 0));
   assert.equal([corpus.train.length, corpus.validation.length, corpus.validationIds[0]], [57, 3, 's19']);
   assert.throws(() => nucleotideCorpus(parseFasta('>a\nACGU\n'), { source: 'one.fasta' }), /one\.fasta: 1 sequences are too few/);
+});
+
+test('evaluateRinalmoMlm: selected-weighted loss and argmax accuracy, equal to a hand count, eval mode restored', async () => {
+  await T.init({ quiet: true });
+  T.manualSeed(2);
+  const model = new RinalmoModel('pico');
+  const batches = new RinalmoMlmSource(corpus, { batchSize: 2, seed: 1, maxLength: 24 }).validationBatches();
+  const result = await evaluateRinalmoMlm(model, batches);
+  assert.ok(model.training, 'training mode restored');
+  let [nll, correct, selected] = [0, 0, 0];
+  for (const batch of batches) {
+    const { ids, targets } = rinalmoBatchTensors(batch);
+    model.eval();
+    const logits = model.forward(ids).logits!;
+    model.train();
+    const values = await logits.dataF64();
+    batch.targets.forEach((t, k) => {
+      if (t === IGNORE_TARGET) return;
+      const row = values.subarray(k * 22, (k + 1) * 22);
+      const max = Math.max(...row);
+      nll += max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) - row[t]!;
+      if (row.indexOf(max) === t) correct++;
+      selected++;
+    });
+    for (const x of [ids, targets, logits]) x.dispose();
+  }
+  assert.is(result.selected, selected);
+  assert.ok(Math.abs(result.loss - nll / selected) < 1e-4 * result.loss, `loss ${result.loss} vs ${nll / selected}`);
+  assert.is(result.accuracy, correct / selected);
+  model.dispose();
 });
 
 test('the shared ncRNA corpus (when present): 13,603 sequences, every 20th held out', async () => {
