@@ -5,7 +5,10 @@
  */
 import * as T from '@rnagrad/tensor';
 import { requireGrad } from '@rnagrad/autograd';
-import { HelmModel, MultiHeadAttention, decodeSafetensors, generate, lossFunction, trainHelm } from '@rnagrad/models';
+import {
+  HelmModel, MultiHeadAttention, RinalmoModel, blobSource, bytesSource, decodeSafetensors, generate, loadRinalmoWeights,
+  lossFunction, readSafetensorsIndex, readSafetensorsTensor, rinalmoMlmLoss, trainHelm,
+} from '@rnagrad/models';
 import { edgeCases } from '../packages/tensor/test/edge-cases.js';
 
 interface Result {
@@ -181,6 +184,40 @@ test('the shared trainer learns a cyclic codon language in the browser, and gene
   const [seq] = await generate(model, { count: 1, prompts: [Int32Array.from([20, 45])], maxCodons: 12, topK: 1 });
   check(seq!.codons.length >= 2 && seq!.codons.every((c) => /^[ACGT]{3}$/.test(c)), `generated ${seq!.codons.join(' ')}`);
   model.dispose();
+});
+
+test('RiNALMo from official (BF16) and multimolecule (F16) files: representation, logits and every gradient equal PyTorch', async () => {
+  const expectedSource = bytesSource(new Uint8Array(await (await fetch('/rinalmo_tiny_expected.safetensors')).arrayBuffer()), 'expected');
+  const expected = await readSafetensorsIndex(expectedSource);
+  const get = async (name: string) => {
+    const e = expected.entries.get(name)!;
+    const values = await readSafetensorsTensor(expectedSource, e);
+    return T.tensor(values, { shape: e.shape, dtype: values instanceof Int32Array ? 'i32' : 'f32' });
+  };
+  const config = JSON.parse(expected.metadata.config!) as { dim: number; layers: number; heads: number };
+  const tokens = await get('tokens');
+  const keep = Array.from(await tokens.data(), (t) => t !== 1);
+  const close = async (have: T.Tensor, want: T.Tensor, what: string, rows: boolean) => {
+    const [h, w] = [await have.dataF64(), await want.dataF64()];
+    const width = rows ? w.length / keep.length : w.length;
+    const counted = (i: number) => !rows || keep[Math.floor(i / width)];
+    const scale = Math.max(...w.map((x, i) => (counted(i) ? Math.abs(x) : 0)));
+    w.forEach((x, i) => check(!counted(i) || Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`));
+  };
+  for (const file of ['rinalmo_tiny_official', 'rinalmo_tiny_mm28']) {
+    const model = new RinalmoModel(config).eval();
+    // A Blob source: the browser path reads each tensor's byte range on its own.
+    const blob = await (await fetch(`/${file}.safetensors`)).blob();
+    await loadRinalmoWeights(model, blobSource(blob, file));
+    const out = model.forward(tokens);
+    const loss = T.add(T.add(T.sum(T.mul(out.representation, await get('loss_weights.representation'))), T.sum(T.mul(out.logits!, await get('loss_weights.logits')))), rinalmoMlmLoss(out.logits!, await get('targets')));
+    loss.backward();
+    check(Math.abs((await loss.item()) - Number(expected.metadata.loss)) <= 1e-4 * Number(expected.metadata.loss), `${file}: loss`);
+    await close(out.representation, await get('representation'), `${file} representation`, true);
+    await close(out.logits!, await get('logits'), `${file} logits`, true);
+    for (const [name, p] of model.namedParameters()) await close(p.grad!, await get(`grad.${name}`), `${file} d/d${name}`, false);
+    model.dispose();
+  }
 });
 
 async function main(): Promise<void> {

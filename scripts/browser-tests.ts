@@ -24,7 +24,7 @@ const bundle = await build({
 });
 const script = bundle.outputFiles[0]!.text;
 const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
-const fixtures = new Map(['helm_fixture', 'mha_fixture'].map((name) => [`/${name}.safetensors`, readFileSync(`packages/models/fixtures/${name}.safetensors`)]));
+const fixtures = new Map(['helm_fixture', 'mha_fixture', 'rinalmo_tiny_official', 'rinalmo_tiny_mm28', 'rinalmo_tiny_expected'].map((name) => [`/${name}.safetensors`, readFileSync(`packages/models/fixtures/${name}.safetensors`)]));
 const server = createServer((req, res) => {
   const fixture = fixtures.get(req.url ?? '');
   if (fixture) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fixture);

@@ -53,3 +53,21 @@ export { encodeSafetensors, decodeSafetensors, type DecodedCheckpoint } from './
 // Browser stand-ins that name the entry to use; the Node entry (./node.ts) replaces them.
 export { saveCheckpoint, loadCheckpoint, writeFileAtomic } from './node-only.js';
 export { lineChartSvg, asciiChart, smooth, type Series } from './plot.js';
+export {
+  RinalmoModel, RinalmoBlock, SwiGLU, RINALMO_CONFIGS, RINALMO_TOKENS, rinalmoConfig, rinalmoFfnDim, rinalmoMlmLoss,
+  type RinalmoConfig, type RinalmoSize, type RinalmoOutput,
+} from './rinalmo.js';
+export {
+  loadRinalmoWeights, detectRinalmoLayout, inferRinalmoConfig, rinalmoExportEntries, rinalmoExportMetadata,
+  MULTIMOLECULE_VOCAB, MULTIMOLECULE_VOCAB_26,
+  type RinalmoLayout, type RinalmoKeyLayout, type RinalmoLoadOptions, type RinalmoLoadReport, type RinalmoExportOptions,
+} from './rinalmo-checkpoint.js';
+export {
+  bytesSource, blobSource, readSafetensorsIndex, readSafetensorsTensor, decodeFloats, encodeFloats, safetensorsChunks,
+  safetensorsBytes, SafetensorsError, FLOAT_DTYPES,
+  type ByteSource, type SafetensorsDType, type SafetensorsEntry, type SafetensorsIndex, type TensorToWrite, type WritableDType,
+} from './safetensors-stream.js';
+export {
+  nucleotideCorpus, rinalmoMlmBatch, rinalmoBatchTensors, evaluateRinalmoMlm, RinalmoMlmSource, RINALMO_MASKING, IGNORE_TARGET,
+  type NucleotideCorpus, type RinalmoMlmBatch, type MlmMaskingOptions, type RinalmoMlmSourceOptions,
+} from './rinalmo-data.js';
