@@ -57,8 +57,8 @@ function assert(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
 }
 
-function sh(cmd: string, args: string[], cwd: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+function sh(cmd: string, args: string[], cwd: string, input?: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 2 ** 20, input });
   if (r.status !== 0)
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
@@ -129,14 +129,13 @@ for (const [dir, { file, manifest, entries }] of packed) {
   await check(
     `${manifest.name}: tarball has built dist/ (.js, .d.ts, maps), its export targets, no workspace: ranges`,
     () => {
-      for (const f of [
-        'dist/index.js',
-        'dist/index.d.ts',
-        'dist/index.js.map',
-        'dist/index.d.ts.map',
-        'README.md',
-        'CHANGELOG.md',
-      ]) {
+      // The main entry: what the "." export resolves to by default (dist/index.js, or the CLI's dist/main.js).
+      const main = exportTargets((manifest.exports?.['.'] as Record<string, unknown> | undefined)?.default)
+        .find((t) => t.endsWith('.js'))
+        ?.replace(/^\.\//, '')
+        .replace(/\.js$/, '');
+      assert(main, 'the "." export has no .js default');
+      for (const f of [`${main}.js`, `${main}.d.ts`, `${main}.js.map`, `${main}.d.ts.map`, 'README.md', 'CHANGELOG.md']) {
         assert(entries.includes(f), `${f} is missing from ${basename(file)}`);
       }
       for (const target of exportTargets(manifest.exports)) {
@@ -223,17 +222,21 @@ interface Example extends ReadmeBlock {
   file: string;
 }
 const examples: Example[] = [];
+const commandBlocks: Example[] = [];
+const pythonBlocks: Example[] = [];
 for (const dir of packages) {
   const readme = readFileSync(join(repo, 'packages', dir, 'README.md'), 'utf8');
-  await check(`${dir}/README.md: every fenced block is a runnable ts/js example or a text diagram`, () => {
+  await check(`${dir}/README.md: every fenced block is a runnable ts/js/sh/python example or a text diagram`, () => {
     const blocks = readmeBlocks(readme);
     for (const b of blocks)
       assert(
-        b.lang === 'ts' || b.lang === 'js' || b.lang === 'text',
+        ['ts', 'js', 'sh', 'python', 'text'].includes(b.lang),
         `block at line ${b.line} has language "${b.lang}"`,
       );
     blocks.forEach((b, i) => {
-      if (b.lang !== 'text') examples.push({ ...b, pkg: dir, file: `readme-${dir}-${i + 1}.${b.lang}` });
+      if (b.lang === 'ts' || b.lang === 'js') examples.push({ ...b, pkg: dir, file: `readme-${dir}-${i + 1}.${b.lang}` });
+      if (b.lang === 'sh') commandBlocks.push({ ...b, pkg: dir, file: '' });
+      if (b.lang === 'python') pythonBlocks.push({ ...b, pkg: dir, file: '' });
     });
   });
 }
@@ -283,6 +286,34 @@ for (const ex of examples) {
       assert(!/vkCreateInstance|Found no drivers/.test(stderr), `Dawn start-up noise on stderr:\n${stderr}`);
     },
   );
+}
+
+// Shell blocks are `rnagrad` commands: each line runs in the app with the installed bin (`pnpm rnagrad`
+// and `npx rnagrad` name the same command from the repository and from an install) and must exit 0.
+for (const block of commandBlocks) {
+  await check(`${block.pkg}/README.md commands at line ${block.line} run with the installed rnagrad bin`, () => {
+    const commands = block.code
+      .split('\n')
+      .map((l) => l.replace(/\s+#.*$/, '').trim())
+      .filter(Boolean);
+    for (const command of commands) {
+      const m = /^(?:npx|pnpm) rnagrad( .*)?$/.exec(command);
+      assert(m, `not an rnagrad command: ${command}`);
+      const r = spawnSync(join(app, 'node_modules/.bin/rnagrad'), (m[1] ?? '').trim().split(/\s+/).filter(Boolean), {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert(r.status === 0, `${command}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+      assert(r.stdout.trim() !== '', `${command}: printed nothing`);
+    }
+  });
+}
+// Python blocks are PyTorch snippets for users (torch is not a CI dependency): they must at least parse.
+for (const block of pythonBlocks) {
+  await check(`${block.pkg}/README.md python snippet at line ${block.line} is valid Python`, () => {
+    sh('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], app, block.code);
+  });
 }
 
 // 4. The two-layer training program: plain node, then a browser bundle in headless Chromium.

@@ -16,3 +16,5 @@ export {
   saveCheckpointDir,
 } from './checkpoint-dir.js';
 export { type InterruptFlag, onInterrupt } from './interrupt.js';
+export { fileSource, loadRinalmoFile, writeSafetensorsFile } from './safetensors-file.js';
+export { loadNucleotideCorpus, ncrnaPretrainPath } from './rinalmo-data-file.js';
