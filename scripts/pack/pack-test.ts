@@ -404,7 +404,7 @@ await check("@rnagrad/tensor's browser entry run in Node: init() says which entr
   writeFileSync(join(app, 'browser-entry-in-node.mjs'), await browserBundle('browser-entry-in-node.ts', source));
   const { stdout, status } = runNode('browser-entry-in-node.mjs', app);
   assert(status === 0 && stdout.includes('this is the browser entry of @rnagrad/tensor'), `exit ${status}: ${stdout}`);
-  assert(stdout.includes("import '@rnagrad/tensor/node'"), stdout);
+  assert(stdout.includes('bundle for Node'), stdout);
 });
 
 // The browser stand-in of each Node entry exports the same names, so named imports still bundle.
