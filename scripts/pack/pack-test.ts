@@ -135,7 +135,7 @@ for (const [dir, { file, manifest, entries }] of packed) {
         ?.replace(/^\.\//, '')
         .replace(/\.js$/, '');
       assert(main, 'the "." export has no .js default');
-      for (const f of [`${main}.js`, `${main}.d.ts`, `${main}.js.map`, `${main}.d.ts.map`, 'README.md', 'CHANGELOG.md']) {
+      for (const f of [`${main}.js`, `${main}.d.ts`, `${main}.js.map`, `${main}.d.ts.map`, 'README.md', 'CHANGELOG.md', 'LICENSE']) {
         assert(entries.includes(f), `${f} is missing from ${basename(file)}`);
       }
       for (const target of exportTargets(manifest.exports)) {
@@ -429,6 +429,14 @@ for (const dir of packages.filter((d) => packed.get(d)!.manifest.exports?.['./no
   });
 }
 
+await check("@rnagrad/tensor's browser entry run in Node: init() says which entry to use", async () => {
+  const source = "import { init } from '@rnagrad/tensor';\nawait init().catch((err) => console.log(err.message));\n";
+  writeFileSync(join(app, 'browser-entry-in-node.mjs'), await browserBundle('browser-entry-in-node.ts', source));
+  const { stdout, status } = runNode('browser-entry-in-node.mjs', app);
+  assert(status === 0 && stdout.includes('this is the browser entry of @rnagrad/tensor'), `exit ${status}: ${stdout}`);
+  assert(stdout.includes('bundle for Node'), stdout);
+});
+
 // The browser stand-in of each Node entry exports the same names, so named imports still bundle.
 for (const dir of packages.filter((d) => packed.get(d)!.manifest.exports?.['./node'])) {
   const name = packed.get(dir)!.manifest.name;
@@ -450,6 +458,33 @@ for (const dir of packages.filter((d) => packed.get(d)!.manifest.exports?.['./no
     );
   });
 }
+
+// The corpus as a bundler asset, the way the models README says: its bytes inlined by esbuild's
+// binary loader into a browser bundle (run here in Node: parsing needs no GPU).
+await check(
+  '@rnagrad/models/data/ecoli_k12_cds.csv.gz bundled as bytes loads with loadEcoliCds({ bytes })',
+  async () => {
+    const source =
+      "import bytes from '@rnagrad/models/data/ecoli_k12_cds.csv.gz';\n" +
+      "import { loadEcoliCds } from '@rnagrad/models';\n" +
+      'const corpus = await loadEcoliCds({ bytes });\n' +
+      'console.log(corpus.train.length + corpus.validation.length, corpus.train[0].length > 0);\n';
+    const result = await build({
+      stdin: { contents: source, resolveDir: app, sourcefile: 'corpus-bytes.js' },
+      absWorkingDir: app,
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      loader: { '.gz': 'binary' },
+      write: false,
+      logLevel: 'silent',
+    });
+    writeFileSync(join(app, 'corpus-bytes.mjs'), result.outputFiles[0]!.text);
+    const { stdout, stderr, status } = runNode('corpus-bytes.mjs', app);
+    assert(status === 0 && stdout.trim() === '3682 true', `exit ${status}: ${stdout}${stderr}`);
+  },
+);
 
 // 6. @rnagrad/tokenizers alone: no WebGPU anywhere in the install.
 await check('@rnagrad/tokenizers installs alone (no webgpu, no other package) and its README example runs', () => {

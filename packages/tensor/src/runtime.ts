@@ -5,8 +5,9 @@
  * In Node (the package's Node entry, `./node.ts`) the adapter comes from
  * `@rnagrad/kernels-wgsl/node`: on Linux with no hardware adapter it falls back to the SwiftShader
  * Vulkan driver that Debian's `chromium` package ships, and says so once. With no adapter at all it
- * throws an error that names the fix. This module itself imports nothing from Node. Device loss and WebGPU validation errors surface as exceptions on the next
- * op or readback instead of hangs or silently wrong numbers.
+ * throws an error that names the fix. This module itself imports nothing from Node. Device loss and
+ * WebGPU validation errors surface as exceptions on the next op or readback instead of hangs or
+ * silently wrong numbers.
  */
 import { KernelQueue, setAdapterName } from '@rnagrad/kernels-wgsl';
 import { BufferPool } from './pool.js';
@@ -206,8 +207,8 @@ async function findAdapter(opts: InitOptions): Promise<FoundAdapter> {
   throw new Error(
     inNode
       ? 'rnagrad: this is the browser entry of @rnagrad/tensor, which has no Dawn adapter for Node. ' +
-          "Plain Node picks the Node entry of '@rnagrad/tensor' by itself; a bundle built for the browser " +
-          "platform does not: build for Node, or import '@rnagrad/tensor/node' once before init()."
+          "Plain Node picks the Node entry ('@rnagrad/tensor' under the \"node\" export condition) by itself; " +
+          "a bundle built for the browser platform does not: bundle for Node (esbuild --platform=node) instead."
       : 'rnagrad: no WebGPU here (no navigator.gpu). Use a browser with WebGPU (Chrome/Edge 113+, Safari 26+, ' +
           "Firefox 141+ on Windows), or Node with '@rnagrad/tensor' and the npm package \"webgpu\".",
   );
