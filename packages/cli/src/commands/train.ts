@@ -238,8 +238,8 @@ export async function runTrain(command: 'train' | 'finetune', a: Parsed<typeof t
 
   const progress = new Progress({ total: options.steps, unit: 'step', every: a['log-every'], start: snapshot?.step ?? 0, tty: a.json ? false : undefined });
   const firstStep = performance.now();
-  let compiling = true;
-  progress.log('compiling shaders… (the first step builds every GPU pipeline; 10–30 s on SwiftShader)');
+  let compiling = (snapshot?.step ?? 0) < options.steps;
+  if (compiling) progress.log('compiling shaders… (the first step builds every GPU pipeline: tens of seconds on SwiftShader)');
   const interrupt = onInterrupt((m) => progress.log(m));
   const lossName = options.loss;
   const ceOf = (e: StepEntry) => e.metrics?.crossEntropy ?? (lossName === 'xe' ? e.loss : NaN);
@@ -275,8 +275,8 @@ export async function runTrain(command: 'train' | 'finetune', a: Parsed<typeof t
   });
   const seconds = progress.finish();
   summarize(result.history, result.stopped, options, out, lastCheckpoint, seconds, say);
-  await writePlot(result.history, record, out);
-  say(`wrote ${join(out, 'loss.svg')} and ${metricsPath}`);
+  const plotted = await writePlot(result.history, record, out);
+  say(`wrote ${plotted ? `${join(out, 'loss.svg')} and ` : ''}${metricsPath}`);
   model.dispose();
   if (result.stopped === 'interrupt') process.exitCode = 130;
 }
@@ -312,11 +312,11 @@ function summarize(
 }
 
 /** loss.svg: training cross-entropy in nats (smoothed line) and validation cross-entropy as points. */
-async function writePlot(history: { steps: StepEntry[]; evaluations: EvalEntry[] }, record: RunRecord, out: string): Promise<void> {
+async function writePlot(history: { steps: StepEntry[]; evaluations: EvalEntry[] }, record: RunRecord, out: string): Promise<boolean> {
   const o = record.options;
   const ce = history.steps.map((e): [number, number] => [e.step, e.metrics?.crossEntropy ?? (o.loss === 'xe' ? e.loss : NaN)]).filter(([, v]) => Number.isFinite(v));
   const val = history.evaluations.map((e): [number, number] => [e.step, e.metrics.crossEntropy!]);
-  if (ce.length + val.length === 0) return;
+  if (ce.length + val.length === 0) return false;
   const smoothed = smooth(ce.map(([, v]) => v));
   const svg = lineChartSvg(
     [
@@ -326,4 +326,5 @@ async function writePlot(history: { steps: StepEntry[]; evaluations: EvalEntry[]
     { title: `HELM ${record.model.slice(5).toUpperCase()} on ${record.data.path ?? 'E. coli K-12 CDS'} — ${o.loss.toUpperCase()} training`, xLabel: 'step', yLabel: 'cross-entropy (nats)' },
   );
   await writeFileAtomic(join(out, 'loss.svg'), svg);
+  return true;
 }
