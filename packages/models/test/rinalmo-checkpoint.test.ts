@@ -149,6 +149,20 @@ test('export: official (F32, BF16, split attention) and multimolecule (F16) load
   model.dispose();
 });
 
+test('streaming: a load reads the header and then one tensor\'s byte range at a time, never the file', async () => {
+  const inner = bytesSource(officialBytes, 'counted');
+  let largest = 0;
+  let total = 0;
+  const counted = { ...inner, read: (offset: number, length: number) => ((largest = Math.max(largest, length)), (total += length), inner.read(offset, length)) };
+  const model = new RinalmoModel(tiny);
+  await loadRinalmoWeights(model, counted);
+  const biggestTensor = Math.max(...[...officialIndex.entries.values()].map((e) => e.end - e.begin));
+  assert.is(largest, Math.max(biggestTensor, officialBytes.length - [...officialIndex.entries.values()].reduce((n, e) => n + e.end - e.begin, 0) - 8));
+  assert.ok(largest < officialBytes.length / 5, `largest read ${largest} of ${officialBytes.length}`);
+  assert.ok(total < 1.05 * officialBytes.length, 'each byte read about once without checkFinite');
+  model.dispose();
+});
+
 test('Node: streaming writer and file reader round-trip; missing file and F16 overflow are named errors', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rinalmo-'));
   try {

@@ -9,14 +9,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as T from '@rnagrad/tensor';
-import { zeroGrad } from '@rnagrad/autograd';
+import { noGrad, zeroGrad } from '@rnagrad/autograd';
 import { readFile } from 'node:fs/promises';
 import {
   RINALMO_CONFIGS, RinalmoModel, bytesSource, decodeFloats, loadRinalmoWeights, readSafetensorsIndex, readSafetensorsTensor, rinalmoMlmLoss,
 } from '../src/index.js';
 import { loadRinalmoFile } from '../src/node/safetensors-file.js';
 
-await T.init({ quiet: true });
+const rt = await T.init({ quiet: true });
 const fixturePath = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
 const expectedSource = bytesSource(await readFile(fixturePath('rinalmo_tiny_expected.safetensors')), 'rinalmo_tiny_expected');
 const expected = await readSafetensorsIndex(expectedSource);
@@ -141,6 +141,28 @@ test('token dropout, also in eval mode: <mask> rows zeroed, the rest × 0.88 / (
   g.forEach((v, i) => assert.ok(Math.abs(v - r[i]!) <= 1e-5, `element ${i}: ${v} vs ${r[i]}`));
   for (const t of [ids, got, ref]) t.dispose();
   model.dispose();
+});
+
+test('inference (no tape) frees each block as it goes: 6 blocks need the memory of one, same output as with a tape', async () => {
+  const allocated = async (layers: number) => {
+    T.manualSeed(7);
+    const model = new RinalmoModel({ dim: 32, layers, heads: 4 }).eval();
+    const ids = T.tensor(Int32Array.from({ length: 2 * 64 }, (_, i) => (i % 64 === 0 ? 0 : 5 + (i % 4))), { shape: [2, 64], dtype: 'i32' });
+    await rt.sync();
+    rt.pool.trim();
+    const before = rt.stats();
+    const rep = noGrad(() => T.tidy(() => model.forward(ids).representation));
+    const values = await rep.dataF64();
+    const after = rt.stats();
+    const withTape = T.tidy(() => model.forward(ids).representation);
+    const taped = await withTape.dataF64();
+    values.forEach((v, i) => assert.ok(Math.abs(v - taped[i]!) <= 1e-5, `no-grad vs taped element ${i}`));
+    for (const t of [ids, rep, withTape]) t.dispose();
+    model.dispose();
+    return after.liveBytes + after.pooledBytes - before.liveBytes - before.pooledBytes;
+  };
+  const [one, six] = [await allocated(1), await allocated(6)];
+  assert.ok(six < 1.5 * one, `6 blocks allocated ${six} bytes, 1 block ${one}`);
 });
 
 test('safetensors: F16 and BF16 decode exactly, including subnormals, infinities and NaN', () => {
