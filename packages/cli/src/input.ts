@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CodonTokenizer, ParseError, normalizeCodingSequence, parseCsv, parseFasta } from '@rnagrad/tokenizers';
+import { CodonTokenizer, NucleotideTokenizer, ParseError, normalizeCodingSequence, parseCsv, parseFasta } from '@rnagrad/tokenizers';
 import { UsageError } from './args.js';
 
 export interface NamedSequence {
@@ -47,8 +47,8 @@ export function sequenceFormat(path: string, text: string): 'fasta' | 'csv' | 'p
   return 'plain';
 }
 
-/** Reads named sequences from a file; an empty file or a file with no sequence is an error. */
-export function readSequences(path: string, opts: ReadOptions): NamedSequence[] {
+/** Reads named sequences from a file, unchecked; an empty file or a file with no sequence is an error. */
+function readRecords(path: string, opts: ReadOptions): NamedSequence[] {
   const text = readText(path);
   if (text.trim() === '') throw new UsageError(`${path}: no sequences found (the file is empty)`);
   const format = sequenceFormat(path, text);
@@ -75,6 +75,12 @@ export function readSequences(path: string, opts: ReadOptions): NamedSequence[] 
     throw err;
   }
   if (out.length === 0) throw new UsageError(`${path}: no sequences found`);
+  return out;
+}
+
+/** Reads coding sequences (A, C, G, T/U, N) from a file; each must hold at least one codon. */
+export function readSequences(path: string, opts: ReadOptions): NamedSequence[] {
+  const out = readRecords(path, opts);
   out.forEach((s, i) => {
     if (!/^[ACGTUNacgtun\s-]*$/.test(s.sequence)) {
       const bad = /[^ACGTUNacgtun\s-]/.exec(s.sequence)![0];
@@ -89,4 +95,24 @@ export function readSequences(path: string, opts: ReadOptions): NamedSequence[] 
 export function encodeCodons(seqs: readonly NamedSequence[]): Int32Array[] {
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
   return seqs.map((s) => tokenizer.encode(s.sequence));
+}
+
+/**
+ * RiNALMo's tokens (<cls> … <eos>, U read as T) for each sequence of a file. Characters outside its
+ * alphabet (A C G T/U, the IUPAC codes R Y K M S W B D H V N, I, -) are an error naming the
+ * sequence and position, rather than the silent <unk> of the official tokenizer.
+ */
+export function readNucleotides(path: string, opts: ReadOptions): { records: NamedSequence[]; tokens: Int32Array[] } {
+  const records = readRecords(path, opts);
+  const tokenizer = new NucleotideTokenizer({ strict: true });
+  const tokens = records.map((r, i) => {
+    if (r.sequence.trim() === '') throw new UsageError(`${path}: sequence ${i + 1} (${r.name}) is empty`);
+    try {
+      return tokenizer.encode(r.sequence);
+    } catch (err) {
+      const detail = (err as Error).message.replace(/^unexpected character/, 'holds');
+      throw new UsageError(`${path}: sequence ${i + 1} (${r.name}) ${detail}: not a nucleotide (A, C, G, T/U, IUPAC codes, I, -)`);
+    }
+  });
+  return { records, tokens };
 }

@@ -41,6 +41,9 @@ writeFileSync(at('not-fasta.fasta'), 'hello world\n>x\nACGT\n');
 writeFileSync(at('letters.fasta'), '>x\nATGXYZ\n');
 writeFileSync(at('binary.txt'), Buffer.from([0, 1, 2, 3, 0, 255]));
 writeFileSync(at('empty.fasta'), '');
+writeFileSync(at('rna.fasta'), '>a\nACGUAGCU\n>b\nGGAUCCNRA\n');
+writeFileSync(at('rna-bad.fasta'), '>a\nACGU\n>b\nGGAZC\n');
+const RINALMO_OFFICIAL = fileURLToPath(new URL('../../models/fixtures/rinalmo_tiny_official.safetensors', import.meta.url));
 
 // Tiny checkpoints of both objectives, written without the CLI.
 await T.init({ quiet: true });
@@ -106,6 +109,12 @@ const BAD: [string[], RegExp][] = [
   [['embed', '--model', 'clm', '--input', 'genes.fasta', '--output', 'x.npy'], /--output should end in \.safetensors/],
   [['embed', '--model', 'clm', '--input', 'genes.fasta', '--output', 'x.safetensors', '--layer', '5'], /--layer must be in -1\.\.1/],
   [['bench', '--size', '1'], /--size must be an integer in 16\.\.8192/],
+  [['train', 'rinalmo', '--config', 'huge'], /--config must be one of nano, micro, mega, giga, tiny, pico, got "huge"/],
+  [['train', 'rinalmo', '--loss', 'xe'], /--loss does not apply to rinalmo/],
+  [['embed', '--model', 'rinalmo', '--weights', 'missing.safetensors', '--fasta', 'rna.fasta', '--out', 'e.safetensors'], /--weights: no such file: missing\.safetensors/],
+  [['embed', '--model', 'rinalmo', '--weights', RINALMO_OFFICIAL, '--heads', '4', '--fasta', 'rna-bad.fasta', '--out', 'e.safetensors'], /rna-bad\.fasta: sequence 2 \(b\) holds "Z" at position 3.*not a nucleotide/],
+  [['embed', '--model', 'rinalmo', '--weights', RINALMO_OFFICIAL, '--heads', '4', '--layout', 'multimolecule', '--fasta', 'rna.fasta', '--out', 'e.safetensors'], /multimolecule/],
+  [['embed', '--model', 'rinalmo', '--fasta', 'rna.fasta', '--out', 'e.safetensors'], /--model rinalmo needs --weights/],
 ];
 
 test(`${BAD.length} bad invocations: one line on stderr, exit code 2, no stack trace`, () => {

@@ -30,6 +30,8 @@ export {
   type EvalEntry,
 } from './trainer.js';
 export { trainHelm, helmTask, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
+export { rinalmoTask, trainRinalmo, RINALMO_TRAIN_DEFAULTS, type RinalmoTask, type RinalmoTaskOptions, type RinalmoTrainOptions } from './rinalmo-train.js';
+export { embedRinalmo, type RinalmoEmbedOptions, type RinalmoEmbeddings } from './rinalmo-embed.js';
 export {
   generate,
   score,

@@ -4,6 +4,7 @@
  */
 import type { Module } from './module.js';
 import { HelmModel, type HelmConfig } from './helm.js';
+import { RinalmoModel, type RinalmoConfig } from './rinalmo.js';
 
 export interface ModelKind {
   /** Builds an untrained model from the config stored in the checkpoint. */
@@ -39,4 +40,11 @@ registerModelKind('helm', {
   owns: (model) => model instanceof HelmModel,
   config: (model) => ({ ...(model as HelmModel).cfg }),
   describe: (config) => `HELM ${config.objective === 'clm' ? 'causal' : 'masked'} LM`,
+});
+
+registerModelKind('rinalmo', {
+  create: (config) => new RinalmoModel(config as unknown as RinalmoConfig),
+  owns: (model) => model instanceof RinalmoModel,
+  config: (model) => ({ ...(model as RinalmoModel).cfg }),
+  describe: (config) => `RiNALMo encoder (${String(config.layers)} blocks, d ${String(config.dim)})`,
 });
