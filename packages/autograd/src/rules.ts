@@ -158,7 +158,7 @@ export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
     },
   },
 
-  // Fused ops from nn.ts: their forward saved what the backward kernel needs in attrs.saved.
+  // Fused ops (tensor softmax.ts, norm.ts, scatter.ts, …): their forward saved what the backward kernel needs in attrs.saved.
   softmax: { save: ['output'], backward: (g, ctx) => [T.softmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
   logSoftmax: { save: ['output'], backward: (g, ctx) => [T.logSoftmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
   crossEntropy: {

@@ -8,7 +8,7 @@
  * reverse topological order, asks the rule table (rules.ts) for input gradients, sums them per
  * node, accumulates into leaves' `.grad`, and frees each node's saved values as soon as it is used.
  */
-import { type Tensor, add, hooks, keep, onesLike } from '@rnagrad/tensor';
+import { type Tensor, add, hooks, keep, onesLike, untracked } from '@rnagrad/tensor';
 import { ruleFor } from './rules.js';
 
 /**
@@ -61,13 +61,7 @@ export class Node {
  * `isRecording()` (matmul then skips saving its pre-activation, fused ops their statistics).
  */
 export function noGrad<T>(fn: () => T): T {
-  const prev = hooks.gradEnabled;
-  hooks.gradEnabled = false;
-  try {
-    return fn();
-  } finally {
-    hooks.gradEnabled = prev;
-  }
+  return untracked(fn);
 }
 
 export function isGradEnabled(): boolean {

@@ -32,7 +32,8 @@ import * as ops from './ops.js';
 import { deviceOf, empty, launch, record, takeCounters } from './ops.js';
 import { keep, tidy, type Tensor } from './tensor.js';
 import { runtime } from './runtime.js';
-import { softmax, softmaxBackward, untracked } from './nn.js';
+import { softmax, softmaxBackward } from './softmax.js';
+import { untracked } from './op.js';
 
 export interface AttentionOpts {
   /** [batch, length] i32/bool: 1 = real token, 0 = padding (masked as a key). */

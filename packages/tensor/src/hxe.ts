@@ -1,9 +1,10 @@
 /**
  * Hierarchical cross-entropy (HELM's HXE) and plain cross-entropy as one tensor op over a class
  * tree given as plain data. On the GPU one kernel computes the per-row losses and, when autograd
- * is tracking the logits, a few statistics per row (the row max and one coefficient per ring of
- * the target's path); the backward is one kernel that recomputes the softmax from the saved
- * logits and writes the scaled gradient, as cross-entropy's does.
+ * is tracking the logits, a few statistics per row (the row max, Σc/U and one value per group
+ * entry of the target's path); the backward is one kernel that recomputes the softmax from the
+ * saved logits and writes the scaled gradient, as cross-entropy's does. Target ids are checked
+ * (`checkIndices`): an out-of-range one raises an error at the next readback.
  *
  * The table is duck-typed, so `@rnagrad/tokenizers` output is accepted as is (this package does
  * not import it):
@@ -221,7 +222,7 @@ export function hierarchicalCrossEntropy(
   const entry = cachedTable(table, mode, C);
   if (!(targets instanceof Tensor)) checkTargetValues(targets, C, ignoreIndex);
   else if (device === 'cpu') checkTargetValues(contiguousValues(targets), C, ignoreIndex);
-  // The fused kernel writes the gradient in the same pass when autograd may want it.
+  // The forward saves per-row statistics for the backward only when autograd will take the op.
   const wantGrad = isRecording([logits]);
   const attrs: HxeAttrs = { mode, reduction, ignoreIndex, numClasses: C, logitsShape: [...logits.shape], table, targets, threadsPerRow: options.threadsPerRow };
   const { out, saved } = device === 'gpu'

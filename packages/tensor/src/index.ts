@@ -10,7 +10,13 @@ export { init, runtime, destroyRuntime, hasRuntime, Runtime, type InitOptions, t
 export { BufferPool, sizeClass, type PoolStats } from './pool.js';
 export * from './ops.js';
 export type { DType } from '@rnagrad/kernels-wgsl';
-export * from './nn.js';
+export { untracked } from './op.js';
+export * from './softmax.js';
+export * from './norm.js';
+export * from './scatter.js';
+export * from './dropout.js';
+export * from './swiglu.js';
+export * from './optim.js';
 export { type HierarchicalCrossEntropyOptions, type HxeAttrs, type HxeReduction, type HxeSaved, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from './hxe.js';
 export { matmul, linear, matmulBackward, type MatmulOpts, type MatmulAttrs, type MatmulActivation } from './linalg.js';
 export { attention, attentionForward, attentionBackward, rope, ropeBackward, composedAttention, composedAttentionForward, composedAttentionBackward, type AttentionOpts, type AttentionAttrs, type RopeOpts } from './attention.js';

@@ -116,6 +116,17 @@ export function launch(
   }
 }
 
+/** Refuses non-f32 tensors (the float kernels' inputs). */
+export function requireF32(op: string, ...ts: (Tensor | null | undefined)[]): void {
+  for (const t of ts) if (t && t.dtype !== 'f32') throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype} [${t.shape.join(', ')}]`);
+}
+
+export function sameShape(op: string, a: Tensor, b: Tensor): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((s, d) => s !== b.shape[d])) {
+    throw new RangeError(`${op}: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] must be equal`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recording
 
@@ -221,4 +232,15 @@ export function record<K extends RecordedOp>(op: K, inputs: readonly Tensor[], o
 export function recordExtension(op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown>): Tensor {
   if (output.dtype === 'f32' && isRecording(inputs)) hooks.record!(op, inputs, output, attrs);
   return output;
+}
+
+/** Runs `fn` with recording off: the helper ops a fused op is built from are not graph nodes. */
+export function untracked<T>(fn: () => T): T {
+  const prev = hooks.gradEnabled;
+  hooks.gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    hooks.gradEnabled = prev;
+  }
 }

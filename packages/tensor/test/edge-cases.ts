@@ -68,7 +68,11 @@ export function edgeCases(): EdgeCase[] {
   ];
   for (const [name, fn, want] of unary) {
     add(`${name} of NaN, ±inf, 0, ±1 equals PyTorch`, async () => {
-      for (const device of DEVICES) same(await values(fn(T.tensor(special, { device }))), want, `${name} (${device})`);
+      for (const device of DEVICES) {
+        const x = T.tensor(special, { device });
+        same(await values(fn(x)), want, `${name} (${device})`);
+        x.dispose();
+      }
     });
   }
 
@@ -133,14 +137,18 @@ export function edgeCases(): EdgeCase[] {
       // One long row: several lanes per row share the (max, Σ) reduction.
       const long = Array.from({ length: 4096 }, (_, i) => Math.cos(i));
       long[4000] = nan;
-      same(await values(T.softmax(T.tensor(long, { shape: [1, 4096], device }), -1)), Array(4096).fill(nan), `softmax, long row with NaN (${device})`);
+      const x = T.tensor(long, { shape: [1, 4096], device });
+      same(await values(T.softmax(x, -1)), Array(4096).fill(nan), `softmax, long row with NaN (${device})`);
+      x.dispose();
     }
   });
 
   add('log-softmax at logits of magnitude 1e4 is within 1 ulp of float64', async () => {
     for (const device of DEVICES) {
       const row = [1e4, 1e4 - 0.5, 1e4 - 3, 1e4 - 1.25, -1e4, 1e4 - 7, 1e4 - 0.125, 1e4 - 2].map(Math.fround);
-      const got = await values(T.logSoftmax(T.tensor([...row, ...row.map((v) => -v)], { shape: [2, 8], device }), -1));
+      const x = T.tensor([...row, ...row.map((v) => -v)], { shape: [2, 8], device });
+      const got = await values(T.logSoftmax(x, -1));
+      x.dispose();
       for (const [r, xs] of [row, row.map((v) => -v)].entries()) {
         const m = Math.max(...xs);
         const logSum = Math.log(xs.reduce((s, v) => s + Math.exp(v - m), 0));
@@ -184,8 +192,13 @@ export function edgeCases(): EdgeCase[] {
     add(`${name}: an out-of-range index raises an error naming the op, the value and the range`, async () => {
       for (const device of DEVICES) {
         const message = await errorOf(async () => {
-          const out = run(device);
-          await out.dataF64();
+          // Inputs are freed with the scope; the output after its readback.
+          const out = T.tidy(() => run(device));
+          try {
+            await out.dataF64();
+          } finally {
+            out.dispose();
+          }
         }, `${name} (${device})`);
         expectMessage(message, parts, `${name} (${device})`);
         // The flag was cleared: the next readback is clean.
@@ -195,11 +208,12 @@ export function edgeCases(): EdgeCase[] {
   }
   add('an out-of-range index on the GPU is reported at the next readback of any tensor', async () => {
     const table = T.ones([4, 3]);
-    const rowsOut = T.embedding(table, ids([9], 'gpu'));
+    const bad = ids([9], 'gpu');
+    const rowsOut = T.embedding(table, bad);
     const other = T.tensor([2, 3]);
     const message = await errorOf(() => other.dataF64(), 'readback of an unrelated tensor');
     expectMessage(message, ['embedding', 'index 9', '0…3'], 'unrelated readback');
-    for (const t of [table, rowsOut, other]) t.dispose();
+    for (const t of [table, bad, rowsOut, other]) t.dispose();
   });
   return cases;
 }

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from '../src/nn.js';
+import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from '../src/norm.js';
 import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
 
 

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { adamwStep, clipGradNorm, gradNorm } from '../src/nn.js';
+import { adamwStep, clipGradNorm, gradNorm } from '../src/optim.js';
 import { assertClose, assertPairClose, disposePairs, pair, type Pair, shapeArb, valuesFor } from './helpers.js';
 
 test('adamwStep matches the oracle over several steps (odd sizes, per-parameter weight decay)', async () => {

@@ -6,7 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { dropout, dropoutBackward, embedding, embeddingBackward, indexAdd, swiglu, swigluBackward } from '../src/nn.js';
+import { dropout, dropoutBackward } from '../src/dropout.js';
+import { embedding, embeddingBackward, indexAdd } from '../src/scatter.js';
+import { swiglu, swigluBackward } from '../src/swiglu.js';
 import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, shapeArb, valuesFor, weighted } from './helpers.js';
 
 

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { crossEntropy, crossEntropyBackward, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from '../src/nn.js';
+import { crossEntropy, crossEntropyBackward, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from '../src/softmax.js';
 import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, shapeArb, valuesFor, viewOf, weighted } from './helpers.js';
 
 

@@ -93,10 +93,13 @@ test('gather and indexSelect match the oracle; out-of-range indices raise an err
     { numRuns: 30 },
   );
   const table = T.tensor([[1, 2], [3, 4]]);
-  await T.indexSelect(table, 0, T.tensor(new Int32Array([1, 5, -1]))).data().then(
+  const bad = T.tensor(new Int32Array([1, 5, -1]));
+  const picked = T.indexSelect(table, 0, bad);
+  await picked.data().then(
     () => assert.unreachable('no error'),
     (err: Error) => assert.match(err.message, /indexSelect: index 5 is out of range: valid indices are 0…1/),
   );
+  for (const t of [table, bad, picked]) t.dispose();
   assert.throws(() => T.indexSelect(T.tensor([[1, 2]], { device: 'cpu' }), 0, T.tensor(new Int32Array([2]), { device: 'cpu' })), /indexSelect: index 2 is out of range/);
 });
 
