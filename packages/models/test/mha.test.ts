@@ -10,6 +10,7 @@ import * as T from '@rnagrad/tensor';
 import { requireGrad, zeroGrad } from '@rnagrad/autograd';
 import { readFile } from 'node:fs/promises';
 import { MultiHeadAttention, decodeSafetensors } from '../src/index.js';
+import { collectGarbage } from './gc.js';
 
 await T.init({ quiet: true });
 const { tensors, metadata } = decodeSafetensors(await readFile(new URL('../fixtures/mha_fixture.safetensors', import.meta.url)), { source: 'mha_fixture' });
@@ -113,6 +114,7 @@ test('causal mode equals the composed reference (separate q/k/v matmuls, RoPE, u
 });
 
 test('no tensors leak: forward + backward inside tidy, then zeroGrad/dispose, returns to baseline', async () => {
+  await collectGarbage(); // before counting: a finalizer run mid-test would lower the count
   const start = T.liveTensorCount();
   const m = new MultiHeadAttention({ dim: config.dim, heads: config.heads });
   loadFixtureWeights(m);

@@ -16,6 +16,7 @@ import {
   rinalmoExportEntries, rinalmoExportMetadata, safetensorsBytes,
 } from '../src/index.js';
 import { fileSource, loadRinalmoFile, writeSafetensorsFile } from '../src/node/safetensors-file.js';
+import { collectGarbage } from './gc.js';
 
 const rt = await T.init({ quiet: true });
 const officialBytes = await readFile(new URL('../fixtures/rinalmo_tiny_official.safetensors', import.meta.url));
@@ -50,6 +51,7 @@ async function assertRejected(bytes: Uint8Array, name: string, patterns: RegExp[
   const model = new RinalmoModel(tiny);
   const before = await snapshot(model);
   await rt.sync();
+  await collectGarbage();
   const buffers = rt.stats().liveBuffers;
   let message = '';
   try {

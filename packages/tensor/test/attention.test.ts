@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
 import { attention, attentionBackward, attentionForward, composedAttentionBackward, composedAttentionForward, releaseAttentionSaved, rope, ropeBackward } from '../src/attention.js';
-import { assertClose, rt, valuesFor } from './helpers.js';
+import { assertClose, collectGarbage, rt, valuesFor } from './helpers.js';
 
 type Dev = 'gpu' | 'cpu';
 
@@ -158,6 +158,7 @@ test('attention takes strided inputs (a [B, L, H, D] projection transposed) and 
 });
 
 test('attention records its op with the output and logsumexp saved, and frees them when not taken', async () => {
+  await collectGarbage();
   const shape = [1, 2, 5, 16];
   const [q, k, v] = [1, 2, 3].map((s) => T.tensor(valuesFor(shape, s), { shape }));
   const before = T.liveTensorCount();

@@ -1,5 +1,7 @@
 /** Shared test helpers: GPU/CPU tensor pairs with identical values, and closeness checks. */
 import * as fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as assert from 'uvu/assert';
 // The Node entry: init() gets its device through Dawn.
 import * as T from '../src/node.js';
@@ -123,4 +125,18 @@ export async function weighted(y: T.Tensor, w: T.Tensor): Promise<number> {
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   y.dispose();
   return s;
+}
+
+/**
+ * Runs the garbage collector and the finalizers it queues: handles that earlier test files dropped
+ * without dispose() are released by a FinalizationRegistry at GC time, which would otherwise lower
+ * a count of live tensors, or return buffers to the free lists, in the middle of a test that counts them.
+ */
+export async function collectGarbage(): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
 }

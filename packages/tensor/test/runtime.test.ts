@@ -1,9 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as T from '../src/index.js';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { rt } from './helpers.js';
+import { collectGarbage, rt } from './helpers.js';
 
 test('the runtime reports its adapter and raised limits', () => {
   assert.type(rt.adapter.description, 'string');
@@ -54,20 +52,6 @@ test('buffers are recycled through the pool', async () => {
   assert.is(T.sizeClass(1000), 1024);
   assert.is(T.sizeClass(3 * 2 ** 20 + 1), 3.5 * 2 ** 20);
 });
-
-/**
- * Runs the garbage collector and the finalizers it queues: handles that earlier test files dropped
- * without dispose() are released by a FinalizationRegistry at GC time, which would otherwise return
- * buffers to the free lists in the middle of a test that counts bind groups.
- */
-async function collectGarbage(): Promise<void> {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-}
 
 test('a repeated step gets the same buffers, so the same bind groups, whatever order its tensors were freed in', async () => {
   await collectGarbage();

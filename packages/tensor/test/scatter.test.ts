@@ -9,7 +9,7 @@ import * as T from '../src/index.js';
 import { dropout, dropoutBackward } from '../src/dropout.js';
 import { embedding, embeddingBackward, indexAdd } from '../src/scatter.js';
 import { swiglu, swigluBackward } from '../src/swiglu.js';
-import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, shapeArb, valuesFor, weighted } from './helpers.js';
+import { assertClose, assertPairClose, both, collectGarbage, disposePairs, numericGrad, pair, shapeArb, valuesFor, weighted } from './helpers.js';
 
 
 test('embedding forward picks rows; backward is a deterministic scatter-add (padding row gets none)', async () => {
@@ -152,6 +152,7 @@ test('swiglu (RiNALMo form, learnable β) forward/backward match the oracle and 
 });
 
 test('nn ops leave no tensors behind', async () => {
+  await collectGarbage();
   const before = T.liveTensorCount();
   const table = T.randn([10, 4]);
   const ids = T.tensor([1, 2, 2, 9], { dtype: 'i32' });
