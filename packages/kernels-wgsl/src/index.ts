@@ -19,3 +19,5 @@ export * from './scatter.js';
 export * from './matmul/index.js';
 export * from './attention/index.js';
 export * from './rope.js';
+export * from './conv.js';
+export * from './instance-norm.js';
