@@ -11,8 +11,6 @@ import {
   type TreeSpec,
   codonTree,
   hxeLossReference,
-  hxePathTable,
-  leafMembership,
   randomCodonTree,
   treeFromSpec,
 } from '@rnagrad/tokenizers';
@@ -31,6 +29,7 @@ import {
   uploadHxeTable,
   xeKernelTable,
 } from '../src/hxe/kernel.js';
+import { A3_MEANS, A3_PER_SAMPLE, A3_TARGETS, a3Logits, assertClose, lcg, tableFor } from './hxe-helpers.js';
 
 const { device, queue } = await init({ quiet: true });
 const gpuErrors: string[] = [];
@@ -67,30 +66,8 @@ async function read(op: GpuOperand, n: number): Promise<Float64Array> {
   return values.subarray(0, n);
 }
 
-function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  what: string,
-  rtol = 1e-5,
-  atol = 1e-6,
-): void {
-  assert.is(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e)))
-      assert.unreachable(`${what}: element ${i} is ${a}, expected ${e} (|diff| ${Math.abs(a - e)})`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Trees and data
-
-const fullTable = (tree: LabelTree, alpha: number) => ({
-  ...hxePathTable(tree, alpha),
-  membership: leafMembership(tree),
-});
 
 /** A hand-made 11-class tree of mixed depth (1 to 4), unary chains included. */
 function smallTree(): LabelTree {
@@ -141,11 +118,6 @@ function randomTree(numClasses: number, seed: number): LabelTree {
     return { label: `g${labels++}`, children };
   };
   return treeFromSpec(build(shuffled, 0), classes);
-}
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** f32-rounded logits `offset + scale·u`, u uniform in [-1, 1). */
@@ -215,14 +187,7 @@ async function readKeep(op: GpuOperand, n: number): Promise<Float64Array> {
 }
 
 const LANES = [1, 4, 16, 64];
-const TEST_TARGETS = Int32Array.from([45, 20, 54, 2]);
-function testLogits(): Float32Array {
-  return Float32Array.from({ length: 4 * 70 }, (_, x) => {
-    const i = Math.floor(x / 70);
-    const j = x % 70;
-    return 2 * Math.sin(0.37 * (70 * i + j) + 0.1 * i);
-  });
-}
+const A3_TARGETS_I32 = Int32Array.from(A3_TARGETS);
 const mean = (v: ArrayLike<number>) => Array.from(v).reduce((a, b) => a + b, 0) / v.length;
 
 // ---------------------------------------------------------------------------------------------
@@ -231,21 +196,15 @@ test(
   'models.md A3 test vectors: mean HXE at α = 0, 0.2, 0.4, 0.6 and per-sample at 0.2, GPU ' +
     '(every lane count) and CPU',
   async () => {
-    const logits = testLogits();
-    const expected: [number, number][] = [
-      [0, 0.050024],
-      [0.2, 0.063175],
-      [0.4, 0.078723],
-      [0.6, 0.095298],
-    ];
-    for (const [alpha, value] of expected) {
-      const table = fullTable(codonTree(), alpha);
+    const logits = a3Logits();
+    for (const [alpha, value] of A3_MEANS) {
+      const table = tableFor(codonTree(), alpha);
       assert.ok(
-        Math.abs(mean(hxeForwardCpu(logits, 70, TEST_TARGETS, table)) - value) < 1e-5,
+        Math.abs(mean(hxeForwardCpu(logits, 70, A3_TARGETS_I32, table)) - value) < 1e-5,
         `CPU mean at α=${alpha}`,
       );
       for (const T of LANES) {
-        const { losses } = await runGpu(logits, 70, TEST_TARGETS, gpuTableOf(table), {
+        const { losses } = await runGpu(logits, 70, A3_TARGETS_I32, gpuTableOf(table), {
           threadsPerRow: T,
           forwardOnly: alpha !== 0.2,
         });
@@ -255,14 +214,14 @@ test(
         );
       }
     }
-    const perSample = [0.066485, 0.042643, 0.05806, 0.085512];
-    const table = fullTable(codonTree(), 0.2);
-    assertClose(hxeForwardCpu(logits, 70, TEST_TARGETS, table), perSample, 'CPU per-sample', 0, 1e-5);
-    const { losses } = await runGpu(logits, 70, TEST_TARGETS, gpuTableOf(table));
+    const perSample = A3_PER_SAMPLE;
+    const table = tableFor(codonTree(), 0.2);
+    assertClose(hxeForwardCpu(logits, 70, A3_TARGETS_I32, table), perSample, 'CPU per-sample', 0, 1e-5);
+    const { losses } = await runGpu(logits, 70, A3_TARGETS_I32, gpuTableOf(table));
     assertClose(losses, perSample, 'GPU per-sample', 0, 1e-5);
     // Plain CE of the vectors is 5.002400, and XE mode is exactly that.
-    assert.ok(Math.abs(mean(hxeForwardCpu(logits, 70, TEST_TARGETS, null, { mode: 'xe' })) - 5.0024) < 1e-5);
-    const xe = await runGpu(logits, 70, TEST_TARGETS, xeTableOf(70));
+    assert.ok(Math.abs(mean(hxeForwardCpu(logits, 70, A3_TARGETS_I32, null, { mode: 'xe' })) - 5.0024) < 1e-5);
+    const xe = await runGpu(logits, 70, A3_TARGETS_I32, xeTableOf(70));
     assert.ok(Math.abs(mean(xe.losses) - 5.0024) < 1e-5, `GPU XE mean ${mean(xe.losses)}`);
   },
 );
@@ -280,7 +239,7 @@ test("the CPU reference equals tokenizers' edge-by-edge hxeLossReference on rand
         const logits = Float64Array.from(randomLogits(rows * C, seed, 6));
         const targets = randomTargets(rows, C, seed);
         assertClose(
-          hxeForwardCpu(logits, C, targets, fullTable(tree, alpha)),
+          hxeForwardCpu(logits, C, targets, tableFor(tree, alpha)),
           hxeLossReference(logits, C, targets, tree, alpha),
           'cpu vs edge reference',
           1e-10,
@@ -326,7 +285,7 @@ test('float64 backward passes central differences (HXE on several trees, XE); ig
   ];
   for (const [name, tree] of cases) {
     const C = tree ? tree.leafIds.length : 9;
-    const table = tree ? fullTable(tree, 0.4) : null;
+    const table = tree ? tableFor(tree, 0.4) : null;
     const rows = 5;
     const logits = Float64Array.from(randomLogits(rows * C, C + 3, 4));
     const targets = randomTargets(rows, C, C, 3);
@@ -363,7 +322,7 @@ test(
                       ? randomTree(20 + (seed % 200), seed)
                       : null;
           const C = tree ? tree.leafIds.length : 5 + (seed % 300);
-          const table = tree ? fullTable(tree, [0, 0.2, 0.6][seed % 3]!) : null;
+          const table = tree ? tableFor(tree, [0, 0.2, 0.6][seed % 3]!) : null;
           const logits = randomLogits(rows * C, seed, scale!, offset!);
           const targets = randomTargets(rows, C, seed, 4);
           const mode = tree ? 'hxe' : 'xe';
@@ -382,7 +341,7 @@ test(
 
 test('the forward-only variant writes the same losses', async () => {
   const tree = randomCodonTree(3);
-  const table = fullTable(tree, 0.2);
+  const table = tableFor(tree, 0.2);
   const logits = randomLogits(100 * 70, 5, 5);
   const targets = randomTargets(100, 70, 5, 7);
   for (const T of [1, 16]) {
@@ -394,7 +353,7 @@ test('the forward-only variant writes the same losses', async () => {
 
 test('long rows (C = 3000, a random tree) on every lane count, row counts leaving workgroups part-full', async () => {
   const tree = randomTree(3000, 17);
-  const table = fullTable(tree, 0.3);
+  const table = tableFor(tree, 0.3);
   assert.ok(table.width >= 3);
   const logits = randomLogits(7 * 3000, 9, 8);
   const targets = randomTargets(7, 3000, 9, 5);
@@ -429,7 +388,7 @@ test('xe mode is plain cross-entropy, exact even when the target logit is far be
 
 test('masses that underflow f32 are computed in the log domain: GPU, CPU twin and the exact value agree', async () => {
   const tree = codonTree();
-  const table = fullTable(tree, 0.4);
+  const table = tableFor(tree, 0.4);
   const C = 70;
   const logits = randomLogits(3 * C, 4, 1);
   // Row 0: everything under amino acid A (GCA, GCC, GCG, GCT = 42..45) is 2000 below the rest,
@@ -478,7 +437,7 @@ test('masses that underflow f32 are computed in the log domain: GPU, CPU twin an
 });
 
 test('ignored rows give loss 0 and zero gradients (any ignore index); out-of-range targets give NaN rows', async () => {
-  const table = fullTable(smallTree(), 0.2);
+  const table = tableFor(smallTree(), 0.2);
   const C = 11;
   const logits = randomLogits(5 * C, 2, 3);
   const targets = Int32Array.from([3, 99, -1, 11, 2]);
@@ -529,7 +488,7 @@ test('reduce: mean over non-ignored rows, sum', async () => {
 
 test('backward with per-row and scalar incoming gradients and a scale factor, any offsets', async () => {
   const tree = randomTree(40, 7);
-  const table = fullTable(tree, 0.3);
+  const table = tableFor(tree, 0.3);
   const C = table.numClasses;
   const N = 37;
   const logits = randomLogits(N * C, 5, 4);
@@ -582,7 +541,7 @@ test('backward with per-row and scalar incoming gradients and a scale factor, an
 });
 
 test('probability concentrated outside the path, inside the target group, or split between them', async () => {
-  const table = fullTable(codonTree(), 0.2);
+  const table = tableFor(codonTree(), 0.2);
   const C = 70;
   const rows: number[][] = [];
   const targets: number[] = [];
@@ -612,7 +571,7 @@ test(
     'entries merge into the leaf coefficient',
   () => {
     for (const tree of [codonTree(), randomCodonTree(11), smallTree(), deepTree(12), randomTree(500, 3)]) {
-      const table = fullTable(tree, 0.2);
+      const table = tableFor(tree, 0.2);
       const kt = hxeKernelTable(table);
       const C = table.numClasses;
       const S = kt.numSegments;
@@ -659,12 +618,12 @@ test(
         }
       }
     }
-    assert.is(hxeKernelTable(fullTable(codonTree(), 0.2)).width, 3, 'codon tree: amino acid, aa_codons, codons');
+    assert.is(hxeKernelTable(tableFor(codonTree(), 0.2)).width, 3, 'codon tree: amino acid, aa_codons, codons');
     const xe = xeKernelTable(5);
     assert.is(xe.width, 0);
     assert.equal(Array.from(new Float32Array(xe.words.buffer).subarray(0, 5)), [1, 1, 1, 1, 1], 'leaf coefficients 1');
     assert.equal(Array.from(xe.words.subarray(5)), [0, 5, 0, 1, 2, 3, 4], 'one segment, identity order');
-    const good = fullTable(smallTree(), 0.2);
+    const good = tableFor(smallTree(), 0.2);
     assert.throws(
       () => hxeKernelTable({ ...good, nodes: good.nodes.slice(1) }),
       /nodes has 43 entries, expected numClasses × width = 11 × 4 = 44/,

@@ -12,40 +12,14 @@ import {
   type TreeSpec,
   codonTree,
   hxeLossReference,
-  hxePathTable,
-  leafMembership,
   randomCodonTree,
   treeFromSpec,
 } from '@rnagrad/tokenizers';
 import * as T from '@rnagrad/tensor';
-import {
-  type HxeAttrs,
-  type HxeTable,
-  hierarchicalCrossEntropy,
-  hierarchicalCrossEntropyBackward,
-} from '../src/hxe/op.js';
+import { type HxeAttrs, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from '../src/hxe/op.js';
+import { A3_MEANS, A3_PER_SAMPLE, A3_TARGETS, a3Logits, assertClose, lcg, tableFor } from './hxe-helpers.js';
 
 const rt = await T.init({ quiet: true });
-
-function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  what: string,
-  rtol: number,
-  atol: number,
-): void {
-  assert.is(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < actual.length; i++) {
-    const [a, e] = [actual[i]!, expected[i]!];
-    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}: element ${i} is ${a}, expected ${e}`);
-  }
-}
-
-const tableFor = (tree: LabelTree, alpha: number): HxeTable => ({
-  ...hxePathTable(tree, alpha),
-  membership: leafMembership(tree),
-});
 
 function smallTree(): LabelTree {
   const spec: TreeSpec = {
@@ -59,10 +33,6 @@ function smallTree(): LabelTree {
   return treeFromSpec(spec, ['a', 'b', 'c', 'd', 'e', 'f', 'g']);
 }
 
-function lcg(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
 /** f32-representable values `offset + scale·u`, u uniform in [-1, 1). */
 function values(n: number, seed: number, scale = 4, offset = 0): number[] {
   const r = lcg(seed);
@@ -72,13 +42,6 @@ function targetsFor(n: number, C: number, seed: number, ignoreEvery = 0): number
   const r = lcg(seed + 99);
   return Array.from({ length: n }, (_, i) => (ignoreEvery && i % ignoreEvery === 1 ? -100 : Math.floor(r() * C)));
 }
-
-const TEST_TARGETS = [45, 20, 54, 2];
-const testLogits = () =>
-  Array.from(
-    { length: 4 * 70 },
-    (_, x) => 2 * Math.sin(0.37 * (70 * Math.floor(x / 70) + (x % 70)) + 0.1 * Math.floor(x / 70)),
-  );
 
 /** Captures what the op records, standing in for @rnagrad/autograd (which would take the op). */
 function withCapture<R>(
@@ -120,25 +83,19 @@ function referenceMean(logits: number[], C: number, targets: number[], tree: Lab
 }
 
 test('models.md A3 vectors on GPU and CPU: mean at α = 0 … 0.6, per-sample, sum, and xe = plain CE', async () => {
-  const logits = testLogits();
-  const expected: [number, number][] = [
-    [0, 0.050024],
-    [0.2, 0.063175],
-    [0.4, 0.078723],
-    [0.6, 0.095298],
-  ];
+  const logits = Array.from(a3Logits());
   for (const device of ['gpu', 'cpu'] as const) {
     const z = T.tensor(logits, { shape: [4, 70], device });
-    const targets = T.tensor(Int32Array.from(TEST_TARGETS), { device });
-    for (const [alpha, value] of expected) {
+    const targets = T.tensor(Int32Array.from(A3_TARGETS), { device });
+    for (const [alpha, value] of A3_MEANS) {
       const loss = await hierarchicalCrossEntropy(z, targets, tableFor(codonTree(), alpha)).item();
       assert.ok(Math.abs(loss - value) < 1e-5, `${device} α=${alpha}: ${loss} vs ${value}`);
     }
     const table = tableFor(codonTree(), 0.2);
     const none = hierarchicalCrossEntropy(z, targets, table, { reduction: 'none' });
     assert.equal(none.shape, [4]);
-    assertClose(await none.dataF64(), [0.066485, 0.042643, 0.05806, 0.085512], `${device} per-sample`, 0, 1e-5);
-    const sum = await hierarchicalCrossEntropy(z, TEST_TARGETS, table, { reduction: 'sum' }).item();
+    assertClose(await none.dataF64(), A3_PER_SAMPLE, `${device} per-sample`, 0, 1e-5);
+    const sum = await hierarchicalCrossEntropy(z, A3_TARGETS, table, { reduction: 'sum' }).item();
     assert.ok(Math.abs(sum - 4 * 0.063175) < 4e-5, `${device} sum ${sum}`);
     const xe = await hierarchicalCrossEntropy(z, targets, table, { mode: 'xe' }).item();
     assert.ok(Math.abs(xe - 5.0024) < 1e-5, `${device} xe ${xe}`);
