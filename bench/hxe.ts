@@ -1,6 +1,7 @@
 /**
- * HXE vs plain XE through the same kernels and vs the fused crossEntropy op, [16384, 70] logits (HELM's codon vocabulary),
- * codon tree at α = 0.2. Every sample is synchronised on GPU completion (queue.onSubmittedWorkDone).
+ * HXE vs plain XE through the same kernels and vs the fused crossEntropy op, [16384, 70] logits
+ * (HELM's codon vocabulary), codon tree at α = 0.2. Every sample is synchronised on GPU completion
+ * (queue.onSubmittedWorkDone).
  *
  *   node --import tsx bench/hxe.ts                 kernel and op level, default lanes per row
  *   node --import tsx bench/hxe.ts --variants      also every lanes-per-row variant (slow on SwiftShader)
@@ -35,10 +36,13 @@ const variants = process.argv.includes('--variants');
 const rt = await T.init({ quiet: true });
 const queue = rt.queue;
 const device = rt.device;
-console.log(`device: ${rt.adapter.description || rt.adapter.device} (${rt.adapter.isSoftware ? 'software' : 'hardware'}); [${N}, ${C}], ${ROUNDS} rounds × ${ITERATIONS} iterations`);
+console.log(
+  `device: ${rt.adapter.description || rt.adapter.device} ` +
+    `(${rt.adapter.isSoftware ? 'software' : 'hardware'}); [${N}, ${C}], ${ROUNDS} rounds × ${ITERATIONS} iterations`,
+);
 
 let seed = 1;
-const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 const logitValues = Float32Array.from({ length: N * C }, () => 6 * rand() - 3);
 const targetValues = Int32Array.from({ length: N }, (_, i) => (i % 7 === 3 ? -100 : Math.floor(rand() * C)));
 
@@ -48,14 +52,24 @@ const hxeTable = uploadHxeTable(device, hxeKernelTable(table));
 const xeTable = uploadHxeTable(device, xeKernelTable(C));
 
 // Kernel level: raw buffers on the runtime's device.
-const buffer = (bytes: number) => device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+const buffer = (bytes: number) =>
+  device.createBuffer({
+    size: bytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+  });
 const logitsBuf = buffer(N * C * 4);
 const targetsBuf = buffer(N * 4);
 const lossesBuf = buffer(N * 4);
 const dlogitsBuf = buffer(N * C * 4);
 device.queue.writeBuffer(logitsBuf, 0, logitValues);
 device.queue.writeBuffer(targetsBuf, 0, targetValues);
-const op = (b: GPUBuffer, shape: number[], dtype: 'f32' | 'i32' = 'f32'): GpuOperand => ({ buffer: b, dtype, shape, strides: shape.length === 2 ? [shape[1]!, 1] : [1], offset: 0 });
+const op = (b: GPUBuffer, shape: number[], dtype: 'f32' | 'i32' = 'f32'): GpuOperand => ({
+  buffer: b,
+  dtype,
+  shape,
+  strides: shape.length === 2 ? [shape[1]!, 1] : [1],
+  offset: 0,
+});
 
 function kernel(tbl: HxeGpuTable, grad: boolean, threadsPerRow?: number): () => Promise<void> {
   const stats = buffer(N * hxeStatsWords(tbl) * 4);
@@ -65,8 +79,25 @@ function kernel(tbl: HxeGpuTable, grad: boolean, threadsPerRow?: number): () => 
     const logits = op(logitsBuf, [N, C]);
     const targets = op(targetsBuf, [N], 'i32');
     const statsOp = op(stats, [N, hxeStatsWords(tbl)]);
-    hxeGpu(queue, { logits, targets, table: tbl, losses: op(lossesBuf, [N]), stats: grad ? statsOp : null, threadsPerRow });
-    if (grad) hxeBackwardGpu(queue, { logits, targets, table: tbl, stats: statsOp, dlogits: op(dlogitsBuf, [N, C]), gradOutput: op(gradOutput, [1]), perRow: false, threadsPerRow });
+    hxeGpu(queue, {
+      logits,
+      targets,
+      table: tbl,
+      losses: op(lossesBuf, [N]),
+      stats: grad ? statsOp : null,
+      threadsPerRow,
+    });
+    if (grad)
+      hxeBackwardGpu(queue, {
+        logits,
+        targets,
+        table: tbl,
+        stats: statsOp,
+        dlogits: op(dlogitsBuf, [N, C]),
+        gradOutput: op(gradOutput, [1]),
+        perRow: false,
+        threadsPerRow,
+      });
     await queue.sync();
   };
 }
@@ -101,7 +132,11 @@ if (variants) {
   }
 }
 
-const { samples, median: med } = await interleavedSamples(tasks, { rounds: ROUNDS, iterations: ITERATIONS, firstWarmup: 3 });
+const { samples, median: med } = await interleavedSamples(tasks, {
+  rounds: ROUNDS,
+  iterations: ITERATIONS,
+  firstWarmup: 3,
+});
 const rows = [...samples].map(([name, xs]) => ({
   task: name,
   'median ms': med.get(name)!.toFixed(2),
@@ -114,10 +149,16 @@ console.log(`lanes per row (default for [${N}, ${C}]): ${hxeDefaultThreadsPerRow
 console.log(`HXE / XE, kernel forward+backward: ${ratio('kernel HXE fwd+bwd', 'kernel XE  fwd+bwd')}× (target ≤ 1.3×)`);
 console.log(`HXE / XE, kernel forward only:     ${ratio('kernel HXE fwd', 'kernel XE  fwd')}×`);
 console.log(`HXE / XE, op loss + backward:      ${ratio('op HXE loss+backward', 'op XE  loss+backward')}×`);
-console.log(`HXE / CE (fused crossEntropy op), loss + backward: ${ratio('op HXE loss+backward', 'op CE  loss+backward')}× (target ≤ 1.3×)`);
+console.log(
+  `HXE / CE (fused crossEntropy op), loss + backward: ` +
+    `${ratio('op HXE loss+backward', 'op CE  loss+backward')}× (target ≤ 1.3×)`,
+);
 if (variants) {
   for (const lanes of [1, 4, 16, 64]) {
-    console.log(`  ${lanes} lanes/row: HXE / XE ${ratio(`kernel HXE fwd+bwd ${lanes} lanes/row`, `kernel XE  fwd+bwd ${lanes} lanes/row`)}×`);
+    console.log(
+      `  ${lanes} lanes/row: HXE / XE ` +
+        `${ratio(`kernel HXE fwd+bwd ${lanes} lanes/row`, `kernel XE  fwd+bwd ${lanes} lanes/row`)}×`,
+    );
   }
 }
 T.destroyRuntime();

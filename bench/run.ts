@@ -26,7 +26,6 @@ import { matmulCase } from './cases/matmul.js';
 import { softmaxCase } from './cases/softmax.js';
 import { trainCase } from './cases/train.js';
 import { combineCeilings, measureCeilings } from './lib/ceilings.js';
-import { ourOps } from './lib/ours.js';
 import { PeerPool } from './lib/peers.js';
 import { errorFigure } from './lib/figure.js';
 import { logFigure } from './lib/measure.js';
@@ -80,8 +79,6 @@ try {
 } catch {
   // informational only
 }
-const ops = await ourOps();
-for (const note of ops.notes) log(`note: ${note}`);
 
 log('\n== Adapter ceilings');
 const startCeilings = await measureCeilings(rt, { quick, log: (s) => log(`  ${s}`) });
@@ -122,7 +119,7 @@ const ctx: CaseContext = {
   async fresh() {
     // Module-level caches of GPU tensors (e.g. the composed attention's causal bias) would outlive
     // the device otherwise.
-    ops.releaseCaches();
+    T.releaseComposedAttentionCache();
     T.destroyRuntime();
     await T.init({ quiet: true });
   },
@@ -180,7 +177,6 @@ const results: BenchResults = {
   versions,
   ceilings,
   peers: peerInfo,
-  notes: ops.notes,
   figures,
   log: lines,
 };

@@ -1,8 +1,8 @@
 // Runs every package's uvu tests (Node, on the WebGPU adapter the runtime finds), then the
-// browser subset in headless Chromium, then the pack-and-install test (scripts/pack/pack-test.ts:
-// the tarballs installed by npm outside the workspace, in Node and in a browser bundle), and
-// prints one closing line: "tests: N passed, M failed".
-// Usage: node scripts/test.mjs [package ... | pack] [--no-browser] [--no-pack]
+// line-length check (scripts/check-lines.ts), then the browser subset in headless Chromium, then
+// the pack-and-install test (scripts/pack/pack-test.ts: the tarballs installed by npm outside the
+// workspace, in Node and in a browser bundle), and prints one closing line: "tests: N passed, M failed".
+// Usage: node scripts/test.mjs [package ... | pack] [--no-browser] [--no-pack] [--lines]
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,6 +47,9 @@ async function suite(title, name, script) {
   const m = new RegExp(`${name}: (\\d+) passed, (\\d+) failed`).exec(out);
   if (!m) { broken = true; failed += 1; console.log(`!! ${name} runner crashed (exit ${code})`); }
   else { passed += Number(m[1]); failed += Number(m[2]); }
+}
+if ((!wanted.length && !packOnly) || args.includes('--lines')) {
+  await suite('lines: at most 120 characters in .ts files outside WGSL templates', 'lines', 'scripts/check-lines.ts');
 }
 if ((!skipBrowser && !wanted.length && !packOnly) || args.includes('--browser')) {
   await suite('browser (headless Chromium, WebGPU)', 'browser', 'scripts/browser-tests.ts');

@@ -9,7 +9,6 @@ import type { Tensor } from '@rnagrad/tensor';
 import { compare, errorFigure, makeFigure } from '../lib/figure.js';
 import { type MatmulParams, matmulInputs, matmulShapes } from '../lib/inputs.js';
 import { logFigure, measureOurs } from '../lib/measure.js';
-import { ourOps } from '../lib/ours.js';
 import { samplePositions } from '../lib/prng.js';
 import { type MatmulShape, matmulAt } from '../lib/ref.js';
 import { PEER_ENGINES, type BenchCase, type CaseContext, type PeerEngine } from '../lib/types.js';
@@ -48,7 +47,6 @@ export const matmulCase: BenchCase = {
   name: 'matmul',
   title: 'Matmul',
   async run(ctx: CaseContext) {
-    const ops = await ourOps();
     const list = specs(ctx.quick);
     for (const [k, spec] of list.entries()) {
       const p = params(spec.shape, k);
@@ -57,8 +55,7 @@ export const matmulCase: BenchCase = {
       const shapes = matmulShapes(p);
       const want = matmulAt(inputs.a, inputs.b, p, p.positions);
       const opFor = (a: Tensor, b: Tensor) => {
-        if (!ops.matmul) throw new Error('matmul is not available (packages/tensor/src/linalg.ts)');
-        return ops.matmul(p.transA ? T.transpose(a, -1, -2) : a, p.transB ? T.transpose(b, -1, -2) : b);
+        return T.matmul(p.transA ? T.transpose(a, -1, -2) : a, p.transB ? T.transpose(b, -1, -2) : b);
       };
       for (const device of spec.cpu ? (['gpu', 'cpu'] as const) : (['gpu'] as const)) {
         await measureOurs(ctx, {

@@ -20,7 +20,6 @@ import { requireGrad } from '@rnagrad/autograd';
 import { errorFigure } from '../lib/figure.js';
 import { GPT2, compareLosses, initParams, makeBatches, paramSpecs, parameterCount, writeGpt2Data } from '../lib/gpt2.js';
 import { logFigure } from '../lib/measure.js';
-import { ourOps } from '../lib/ours.js';
 import { startProfile } from '../lib/profile.js';
 import { type Spread, fmt, rate, spread, timeIt } from '../lib/stats.js';
 import { PEER_ENGINES, type BenchCase, type CaseContext, type Check, type Engine, type Figure } from '../lib/types.js';
@@ -131,15 +130,8 @@ function kernelFamily(key: string): string {
 }
 
 async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnType<typeof makeBatches>, steps: number): Promise<{ losses: number[]; figure: Figure; samples: number[] } | null> {
-  const ops = await ourOps();
-  if (!ops.matmul || !ops.flash) {
-    const f = errorFigure(GROUP, CASE, 'rnagrad', `needs ${!ops.matmul ? 'matmul (linalg.ts)' : 'flash attention'}`, 'tokens/s');
-    ctx.add(f);
-    logFigure(ctx, f);
-    return null;
-  }
-  const matmul = ops.matmul as Matmul;
-  const attention = ops.flash.op as Attention;
+  const matmul: Matmul = T.matmul;
+  const attention: Attention = T.attention;
   let model: Model | null = null;
   try {
     if (!ctx.quick) await ctx.fresh();
@@ -220,7 +212,7 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
       allocationsDuringRun: stats.allocations - before.allocations,
       profile,
     };
-    const fig = trainFigure('rnagrad', ms, extra, ctx.quick ? undefined : coldMs, undefined, `rnagrad ops + autograd; ${ops.notes.filter((n) => n.startsWith('autograd')).join('; ') || 'autograd rules from @rnagrad/autograd'}`);
+    const fig = trainFigure('rnagrad', ms, extra, ctx.quick ? undefined : coldMs, undefined, 'rnagrad ops + autograd');
     ctx.add(fig);
     logFigure(ctx, fig);
     ctx.log(`    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% (encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`);
@@ -245,7 +237,6 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
  * step, then the timed ones), pooled with the first pass's samples into the figure.
  */
 async function secondPass(ctx: CaseContext, init: Float32Array[], batches: ReturnType<typeof makeBatches>, steps: number, first: { losses: number[]; figure: Figure; samples: number[] }): Promise<void> {
-  const ops = await ourOps();
   if (!T.hasRuntime()) await T.init({ quiet: true });
   const model = buildModel('gpu', init, batches);
   try {
@@ -254,7 +245,7 @@ async function secondPass(ctx: CaseContext, init: Float32Array[], batches: Retur
     let step = 0;
     const one = async () => {
       step++;
-      const loss = encodeStep(model, step, ops.matmul as Matmul, ops.flash!.op as Attention);
+      const loss = encodeStep(model, step, T.matmul, T.attention);
       await rt.sync();
       losses.push(await loss.item());
       loss.dispose();
@@ -276,15 +267,13 @@ async function secondPass(ctx: CaseContext, init: Float32Array[], batches: Retur
 
 /** The same steps on the CPU oracle (float64): losses for the check, and the time for scale. */
 async function runCpu(ctx: CaseContext, init: Float32Array[], batches: ReturnType<typeof makeBatches>, steps: number, ours: number[] | null): Promise<Check | undefined> {
-  const ops = await ourOps();
-  if (!ops.matmul || !ops.flash) return undefined;
   const model = buildModel('cpu', init, batches);
   try {
     const losses: number[] = [];
     const times: number[] = [];
     for (let s = 1; s <= steps; s++) {
       const t0 = performance.now();
-      const loss = encodeStep(model, s, ops.matmul as Matmul, ops.flash.op as Attention);
+      const loss = encodeStep(model, s, T.matmul, T.attention);
       losses.push(await loss.item());
       loss.dispose();
       times.push(performance.now() - t0);

@@ -21,7 +21,7 @@ export interface BenchResults {
   versions: Record<string, string | null>;
   ceilings: Ceilings;
   peers: PeerRunInfo[];
-  notes: string[];
+  notes?: string[];
   figures: Figure[];
   headline?: Headline;
   log: string[];
@@ -167,7 +167,7 @@ export function markdown(r: BenchResults): string {
   out.push(`- **Machine:** Node ${m.node}, ${m.cpus} CPU cores (${m.cpuModel}), load average at the end ${(m.loadAverageAtEnd ?? []).map((l) => l.toFixed(1)).join(' / ')}; run took ${(r.durationS / 60).toFixed(1)} min`);
   out.push(`- **Peers:** ${r.peers.length ? r.peers.map((p) => `${p.engine} ${p.version ?? '?'} — ${p.ran ? `ran ${p.completed}/${p.tasks} tasks` : `did not run (${p.error ?? 'unknown'})`}`).join('; ') : 'none'}`);
   out.push(`- **Figures:** median over samples after warm-up, each sample ended by a wait for GPU completion; small type = p10–p90; “· N%” = the median as a fraction of the adapter ceiling named in the table title (FMA for GFLOP/s, copy for GB/s). Ratios are rnagrad ÷ peer for throughput (higher is better for rnagrad), peer ms ÷ rnagrad ms for times. ✓/✗: output checked against a float64 reference (or, for the training step, per-step losses against rnagrad's).`);
-  if (r.notes.length) out.push(`- **Notes:** ${r.notes.join('; ')}`);
+  if (r.notes?.length) out.push(`- **Notes:** ${r.notes.join('; ')}`);
   out.push('');
   out.push('## Headline', '');
   if (h.matmul1024) out.push(`- **matmul 1024³:** ${fmt(h.matmul1024.gflops)} GFLOP/s = ${pct(h.matmul1024.ofFma)} of the FMA ceiling; ${x(h.matmul1024.vsTfjs)} tfjs-webgpu, ${x(h.matmul1024.vsJax)} jax-js`);

@@ -2,9 +2,10 @@
  * The gradient rules, one entry per op name that @rnagrad/tensor records. The table is typed
  * against tensor's `CoreOps` (op → attrs): a recorded op without a rule, or a rule reading an
  * attr its op does not record, does not compile. Ops defined outside the core (declared in
- * tensor's `ExtensionOps`) add their rule with `registerRule`, checked against the same map. Each rule is written with tensor ops (and the
- * backward kernels of the fused ops), so it runs on the GPU or the CPU oracle alike. Rules for
- * broadcasting ops reduce their gradients back with `sumTo`.
+ * tensor's `ExtensionOps`) add their rule with `registerRule`, checked against the same map.
+ * Each rule is written with tensor ops (and the backward kernels of the fused ops), so it runs on
+ * the GPU or the CPU oracle alike. Rules for broadcasting ops reduce their gradients back with
+ * `sumTo`.
  */
 import * as T from '@rnagrad/tensor';
 import type { CoreOp, CoreOps, ElementwiseAttrs, NormAttrs, RecordedOp, RecordedOps, ReduceAttrs, Tensor } from '@rnagrad/tensor';
@@ -105,7 +106,7 @@ export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
   geluTanh: elementwise(['inputs'], (g, [a]) => [T.map('geluTanhBackward', [a!, g])]),
   silu: elementwise(['inputs'], (g, [a]) => [T.map('siluBackward', [a!, g])]),
   elu: elementwise(['inputs'], (g, [a, alpha]) => [T.map('eluBackward', [a!, g, alpha!]), null]),
-  where: elementwise(['inputs'], (g, [c, a, b]) => [null, T.where(c as Tensor, g, 0), T.where(c as Tensor, 0, g)]),
+  where: elementwise(['inputs'], (g, [c]) => [null, T.where(c as Tensor, g, 0), T.where(c as Tensor, 0, g)]),
 
   sum: {
     save: [],

@@ -5,7 +5,7 @@ import * as T from '@rnagrad/tensor';
 import { type Tensor } from '@rnagrad/tensor';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { backward, gradcheck, noGrad, requireGrad, zeroGrad } from '../src/index.js';
+import { gradcheck, noGrad, requireGrad, zeroGrad } from '../src/index.js';
 
 await T.init({ quiet: true });
 

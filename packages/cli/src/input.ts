@@ -40,7 +40,7 @@ function readText(path: string): string {
   return text;
 }
 
-export function sequenceFormat(path: string, text: string): 'fasta' | 'csv' | 'plain' {
+function sequenceFormat(path: string, text: string): 'fasta' | 'csv' | 'plain' {
   const name = basename(path).replace(/\.gz$/, '').toLowerCase();
   if (/\.(fa|fasta|fna|ffn|fas)$/.test(name) || text.trimStart().startsWith('>')) return 'fasta';
   if (name.endsWith('.csv')) return 'csv';

@@ -31,17 +31,6 @@ const WG = 64;
 /** Units (vec4 words or scalars) each thread of the AdamW and scale kernels handles, WG apart. */
 const ITEMS = 16;
 
-// ---------------------------------------------------------------------------------------------
-// Segments
-
-interface Segment {
-  /** Number of units (vec4 words or scalars). */
-  units: number;
-  vec: boolean;
-  firstGroup: number;
-  groups: number;
-}
-
 function contiguousCheck(op: string, t: GpuOperand | CpuOperand): void {
   let expected = 1;
   for (let d = t.shape.length - 1; d >= 0; d--) {

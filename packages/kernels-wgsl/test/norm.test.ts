@@ -1,7 +1,6 @@
 /** Kernel-level tests of norm.ts (LayerNorm / RMSNorm forward and backward) on a plain GPUDevice. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
 import type { RowSchedule } from '../src/rows.js';
 import { layerNormBackwardCpu, layerNormBackwardGpu, layerNormCpu, layerNormGpu, normBackwardScratchBytes } from '../src/norm.js';
 

@@ -1,12 +1,11 @@
 /** Kernel-level tests of optim.ts (AdamW, global-norm clipping) on a plain GPUDevice + KernelQueue. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KernelQueue } from '../src/queue.js';
-import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
+import type { CpuOperand, GpuOperand } from '../src/layout.js';
 import { type AdamWItem, adamwCpu, adamwGpu, clipGradNormCpu, clipGradNormGpu, gradNormCpu, gradNormGpu } from '../src/optim.js';
 
 import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';
-const { device, queue } = await plainDevice();
+const { queue } = await plainDevice();
 // ---- end of helpers ----
 
 const SIZES = [1, 3, 4, 17, 64, 1000, 4099];

@@ -1,11 +1,10 @@
 /** Kernel-level tests of scatter.ts (deterministic scatter-add of rows) on a plain GPUDevice. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
 import { chooseScatter, scatterAddRowsCpu, scatterAddRowsGpu } from '../src/scatter.js';
 
 import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';
-const { device, queue } = await plainDevice();
+const { queue } = await plainDevice();
 // ---- end of helpers ----
 
 test('scatter-add rows: scan and sort agree with the reference (padding, out-of-range, strided src)', async () => {

@@ -1,8 +1,7 @@
 /** Kernel-level tests of softmax.ts on a plain GPUDevice + KernelQueue (no tensor package). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KernelQueue } from '../src/queue.js';
-import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
+import type { CpuOperand, GpuOperand } from '../src/layout.js';
 import type { RowSchedule } from '../src/rows.js';
 import {
   crossEntropyBackwardCpu,
@@ -16,7 +15,7 @@ import {
 } from '../src/softmax.js';
 
 import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';
-const { device, queue } = await plainDevice();
+const { queue } = await plainDevice();
 // ---- end of helpers ----
 
 const SHAPES: [number, number][] = [[1, 1], [3, 5], [7, 1], [5, 8], [4, 1024], [33, 70], [2, 300], [300, 12], [1, 4099]];

@@ -30,7 +30,10 @@ export function hxeEdgeCases(): EdgeCase[] {
   add('HXE and XE of a row with NaN or +inf are NaN; the other rows stay finite', async () => {
     for (const device of DEVICES) {
       const row = (i: number) => (i === 5 ? NaN : i === C + 9 ? Infinity : Math.sin(i));
-      const wide = T.tensor(Array.from({ length: 3 * C }, (_, i) => row(i)), { shape: [3, C], device });
+      const wide = T.tensor(
+        Array.from({ length: 3 * C }, (_, i) => row(i)),
+        { shape: [3, C], device },
+      );
       const targets = T.tensor(new Int32Array([1, 2, 3]), { device });
       for (const mode of ['hxe', 'xe'] as const) {
         const losses = await values(hierarchicalCrossEntropy(wide, targets, codonTable(), { mode, reduction: 'none' }));
@@ -45,7 +48,12 @@ export function hxeEdgeCases(): EdgeCase[] {
   add('HXE: an out-of-range target raises an error naming the op, the value and the range', () =>
     expectIndexError(
       'hierarchicalCrossEntropy',
-      (d) => hierarchicalCrossEntropy(T.ones([2, C], { device: d }), T.tensor(new Int32Array([70, 1]), { device: d }), codonTable()),
+      (d) =>
+        hierarchicalCrossEntropy(
+          T.ones([2, C], { device: d }),
+          T.tensor(new Int32Array([70, 1]), { device: d }),
+          codonTable(),
+        ),
       ['hierarchicalCrossEntropy', '70', '69'],
     ),
   );
@@ -65,7 +73,8 @@ export function hxeEdgeCases(): EdgeCase[] {
       const losses = hierarchicalCrossEntropy(logits, targets, codonTable(), { reduction: 'none' });
       const got = await losses.dataF64();
       got.forEach((v, r) => {
-        if (!(Math.abs(v - exact[r]!) <= 2e-5 * Math.abs(exact[r]!))) throw new Error(`row ${r} (${device}): ${v} vs ${exact[r]}`);
+        if (!(Math.abs(v - exact[r]!) <= 2e-5 * Math.abs(exact[r]!)))
+          throw new Error(`row ${r} (${device}): ${v} vs ${exact[r]}`);
       });
       backward(losses, T.ones([3], { device }));
       grads.push(await logits.grad!.dataF64());

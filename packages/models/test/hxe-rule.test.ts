@@ -15,13 +15,23 @@ await T.init({ quiet: true });
 
 const treeTable = (): HxeTable => {
   const tree = treeFromSpec(
-    { label: 'root', children: [{ label: 'A', children: ['a', 'b', 'c'] }, { label: 'B', children: ['d', { label: 'C', children: ['e', 'f'] }] }, 'g'] },
+    {
+      label: 'root',
+      children: [
+        { label: 'A', children: ['a', 'b', 'c'] },
+        { label: 'B', children: ['d', { label: 'C', children: ['e', 'f'] }] },
+        'g',
+      ],
+    },
     ['a', 'b', 'c', 'd', 'e', 'f', 'g'],
   );
   return { ...hxePathTable(tree, 0.3), membership: leafMembership(tree) };
 };
 const cpuLogits = (rows: number, C: number, seed: number) =>
-  T.tensor(Array.from({ length: rows * C }, (_, i) => 2 * Math.sin(seed + 1.7 * i)), { shape: [rows, C], device: 'cpu' });
+  T.tensor(
+    Array.from({ length: rows * C }, (_, i) => 2 * Math.sin(seed + 1.7 * i)),
+    { shape: [rows, C], device: 'cpu' },
+  );
 
 for (const mode of ['hxe', 'xe'] as const) {
   for (const reduction of ['mean', 'sum', 'none'] as const) {
@@ -54,7 +64,8 @@ test('backward() through the registered rule: GPU gradient equals the CPU oracle
     logits.dispose();
   }
   const [gpu, cpu] = grads as [Float64Array, Float64Array];
-  for (let k = 0; k < cpu.length; k++) assert.ok(Math.abs(gpu[k]! - cpu[k]!) <= 1e-6 + 1e-4 * Math.abs(cpu[k]!), `element ${k}: ${gpu[k]} vs ${cpu[k]}`);
+  for (let k = 0; k < cpu.length; k++)
+    assert.ok(Math.abs(gpu[k]! - cpu[k]!) <= 1e-6 + 1e-4 * Math.abs(cpu[k]!), `element ${k}: ${gpu[k]} vs ${cpu[k]}`);
   for (let k = 2 * 70; k < 3 * 70; k++) assert.is(cpu[k], 0, 'the ignored row gets no gradient');
 });
 

@@ -21,4 +21,18 @@ export * from './instance-norm.js';
 export { outerConcat, pairwiseLinear } from './pairwise.js';
 export * from './optim.js';
 export { matmul, linear, matmulBackward, type MatmulOpts, type MatmulAttrs, type MatmulActivation } from './linalg.js';
-export { attention, attentionForward, attentionBackward, rope, ropeBackward, composedAttention, composedAttentionForward, composedAttentionBackward, type AttentionOpts, type AttentionAttrs, type RopeOpts } from './attention.js';
+export {
+  attention,
+  attentionForward,
+  attentionBackward,
+  rope,
+  ropeBackward,
+  composedAttention,
+  composedAttentionForward,
+  composedAttentionBackward,
+  releaseComposedAttentionCache,
+  type AttentionOpts,
+  type AttentionBackwardOpts,
+  type AttentionAttrs,
+  type RopeOpts,
+} from './attention.js';

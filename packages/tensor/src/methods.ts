@@ -1,7 +1,7 @@
 /** Method-style access to the ops: `x.add(y).sum(-1)` is `sum(add(x, y), -1)`. */
 import type { DType } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
-import { type Device, Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 
 type Axes = number | readonly number[];
 

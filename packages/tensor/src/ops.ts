@@ -5,10 +5,8 @@
  * themselves to `hooks.record`, which @rnagrad/autograd installs.
  */
 import {
-  type CpuOperand,
   type DType,
   type ElementwiseOpName,
-  type GpuOperand,
   type ReduceOpName,
   type IndexCheck,
   type ScalarOperand,
@@ -32,7 +30,7 @@ import {
   reduceOutType,
   seedKey,
 } from '@rnagrad/kernels-wgsl';
-import { type Device, Storage, Tensor } from './tensor.js';
+import { type Device, Tensor } from './tensor.js';
 import { hasRuntime, runtime } from './runtime.js';
 import {
   BYTES_PER_ELEMENT,
@@ -40,11 +38,9 @@ import {
   type DifferentiableElementwise,
   type TensorLike,
   checkShape,
-  cpuOperand,
   deviceOf,
   empty,
   getDefaultDevice,
-  gpuOperand,
   isRecording,
   launch,
   record,
@@ -614,7 +610,7 @@ export function argmin(x: Tensor, axis?: number, keepdim = false): Tensor {
 /** Sums `x` down to `shape` (the inverse of broadcasting): used by gradients of broadcast ops. */
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   const lead = x.rank - shape.length;
-  const axes = x.shape.map((s, d) => d).filter((d) => d < lead || (shape[d - lead] === 1 && x.shape[d] !== 1));
+  const axes = x.shape.map((_, d) => d).filter((d) => d < lead || (shape[d - lead] === 1 && x.shape[d] !== 1));
   if (axes.length === 0) return reshape(x, shape);
   const s = sum(x, axes, true);
   const out = reshape(s, shape);

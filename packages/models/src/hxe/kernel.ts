@@ -109,7 +109,10 @@ export interface HxeKernelTable {
   /** Group entries per class (0 for plain cross-entropy). */
   width: number;
   numSegments: number;
-  /** The depth-first order is the class order itself (plain XE, or a tree laid out that way): the kernels skip the order lookup. */
+  /**
+   * The depth-first order is the class order itself (plain XE, or a tree laid out that way): the kernels skip
+   * the order lookup.
+   */
   identityOrder: boolean;
   words: Uint32Array;
 }
@@ -127,7 +130,8 @@ export interface HxeGpuTable {
 }
 
 function checkCount(what: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) throw new RangeError(`hxe table: ${what} must be an integer ≥ ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new RangeError(`hxe table: ${what} must be an integer ≥ ${min}, got ${value}`);
 }
 
 /** Validates a table against its membership matrix; returns the class set of every node. */
@@ -135,13 +139,22 @@ function tableSets(table: HxeTableData): { numNodes: number; sets: number[][] } 
   const { numClasses: C, width: W } = table;
   checkCount('numClasses', C, 1);
   checkCount('width', W, 0);
-  if (table.nodes.length !== C * W) throw new RangeError(`hxe table: nodes has ${table.nodes.length} entries, expected numClasses × width = ${C} × ${W} = ${C * W}`);
+  if (table.nodes.length !== C * W)
+    throw new RangeError(
+      `hxe table: nodes has ${table.nodes.length} entries, expected numClasses × width = ${C} × ${W} = ${C * W}`,
+    );
   if (table.coefficients.length !== C * W) {
-    throw new RangeError(`hxe table: coefficients has ${table.coefficients.length} entries, expected numClasses × width = ${C} × ${W} = ${C * W}`);
+    throw new RangeError(
+      `hxe table: coefficients has ${table.coefficients.length} entries, expected numClasses × width = ${C} ` +
+        `× ${W} = ${C * W}`,
+    );
   }
   const m = table.membership;
   if (m.length === 0 || m.length % C !== 0) {
-    throw new RangeError(`hxe table: membership has ${m.length} entries, expected numNodes × numClasses (a multiple of ${C}); build it with leafMembership(tree)`);
+    throw new RangeError(
+      `hxe table: membership has ${m.length} entries, expected numNodes × numClasses (a multiple of ${C}); ` +
+        `build it with leafMembership(tree)`,
+    );
   }
   const numNodes = m.length / C;
   const sets: number[][] = Array.from({ length: numNodes }, () => []);
@@ -150,9 +163,14 @@ function tableSets(table: HxeTableData): { numNodes: number; sets: number[][] } 
     for (let j = 0; j < W; j++) {
       const node = table.nodes[c * W + j]!;
       const coef = table.coefficients[c * W + j]!;
-      if (!Number.isInteger(node) || node < 0 || node >= numNodes) throw new RangeError(`hxe table: class ${c} entry ${j} names node ${node}, outside 0..${numNodes - 1}`);
+      if (!Number.isInteger(node) || node < 0 || node >= numNodes)
+        throw new RangeError(`hxe table: class ${c} entry ${j} names node ${node}, outside 0..${numNodes - 1}`);
       if (!Number.isFinite(coef)) throw new RangeError(`hxe table: class ${c} entry ${j} has coefficient ${coef}`);
-      if (!m[node * C + c]) throw new RangeError(`hxe table: class ${c} entry ${j} is node ${node}, which does not contain class ${c} (membership row ${node} is 0 there)`);
+      if (!m[node * C + c])
+        throw new RangeError(
+          `hxe table: class ${c} entry ${j} is node ${node}, which does not contain class ${c} (membership ` +
+            `row ${node} is 0 there)`,
+        );
     }
   }
   return { numNodes, sets };
@@ -190,7 +208,10 @@ export function hxeKernelTable(table: HxeTableData): HxeKernelTable {
       b = Math.max(b, rank[k]!);
     }
     if (b - a + 1 !== set.length) {
-      throw new RangeError(`hxe table: membership is not a tree — node ${n}'s classes overlap another node's without nesting, so they cannot be made contiguous`);
+      throw new RangeError(
+        `hxe table: membership is not a tree — node ${n}'s classes overlap another node's without nesting, ` +
+          `so they cannot be made contiguous`,
+      );
     }
     lo[n] = a;
     hi[n] = b + 1;
@@ -205,7 +226,10 @@ export function hxeKernelTable(table: HxeTableData): HxeKernelTable {
       if (j > 0) {
         const prev = table.nodes[c * table.width + j - 1]!;
         if (lo[node]! > lo[prev]! || hi[node]! < hi[prev]!) {
-          throw new RangeError(`hxe table: class ${c}'s entries must run from the leaf up (entry ${j}, node ${node}, does not contain entry ${j - 1}, node ${prev})`);
+          throw new RangeError(
+            `hxe table: class ${c}'s entries must run from the leaf up (entry ${j}, node ${node}, does not ` +
+              `contain entry ${j - 1}, node ${prev})`,
+          );
         }
       }
       if (sets[node]!.length === 1) leafCoef[c]! += table.coefficients[c * table.width + j]!;
@@ -216,10 +240,12 @@ export function hxeKernelTable(table: HxeTableData): HxeKernelTable {
   const W = Math.max(0, ...groups.map((g) => g.length));
   // Segment starts: every group node's range ends, plus 0 and C.
   const cuts = new Set([0, C]);
-  groups.forEach((list, c) => list.forEach((j) => {
-    const node = table.nodes[c * table.width + j]!;
-    cuts.add(lo[node]!).add(hi[node]!);
-  }));
+  groups.forEach((list, c) =>
+    list.forEach((j) => {
+      const node = table.nodes[c * table.width + j]!;
+      cuts.add(lo[node]!).add(hi[node]!);
+    }),
+  );
   const starts = [...cuts].sort((x, y) => x - y);
   const segmentOf = new Map(starts.map((r, i) => [r, i]));
   const S = starts.length - 1;
@@ -279,8 +305,19 @@ export function uploadHxeTable(device: GPUDevice, table: HxeKernelTable): HxeGpu
   const C = table.numClasses;
   const at = segmentOffset(C, table.width);
   const starts = table.words.slice(at, at + table.numSegments + 1);
-  const order = table.words.slice(orderOffset(C, table.width, table.numSegments), orderOffset(C, table.width, table.numSegments) + C);
-  return { numClasses: C, width: table.width, numSegments: table.numSegments, identityOrder: table.identityOrder, starts, order, buffer };
+  const order = table.words.slice(
+    orderOffset(C, table.width, table.numSegments),
+    orderOffset(C, table.width, table.numSegments) + C,
+  );
+  return {
+    numClasses: C,
+    width: table.width,
+    numSegments: table.numSegments,
+    identityOrder: table.identityOrder,
+    starts,
+    order,
+    buffer,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +357,10 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
  * order (the same for every row, so lanes stay in step), `sg` the segment, and within it over the
  * classes `k` at its ranks, lane-strided.
  */
-/** A walk over the segments: `vars` declared once, `start` run as each segment begins, `body` per class `k`, `end` after each segment. */
+/**
+ * A walk over the segments: `vars` declared once, `start` run as each segment begins, `body` per class `k`,
+ * `end` after each segment.
+ */
 interface SegmentWalk {
   vars: string;
   start: string;
@@ -328,7 +368,10 @@ interface SegmentWalk {
   end: string;
 }
 
-/** How a kernel walks the classes: in class order when the depth-first order is the identity; unrolled with literal class ids for small tables. */
+/**
+ * How a kernel walks the classes: in class order when the depth-first order is the identity; unrolled with
+ * literal class ids for small tables.
+ */
 interface Walk {
   identity: boolean;
   /** Segment starts and rank → class order, baked into the shader (one lane per row, small C). */
@@ -353,10 +396,18 @@ function rowPrelude(T: number, W: number, walk: Walk): { head: string; segments:
   let seg0 = word(3u);
   let ord = word(11u);
   var cleaf = 0.0;
-  ${range(W).map((j) => `var slo${j} = 0u; var slen${j} = 0u; var c${j} = 0.0;`).join('\n  ')}
+  ${range(W)
+    .map((j) => `var slo${j} = 0u; var slen${j} = 0u; var c${j} = 0.0;`)
+    .join('\n  ')}
   if (work) {
     cleaf = bitcast<f32>(tbl[entry]);
-    ${range(W).map((j) => `slo${j} = tbl[entry + ${1 + 3 * j}u]; slen${j} = tbl[entry + ${2 + 3 * j}u]; c${j} = bitcast<f32>(tbl[entry + ${3 + 3 * j}u]);`).join('\n    ')}
+    ${range(W)
+      .map(
+        (j) =>
+          `slo${j} = tbl[entry + ${1 + 3 * j}u]; slen${j} = tbl[entry + ${2 + 3 * j}u]; c${j} = ` +
+          `bitcast<f32>(tbl[entry + ${3 + 3 * j}u]);`,
+      )
+      .join('\n    ')}
   }`;
   const order = walk.identity ? 'r' : 'tbl[ord + r]';
   const unrolled = walk.unrolled;
@@ -367,11 +418,17 @@ function rowPrelude(T: number, W: number, walk: Walk): { head: string; segments:
   const segments = ({ vars, start, body, end }: SegmentWalk) =>
     unrolled
       ? `{ ${vars}
-    ${range(unrolled.starts.length - 1).map((sg) => `{ let sg = ${sg}u; ${start}
-      ${range(unrolled.starts[sg + 1]! - unrolled.starts[sg]!).map((i) => `{ let k = ${unrolled.order[unrolled.starts[sg]! + i]}u; ${body} }`).join(' ')}
-      ${end} }`).join('\n    ')} }`
+    ${range(unrolled.starts.length - 1)
+      .map(
+        (sg) => `{ let sg = ${sg}u; ${start}
+      ${range(unrolled.starts[sg + 1]! - unrolled.starts[sg]!)
+        .map((i) => `{ let k = ${unrolled.order[unrolled.starts[sg]! + i]}u; ${body} }`)
+        .join(' ')}
+      ${end} }`,
+      )
+      .join('\n    ')} }`
       : T === 1
-      ? `{ var sg = 0u; var next = tbl[seg0 + 1u];
+        ? `{ var sg = 0u; var next = tbl[seg0 + 1u];
     ${vars}
     ${start}
     for (var r = 0u; r < C; r++) {
@@ -383,7 +440,7 @@ function rowPrelude(T: number, W: number, walk: Walk): { head: string; segments:
         ${start}
       }
     } }`
-      : `{ ${vars}
+        : `{ ${vars}
     for (var sg = 0u; sg < nseg; sg++) {
       let r1 = tbl[seg0 + sg + 1u];
       ${start}
@@ -468,7 +525,9 @@ ${MAIN}
       vars: 'var acc = 0.0;',
       start: 'acc = 0.0;',
       body: 'acc += exp(logits[base + k] - m);',
-      end: `U += acc; ${range(W).map((j) => `a${j} += select(0.0, acc, ${inside(j)});`).join(' ')}`,
+      end: `U += acc; ${range(W)
+        .map((j) => `a${j} += select(0.0, acc, ${inside(j)});`)
+        .join(' ')}`,
     })}
   }
   ${reduce(['U', ...masses], (a, b) => `${a} + ${b}`)}
@@ -477,32 +536,46 @@ ${MAIN}
   var csum = cleaf;
   // Group terms. A mass that underflows leaves the row to the fix-up pass (marked by loss +inf).
   var fixup = false;
-  ${range(W).map((j) => `var h${j} = 0.0;
+  ${range(W)
+    .map(
+      (j) => `var h${j} = 0.0;
   if (a${j} >= ${LOG_DOMAIN_BELOW}) {
     loss -= c${j} * (log(a${j}) - lt);
     csum += c${j};
     h${j} = c${j} / a${j};
   } else if (c${j} != 0.0) {
     fixup = true;
-  }`).join('\n  ')}
+  }`,
+    )
+    .join('\n  ')}
   if (live && lane == 0u) {
     var out = select(select(loss, inf_f32(), fixup), nan_f32(), undefinedRow);
     if (!work) { out = select(bitcast<f32>(word(10u)), 0.0, ignored); }
     losses[word(6u) + row] = out;
-    ${withStats ? `if (work) {
+    ${
+      withStats
+        ? `if (work) {
       let sa = word(12u) + row * ${W + 3}u;
       stats[sa] = select(m, nan_f32(), undefinedRow);
       stats[sa + 1u] = csum / U;
       stats[sa + 2u] = 0.0; // no log-domain entries (the fix-up sets them)
-      ${range(W).map((j) => `stats[sa + ${j + 3}u] = h${j};`).join(' ')}
-    }` : ''}
+      ${range(W)
+        .map((j) => `stats[sa + ${j + 3}u] = h${j};`)
+        .join(' ')}
+    }`
+        : ''
+    }
   }
-  ${T === 1 && W > 0 ? `// The fix-up, in this kernel: one lane per row. A loop that runs once: SwiftShader skips a loop no
+  ${
+    T === 1 && W > 0
+      ? `// The fix-up, in this kernel: one lane per row. A loop that runs once: SwiftShader skips a loop no
   // lane enters, while it runs the body of an untaken if under a mask.
   let lo = word(6u) + row;
   for (var once = select(0u, 1u, work && fixup && !undefinedRow); once > 0u; once = 0u) {
     ${forwardFixBody(W, walk.identity, withStats)}
-  }` : ''}
+  }`
+      : ''
+  }
 }`;
 }
 
@@ -535,17 +608,25 @@ ${MAIN}
   let pc = stats[sa + 1u];
   let logDomain = bitcast<u32>(stats[sa + 2u]);
   // Log-domain entries (word sa + 3 + j holds log a_j) count 0 here; the fix-up pass adds them.
-  ${range(W).map((j) => `let h${j} = select(stats[sa + ${j + 3}u], 0.0, (logDomain & ${1 << j}u) != 0u);`).join(' ')}
+  ${range(W)
+    .map((j) => `let h${j} = select(stats[sa + ${j + 3}u], 0.0, (logDomain & ${1 << j}u) != 0u);`)
+    .join(' ')}
   let fc = f * cleaf;
   ${segments({
     vars: 'var kap = 0.0;',
-    start: `kap = f * (pc${range(W).map((j) => ` - select(0.0, h${j}, ${inside(j)})`).join('')});`,
+    start: `kap = f * (pc${range(W)
+      .map((j) => ` - select(0.0, h${j}, ${inside(j)})`)
+      .join('')});`,
     body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m) - select(0.0, fc, k == t);',
     end: '',
   })}
-  ${T === 1 ? `for (var once = select(0u, 1u, logDomain != 0u); once > 0u; once = 0u) {
+  ${
+    T === 1
+      ? `for (var once = select(0u, 1u, logDomain != 0u); once > 0u; once = 0u) {
     ${backwardFixBody(W, walk.identity)}
-  }` : ''}
+  }`
+      : ''
+  }
 }`;
 }
 
@@ -627,8 +708,12 @@ function fixupSource(W: number, identity: boolean, withStats: boolean): string {
 ${forwardBindings(withStats)}
 ${IEEE_WGSL}
 ${MAIN}
-  ${fixupRows(W, `let lo = word(6u) + row;
-    let marked = bitcast<u32>(losses[lo]) == 0x7f800000u; // bits: NaN must not pass`, body)}
+  ${fixupRows(
+    W,
+    `let lo = word(6u) + row;
+    let marked = bitcast<u32>(losses[lo]) == 0x7f800000u; // bits: NaN must not pass`,
+    body,
+  )}
 }`;
 }
 
@@ -653,12 +738,16 @@ function backwardFixupSource(W: number, identity: boolean, perRow: boolean, with
 ${backwardBindings(withScale)}
 ${MAIN}
   let f0 = gradOut[word(13u)]${withScale ? ' * scale[word(14u)]' : ''};
-  ${fixupRows(W, `let sa = word(12u) + row * ${W + 3}u;
+  ${fixupRows(
+    W,
+    `let sa = word(12u) + row * ${W + 3}u;
     let logDomain = bitcast<u32>(stats[sa + 2u]);
-    let marked = logDomain != 0u;`, `let m = stats[sa];
+    let marked = logDomain != 0u;`,
+    `let m = stats[sa];
     let f = ${perRow ? 'gradOut[word(13u) + row]' + (withScale ? ' * scale[word(14u)]' : '') : 'f0'};
     let dbase = word(7u) + row * C;
-    ${backwardFixBody(W, identity)}`)}
+    ${backwardFixBody(W, identity)}`,
+  )}
 }`;
 }
 
@@ -671,14 +760,19 @@ function walkOf(table: HxeGpuTable, T: number): Walk {
 }
 
 function walkKey(walk: Walk): string {
-  return walk.unrolled ? `u${Array.from(walk.unrolled.starts).join(',')}/${Array.from(walk.unrolled.order).join(',')}` : walk.identity ? 'i' : '';
+  return walk.unrolled
+    ? `u${Array.from(walk.unrolled.starts).join(',')}/${Array.from(walk.unrolled.order).join(',')}`
+    : walk.identity
+      ? 'i'
+      : '';
 }
 
 function checkRows(op: string, logits: GpuOperand, targets: GpuOperand, table: HxeGpuTable): [number, number] {
   if (logits.shape.length !== 2) throw new RangeError(`${op}: logits must be [N, C], got [${logits.shape.join(', ')}]`);
   const [N, C] = logits.shape as [number, number];
   if (!isContiguous(logits)) throw new RangeError(`${op}: logits must be contiguous`);
-  if (numel(targets.shape) !== N || !isContiguous(targets)) throw new RangeError(`${op}: targets must be [${N}] contiguous, got [${targets.shape.join(', ')}]`);
+  if (numel(targets.shape) !== N || !isContiguous(targets))
+    throw new RangeError(`${op}: targets must be [${N}] contiguous, got [${targets.shape.join(', ')}]`);
   if (targets.dtype !== 'i32') throw new TypeError(`${op}: targets must be i32, got ${targets.dtype}`);
   if (table.numClasses !== C) throw new RangeError(`${op}: table has ${table.numClasses} classes but logits have ${C}`);
   return [N, C];
@@ -686,20 +780,30 @@ function checkRows(op: string, logits: GpuOperand, targets: GpuOperand, table: H
 
 function lanesOf(op: string, requested: number | undefined, C: number, N: number): number {
   const T = requested ?? hxeDefaultThreadsPerRow(C, N);
-  if (!Number.isInteger(Math.log2(T)) || T < 1 || T > WG) throw new RangeError(`${op}: threadsPerRow must be a power of two in 1..${WG}, got ${T}`);
+  if (!Number.isInteger(Math.log2(T)) || T < 1 || T > WG)
+    throw new RangeError(`${op}: threadsPerRow must be a power of two in 1..${WG}, got ${T}`);
   return T;
 }
 
 function checkStats(op: string, stats: GpuOperand, N: number, table: HxeGpuTable): void {
   if (stats.dtype !== 'f32' || numel(stats.shape) < N * hxeStatsWords(table) || !isContiguous(stats)) {
-    throw new RangeError(`${op}: stats must be contiguous f32 holding N × (width + 3) = ${N} × ${hxeStatsWords(table)} values, got [${stats.shape.join(', ')}]`);
+    throw new RangeError(
+      `${op}: stats must be contiguous f32 holding N × (width + 3) = ${N} × ${hxeStatsWords(table)} values, ` +
+        `got [${stats.shape.join(', ')}]`,
+    );
   }
 }
 
 function uniforms(N: number, C: number, table: HxeGpuTable, ignoreIndex: number | undefined): UniformWriter {
   return new UniformWriter(WORDS)
-    .u32(0, N).u32(1, C).u32(2, table.numSegments).u32(3, segmentOffset(C, table.width))
-    .i32(8, ignoreIndex ?? -100).f32(9, -Infinity).f32(10, NaN).u32(11, orderOffset(C, table.width, table.numSegments));
+    .u32(0, N)
+    .u32(1, C)
+    .u32(2, table.numSegments)
+    .u32(3, segmentOffset(C, table.width))
+    .i32(8, ignoreIndex ?? -100)
+    .f32(9, -Infinity)
+    .f32(10, NaN)
+    .u32(11, orderOffset(C, table.width, table.numSegments));
 }
 
 export interface HxeGpuArgs {
@@ -725,7 +829,8 @@ export interface HxeGpuArgs {
 export function hxeGpu(queue: KernelQueue, args: HxeGpuArgs): void {
   const op = 'hxe';
   const [N, C] = checkRows(op, args.logits, args.targets, args.table);
-  if (numel(args.losses.shape) !== N) throw new RangeError(`${op}: losses must hold ${N} values, got [${args.losses.shape.join(', ')}]`);
+  if (numel(args.losses.shape) !== N)
+    throw new RangeError(`${op}: losses must hold ${N} values, got [${args.losses.shape.join(', ')}]`);
   if (args.stats) checkStats(op, args.stats, N, args.table);
   if (N === 0) return;
   const T = lanesOf(op, args.threadsPerRow, C, N);
@@ -733,8 +838,17 @@ export function hxeGpu(queue: KernelQueue, args: HxeGpuArgs): void {
   const walk = walkOf(args.table, T);
   const withStats = !!args.stats;
   const u = uniforms(N, C, args.table, args.ignoreIndex)
-    .u32(4, args.logits.offset).u32(5, args.targets.offset).u32(6, args.losses.offset).u32(12, args.stats?.offset ?? 0);
-  const storage = [args.losses.buffer, ...(withStats ? [args.stats!.buffer] : []), args.logits.buffer, args.targets.buffer, args.table.buffer];
+    .u32(4, args.logits.offset)
+    .u32(5, args.targets.offset)
+    .u32(6, args.losses.offset)
+    .u32(12, args.stats?.offset ?? 0);
+  const storage = [
+    args.losses.buffer,
+    ...(withStats ? [args.stats!.buffer] : []),
+    args.logits.buffer,
+    args.targets.buffer,
+    args.table.buffer,
+  ];
   queue.dispatch({
     key: `hxe:${T}:${W}:${walkKey(walk)}:${withStats ? 's' : ''}`,
     source: () => forwardSource(T, W, walk, withStats),
@@ -778,9 +892,12 @@ export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): vo
   const op = 'hxe backward';
   const [N, C] = checkRows(op, args.logits, args.targets, args.table);
   checkStats(op, args.stats, N, args.table);
-  if (numel(args.dlogits.shape) !== N * C || !isContiguous(args.dlogits)) throw new RangeError(`${op}: dlogits must be [${N}, ${C}] contiguous`);
+  if (numel(args.dlogits.shape) !== N * C || !isContiguous(args.dlogits))
+    throw new RangeError(`${op}: dlogits must be [${N}, ${C}] contiguous`);
   if (numel(args.gradOutput.shape) !== (args.perRow ? N : 1)) {
-    throw new RangeError(`${op}: gradOutput must hold ${args.perRow ? N : 1} value(s), got [${args.gradOutput.shape.join(', ')}]`);
+    throw new RangeError(
+      `${op}: gradOutput must hold ${args.perRow ? N : 1} value(s), got [${args.gradOutput.shape.join(', ')}]`,
+    );
   }
   if (N === 0) return;
   const T = lanesOf(op, args.threadsPerRow, C, N);
@@ -788,9 +905,20 @@ export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): vo
   const walk = walkOf(args.table, T);
   const withScale = !!args.scale;
   const u = uniforms(N, C, args.table, args.ignoreIndex)
-    .u32(4, args.logits.offset).u32(5, args.targets.offset).u32(7, args.dlogits.offset)
-    .u32(12, args.stats.offset).u32(13, args.gradOutput.offset).u32(14, args.scale?.offset ?? 0);
-  const storage = [args.dlogits.buffer, args.logits.buffer, args.targets.buffer, args.table.buffer, args.stats.buffer, args.gradOutput.buffer];
+    .u32(4, args.logits.offset)
+    .u32(5, args.targets.offset)
+    .u32(7, args.dlogits.offset)
+    .u32(12, args.stats.offset)
+    .u32(13, args.gradOutput.offset)
+    .u32(14, args.scale?.offset ?? 0);
+  const storage = [
+    args.dlogits.buffer,
+    args.logits.buffer,
+    args.targets.buffer,
+    args.table.buffer,
+    args.stats.buffer,
+    args.gradOutput.buffer,
+  ];
   if (withScale) storage.push(args.scale!.buffer);
   queue.dispatch({
     key: `hxe-bwd:${T}:${W}:${walkKey(walk)}:${args.perRow}:${withScale}`,
@@ -863,11 +991,17 @@ export interface HxeReduceArgs {
 /** Sums the per-row losses and counts the non-ignored rows, in one workgroup. */
 export function hxeReduceGpu(queue: KernelQueue, args: HxeReduceArgs): void {
   const N = numel(args.losses.shape);
-  if (numel(args.targets.shape) !== N) throw new RangeError(`hxe reduce: ${N} losses but ${numel(args.targets.shape)} targets`);
+  if (numel(args.targets.shape) !== N)
+    throw new RangeError(`hxe reduce: ${N} losses but ${numel(args.targets.shape)} targets`);
   const withScale = !!args.scale;
   const u = new UniformWriter(8)
-    .u32(0, N).u32(1, args.losses.offset).u32(2, args.targets.offset).u32(3, args.out.offset)
-    .i32(4, args.ignoreIndex ?? -100).u32(5, args.reduction === 'mean' ? 1 : 0).u32(6, args.scale?.offset ?? 0);
+    .u32(0, N)
+    .u32(1, args.losses.offset)
+    .u32(2, args.targets.offset)
+    .u32(3, args.out.offset)
+    .i32(4, args.ignoreIndex ?? -100)
+    .u32(5, args.reduction === 'mean' ? 1 : 0)
+    .u32(6, args.scale?.offset ?? 0);
   const storage = [args.out.buffer, args.losses.buffer, args.targets.buffer];
   if (withScale) storage.push(args.scale!.buffer);
   queue.dispatch({
@@ -897,7 +1031,9 @@ interface RowResult {
 
 function checkTarget(target: number, row: number, C: number, ignoreIndex: number): void {
   if (!Number.isInteger(target) || target < 0 || target >= C) {
-    throw new RangeError(`hxe: target ${target} in row ${row} is not a class id in 0..${C - 1} (nor the ignore index ${ignoreIndex})`);
+    throw new RangeError(
+      `hxe: target ${target} in row ${row} is not a class id in 0..${C - 1} (nor the ignore index ${ignoreIndex})`,
+    );
   }
 }
 
@@ -916,7 +1052,13 @@ function xeRow(z: ArrayLike<number>, target: number, wantGrad: boolean): RowResu
   return { loss, grad };
 }
 
-function hxeRow(z: ArrayLike<number>, target: number, table: HxeTableData, sizes: Int32Array, wantGrad: boolean): RowResult {
+function hxeRow(
+  z: ArrayLike<number>,
+  target: number,
+  table: HxeTableData,
+  sizes: Int32Array,
+  wantGrad: boolean,
+): RowResult {
   const C = z.length;
   const W = table.width;
   const M = table.membership;
@@ -972,7 +1114,8 @@ function runCpu(
   const N = targets.length;
   const ignoreIndex = options.ignoreIndex ?? -100;
   const mode = options.mode ?? 'hxe';
-  if (logits.length !== N * C) throw new RangeError(`hxe: logits hold ${logits.length} values, expected ${N} rows × ${C} classes`);
+  if (logits.length !== N * C)
+    throw new RangeError(`hxe: logits hold ${logits.length} values, expected ${N} rows × ${C} classes`);
   let sizes = new Int32Array(0);
   if (mode === 'hxe') {
     if (!table) throw new TypeError("hxe: mode 'hxe' needs a table");
@@ -994,7 +1137,13 @@ function runCpu(
 }
 
 /** Float64 per-row losses (0 for ignored rows); throws on a target that is neither a class nor ignored. */
-export function hxeForwardCpu(logits: ArrayLike<number>, numClasses: number, targets: ArrayLike<number>, table: HxeTableData | null, options: HxeCpuOptions = {}): Float64Array {
+export function hxeForwardCpu(
+  logits: ArrayLike<number>,
+  numClasses: number,
+  targets: ArrayLike<number>,
+  table: HxeTableData | null,
+  options: HxeCpuOptions = {},
+): Float64Array {
   const losses = new Float64Array(targets.length);
   runCpu(logits, numClasses, targets, table, options, (i, r) => (losses[i] = r ? r.loss : 0), false);
   return losses;
@@ -1013,11 +1162,24 @@ export function hxeBackwardCpu(
 ): Float64Array {
   const C = numClasses;
   const out = new Float64Array(targets.length * C);
-  const weight = (i: number) => (options.gradLosses === undefined ? 1 : typeof options.gradLosses === 'number' ? options.gradLosses : options.gradLosses[i]!);
-  runCpu(logits, C, targets, table, options, (i, r) => {
-    if (!r) return;
-    const w = weight(i);
-    for (let k = 0; k < C; k++) out[i * C + k] = r.grad![k]! * w;
-  }, true);
+  const weight = (i: number) =>
+    options.gradLosses === undefined
+      ? 1
+      : typeof options.gradLosses === 'number'
+        ? options.gradLosses
+        : options.gradLosses[i]!;
+  runCpu(
+    logits,
+    C,
+    targets,
+    table,
+    options,
+    (i, r) => {
+      if (!r) return;
+      const w = weight(i);
+      for (let k = 0; k < C; k++) out[i * C + k] = r.grad![k]! * w;
+    },
+    true,
+  );
   return out;
 }

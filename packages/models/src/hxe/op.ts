@@ -161,7 +161,13 @@ function gpuTable(entry: CachedTable, device: GPUDevice): HxeGpuTable {
 
 const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-function checkInputs(logits: Tensor, targets: Tensor | ArrayLike<number>, table: HxeTable | null, mode: string, ignoreIndex: number): void {
+function checkInputs(
+  logits: Tensor,
+  targets: Tensor | ArrayLike<number>,
+  table: HxeTable | null,
+  mode: string,
+  ignoreIndex: number,
+): void {
   logits.assertAlive(OP);
   if (mode !== 'hxe' && mode !== 'xe') throw new TypeError(`${OP}: mode must be 'hxe' or 'xe', got '${mode}'`);
   if (logits.dtype !== 'f32') throw new TypeError(`${OP}: logits must be f32, got ${logits.dtype}`);
@@ -173,19 +179,31 @@ function checkInputs(logits: Tensor, targets: Tensor | ArrayLike<number>, table:
     targets.assertAlive(OP);
     if (targets.dtype !== 'i32') throw new TypeError(`${OP}: targets must be i32 class ids, got ${targets.dtype}`);
     if (targets.rank !== rows.length || targets.shape.some((s, d) => s !== rows[d])) {
-      throw new RangeError(`${OP}: targets ${shapeText(targets.shape)} do not match logits ${shapeText(logits.shape)} (targets must have shape ${shapeText(rows)}, the logits shape without its class dim)`);
+      throw new RangeError(
+        `${OP}: targets ${shapeText(targets.shape)} do not match logits ${shapeText(logits.shape)} (targets ` +
+          `must have shape ${shapeText(rows)}, the logits shape without its class dim)`,
+      );
     }
   } else if (targets.length !== numel(rows)) {
-    throw new RangeError(`${OP}: ${targets.length} targets for logits ${shapeText(logits.shape)} (expected ${numel(rows)}, one per row of ${shapeText(rows)})`);
+    throw new RangeError(
+      `${OP}: ${targets.length} targets for logits ${shapeText(logits.shape)} (expected ${numel(rows)}, one ` +
+        `per row of ${shapeText(rows)})`,
+    );
   }
   if (!Number.isInteger(ignoreIndex)) throw new RangeError(`${OP}: ignoreIndex must be an integer, got ${ignoreIndex}`);
   if (mode === 'hxe') {
     if (!table) throw new TypeError(`${OP}: mode 'hxe' needs a table (or pass mode: 'xe' for plain cross-entropy)`);
     if (table.numClasses !== C) {
-      throw new RangeError(`${OP}: the table has ${table.numClasses} classes but logits ${shapeText(logits.shape)} have ${C} (their last dim)`);
+      throw new RangeError(
+        `${OP}: the table has ${table.numClasses} classes but logits ${shapeText(logits.shape)} have ${C} ` +
+          `(their last dim)`,
+      );
     }
   } else if (table && table.numClasses !== C) {
-    throw new RangeError(`${OP}: the table has ${table.numClasses} classes but logits ${shapeText(logits.shape)} have ${C} (their last dim)`);
+    throw new RangeError(
+      `${OP}: the table has ${table.numClasses} classes but logits ${shapeText(logits.shape)} have ${C} ` +
+        `(their last dim)`,
+    );
   }
 }
 
@@ -195,7 +213,10 @@ function checkTargetValues(values: ArrayLike<number>, C: number, ignoreIndex: nu
     const t = values[i]!;
     if (t === ignoreIndex) continue;
     if (!Number.isInteger(t) || t < 0 || t >= C) {
-      throw new RangeError(`${OP}: target ${t} at row ${i} is not a class id in 0..${C - 1} and not ignoreIndex (${ignoreIndex}); the logits have ${C} classes`);
+      throw new RangeError(
+        `${OP}: target ${t} at row ${i} is not a class id in 0..${C - 1} and not ignoreIndex ` +
+          `(${ignoreIndex}); the logits have ${C} classes`,
+      );
     }
   }
 }
@@ -248,10 +269,20 @@ export function hierarchicalCrossEntropy(
   else if (device === 'cpu') checkTargetValues(contiguousValues(targets), C, ignoreIndex);
   // The forward saves per-row statistics for the backward only when autograd will take the op.
   const wantGrad = isRecording([logits]);
-  const attrs: HxeAttrs = { mode, reduction, ignoreIndex, numClasses: C, logitsShape: [...logits.shape], table, targets, threadsPerRow: options.threadsPerRow };
-  const { out, saved } = device === 'gpu'
-    ? forwardGpu(logits, targets, entry, attrs, rows, N, wantGrad)
-    : forwardCpu(logits, targets, attrs, rows, wantGrad);
+  const attrs: HxeAttrs = {
+    mode,
+    reduction,
+    ignoreIndex,
+    numClasses: C,
+    logitsShape: [...logits.shape],
+    table,
+    targets,
+    threadsPerRow: options.threadsPerRow,
+  };
+  const { out, saved } =
+    device === 'gpu'
+      ? forwardGpu(logits, targets, entry, attrs, rows, N, wantGrad)
+      : forwardCpu(logits, targets, attrs, rows, wantGrad);
   // Autograd takes `saved` with the op; otherwise (e.g. under noGrad) `record` frees it.
   return record('hxe', [logits], out, attrs, saved);
 }
@@ -260,12 +291,23 @@ function disposeSaved(saved: HxeSaved): void {
   for (const t of Object.values(saved)) t.dispose();
 }
 
-function forwardGpu(logits: Tensor, targets: Tensor | ArrayLike<number>, entry: CachedTable, attrs: HxeAttrs, rows: readonly number[], N: number, wantGrad: boolean): { out: Tensor; saved: HxeSaved | null } {
+function forwardGpu(
+  logits: Tensor,
+  targets: Tensor | ArrayLike<number>,
+  entry: CachedTable,
+  attrs: HxeAttrs,
+  rows: readonly number[],
+  N: number,
+  wantGrad: boolean,
+): { out: Tensor; saved: HxeSaved | null } {
   const rt = runtime();
   rt.check(OP);
   const C = attrs.numClasses;
   const z = contiguousUnrecorded(logits, 'gpu');
-  const t = targets instanceof Tensor ? contiguousUnrecorded(targets, 'gpu') : { t: tensor(Int32Array.from(targets), { dtype: 'i32', device: 'gpu' }), owned: true };
+  const t =
+    targets instanceof Tensor
+      ? contiguousUnrecorded(targets, 'gpu')
+      : { t: tensor(Int32Array.from(targets), { dtype: 'i32', device: 'gpu' }), owned: true };
   checkIndices(t.t, { op: OP, size: C, ignore: attrs.ignoreIndex });
   const table = gpuTable(entry, rt.device);
   const losses = empty(attrs.reduction === 'none' ? rows : [N], 'f32', 'gpu');
@@ -305,10 +347,19 @@ function forwardGpu(logits: Tensor, targets: Tensor | ArrayLike<number>, entry: 
   return { out, saved };
 }
 
-function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: HxeAttrs, rows: readonly number[], wantGrad: boolean): { out: Tensor; saved: HxeSaved | null } {
+function forwardCpu(
+  logits: Tensor,
+  targets: Tensor | ArrayLike<number>,
+  attrs: HxeAttrs,
+  rows: readonly number[],
+  wantGrad: boolean,
+): { out: Tensor; saved: HxeSaved | null } {
   const z = contiguousValues(logits);
   const t = targets instanceof Tensor ? contiguousValues(targets) : Float64Array.from(targets);
-  const losses = hxeForwardCpu(z, attrs.numClasses, t, attrs.table, { ignoreIndex: attrs.ignoreIndex, mode: attrs.mode });
+  const losses = hxeForwardCpu(z, attrs.numClasses, t, attrs.table, {
+    ignoreIndex: attrs.ignoreIndex,
+    mode: attrs.mode,
+  });
   let count = 0;
   for (const v of t) if (v !== attrs.ignoreIndex) count++;
   const inv = count > 0 ? 1 / count : 0;
@@ -323,7 +374,10 @@ function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: 
     out.storage.data![0] = attrs.reduction === 'mean' ? sum * inv : sum;
   }
   if (!wantGrad) return { out, saved: null };
-  const saved: HxeSaved = { logits: tensor(z, { shape: attrs.logitsShape, device: 'cpu' }), targets: tensor(Int32Array.from(t), { dtype: 'i32', device: 'cpu' }) };
+  const saved: HxeSaved = {
+    logits: tensor(z, { shape: attrs.logitsShape, device: 'cpu' }),
+    targets: tensor(Int32Array.from(t), { dtype: 'i32', device: 'cpu' }),
+  };
   if (attrs.reduction === 'mean') saved.scale = tensor([inv], { device: 'cpu' });
   return { out, saved };
 }
@@ -336,8 +390,8 @@ function forwardCpu(logits: Tensor, targets: Tensor | ArrayLike<number>, attrs: 
  * scalar for 'mean'/'sum', one value per row for 'none'): d loss_i/d logits_i · gradOutput (per
  * row for 'none') · `saved.scale` (1/count for 'mean'), one kernel on the GPU from the saved
  * logits and stats. Without `attrs.saved` (the forward ran untracked) it reruns the forward first,
- * which needs `logits` (and the targets kept in attrs). Returns a new contiguous tensor shaped like the logits; `attrs.saved` is left
- * to its owner.
+ * which needs `logits` (and the targets kept in attrs). Returns a new contiguous tensor shaped
+ * like the logits; `attrs.saved` is left to its owner.
  */
 export function hierarchicalCrossEntropyBackward(gradOutput: Tensor, attrs: HxeAttrs, logits?: Tensor): Tensor {
   const op = `${OP} backward`;
@@ -346,20 +400,35 @@ export function hierarchicalCrossEntropyBackward(gradOutput: Tensor, attrs: HxeA
   const rows = shape.slice(0, -1);
   const expected = attrs.reduction === 'none' ? numel(rows) : 1;
   if (gradOutput.size !== expected) {
-    throw new RangeError(`${op}: gradOutput ${shapeText(gradOutput.shape)} has ${gradOutput.size} values, expected ${expected} for reduction '${attrs.reduction}' over logits ${shapeText(shape)}`);
+    throw new RangeError(
+      `${op}: gradOutput ${shapeText(gradOutput.shape)} has ${gradOutput.size} values, expected ${expected} ` +
+        `for reduction '${attrs.reduction}' over logits ${shapeText(shape)}`,
+    );
   }
   if (gradOutput.dtype !== 'f32') throw new TypeError(`${op}: gradOutput must be f32, got ${gradOutput.dtype}`);
   let saved = attrs.saved ?? null;
   let recomputed = false;
   if (!saved) {
-    if (!logits) throw new TypeError(`${op}: nothing was saved by the forward (it ran without gradient tracking); pass the logits to recompute`);
+    if (!logits)
+      throw new TypeError(
+        `${op}: nothing was saved by the forward (it ran without gradient tracking); pass the logits to recompute`,
+      );
     if (logits.shape.length !== shape.length || logits.shape.some((s, d) => s !== shape[d])) {
       throw new RangeError(`${op}: logits ${shapeText(logits.shape)} are not the forward's ${shapeText(shape)}`);
     }
     const device = deviceOf(op, [logits]);
-    const again = device === 'gpu'
-      ? forwardGpu(logits, attrs.targets, cachedTable(attrs.table, attrs.mode, attrs.numClasses), attrs, rows, numel(rows), true)
-      : forwardCpu(logits, attrs.targets, attrs, rows, true);
+    const again =
+      device === 'gpu'
+        ? forwardGpu(
+            logits,
+            attrs.targets,
+            cachedTable(attrs.table, attrs.mode, attrs.numClasses),
+            attrs,
+            rows,
+            numel(rows),
+            true,
+          )
+        : forwardCpu(logits, attrs.targets, attrs, rows, true);
     again.out.dispose();
     saved = again.saved!;
     recomputed = true;
@@ -392,7 +461,11 @@ export function hierarchicalCrossEntropyBackward(gradOutput: Tensor, attrs: HxeA
     const g = contiguousValues(gradOutput);
     const s = scale ? scale.storage.data![scale.offset]! : 1;
     const gradLosses = perRow ? g.map((v) => v * s) : g[0]! * s;
-    const d = hxeBackwardCpu(contiguousValues(z), C, contiguousValues(t), attrs.table, { ignoreIndex: attrs.ignoreIndex, mode: attrs.mode, gradLosses });
+    const d = hxeBackwardCpu(contiguousValues(z), C, contiguousValues(t), attrs.table, {
+      ignoreIndex: attrs.ignoreIndex,
+      mode: attrs.mode,
+      gradLosses,
+    });
     out.storage.data!.set(d.map(Math.fround));
   }
   if (recomputed) disposeSaved(saved);
