@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import * as T from '@rnagrad/tensor';
 import '@rnagrad/autograd';
 import type { DispatchRequest } from '@rnagrad/kernels-wgsl';
+import { UsageError, runAsCommand } from './harness.js';
+import { matmulLab } from './matmul.js';
 
 export interface CapturedPipeline {
   key: string;
@@ -52,8 +54,12 @@ export const WGSL_OPS: Record<string, { what: string; run: () => void }> = {
     run: () => backward(T.layerNorm(param([6, 16]), param([16], 2), param([16], 3))),
   },
   matmul: {
-    what: 'matmul with bias and tanh-GELU, forward and backward, with the default plans for [64, 48] @ [48, 40]',
-    run: () => backward(T.matmul(param([64, 48]), param([48, 40], 2), { bias: param([40], 3), activation: 'geluTanh' })),
+    what: 'matmul with bias and tanh-GELU, forward and backward (the default plans for [64, 48] @ [48, 40]), and the lab\'s kept kernels (pnpm lab matmul 2..5)',
+    run() {
+      backward(T.matmul(param([64, 48]), param([48, 40], 2), { bias: param([40], 3), activation: 'geluTanh' }));
+      const [a, b, c] = [input([64, 48]), input([48, 40], 2), T.empty([64, 40])];
+      for (const version of matmulLab.versions.slice(1)) version.launch(T.runtime().queue, { a, b, c, m: 64, n: 40, k: 48 });
+    },
   },
   attention: {
     what: 'flash attention (causal, with a key padding mask) forward and backward, and RoPE',
@@ -163,7 +169,9 @@ export function uniformLayoutComment(p: CapturedPipeline, op: string): string {
   const fixed = new Map<number, string>();
   const note = (index: number, needle: string) => {
     if (fixed.has(index)) return;
-    fixed.set(index, sourceLines.find((l) => l.includes(needle) && !l.startsWith('fn word')) ?? '');
+    const line = sourceLines.find((l) => l.includes(needle) && !l.startsWith('fn word')) ?? '';
+    // Generated lines may hold several statements: keep the one that reads the word.
+    fixed.set(index, line.split(/(?<=;)\s+/).find((statement) => statement.includes(needle)) ?? line);
   };
   for (const m of p.source.matchAll(/word\((\d+)u\)/g)) note(Number(m[1]), m[0]);
   for (const m of p.source.matchAll(/params\.m\[(\d+)\]\[(\d+)\]/g)) note(4 * Number(m[1]) + Number(m[2]), m[0]);
@@ -177,7 +185,7 @@ export function uniformLayoutComment(p: CapturedPipeline, op: string): string {
   const rest = [...p.uniforms.keys()].filter((i) => !fixed.has(i));
   const lastUsed = rest.reduce((last, i) => (p.uniforms![i] !== 0 ? i : last), -1);
   if (lastUsed >= 0) {
-    lines.push('// Words read at computed indices (per-dim shapes and strides, per-operand records), by index:');
+    lines.push('// The other words of the block (read at computed indices, e.g. per-dim shapes and strides), by index:');
     for (let start = rest[0]!; start <= lastUsed; start += 8) {
       const chunk = rest.filter((i) => i >= start && i < start + 8 && i <= lastUsed);
       if (chunk.length) lines.push(`//   ${chunk.map((i) => `${i}:${p.uniforms![i]! | 0}`).join('  ')}`);
@@ -230,14 +238,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-export class UsageError extends Error {}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: Error) => {
-      console.error(err instanceof UsageError ? `pnpm wgsl: ${err.message} (see pnpm wgsl --help)` : err.stack ?? String(err));
-      process.exit(err instanceof UsageError ? 2 : 1);
-    },
-  );
-}
+runAsCommand(import.meta.url, 'pnpm wgsl', main);

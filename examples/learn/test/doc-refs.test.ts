@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 
 const REF = /\[([\w./-]+):(\d+)\]\(([^)#\s]+)#L(\d+)\) `([^`]+)`/g;
 const SLACK = 3;
-const docs = readdirSync('docs/learn').filter((f) => f.endsWith('.md')).map((f) => join('docs/learn', f));
+const docs = [...readdirSync('docs/learn').filter((f) => f.endsWith('.md')).map((f) => join('docs/learn', f)), 'lab/README.md'];
 
 /** The references of markdown `text` (at path `doc`), with what is wrong with them (none when they hold). */
 function checkRefs(doc: string, text = readFileSync(doc, 'utf8')): { count: number; problems: string[] } {
