@@ -17,6 +17,6 @@ export * from './norm.js';
 export * from './optim.js';
 export * from './scatter.js';
 export * from './hxe.js';
-export * from './matmul.js';
-export * from './attention.js';
+export * from './matmul/index.js';
+export * from './attention/index.js';
 export * from './rope.js';

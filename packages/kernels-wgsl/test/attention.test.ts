@@ -1,4 +1,4 @@
-/** Kernel-level tests of attention.ts and rope.ts on a plain GPUDevice + KernelQueue (no tensor package). */
+/** Kernel-level tests of attention/ and rope.ts on a plain GPUDevice + KernelQueue (no tensor package). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { KernelQueue } from '../src/queue.js';
@@ -14,7 +14,7 @@ import {
   attentionSources,
   attentionTiles,
   attentionWorkgroupBytes,
-} from '../src/attention.js';
+} from '../src/attention/index.js';
 import { ropeCpu, ropeGpu } from '../src/rope.js';
 import { close, cop as copStrided, gop as gopStrided, plainDevice, upload, values } from './device.js';
 

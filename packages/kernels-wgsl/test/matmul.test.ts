@@ -1,4 +1,4 @@
-/** Kernel-level tests of matmul.ts on a plain GPUDevice + KernelQueue (no tensor package). */
+/** Kernel-level tests of matmul/ on a plain GPUDevice + KernelQueue (no tensor package). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
@@ -17,7 +17,7 @@ import {
   matmulPlanFor,
   matmulShapeClass,
   tuneMatmul,
-} from '../src/matmul.js';
+} from '../src/matmul/index.js';
 import { adapterKey, isSoftwareAdapter, setAdapterName } from '../src/queue.js';
 import { plainDevice } from './device.js';
 

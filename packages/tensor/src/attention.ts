@@ -256,7 +256,7 @@ export function ropeBackward(dy: Tensor, attrs: RopeOpts = {}): Tensor {
 
 /**
  * a [B,H,M,K] × b [B,H,K,N] (any strides: transposes are views) → contiguous [B,H,M,N], times alpha.
- * Unrecorded; the project's matmul kernel (kernels-wgsl matmul.ts) and its float64 reference.
+ * Unrecorded; the project's matmul kernel (kernels-wgsl matmul/) and its float64 reference.
  */
 function bmm(op: string, a: Tensor, b: Tensor, alpha = 1, bias: Tensor | null = null): Tensor {
   const [B, H, M] = a.shape as [number, number, number, number];
