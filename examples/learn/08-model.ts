@@ -8,7 +8,7 @@
 import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
 import '@rnagrad/autograd';
-import { CodonTokenizer, codonTree, hxePathTable, leafMembership } from '@rnagrad/tokenizers';
+import { CodonTokenizer, codonTree } from '@rnagrad/tokenizers';
 import { HelmModel, lossFunction } from '@rnagrad/models';
 import { type Gpt2Config, GPT2, initParams, makeBatches, paramSpecs } from '../../bench/lib/gpt2.js';
 
@@ -67,11 +67,12 @@ const pathOf = (codon: string) => {
   return path.join(' → ');
 };
 console.log(`codon tree: ${pathOf('AAA')}`);
-const table = { ...hxePathTable(tree, 0.2), membership: leafMembership(tree) };
+// lossFunction('hxe', α) builds the per-class path table (hxePathTable) of this tree and calls the HXE op.
+const [xeLoss, hxeLoss] = [lossFunction('xe', 0), lossFunction('hxe', 0.2)];
 const target = T.tensor(Int32Array.from([tokenizer.tokenToId('AAA')]));
 for (const guess of ['AAG', 'TGG']) {
   const logits = T.tensor(Array.from({ length: 70 }, (_, id) => (id === tokenizer.tokenToId(guess) ? 5 : 0)), { shape: [1, 70] });
-  const [xe, hxe] = await Promise.all([T.crossEntropy(logits, target).item(), T.hierarchicalCrossEntropy(logits, target, table).item()]);
+  const [xe, hxe] = await Promise.all([xeLoss(logits, target).item(), hxeLoss(logits, target).item()]);
   console.log(`  target AAA (K), the model bets on ${guess} (${pathOf(guess).split(' → ')[1]}): cross-entropy ${xe.toFixed(3)}, HXE α=0.2 ${hxe.toFixed(3)}`);
 }
 
@@ -82,7 +83,7 @@ const ids = tokenizer.encode('ATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGG
 const labels = Int32Array.from(ids, (id, i) => (i % 4 === 2 ? id : -100)); // score every fourth position
 const masked = Int32Array.from(ids, (id, i) => (i % 4 === 2 ? tokenizer.tokenToId('<mask>') : id));
 const logits = helm.forward(T.tensor(masked, { shape: [1, ids.length] })).reshape([ids.length, 70]);
-const [xe, hxe] = await Promise.all(['xe', 'hxe'].map((kind) => lossFunction(kind as 'xe' | 'hxe', 0.2)(logits, T.tensor(labels)).item()));
+const [xe, hxe] = await Promise.all([xeLoss, hxeLoss].map((loss) => loss(logits, T.tensor(labels)).item()));
 console.log(`HELM (${helm.parameterCount()} parameters), ${ids.length} tokens, ${labels.filter((t) => t >= 0).length} masked:`);
 console.log(`  untrained: cross-entropy ${xe!.toFixed(2)} (uniform over 70 tokens: ${Math.log(70).toFixed(2)}), HXE ${hxe!.toFixed(3)}`);
 console.log(`  named like PyTorch: ${helm.namedParameters().slice(2, 5).map(([n]) => n).join(', ')}, …`);
