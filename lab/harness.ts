@@ -21,7 +21,17 @@ export interface LabKernel<P, O> {
   options: string;
   versions: LabVersion<P>[];
   /** Builds inputs (GPU and CPU) from the parsed options; `describe` says the size in words. */
-  setup(opts: O): Promise<{ problem: P; describe: string; reference: Float64Array; output: T.Tensor; tolerance: number; work: Work; dispose(): void }>;
+  setup(
+    opts: O,
+  ): Promise<{
+    problem: P;
+    describe: string;
+    reference: Float64Array;
+    output: T.Tensor;
+    tolerance: number;
+    work: Work;
+    dispose(): void;
+  }>;
   parse(flags: Map<string, string>): O;
 }
 
@@ -42,11 +52,22 @@ export interface LabRow {
 }
 
 /** Runs versions (1-based) of `kernel`: validates each, times the valid ones `reps` times after `warmup` launches. */
-export async function runLab<P, O>(kernel: LabKernel<P, O>, versions: number[], opts: O, timing: { warmup: number; reps: number }, log = console.log): Promise<LabRow[]> {
+export async function runLab<P, O>(
+  kernel: LabKernel<P, O>,
+  versions: number[],
+  opts: O,
+  timing: { warmup: number; reps: number },
+  log = console.log,
+): Promise<LabRow[]> {
   const rt = T.runtime();
   const { problem, describe, reference, output, tolerance, work, dispose } = await kernel.setup(opts);
-  log(`${kernel.name} ${describe}; ${rt.adapter.description || rt.adapter.vendor}; ${timing.reps} timed launches after ${timing.warmup} warm-up`);
-  log(`${' v'.padEnd(4)}${'version'.padEnd(58)}${'max |Δ| vs twin'.padEnd(18)}${'best ms'.padStart(9)}${'median ms'.padStart(11)}${work.unit.padStart(10)}`);
+  log(
+    `${kernel.name} ${describe}; ${rt.adapter.description || rt.adapter.vendor}; ${timing.reps} timed launches after ${timing.warmup} warm-up`,
+  );
+  log(
+    `${' v'.padEnd(4)}${'version'.padEnd(58)}${'max |Δ| vs twin'.padEnd(18)}` +
+      `${'best ms'.padStart(9)}${'median ms'.padStart(11)}${work.unit.padStart(10)}`,
+  );
   const rows: LabRow[] = [];
   try {
     for (const v of versions) {
@@ -55,7 +76,8 @@ export async function runLab<P, O>(kernel: LabKernel<P, O>, versions: number[], 
       version.launch(rt.queue, problem);
       const got = await output.dataF64();
       let maxError = 0;
-      for (let i = 0; i < got.length; i++) maxError = Math.max(maxError, Number.isNaN(got[i]!) ? Infinity : Math.abs(got[i]! - reference[i]!));
+      for (let i = 0; i < got.length; i++)
+        maxError = Math.max(maxError, Number.isNaN(got[i]!) ? Infinity : Math.abs(got[i]! - reference[i]!));
       const valid = maxError <= tolerance;
       const times: number[] = [];
       if (valid) {
@@ -71,10 +93,21 @@ export async function runLab<P, O>(kernel: LabKernel<P, O>, versions: number[], 
       times.sort((a, b) => a - b);
       const bestMs = times[0] ?? NaN;
       const medianMs = times[Math.floor(times.length / 2)] ?? NaN;
-      const row = { version: v, name: version.name, maxError, valid, bestMs, medianMs, rate: work.amount / (bestMs / 1000) / 1e9 };
+      const row = {
+        version: v,
+        name: version.name,
+        maxError,
+        valid,
+        bestMs,
+        medianMs,
+        rate: work.amount / (bestMs / 1000) / 1e9,
+      };
       rows.push(row);
       const err = `${maxError.toExponential(1)} ${valid ? 'ok' : 'FAIL'}`;
-      log(`${String(v).padStart(2).padEnd(4)}${version.name.padEnd(58)}${err.padEnd(18)}${fmt(bestMs).padStart(9)}${fmt(medianMs).padStart(11)}${fmt(row.rate).padStart(10)}`);
+      log(
+        `${String(v).padStart(2).padEnd(4)}${version.name.padEnd(58)}${err.padEnd(18)}` +
+          `${fmt(bestMs).padStart(9)}${fmt(medianMs).padStart(11)}${fmt(row.rate).padStart(10)}`,
+      );
     }
   } finally {
     dispose();
@@ -93,7 +126,9 @@ export function runAsCommand(moduleUrl: string, command: string, main: (argv: st
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {
-      console.error(err instanceof UsageError ? `${command}: ${err.message} (see ${command} --help)` : err.stack ?? String(err));
+      console.error(
+        err instanceof UsageError ? `${command}: ${err.message} (see ${command} --help)` : (err.stack ?? String(err)),
+      );
       process.exit(err instanceof UsageError ? 2 : 1);
     },
   );
@@ -106,7 +141,8 @@ export function parseVersions(spec: string | undefined, count: number, kernel: s
   const out: number[] = [];
   for (const part of spec.split(',')) {
     const m = /^(\d+)(?:\.\.(\d+))?$/.exec(part.trim());
-    if (!m) throw new UsageError(`bad version list "${spec}": write a number, a range like 1..${count} or a list like 1,3`);
+    if (!m)
+      throw new UsageError(`bad version list "${spec}": write a number, a range like 1..${count} or a list like 1,3`);
     const [lo, hi] = [Number(m[1]), Number(m[2] ?? m[1])];
     if (lo > hi) throw new UsageError(`bad version range "${part}": it runs backwards`);
     for (let v = lo; v <= hi; v++) {

@@ -14,7 +14,9 @@ export const LABS: Record<string, LabKernel<never, never>> = {
 
 function help(): string {
   const kernels = Object.values(LABS).map((k) => {
-    const versions = k.versions.map((v, i) => `      ${String(i + 1).padStart(2)}  ${v.name.padEnd(58)} ${v.about}`).join('\n');
+    const versions = k.versions
+      .map((v, i) => `      ${String(i + 1).padStart(2)}  ${v.name.padEnd(58)} ${v.about}`)
+      .join('\n');
     return `  ${k.name} ${k.options}\n${versions}`;
   });
   return `pnpm lab <kernel> [versions] [--reps N] [--warmup N] [size options]
@@ -31,7 +33,8 @@ examples: pnpm lab matmul 1..5 --size 256    pnpm lab softmax 1,3 --shape 4096,2
 
 const COUNT = (flag: string, value: string | undefined, min: number): number => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > 1000) throw new UsageError(`${flag} needs an integer in ${min}..1000, got "${value}"`);
+  if (!Number.isInteger(n) || n < min || n > 1000)
+    throw new UsageError(`${flag} needs an integer in ${min}..1000, got "${value}"`);
   return n;
 };
 
@@ -58,7 +61,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!kernel) throw new UsageError(`unknown kernel "${name}"; the lab has: ${Object.keys(LABS).join(', ')}`);
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const versions = parseVersions(spec, kernel.versions.length, kernel.name);
-  const timing = { warmup: COUNT('--warmup', flags.get('warmup') ?? '1', 0), reps: COUNT('--reps', flags.get('reps') ?? '5', 1) };
+  const timing = {
+    warmup: COUNT('--warmup', flags.get('warmup') ?? '1', 0),
+    reps: COUNT('--reps', flags.get('reps') ?? '5', 1),
+  };
   flags.delete('warmup');
   flags.delete('reps');
   const known: string[] = kernel.options.match(/--\w+/g) ?? [];

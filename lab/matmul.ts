@@ -53,7 +53,10 @@ function kept(name: string, about: string, config: MatmulConfig): LabVersion<Mat
   return {
     name,
     about,
-    launch: (queue, p) => matmulGpu(queue, T.gpuOperand('lab', p.c), T.gpuOperand('lab', p.a), T.gpuOperand('lab', p.b), { plan: { config, splitK: 1 } }),
+    launch: (queue, p) =>
+      matmulGpu(queue, T.gpuOperand('lab', p.c), T.gpuOperand('lab', p.a), T.gpuOperand('lab', p.b), {
+        plan: { config, splitK: 1 },
+      }),
   };
 }
 
@@ -61,11 +64,19 @@ export const matmulLab: LabKernel<MatmulProblem, { m: number; n: number; k: numb
   name: 'matmul',
   options: '--size N (square, default 256) or --shape M,N,K',
   versions: [
-    { name: 'naive: one thread per output, scalar loop over K', about: 'lab/matmul.ts naiveSource', launch: naiveMatmul },
-    kept('tiled in workgroup memory: 4×4/thread, 8×8 threads, bk 16', 'kernels-wgsl tiledSource (the GPU default)', { kind: 'tiled', tm: 4, tn: 4, wx: 8, wy: 8, bk: 16 }),
-    kept('register-blocked from storage, 4×4/thread, 8×4 threads', 'kernels-wgsl directSource: no workgroup memory, vec4 loads', { kind: 'direct', tm: 4, tn: 4, wx: 8, wy: 4 }),
-    kept('register-blocked, 16×16/thread, 2×4 threads', 'bigger register tile: fewer loads per FMA', { kind: 'direct', tm: 16, tn: 16, wx: 2, wy: 4 }),
-    kept('register-blocked, 32×16/thread, 4×2 threads', 'the CPU-adapter default for large matrices', { kind: 'direct', tm: 32, tn: 16, wx: 4, wy: 2 }),
+    { name: 'naive: one thread per output, scalar loop over K', about: 'lab/matmul.ts', launch: naiveMatmul },
+    kept('tiled in workgroup memory: 4×4/thread, 8×8 threads, bk 16', 'kernels-wgsl tiledSource (the GPU default)', {
+      kind: 'tiled', tm: 4, tn: 4, wx: 8, wy: 8, bk: 16,
+    }),
+    kept('register-blocked from storage, 4×4/thread, 8×4 threads', 'kernels-wgsl directSource, vec4 loads', {
+      kind: 'direct', tm: 4, tn: 4, wx: 8, wy: 4,
+    }),
+    kept('register-blocked, 16×16/thread, 2×4 threads', 'bigger register tile: fewer loads per FMA', {
+      kind: 'direct', tm: 16, tn: 16, wx: 2, wy: 4,
+    }),
+    kept('register-blocked, 32×16/thread, 4×2 threads', 'the CPU-adapter default for large matrices', {
+      kind: 'direct', tm: 32, tn: 16, wx: 4, wy: 2,
+    }),
   ],
   parse(flags) {
     const size = flags.get('size');
@@ -74,7 +85,9 @@ export const matmulLab: LabKernel<MatmulProblem, { m: number; n: number; k: numb
     const dims = shape !== undefined ? shape.split(',') : [size ?? '256', size ?? '256', size ?? '256'];
     const [m, n, k] = dims.map(Number) as [number, number, number];
     if (dims.length !== 3 || ![m, n, k].every((d) => Number.isInteger(d) && d >= 1 && d <= 4096)) {
-      throw new UsageError(`matmul sizes must be 3 integers in 1..4096 (--shape M,N,K or --size N), got "${shape ?? size}"`);
+      throw new UsageError(
+        `matmul sizes must be 3 integers in 1..4096 (--shape M,N,K or --size N), got "${shape ?? size}"`,
+      );
     }
     return { m, n, k };
   },

@@ -5,7 +5,14 @@
  * Run: pnpm lab softmax 1..5 [--shape R,C]
  */
 import * as T from '@rnagrad/tensor';
-import { type KernelQueue, type RowSchedule, UniformWriter, grid, softmaxGpu, uniformBlock } from '@rnagrad/kernels-wgsl';
+import {
+  type KernelQueue,
+  type RowSchedule,
+  UniformWriter,
+  grid,
+  softmaxGpu,
+  uniformBlock,
+} from '@rnagrad/kernels-wgsl';
 import { type LabKernel, type LabVersion, UsageError } from './harness.js';
 
 interface SoftmaxProblem {
@@ -59,8 +66,17 @@ export const softmaxLab: LabKernel<SoftmaxProblem, { rows: number; cols: number 
   name: 'softmax',
   options: '--shape R,C (rows, columns; default 1024,1024)',
   versions: [
-    { name: 'naive: a thread per row, 3 passes, scalar loads', about: 'lab/softmax.ts naiveSource', launch: naiveSoftmax },
-    kept('online max/Σ in one pass, then write; scalar loads', 'kernels-wgsl softmaxGpu, allowVec false', { lanes: 1 }, false),
+    {
+      name: 'naive: a thread per row, 3 passes, scalar loads',
+      about: 'lab/softmax.ts naiveSource',
+      launch: naiveSoftmax,
+    },
+    kept(
+      'online max/Σ in one pass, then write; scalar loads',
+      'kernels-wgsl softmaxGpu, allowVec false',
+      { lanes: 1 },
+      false,
+    ),
     kept('online, vec4 loads, a thread per row', 'the default when rows are many', { lanes: 1 }, true),
     kept('online, vec4 loads, 16 lanes per row (flat reduce)', 'few long rows: lanes share a row', { lanes: 16 }, true),
     kept('online, vec4 loads, 64 lanes per row (leader reduce)', 'one row per 64 threads', { lanes: 64 }, true),
@@ -68,7 +84,11 @@ export const softmaxLab: LabKernel<SoftmaxProblem, { rows: number; cols: number 
   parse(flags) {
     const shape = flags.get('shape') ?? '1024,1024';
     const dims = shape.split(',').map(Number);
-    if (dims.length !== 2 || !dims.every((d) => Number.isInteger(d) && d >= 1 && d <= 1 << 20) || dims[0]! * dims[1]! > 1 << 24) {
+    if (
+      dims.length !== 2 ||
+      !dims.every((d) => Number.isInteger(d) && d >= 1 && d <= 1 << 20) ||
+      dims[0]! * dims[1]! > 1 << 24
+    ) {
       throw new UsageError(`softmax --shape must be R,C (integers ≥ 1, at most 16M elements), got "${shape}"`);
     }
     return { rows: dims[0]!, cols: dims[1]! };

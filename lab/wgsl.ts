@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as T from '@rnagrad/tensor';
 import '@rnagrad/autograd';
-import type { DispatchRequest } from '@rnagrad/kernels-wgsl';
+import { type DispatchRequest, numel } from '@rnagrad/kernels-wgsl';
 import { UsageError, runAsCommand } from './harness.js';
 import { matmulLab } from './matmul.js';
 
@@ -29,7 +29,7 @@ export interface CapturedPipeline {
 function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.37) * 2);
 }
-const input = (shape: number[], seed = 1) => T.tensor(values(shape.reduce((a, b) => a * b, 1), seed), { shape });
+const input = (shape: number[], seed = 1) => T.tensor(values(numel(shape), seed), { shape });
 const param = (shape: number[], seed = 1) => input(shape, seed).requireGrad();
 /** Runs backward from `y` with a seed of ones (uploaded, so no fill kernel joins the capture). */
 const backward = (y: T.Tensor) => y.backward(T.tensor(new Float32Array(y.size).fill(1), { shape: y.shape }));
@@ -39,7 +39,11 @@ export const WGSL_OPS: Record<string, { what: string; run: () => void }> = {
   softmax: {
     what: 'softmax and log-softmax, forward and backward: rows of 5 (scalar loads), of 8 (vec4), one row of 8192 (16 lanes per row)',
     run() {
-      for (const shape of [[4, 5], [4, 8], [1, 8192]]) {
+      for (const shape of [
+        [4, 5],
+        [4, 8],
+        [1, 8192],
+      ]) {
         backward(T.softmax(param(shape)));
         backward(T.logSoftmax(param(shape)));
       }
@@ -54,18 +58,24 @@ export const WGSL_OPS: Record<string, { what: string; run: () => void }> = {
     run: () => backward(T.layerNorm(param([6, 16]), param([16], 2), param([16], 3))),
   },
   matmul: {
-    what: 'matmul with bias and tanh-GELU, forward and backward (the default plans for [64, 48] @ [48, 40]), and the lab\'s kept kernels (pnpm lab matmul 2..5)',
+    what:
+      'matmul with bias and tanh-GELU, forward and backward (default plans for [64, 48] @ [48, 40]);' +
+      " the lab's kept kernels (pnpm lab matmul 2..5)",
     run() {
       backward(T.matmul(param([64, 48]), param([48, 40], 2), { bias: param([40], 3), activation: 'geluTanh' }));
       const [a, b, c] = [input([64, 48]), input([48, 40], 2), T.empty([64, 40])];
-      for (const version of matmulLab.versions.slice(1)) version.launch(T.runtime().queue, { a, b, c, m: 64, n: 40, k: 48 });
+      for (const version of matmulLab.versions.slice(1))
+        version.launch(T.runtime().queue, { a, b, c, m: 64, n: 40, k: 48 });
     },
   },
   attention: {
     what: 'flash attention (causal, with a key padding mask) forward and backward, and RoPE',
     run() {
       const [q, k, v] = [1, 2, 3].map((s) => param([1, 2, 16, 8], s)) as [T.Tensor, T.Tensor, T.Tensor];
-      const mask = T.tensor(Uint8Array.from({ length: 16 }, (_, j) => (j < 13 ? 1 : 0)), { shape: [1, 16] });
+      const mask = T.tensor(
+        Uint8Array.from({ length: 16 }, (_, j) => (j < 13 ? 1 : 0)),
+        { shape: [1, 16] },
+      );
       backward(T.attention(T.rope(q), T.rope(k), v, { causal: true, keyPaddingMask: mask }));
     },
   },
@@ -99,7 +109,13 @@ export const WGSL_OPS: Record<string, { what: string; run: () => void }> = {
     what: 'one fused AdamW step over two parameters',
     run() {
       const ps = [input([10]), input([3, 4], 2)];
-      T.adamwStep(ps, ps.map((p, i) => input(p.shape as number[], 5 + i)), ps.map((p) => T.zerosLike(p)), ps.map((p) => T.zerosLike(p)), { lr: 1e-3, weightDecay: 0.01, step: 1 });
+      T.adamwStep(
+        ps,
+        ps.map((p, i) => input(p.shape as number[], 5 + i)),
+        ps.map((p) => T.zerosLike(p)),
+        ps.map((p) => T.zerosLike(p)),
+        { lr: 1e-3, weightDecay: 0.01, step: 1 },
+      );
     },
   },
 };
@@ -152,7 +168,8 @@ export function formatWgsl(source: string): string {
 /** A u32 word as the kernel may read it: the integer, and its f32 reading when that looks like a float. */
 function describeWord(word: number): string {
   const f = new Float32Array(new Uint32Array([word]).buffer)[0]!;
-  const looksFloat = word > 0x00ffffff && (Number.isNaN(f) || !Number.isFinite(f) || (Math.abs(f) > 1e-6 && Math.abs(f) < 1e9));
+  const looksFloat =
+    word > 0x00ffffff && (Number.isNaN(f) || !Number.isFinite(f) || (Math.abs(f) > 1e-6 && Math.abs(f) < 1e9));
   const i = word | 0;
   return looksFloat ? `${word} (f32 ${f})` : i < 0 ? `${word} (i32 ${i})` : `${word}`;
 }
@@ -185,7 +202,9 @@ export function uniformLayoutComment(p: CapturedPipeline, op: string): string {
   const rest = [...p.uniforms.keys()].filter((i) => !fixed.has(i));
   const lastUsed = rest.reduce((last, i) => (p.uniforms![i] !== 0 ? i : last), -1);
   if (lastUsed >= 0) {
-    lines.push('// The other words of the block (read at computed indices, e.g. per-dim shapes and strides), by index:');
+    lines.push(
+      '// The other words of the block (read at computed indices, e.g. per-dim shapes and strides), by index:',
+    );
     for (let start = rest[0]!; start <= lastUsed; start += 8) {
       const chunk = rest.filter((i) => i >= start && i < start + 8 && i <= lastUsed);
       if (chunk.length) lines.push(`//   ${chunk.map((i) => `${i}:${p.uniforms![i]! | 0}`).join('  ')}`);
@@ -206,7 +225,9 @@ Writes the WGSL of every pipeline <op> launches, one formatted file per pipeline
 uniform block's layout. Nothing is compiled or run: the op's dispatches are recorded.
 
 ops:
-${Object.entries(WGSL_OPS).map(([name, o]) => `  ${name.padEnd(13)}${o.what}`).join('\n')}
+${Object.entries(WGSL_OPS)
+  .map(([name, o]) => `  ${name.padEnd(13)}${o.what}`)
+  .join('\n')}
 
 example: pnpm wgsl softmax && ls out/wgsl/softmax`;
 
@@ -221,7 +242,8 @@ export async function main(argv: string[]): Promise<number> {
   const rest = outAt >= 0 ? argv.filter((_, i) => i !== outAt && i !== outAt + 1) : argv;
   const unknownFlag = rest.find((a) => a.startsWith('-'));
   if (unknownFlag) throw new UsageError(`unknown option ${unknownFlag}`);
-  if (rest.length !== 1) throw new UsageError(rest.length === 0 ? 'name one op' : `name one op, got ${rest.length}: ${rest.join(' ')}`);
+  if (rest.length !== 1)
+    throw new UsageError(rest.length === 0 ? 'name one op' : `name one op, got ${rest.length}: ${rest.join(' ')}`);
   const op = rest[0]!.toLowerCase();
   const spec = WGSL_OPS[op];
   if (!spec) throw new UsageError(`unknown op "${rest[0]}"; the ops are: ${Object.keys(WGSL_OPS).join(', ')}`);

@@ -28,7 +28,10 @@ const visit = (node: Node): void => {
 visit(y.gradNode as Node);
 console.log(`tape: ${order.length} nodes, each after its inputs:`);
 console.log(`  ${order.join(' → ')}`);
-console.log(`mul's rule saves ${JSON.stringify(RULES.mul.save)}; relu's saves ${JSON.stringify(RULES.relu.save)}; add's saves ${JSON.stringify(RULES.add.save)}`);
+console.log(
+  `mul's rule saves ${JSON.stringify(RULES.mul.save)}; relu's saves ${JSON.stringify(RULES.relu.save)};` +
+    ` add's saves ${JSON.stringify(RULES.add.save)}`,
+);
 
 y.backward();
 console.log(`y = ${await y.item()}  (micrograd and PyTorch: -20)`);

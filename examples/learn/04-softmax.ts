@@ -8,18 +8,22 @@ import { gradcheck } from '@rnagrad/autograd';
 import { softmaxCpu } from '@rnagrad/kernels-wgsl';
 
 const fmt = (xs: ArrayLike<number>) => Array.from(xs, (v) => v.toFixed(4)).join(' ');
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const below = (d: number, tol: number) => (d < tol ? `< ${tol.toExponential(0)}` : `${d} (too large!)`);
 
 // 1. The definition overflows: e^1000 is +inf in float64 (and e^89 already in f32).
 const row = [1, 2, 3, 1000, 999];
 const naive = row.map((v) => Math.exp(v) / row.reduce((s, u) => s + Math.exp(u), 0));
-console.log(`naive     softmax([${row.join(", ")}]) = ${fmt(naive)}`);
+console.log(`naive     softmax([${row.join(', ')}]) = ${fmt(naive)}`);
 
 // 2. The float64 twin subtracts the row max first (three passes: max, Σ, write).
 const twin = new Float64Array(row.length);
-softmaxCpu({ data: twin, dtype: 'f32', shape: [row.length], strides: [1], offset: 0 }, { data: Float64Array.from(row), dtype: 'f32', shape: [row.length], strides: [1], offset: 0 });
-console.log(`twin      softmax([${row.join(", ")}]) = ${fmt(twin)}`);
+softmaxCpu(
+  { data: twin, dtype: 'f32', shape: [row.length], strides: [1], offset: 0 },
+  { data: Float64Array.from(row), dtype: 'f32', shape: [row.length], strides: [1], offset: 0 },
+);
+console.log(`twin      softmax([${row.join(', ')}]) = ${fmt(twin)}`);
 
 // 3. Online softmax: one pass keeps (m, s) = (max so far, Σ e^(x−m)), rescaling s when m grows.
 let [m, s] = [-Infinity, 0];

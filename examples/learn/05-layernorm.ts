@@ -6,7 +6,8 @@
 import * as T from '@rnagrad/tensor';
 import { gradcheck } from '@rnagrad/autograd';
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const below = (d: number, tol: number) => (d < tol ? `< ${tol.toExponential(0)}` : `${d} (too large!)`);
 
 // 1. Variance in f32: E[x²] − E[x]² cancels catastrophically when |mean| ≫ std; Σ(x − mean)² does not.
@@ -57,6 +58,16 @@ for (let r = 0; r < R; r++) {
   }
 }
 const [gx, gw, gb] = await Promise.all([xg.grad!.dataF64(), wg.grad!.dataF64(), bg.grad!.dataF64()]);
-console.log(`backward: GPU vs the derived formulas, max |Δ| dx ${below(maxDiff(gx, dx), 1e-5)}, dw ${below(maxDiff(gw, dw), 1e-5)}, db ${below(maxDiff(gb, db), 1e-5)}`);
-const check = await gradcheck((a, b, c) => T.layerNorm(a, b, c), [T.randn([3, 6], { device: 'cpu', seed: 5 }), T.randn([6], { device: 'cpu', seed: 6 }), T.randn([6], { device: 'cpu', seed: 7 })]);
+console.log(
+  `backward: GPU vs the derived formulas, max |Δ| dx ${below(maxDiff(gx, dx), 1e-5)},` +
+    ` dw ${below(maxDiff(gw, dw), 1e-5)}, db ${below(maxDiff(gb, db), 1e-5)}`,
+);
+const check = await gradcheck(
+  (a, b, c) => T.layerNorm(a, b, c),
+  [
+    T.randn([3, 6], { device: 'cpu', seed: 5 }),
+    T.randn([6], { device: 'cpu', seed: 6 }),
+    T.randn([6], { device: 'cpu', seed: 7 }),
+  ],
+);
 console.log(`backward: float64 twin vs central differences (x, weight, bias): ${check.ok ? 'ok' : check.detail}`);

@@ -29,9 +29,14 @@ function gpt2Loss(tokens: Tensor, targets: Tensor): Tensor {
     const qkv = T.matmul(T.layerNorm(x, p('ln1.w'), p('ln1.b')), p('attn.qkv.w'), { bias: p('attn.qkv.b') });
     const split = qkv.reshape([B, L, 3, heads, d / heads]).permute([2, 0, 3, 1, 4]); // [3, B, H, L, Dh]
     const [q, k, v] = [0, 1, 2].map((i) => split.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
-    const a = T.attention(q, k, v, { causal: true }).permute([0, 2, 1, 3]).reshape([B * L, d]);
+    const a = T.attention(q, k, v, { causal: true })
+      .permute([0, 2, 1, 3])
+      .reshape([B * L, d]);
     x = T.add(x, T.matmul(a, p('attn.proj.w'), { bias: p('attn.proj.b') }));
-    const h = T.matmul(T.layerNorm(x, p('ln2.w'), p('ln2.b')), p('mlp.fc.w'), { bias: p('mlp.fc.b'), activation: 'geluTanh' });
+    const h = T.matmul(T.layerNorm(x, p('ln2.w'), p('ln2.b')), p('mlp.fc.w'), {
+      bias: p('mlp.fc.b'),
+      activation: 'geluTanh',
+    });
     x = T.add(x, T.matmul(h, p('mlp.proj.w'), { bias: p('mlp.proj.b') }));
   }
   const logits = T.matmul(T.layerNorm(x, P('lnf.w'), P('lnf.b')), P('wte').transpose(0, 1)); // tied LM head
@@ -50,7 +55,10 @@ for (let step = 1; step <= 10; step++) {
     return l;
   });
   T.adamwStep(params, params.map((p) => p.grad!), m, v, { ...c, step });
-  for (const p of params) (p.grad!.dispose(), (p.grad = null));
+  for (const p of params) {
+    p.grad!.dispose();
+    p.grad = null;
+  }
   losses.push(await loss.item());
   loss.dispose();
 }
@@ -71,9 +79,15 @@ console.log(`codon tree: ${pathOf('AAA')}`);
 const [xeLoss, hxeLoss] = [lossFunction('xe', 0), lossFunction('hxe', 0.2)];
 const target = T.tensor(Int32Array.from([tokenizer.tokenToId('AAA')]));
 for (const guess of ['AAG', 'TGG']) {
-  const logits = T.tensor(Array.from({ length: 70 }, (_, id) => (id === tokenizer.tokenToId(guess) ? 5 : 0)), { shape: [1, 70] });
+  const logits = T.tensor(
+    Array.from({ length: 70 }, (_, id) => (id === tokenizer.tokenToId(guess) ? 5 : 0)),
+    { shape: [1, 70] },
+  );
   const [xe, hxe] = await Promise.all([xeLoss(logits, target).item(), hxeLoss(logits, target).item()]);
-  console.log(`  target AAA (K), the model bets on ${guess} (${pathOf(guess).split(' → ')[1]}): cross-entropy ${xe.toFixed(3)}, HXE α=0.2 ${hxe.toFixed(3)}`);
+  console.log(
+    `  target AAA (K), the model bets on ${guess} (${pathOf(guess).split(' → ')[1]}):` +
+      ` cross-entropy ${xe.toFixed(3)}, HXE α=0.2 ${hxe.toFixed(3)}`,
+  );
 }
 
 // 3. HELM's model (a GPT-2 stack with PyTorch names) on a real gene start, with both losses.
@@ -84,6 +98,16 @@ const labels = Int32Array.from(ids, (id, i) => (i % 4 === 2 ? id : -100)); // sc
 const masked = Int32Array.from(ids, (id, i) => (i % 4 === 2 ? tokenizer.tokenToId('<mask>') : id));
 const logits = helm.forward(T.tensor(masked, { shape: [1, ids.length] })).reshape([ids.length, 70]);
 const [xe, hxe] = await Promise.all([xeLoss, hxeLoss].map((loss) => loss(logits, T.tensor(labels)).item()));
-console.log(`HELM (${helm.parameterCount()} parameters), ${ids.length} tokens, ${labels.filter((t) => t >= 0).length} masked:`);
-console.log(`  untrained: cross-entropy ${xe!.toFixed(2)} (uniform over 70 tokens: ${Math.log(70).toFixed(2)}), HXE ${hxe!.toFixed(3)}`);
-console.log(`  named like PyTorch: ${helm.namedParameters().slice(2, 5).map(([n]) => n).join(', ')}, …`);
+console.log(
+  `HELM (${helm.parameterCount()} parameters), ${ids.length} tokens, ${labels.filter((t) => t >= 0).length} masked:`,
+);
+console.log(
+  `  untrained: cross-entropy ${xe!.toFixed(2)} (uniform over 70 tokens: ${Math.log(70).toFixed(2)}), HXE ${hxe!.toFixed(3)}`,
+);
+console.log(
+  `  named like PyTorch: ${helm
+    .namedParameters()
+    .slice(2, 5)
+    .map(([n]) => n)
+    .join(', ')}, …`,
+);

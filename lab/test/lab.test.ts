@@ -1,4 +1,7 @@
-/** The kernel lab: every version of every kernel validates against the float64 twin at small, odd sizes; the CLI refuses bad input. */
+/**
+ * The kernel lab: every version of every kernel validates against the float64 twin at small, odd
+ * sizes; the CLI refuses bad input.
+ */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as T from '@rnagrad/tensor';
@@ -16,7 +19,13 @@ const SMALL: Record<string, Map<string, string>> = {
 
 for (const [name, kernel] of Object.entries(LABS)) {
   test(`${name}: every version matches the float64 twin at a small odd size`, async () => {
-    const rows = await runLab(kernel, kernel.versions.map((_, i) => i + 1), kernel.parse(SMALL[name]!), { warmup: 0, reps: 1 }, quiet);
+    const rows = await runLab(
+      kernel,
+      kernel.versions.map((_, i) => i + 1),
+      kernel.parse(SMALL[name]!),
+      { warmup: 0, reps: 1 },
+      quiet,
+    );
     assert.is(rows.length, kernel.versions.length);
     for (const r of rows) {
       assert.ok(r.valid, `${name} v${r.version} (${r.name}): max |Δ| ${r.maxError}`);
@@ -37,7 +46,10 @@ test('version lists: single, range, list; out of range and backwards ranges are 
   assert.equal(parseVersions('2', 5, 'matmul'), [2]);
   assert.equal(parseVersions('1..3', 5, 'matmul'), [1, 2, 3]);
   assert.equal(parseVersions('1,4..5', 5, 'matmul'), [1, 4, 5]);
-  assert.throws(() => parseVersions('6', 5, 'matmul'), (e: Error) => e instanceof UsageError && e.message === 'matmul has versions 1..5; there is no version 6');
+  assert.throws(
+    () => parseVersions('6', 5, 'matmul'),
+    (e: Error) => e instanceof UsageError && e.message === 'matmul has versions 1..5; there is no version 6',
+  );
   assert.throws(() => parseVersions('0..2', 5, 'matmul'), /there is no version 0/);
   assert.throws(() => parseVersions('4..2', 5, 'matmul'), /runs backwards/);
   assert.throws(() => parseVersions('two', 5, 'matmul'), /bad version list "two"/);

@@ -12,7 +12,10 @@ await T.init({ quiet: true });
 
 test('formatWgsl re-indents by brace depth and collapses blank lines', () => {
   const messy = 'fn f() -> f32 {\n      var a = 1.0;\n\n\n   if (a > 0.0) {\na = 2.0;\n        }\n  return a;   \n}\n';
-  assert.is(formatWgsl(messy), 'fn f() -> f32 {\n  var a = 1.0;\n\n  if (a > 0.0) {\n    a = 2.0;\n  }\n  return a;\n}\n');
+  assert.is(
+    formatWgsl(messy),
+    'fn f() -> f32 {\n  var a = 1.0;\n\n  if (a > 0.0) {\n    a = 2.0;\n  }\n  return a;\n}\n',
+  );
 });
 
 for (const [op, spec] of Object.entries(WGSL_OPS)) {
@@ -38,7 +41,9 @@ test('pnpm wgsl softmax writes one formatted file per pipeline, headed by its un
     assert.match(text, /\/\/ +1 = 8 +let C = word\(1u\);/); // rows of 8 columns
     assert.match(text, '\n  let C = word(1u);\n'); // body indented one level
     for (const f of files) {
-      const body = readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => !l.startsWith('//'));
+      const body = readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith('//'));
       assert.is(formatWgsl(body.join('\n')), body.join('\n').replace(/^\n+/, ''), `${f} is not formatted`);
     }
   } finally {
@@ -68,7 +73,10 @@ test('WGSL quoted in docs/learn is what pnpm wgsl writes today', () => {
       const [, op, file, excerpt] = m as unknown as string[];
       const pipeline = capturePipelines(WGSL_OPS[op!]!.run).find((p) => fileNameOf(p.key) === file);
       assert.ok(pipeline, `${page}: pnpm wgsl ${op} writes no ${file}`);
-      assert.ok(formatWgsl(pipeline!.source).includes(excerpt!), `${page}: the excerpt of ${file} is not in today's WGSL`);
+      assert.ok(
+        formatWgsl(pipeline!.source).includes(excerpt!),
+        `${page}: the excerpt of ${file} is not in today's WGSL`,
+      );
       quoted++;
     }
   }

@@ -8,12 +8,22 @@ import * as assert from 'uvu/assert';
 import { readdirSync } from 'node:fs';
 import { pageRun, runScript } from './run-example.js';
 
-const pages = readdirSync('docs/learn').filter((f) => /^\d\d-.*\.md$/.test(f)).sort();
+const pages = readdirSync('docs/learn')
+  .filter((f) => /^\d\d-.*\.md$/.test(f))
+  .sort();
 
 test('every stop has an example and every example a stop', () => {
-  const examples = readdirSync('examples/learn').filter((f) => /^\d\d-.*\.ts$/.test(f)).sort();
-  assert.equal(pages.map((p) => `examples/learn/${p.replace(/\.md$/, '.ts')}`), pages.map((p) => pageRun(`docs/learn/${p}`).script));
-  assert.equal(examples, pages.map((p) => p.replace(/\.md$/, '.ts')));
+  const examples = readdirSync('examples/learn')
+    .filter((f) => /^\d\d-.*\.ts$/.test(f))
+    .sort();
+  assert.equal(
+    pages.map((p) => `examples/learn/${p.replace(/\.md$/, '.ts')}`),
+    pages.map((p) => pageRun(`docs/learn/${p}`).script),
+  );
+  assert.equal(
+    examples,
+    pages.map((p) => p.replace(/\.md$/, '.ts')),
+  );
 });
 
 for (const page of pages) {

@@ -3,7 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Runs `node --import tsx <file> ...args` from the repository root; stdout, stderr and the exit code. */
-export function runScript(file: string, args: string[] = []): { stdout: string; stderr: string; status: number | null } {
+export function runScript(
+  file: string,
+  args: string[] = [],
+): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { encoding: 'utf8', timeout: 300_000 });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
@@ -15,6 +18,9 @@ export function runScript(file: string, args: string[] = []): { stdout: string; 
 export function pageRun(page: string): { script: string; expected: string } {
   const text = readFileSync(page, 'utf8');
   const m = /```sh\nnode --import tsx (examples\/learn\/[\w-]+\.ts)\n```[^`]*```text\n([\s\S]*?)```/.exec(text);
-  if (!m) throw new Error(`${page}: no "node --import tsx examples/learn/….ts" command followed by a text block of its output`);
+  if (!m)
+    throw new Error(
+      `${page}: no "node --import tsx examples/learn/….ts" command followed by a text block of its output`,
+    );
   return { script: m[1]!, expected: m[2]! };
 }
