@@ -61,9 +61,8 @@ export async function runLab<P, O>(
 ): Promise<LabRow[]> {
   const rt = T.runtime();
   const { problem, describe, reference, output, tolerance, work, dispose } = await kernel.setup(opts);
-  log(
-    `${kernel.name} ${describe}; ${rt.adapter.description || rt.adapter.vendor}; ${timing.reps} timed launches after ${timing.warmup} warm-up`,
-  );
+  const adapter = rt.adapter.description || rt.adapter.vendor;
+  log(`${kernel.name} ${describe}; ${adapter}; ${timing.reps} timed launches after ${timing.warmup} warm-up`);
   log(
     `${' v'.padEnd(4)}${'version'.padEnd(58)}${'max |Δ| vs twin'.padEnd(18)}` +
       `${'best ms'.padStart(9)}${'median ms'.padStart(11)}${work.unit.padStart(10)}`,

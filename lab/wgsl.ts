@@ -13,7 +13,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as T from '@rnagrad/tensor';
 import '@rnagrad/autograd';
-import { type DispatchRequest, numel } from '@rnagrad/kernels-wgsl';
+import { type DispatchRequest, MAX_MATMUL_BATCH_RANK, numel } from '@rnagrad/kernels-wgsl';
+// The kernels' own word tables (internal to kernels-wgsl), so the header names what each word holds.
+import {
+  SHAPE as MATMUL_SHAPE,
+  STR as MATMUL_BATCH_STRIDES,
+  W as MATMUL_WORDS,
+} from '../packages/kernels-wgsl/src/matmul/layout.js';
+import { U as ATTENTION_WORDS } from '../packages/kernels-wgsl/src/attention/wgsl.js';
 import { UsageError, runAsCommand } from './harness.js';
 import { matmulLab } from './matmul.js';
 
@@ -192,25 +199,49 @@ export function uniformLayoutComment(p: CapturedPipeline, op: string): string {
   };
   for (const m of p.source.matchAll(/word\((\d+)u\)/g)) note(Number(m[1]), m[0]);
   for (const m of p.source.matchAll(/params\.m\[(\d+)\]\[(\d+)\]/g)) note(4 * Number(m[1]) + Number(m[2]), m[0]);
-  lines.push(`// Uniform block (@binding(0)): ${p.uniforms.length} u32 words; values from this launch.`);
-  lines.push('// Words read at a fixed index (index = value, then the line that reads it):');
-  for (const index of [...fixed.keys()].sort((a, b) => a - b)) {
-    const text = fixed.get(index)!;
-    const shown = text.length > 90 ? `${text.slice(0, 87)}...` : text;
-    lines.push(`//   ${String(index).padStart(3)} = ${describeWord(p.uniforms[index]!).padEnd(24)} ${shown}`);
-  }
-  const rest = [...p.uniforms.keys()].filter((i) => !fixed.has(i));
-  const lastUsed = rest.reduce((last, i) => (p.uniforms![i] !== 0 ? i : last), -1);
-  if (lastUsed >= 0) {
-    lines.push(
-      '// The other words of the block (read at computed indices, e.g. per-dim shapes and strides), by index:',
-    );
-    for (let start = rest[0]!; start <= lastUsed; start += 8) {
-      const chunk = rest.filter((i) => i >= start && i < start + 8 && i <= lastUsed);
-      if (chunk.length) lines.push(`//   ${chunk.map((i) => `${i}:${p.uniforms![i]! | 0}`).join('  ')}`);
+  const names = wordNames(p);
+  lines.push(`// Uniform block (@binding(0)): ${p.uniforms.length} u32 words; the values are this launch's.`);
+  lines.push("// 'read by' is the line that reads the word at a fixed index; '-': a loop over dims reads it at a");
+  lines.push('// computed index, or only other kernels sharing this layout use it.');
+  lines.push(`//   ${'word'.padStart(4)} ${'name'.padEnd(22)} ${'value'.padEnd(26)} read by`);
+  p.uniforms.forEach((word, index) => {
+    const reader = fixed.get(index);
+    if (reader === undefined && !names.has(index) && word === 0) return;
+    const shown = reader === undefined ? '-' : reader.length > 70 ? `${reader.slice(0, 67)}...` : reader;
+    const name = names.get(index) ?? '';
+    const value = describeWord(word).padEnd(26);
+    lines.push(`//   ${String(index).padStart(4)} ${name.padEnd(22)} ${value} ${shown}`.trimEnd());
+  });
+  return lines.join('\n');
+}
+
+/**
+ * Names of the uniform words where the kernel family defines them: matmul's `W` and batch records,
+ * attention's `U`, and the row kernels' layout (rows.ts: header, lead shape, one record per operand).
+ */
+function wordNames(p: CapturedPipeline): Map<number, string> {
+  const names = new Map<number, string>();
+  if (p.key.startsWith('matmul:')) {
+    for (const [name, index] of Object.entries(MATMUL_WORDS)) names.set(index, name);
+    for (let d = 0; d < MAX_MATMUL_BATCH_RANK; d++) {
+      names.set(MATMUL_SHAPE + d, `batch shape[${d}]`);
+      for (const [operand, at] of Object.entries(MATMUL_BATCH_STRIDES)) {
+        names.set(at + d, `${operand} batch stride[${d}]`);
+      }
+    }
+  } else if (p.key.startsWith('attn-')) {
+    for (const [name, index] of Object.entries(ATTENTION_WORDS)) names.set(index, name);
+  } else if (p.source.includes('fn row_base(')) {
+    ['rows', 'C (columns)', 'lead rank', '-inf'].forEach((name, index) => names.set(index, name));
+    for (let d = 0; d < 4; d++) names.set(8 + d, `lead shape[${d}]`);
+    for (const m of p.source.matchAll(/let (\w+)_o = row_base\((\d+)u/g)) {
+      const at = 12 + 8 * Number(m[2]);
+      names.set(at, `${m[1]} offset`);
+      names.set(at + 1, `${m[1]} column stride`);
+      for (let d = 0; d < 4; d++) names.set(at + 2 + d, `${m[1]} lead stride[${d}]`);
     }
   }
-  return lines.join('\n');
+  return names;
 }
 
 /** A file name for a pipeline key (keys hold ':' and '/'). */

@@ -38,7 +38,8 @@ test('pnpm wgsl softmax writes one formatted file per pipeline, headed by its un
     assert.match(r.stdout, `${files.length} pipelines of softmax written to ${dir}/`);
     const text = readFileSync(join(dir, 'softmax_exp_L1w64_v.wgsl'), 'utf8');
     assert.match(text, /^\/\/ rnagrad WGSL: pipeline "softmax:exp:L1w64:v"/);
-    assert.match(text, /\/\/ +1 = 8 +let C = word\(1u\);/); // rows of 8 columns
+    assert.match(text, /\/\/ +1 C \(columns\) +8 +let C = word\(1u\);/); // rows of 8 columns
+    assert.match(text, /\/\/ +14 x lead stride\[0\] +8 +-\n/); // row r of x starts at r·8
     assert.match(text, '\n  let C = word(1u);\n'); // body indented one level
     for (const f of files) {
       const body = readFileSync(join(dir, f), 'utf8')
