@@ -12,9 +12,10 @@
 import { interleavedSamples } from './lib/interleave.js';
 import * as T from '@rnagrad/tensor';
 import { codonTree, hxePathTable, leafMembership } from '@rnagrad/tokenizers';
+import type { GpuOperand } from '@rnagrad/kernels-wgsl';
 import {
-  type GpuOperand,
   type HxeGpuTable,
+  hierarchicalCrossEntropy,
   hxeDefaultThreadsPerRow,
   hxeBackwardGpu,
   hxeGpu,
@@ -22,7 +23,7 @@ import {
   hxeStatsWords,
   uploadHxeTable,
   xeKernelTable,
-} from '@rnagrad/kernels-wgsl';
+} from '@rnagrad/models';
 import { requireGrad } from '@rnagrad/autograd';
 
 const N = 16384;
@@ -89,8 +90,8 @@ const tasks: [string, () => Promise<void>][] = [
   ['kernel XE  fwd+bwd', kernel(xeTable, true)],
   ['kernel HXE fwd', kernel(hxeTable, false)],
   ['kernel XE  fwd', kernel(xeTable, false)],
-  ['op HXE loss+backward', tensorOp(() => T.hierarchicalCrossEntropy(logits, targets, table))],
-  ['op XE  loss+backward', tensorOp(() => T.hierarchicalCrossEntropy(logits, targets, table, { mode: 'xe' }))],
+  ['op HXE loss+backward', tensorOp(() => hierarchicalCrossEntropy(logits, targets, table))],
+  ['op XE  loss+backward', tensorOp(() => hierarchicalCrossEntropy(logits, targets, table, { mode: 'xe' }))],
   ['op CE  loss+backward', tensorOp(() => T.crossEntropy(logits, targets))],
 ];
 if (variants) {

@@ -10,6 +10,7 @@ import {
   lossFunction, readSafetensorsIndex, readSafetensorsTensor, rinalmoMlmLoss, trainHelm,
 } from '@rnagrad/models';
 import { edgeCases } from '../packages/tensor/test/edge-cases.js';
+import { hxeEdgeCases } from '../packages/models/test/hxe-edge-cases.js';
 
 interface Result {
   name: string;
@@ -81,7 +82,7 @@ test('concat, gather, slices', async () => {
 });
 
 // PyTorch edge semantics (NaN, ±inf, log-softmax precision, out-of-range indices): the Node cases, here on the browser's GPU.
-for (const [name, run] of edgeCases()) test(`edge: ${name}`, run);
+for (const [name, run] of [...edgeCases(), ...hxeEdgeCases()]) test(`edge: ${name}`, run);
 
 test('gather: gradient (deterministic scatter-add along the dim) equals the CPU oracle', async () => {
   const grads: Float64Array[] = [];

@@ -5,10 +5,10 @@
  */
 import type { Tensor } from '@rnagrad/tensor';
 import * as T from '@rnagrad/tensor';
-import { codonTree, hxePathTable, leafMembership } from '../../packages/tokenizers/src/index.js';
+import { hierarchicalCrossEntropy as hxe } from '@rnagrad/models';
+import { codonTree, hxePathTable, leafMembership } from '@rnagrad/tokenizers';
 import { errorFigure } from '../lib/figure.js';
 import { logFigure, measureOurs } from '../lib/measure.js';
-import { ourOps } from '../lib/ours.js';
 import type { BenchCase } from '../lib/types.js';
 import { C, N, cpuLoss, lossCase, lossInputs } from './crossentropy.js';
 
@@ -16,15 +16,7 @@ export const hxeCase: BenchCase = {
   name: 'hxe',
   title: 'Hierarchical cross-entropy (HXE) vs cross-entropy',
   async run(ctx) {
-    const ops = await ourOps();
     const label = (what: string) => `${what} fwd+bwd [${N},${C}]`;
-    if (!ops.hxe) {
-      const f = errorFigure('loss', label('HXE'), 'rnagrad', 'packages/tensor/src/hxe.ts is not available');
-      ctx.add(f);
-      logFigure(ctx, f);
-      return;
-    }
-    const hxe = ops.hxe.hierarchicalCrossEntropy as (logits: Tensor, targets: Tensor, table: unknown, opts?: { mode?: 'hxe' | 'xe' }) => Tensor;
     const tree = codonTree();
     const table = { ...hxePathTable(tree, 0.2), membership: leafMembership(tree) };
     const inp = lossInputs();

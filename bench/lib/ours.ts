@@ -1,6 +1,6 @@
 /**
  * rnagrad's ops as the bench uses them, found at run time: matmul/linear (packages/tensor/src/
- * linalg.ts), attention (flash and composed) and HXE are being written alongside this bench, so
+ * linalg.ts) and attention (flash and composed) are being written alongside this bench, so
  * each is looked up (from @rnagrad/tensor's index first, else its source file) and a missing one
  * turns its cases into reported errors instead of stopping the run.
  *
@@ -10,7 +10,7 @@
  */
 import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
-import { RULES, defineGradient } from '@rnagrad/autograd';
+import { RULES, registerRule } from '@rnagrad/autograd';
 
 type Fn = (...args: never[]) => unknown;
 type Mod = Record<string, unknown>;
@@ -42,7 +42,6 @@ export interface OurOps {
     forward(q: Tensor, k: Tensor, v: Tensor, opts: AttnOpts): { out: Tensor; saved: Tensor[] };
     backward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, fwd: { out: Tensor; saved: Tensor[] }, opts: AttnOpts): AttnGrads;
   } | null;
-  hxe: Mod | null;
   /** What is missing or patched, for the results. */
   notes: string[];
   /** Frees module-level caches that hold GPU tensors (call before destroying the runtime). */
@@ -70,14 +69,13 @@ export async function ourOps(): Promise<OurOps> {
   const index = T as unknown as Mod;
   const linalg = await tryImport('../../packages/tensor/src/linalg.ts');
   const attn = await tryImport('../../packages/tensor/src/attention.ts');
-  const hxe = await tryImport('../../packages/tensor/src/hxe.ts');
 
   const matmul = pickFn('matmul', index, linalg) as OurOps['matmul'];
   const matmulBackward = pickFn('matmulBackward', index, linalg);
   if (!matmul) notes.push('matmul: packages/tensor/src/linalg.ts not available; matmul cases and the training step cannot run');
   if (matmul && !RULES.matmul) {
     if (matmulBackward) {
-      defineGradient('matmul', {
+      registerRule('matmul', {
         save: ['inputs'],
         backward(g, ctx) {
           const [a, b, bias] = ctx.inputs as Tensor[];
@@ -108,7 +106,7 @@ export async function ourOps(): Promise<OurOps> {
     };
   } else notes.push('attention: packages/tensor/src/attention.ts lacks attentionForward/attentionBackward/attention; flash attention cases cannot run');
   if (attentionOp && attentionBackward && !RULES.attention) {
-    defineGradient('attention', {
+    registerRule('attention', {
       save: ['inputs'],
       backward(g, ctx) {
         const [q, k, v] = ctx.inputs as Tensor[];
@@ -142,18 +140,10 @@ export async function ourOps(): Promise<OurOps> {
     notes.push('composed attention: older API (backward recomputes the probabilities)');
   } else notes.push('attention: no composed attention in packages/tensor/src/attention.ts');
 
-  const hxeOk = hxe && typeof hxe.hierarchicalCrossEntropy === 'function' ? hxe : null;
-  if (!hxeOk) notes.push('hxe: packages/tensor/src/hxe.ts not available');
-  const hxeBackward = pickFn('hierarchicalCrossEntropyBackward', hxe);
-  if (hxeOk && hxeBackward && !RULES.hxe) {
-    // The documented rule: (g, ctx) => [hierarchicalCrossEntropyBackward(g, ctx.attrs)].
-    defineGradient('hxe', { save: [], backward: (g, ctx) => [(hxeBackward as unknown as (g: Tensor, attrs: unknown) => Tensor)(g, ctx.attrs)] });
-    notes.push("autograd: no 'hxe' rule registered yet; the bench registered the documented one");
-  }
   const releasers = ['releaseComposedAttentionCache'].map((n) => pickFn(n, index, attn)).filter((f): f is Fn => f !== null);
   const releaseCaches = () => {
     for (const f of releasers) (f as unknown as () => void)();
   };
-  cached = { matmul, flash, composed, hxe: hxeOk, notes, releaseCaches };
+  cached = { matmul, flash, composed, notes, releaseCaches };
   return cached;
 }

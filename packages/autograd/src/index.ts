@@ -4,5 +4,5 @@
  */
 import './methods.js';
 export { backward, noGrad, isGradEnabled, requireGrad, detach, zeroGrad, Node, type GradRule, type GradContext } from './tape.js';
-export { RULES, defineGradient } from './rules.js';
+export { RULES, registerRule } from './rules.js';
 export { gradcheck, type GradcheckResult } from './gradcheck.js';

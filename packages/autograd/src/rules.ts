@@ -1,12 +1,13 @@
 /**
  * The gradient rules, one entry per op name that @rnagrad/tensor records. The table is typed
- * against tensor's `RecordedOps` (op → attrs): a recorded op without a rule, or a rule reading an
- * attr its op does not record, does not compile. Each rule is written with tensor ops (and the
+ * against tensor's `CoreOps` (op → attrs): a recorded op without a rule, or a rule reading an
+ * attr its op does not record, does not compile. Ops defined outside the core (declared in
+ * tensor's `ExtensionOps`) add their rule with `registerRule`, checked against the same map. Each rule is written with tensor ops (and the
  * backward kernels of the fused ops), so it runs on the GPU or the CPU oracle alike. Rules for
  * broadcasting ops reduce their gradients back with `sumTo`.
  */
 import * as T from '@rnagrad/tensor';
-import type { ElementwiseAttrs, NormAttrs, RecordedOp, RecordedOps, ReduceAttrs, Tensor } from '@rnagrad/tensor';
+import type { CoreOp, CoreOps, ElementwiseAttrs, NormAttrs, RecordedOp, RecordedOps, ReduceAttrs, Tensor } from '@rnagrad/tensor';
 import type { GradContext, GradRule } from './tape.js';
 
 type Operand = Tensor | number;
@@ -67,7 +68,7 @@ function extremumRule(): GradRule<ReduceAttrs> {
   };
 }
 
-export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
+export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
   copy: through,
   castF32: through,
   add: elementwise([], (g) => [g, g]),
@@ -207,7 +208,6 @@ export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
     },
   },
   rope: { save: [], backward: (g, ctx) => [T.ropeBackward(g, ctx.attrs as T.RopeOpts)] },
-  hxe: { save: [], backward: (g, ctx) => [T.hierarchicalCrossEntropyBackward(g, ctx.attrs as T.HxeAttrs)] },
   indexAdd: {
     save: [],
     backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],
@@ -254,8 +254,11 @@ function normRule(rms: boolean): GradRule<NormAttrs> {
 
 const extensions = new Map<string, GradRule>();
 
-/** Adds the gradient rule of an op defined outside @rnagrad/tensor (or replaces a built-in rule). */
-export function defineGradient<A = Record<string, unknown>>(op: string, rule: GradRule<A>): void {
+/**
+ * Adds the gradient rule of an op defined outside @rnagrad/tensor, declared in tensor's
+ * `ExtensionOps` (the rule's `ctx.attrs` get that declaration's type), or replaces a core op's rule.
+ */
+export function registerRule<K extends RecordedOp>(op: K, rule: GradRule<RecordedOps[K]>): void {
   extensions.set(op, rule as unknown as GradRule);
 }
 

@@ -16,7 +16,6 @@ export * from './softmax.js';
 export * from './norm.js';
 export * from './optim.js';
 export * from './scatter.js';
-export * from './hxe.js';
 export * from './matmul/index.js';
 export * from './attention/index.js';
 export * from './rope.js';

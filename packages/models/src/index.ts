@@ -9,6 +9,10 @@ export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
 export { codonCorpus, codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
+// HELM's hierarchical cross-entropy: an op added outside the core engine (its kernels, the op, and
+// its gradient rule registered with autograd), the worked example of extending rnagrad.
+export * from './hxe/kernel.js';
+export * from './hxe/op.js';
 export { AdamW, cosineSchedule, isNoDecayParameter, type AdamWOptions, type AdamWState } from './optim.js';
 export {
   train,

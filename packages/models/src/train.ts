@@ -9,6 +9,7 @@ import { noGrad } from '@rnagrad/autograd';
 import { codonTree, hxePathTable, leafMembership, seededRandom } from '@rnagrad/tokenizers';
 import { type CodonCorpus, IGNORE_INDEX, type LmBatch, clmBatch, mixSeed, mlmBatch, sampler } from './data.js';
 import type { HelmModel } from './helm.js';
+import { hierarchicalCrossEntropy } from './hxe/op.js';
 import { type BatchSource, type TrainResult, type TrainSetup, type TrainerHooks, type TrainerOptions, type TrainerSnapshot, TRAINER_DEFAULTS, train } from './trainer.js';
 
 export interface HelmTaskOptions {
@@ -39,7 +40,7 @@ export function lossFunction(kind: 'hxe' | 'xe', alpha: number): (logits: Tensor
   if (kind === 'xe') return (logits, targets) => T.crossEntropy(logits, targets, { ignoreIndex: IGNORE_INDEX });
   const tree = codonTree();
   const table = { ...hxePathTable(tree, alpha), membership: leafMembership(tree) };
-  return (logits, targets) => T.hierarchicalCrossEntropy(logits, targets, table, { ignoreIndex: IGNORE_INDEX });
+  return (logits, targets) => hierarchicalCrossEntropy(logits, targets, table, { ignoreIndex: IGNORE_INDEX });
 }
 
 export function batchTensors(batch: LmBatch): { ids: Tensor; targets: Tensor; mask: Tensor; positions: Tensor } {

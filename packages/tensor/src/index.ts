@@ -17,6 +17,5 @@ export * from './scatter.js';
 export * from './dropout.js';
 export * from './swiglu.js';
 export * from './optim.js';
-export { type HierarchicalCrossEntropyOptions, type HxeAttrs, type HxeReduction, type HxeSaved, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from './hxe.js';
 export { matmul, linear, matmulBackward, type MatmulOpts, type MatmulAttrs, type MatmulActivation } from './linalg.js';
 export { attention, attentionForward, attentionBackward, rope, ropeBackward, composedAttention, composedAttentionForward, composedAttentionBackward, type AttentionOpts, type AttentionAttrs, type RopeOpts } from './attention.js';

@@ -6,14 +6,15 @@
  * `tidy` scopes when autograd takes the op (the graph node then owns and disposes them) and
  * disposes them at once otherwise.
  *
- * `RecordedOps` is the one list of recorded ops, op name → attrs. @rnagrad/autograd types its rule
- * table against it (`{ [K in RecordedOp]: GradRule<RecordedOps[K]> }`), so a recorded op without a rule, or a
- * rule reading an attr the op does not record, is a compile error. Ops added outside this package
- * record under their own names and register their rule with autograd's `defineGradient`.
+ * `CoreOps` is the one list of the ops this package records, op name → attrs. @rnagrad/autograd
+ * types its rule table against it (`{ [K in CoreOp]: GradRule<CoreOps[K]> }`), so a recorded op
+ * without a rule, or a rule reading an attr the op does not record, is a compile error. An op
+ * defined outside this package declares its entry in `ExtensionOps` by module augmentation, then
+ * calls `record` and autograd's `registerRule` with the same type checks (see @rnagrad/models'
+ * hierarchical cross-entropy for a worked example).
  */
 import { type CpuOperand, type DType, type ElementwiseOpName, type GpuOperand, type KernelQueue, contiguousStrides, numel } from '@rnagrad/kernels-wgsl';
 import type { AttentionAttrs, RopeOpts } from './attention.js';
-import type { HxeAttrs } from './hxe.js';
 import type { MatmulAttrs } from './linalg.js';
 import { runtime } from './runtime.js';
 import { type Device, Storage, Tensor, keep } from './tensor.js';
@@ -156,7 +157,7 @@ export interface NormAttrs {
 }
 
 /** Every op @rnagrad/tensor records, with the attrs it records. */
-export type RecordedOps = { [K in DifferentiableElementwise]: ElementwiseAttrs } & {
+export type CoreOps = { [K in DifferentiableElementwise]: ElementwiseAttrs } & {
   sum: ReduceAttrs;
   mean: ReduceAttrs;
   prod: ReduceAttrs;
@@ -186,8 +187,24 @@ export type RecordedOps = { [K in DifferentiableElementwise]: ElementwiseAttrs }
   matmul: MatmulAttrs;
   attention: AttentionAttrs;
   rope: Required<RopeOpts>;
-  hxe: HxeAttrs;
 };
+export type CoreOp = keyof CoreOps;
+
+/**
+ * Ops defined outside this package, op name → attrs; empty here. A package adds its op by module
+ * augmentation, after which `record(name, …)` and autograd's `registerRule(name, …)` check the
+ * attrs as they do for a core op:
+ *
+ *   declare module '@rnagrad/tensor' {
+ *     interface ExtensionOps {
+ *       myOp: { alpha: number; saved?: { stats: Tensor } };
+ *     }
+ *   }
+ */
+export interface ExtensionOps {}
+
+/** Every recorded op: the core ones and those declared in `ExtensionOps`. */
+export type RecordedOps = CoreOps & ExtensionOps;
 export type RecordedOp = keyof RecordedOps;
 
 type RecordHook = (op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown>) => void;
@@ -225,12 +242,6 @@ export function record<K extends RecordedOp>(op: K, inputs: readonly Tensor[], o
     if (taken) keep(t);
     else t.dispose();
   }
-  return output;
-}
-
-/** Reports an op defined outside this package (its rule registered with autograd's `defineGradient`). */
-export function recordExtension(op: string, inputs: readonly Tensor[], output: Tensor, attrs: Record<string, unknown>): Tensor {
-  if (output.dtype === 'f32' && isRecording(inputs)) hooks.record!(op, inputs, output, attrs);
   return output;
 }
 

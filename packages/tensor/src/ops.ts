@@ -65,7 +65,20 @@ export {
   launch,
   setDefaultDevice,
 } from './op.js';
-export { hooks, isRecording, record, recordExtension, type DimAttrs, type ElementwiseAttrs, type NormAttrs, type RecordedOp, type RecordedOps, type ReduceAttrs } from './op.js';
+export {
+  hooks,
+  isRecording,
+  record,
+  type CoreOp,
+  type CoreOps,
+  type DimAttrs,
+  type ElementwiseAttrs,
+  type ExtensionOps,
+  type NormAttrs,
+  type RecordedOp,
+  type RecordedOps,
+  type ReduceAttrs,
+} from './op.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes

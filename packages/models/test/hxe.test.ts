@@ -1,10 +1,26 @@
+/**
+ * The hierarchical cross-entropy op (src/hxe/op.ts) on both devices: the models.md A3 vectors,
+ * GPU vs CPU twin vs tokenizers' float64 `hxeLossReference`, gradients against central
+ * differences, rows far outside f32's range, strided inputs, target validation, and what the op
+ * records for autograd (see hxe-rule.test.ts for the registered rule through backward()).
+ */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { type LabelTree, type TreeSpec, codonTree, hxeLossReference, hxePathTable, leafMembership, randomCodonTree, treeFromSpec } from '@rnagrad/tokenizers';
-import * as T from '../src/index.js';
-import { type HxeAttrs, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from '../src/hxe.js';
-import { assertClose, rt } from './helpers.js';
+import * as T from '@rnagrad/tensor';
+import { type HxeAttrs, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from '../src/hxe/op.js';
+
+const rt = await T.init({ quiet: true });
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol: number, atol: number): void {
+  assert.is(actual.length, expected.length, `${what}: lengths differ`);
+  for (let i = 0; i < actual.length; i++) {
+    const [a, e] = [actual[i]!, expected[i]!];
+    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}: element ${i} is ${a}, expected ${e}`);
+  }
+}
 
 const tableFor = (tree: LabelTree, alpha: number): HxeTable => ({ ...hxePathTable(tree, alpha), membership: leafMembership(tree) });
 

@@ -1,18 +1,38 @@
 /**
  * Hierarchical cross-entropy (HELM's HXE) and plain cross-entropy as one tensor op over a class
- * tree given as plain data. On the GPU one kernel computes the per-row losses and, when autograd
- * is tracking the logits, a few statistics per row (the row max, Σc/U and one value per group
- * entry of the target's path); the backward is one kernel that recomputes the softmax from the
- * saved logits and writes the scaled gradient, as cross-entropy's does. Target ids are checked
- * (`checkIndices`): an out-of-range one raises an error at the next readback.
+ * tree given as plain data — an op added outside the core engine. It runs its own kernels
+ * (kernel.ts), reports itself to autograd under the name 'hxe' (declared below in tensor's
+ * `ExtensionOps` map, so `record` type-checks its attrs) and registers its gradient rule with
+ * autograd's `registerRule`, typed against the same declaration.
  *
- * The table is duck-typed, so `@rnagrad/tokenizers` output is accepted as is (this package does
- * not import it):
+ * On the GPU the forward kernel computes the per-row losses and, when autograd is tracking the
+ * logits, a few statistics per row (the row max, Σc/U and one value per group entry of the
+ * target's path); rows whose group mass underflows go through a log-domain fix-up pass, and a
+ * reduction kernel gives the mean or sum. The backward is one kernel that recomputes the softmax
+ * from the saved logits and stats and writes the scaled gradient, as cross-entropy's does. Target
+ * ids are checked (`checkIndices`): an out-of-range one raises an error at the next readback.
+ *
+ * The table is duck-typed, so `@rnagrad/tokenizers` output is accepted as is:
  *
  *   const table = { ...hxePathTable(codonTree(), 0.2), membership: leafMembership(codonTree()) };
  *   const loss = hierarchicalCrossEntropy(logits, targets, table);            // mean over rows
  *   const xe = hierarchicalCrossEntropy(logits, targets, table, { mode: 'xe' }); // same kernel, flat CE
  */
+import { registerRule } from '@rnagrad/autograd';
+import {
+  type Device,
+  Tensor,
+  assign,
+  checkIndices,
+  deviceOf,
+  empty,
+  gpuOperand,
+  isRecording,
+  record,
+  runtime,
+  tensor,
+} from '@rnagrad/tensor';
+import { numel } from '@rnagrad/kernels-wgsl';
 import {
   type HxeGpuTable,
   type HxeKernelTable,
@@ -24,13 +44,9 @@ import {
   hxeKernelTable,
   hxeReduceGpu,
   hxeStatsWords,
-  numel,
   uploadHxeTable,
   xeKernelTable,
-} from '@rnagrad/kernels-wgsl';
-import { assign, checkIndices, deviceOf, empty, gpuOperand, isRecording, record, tensor } from './ops.js';
-import { runtime } from './runtime.js';
-import { type Device, Tensor } from './tensor.js';
+} from './kernel.js';
 
 /**
  * A class tree for the loss, as plain data (tokenizers' `hxePathTable(tree, α)` plus
@@ -72,14 +88,14 @@ export interface HierarchicalCrossEntropyOptions {
 }
 
 /**
- * What the op records for autograd: `record('hxe', [logits], out, attrs)`. Configuration, plus
+ * What the op records for autograd: `record('hxe', [logits], out, attrs, saved)`. Configuration, plus
  * - `saved.logits`, `saved.targets`: contiguous handles on the inputs ([N, C] f32, [N] i32);
  * - `saved.stats` (GPU only): [N, width + 2] f32 from the forward kernel (`hxeStatsWords`);
  * - `saved.scale` ('mean' only): [1] f32 holding 1 / (number of non-ignored rows), 0 when none.
  * `saved` is present only when autograd took the op (the output got a `gradNode`); the graph
  * node owns those tensors and disposes them (they are kept out of `tidy` scopes). The gradient
- * rule is `(g, ctx) => [hierarchicalCrossEntropyBackward(g, ctx.attrs)]`; it needs no saved
- * inputs. `targets` is the argument as passed, used only to recompute when `saved` is absent.
+ * rule (registered at the end of this file) needs no saved inputs. `targets` is the argument as
+ * passed, used only to recompute when `saved` is absent.
  */
 export type HxeAttrs = {
   mode: 'hxe' | 'xe';
@@ -94,6 +110,14 @@ export type HxeAttrs = {
 };
 
 export type HxeSaved = { logits: Tensor; targets: Tensor; stats?: Tensor; scale?: Tensor };
+
+// The op's entry in tensor's map of recorded ops: `record('hxe', …)` and `registerRule('hxe', …)`
+// are checked against these attrs like a core op's.
+declare module '@rnagrad/tensor' {
+  interface ExtensionOps {
+    hxe: HxeAttrs;
+  }
+}
 
 const OP = 'hierarchicalCrossEntropy';
 
@@ -374,3 +398,5 @@ export function hierarchicalCrossEntropyBackward(gradOutput: Tensor, attrs: HxeA
   if (recomputed) disposeSaved(saved);
   return out;
 }
+
+registerRule('hxe', { save: [], backward: (g, ctx) => [hierarchicalCrossEntropyBackward(g, ctx.attrs)] });

@@ -63,9 +63,16 @@
  * On a GPU the kernels should be bound by logits/dlogits traffic for HXE and XE alike (not measured
  * here: no GPU).
  */
-import { KernelQueue, grid } from './queue.js';
-import { type GpuOperand, UniformWriter, isContiguous, numel, uniformBlock } from './layout.js';
-import { IEEE_WGSL } from './math.js';
+import {
+  type GpuOperand,
+  IEEE_WGSL,
+  type KernelQueue,
+  UniformWriter,
+  grid,
+  isContiguous,
+  numel,
+  uniformBlock,
+} from '@rnagrad/kernels-wgsl';
 
 // ---------------------------------------------------------------------------------------------
 // Tables

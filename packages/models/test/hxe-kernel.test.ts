@@ -1,7 +1,7 @@
 /**
- * The fused HXE/XE kernel on a plain GPUDevice + KernelQueue, against its float64 CPU references
- * (which themselves are checked against tokenizers' edge-by-edge `hxeLossReference` and a
- * central-difference gradient).
+ * The fused HXE/XE kernels (src/hxe/kernel.ts) on raw buffers of the runtime's device and queue,
+ * against their float64 CPU references (which themselves are checked against tokenizers'
+ * edge-by-edge `hxeLossReference` and a central-difference gradient).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,8 +16,8 @@ import {
   randomCodonTree,
   treeFromSpec,
 } from '@rnagrad/tokenizers';
-import { plainDevice } from './device.js';
-import type { GpuOperand } from '../src/layout.js';
+import { init } from '@rnagrad/tensor';
+import type { GpuOperand } from '@rnagrad/kernels-wgsl';
 import {
   type HxeGpuTable,
   type HxeTableData,
@@ -30,10 +30,9 @@ import {
   hxeStatsWords,
   uploadHxeTable,
   xeKernelTable,
-} from '../src/hxe.js';
+} from '../src/hxe/kernel.js';
 
-const handles = await plainDevice();
-const { device, queue } = handles;
+const { device, queue } = await init({ quiet: true });
 const gpuErrors: string[] = [];
 device.addEventListener('uncapturederror', (e) => gpuErrors.push((e as GPUUncapturedErrorEvent).error.message));
 
@@ -52,7 +51,6 @@ function output(n: number, shape: number[], pad = 0): GpuOperand {
   return upload(new Float32Array(n).fill(-12345), 'f32', shape, pad);
 }
 async function read(op: GpuOperand, n: number): Promise<Float64Array> {
-  if (!handles.gpu) throw new Error('GPU handle lost');
   const bytes = n * 4;
   const staging = device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   if (bytes > 0) queue.copy(op.buffer, op.offset * 4, staging, 0, bytes);
