@@ -1,8 +1,9 @@
-// Runs every package's uvu tests (Node, on the WebGPU adapter the runtime finds), then the
-// line-length check (scripts/check-lines.ts), then the browser subset in headless Chromium, then
-// the pack-and-install test (scripts/pack/pack-test.ts: the tarballs installed by npm outside the
-// workspace, in Node and in a browser bundle), and prints one closing line: "tests: N passed, M failed".
-// Usage: node scripts/test.mjs [package ... | pack] [--no-browser] [--no-pack] [--lines]
+// Runs every package's uvu tests and those of the learn path and the kernel lab (Node, on the
+// WebGPU adapter the runtime finds), then the line-length check (scripts/check-lines.ts), then the
+// browser subset in headless Chromium, then the pack-and-install test (scripts/pack/pack-test.ts: the
+// tarballs installed by npm outside the workspace, in Node and in a browser bundle), and prints one
+// closing line: "tests: N passed, M failed".
+// Usage: node scripts/test.mjs [package ... | learn | lab | pack] [--no-browser] [--no-pack] [--lines]
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,13 @@ const skipBrowser = args.includes('--no-browser');
 const skipPack = args.includes('--no-pack');
 const wanted = args.filter((a) => !a.startsWith('--') && a !== 'pack');
 const packOnly = args.includes('pack') && !wanted.length;
-const all = readdirSync('packages').filter((p) => existsSync(join('packages', p, 'test')));
+/** Test folders outside the packages: the learn path (examples and docs), the kernel lab. */
+const EXTRA_SUITES = { learn: 'examples/learn/test', lab: 'lab/test' };
+const suiteDir = (name) => EXTRA_SUITES[name] ?? join('packages', name, 'test');
+const all = [
+  ...readdirSync('packages').filter((p) => existsSync(join('packages', p, 'test'))),
+  ...Object.keys(EXTRA_SUITES).filter((name) => existsSync(EXTRA_SUITES[name])),
+];
 const packages = packOnly ? [] : wanted.length ? wanted : all;
 
 function run(cmd, argv) {
@@ -29,9 +36,9 @@ let failed = 0;
 let broken = false;
 const started = Date.now();
 for (const pkg of packages) {
-  console.log(`\n=== @rnagrad/${pkg}`);
+  console.log(`\n=== ${EXTRA_SUITES[pkg] ? pkg : `@rnagrad/${pkg}`}`);
   const { code, out } = await run(process.execPath, [
-    '--import', 'tsx', 'node_modules/uvu/bin.js', join('packages', pkg, 'test'), '\\.test\\.ts$',
+    '--import', 'tsx', 'node_modules/uvu/bin.js', suiteDir(pkg), '\\.test\\.ts$',
   ]);
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
