@@ -32,7 +32,7 @@ export function parseUpload(name: string, text: string): NamedSequence[] {
     records = parseFasta(body, { sourceName: name }).map((r) => ({ name: r.id || `line ${r.lineNumber}`, sequence: r.sequence }));
   } else {
     const firstLine = body.split('\n', 1)[0]!;
-    if (!firstLine.includes(',')) {
+    if (!firstLine.includes(',') && firstLine.trim() !== 'sequence') {
       throw new Error(`${name}: not FASTA (no ">" header) and not CSV (no comma in the first line); give FASTA or a CSV with a "sequence" column`);
     }
     const { columns, rows } = parseCsv(body, { sourceName: name });
