@@ -116,7 +116,7 @@ try {
   let pausedAt = 0;
   await check('pause stops the run after the current step', async () => {
     await page.getByTestId('train-pause').click();
-    await page.waitForFunction(() => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''), null, { timeout: 60_000 });
     pausedAt = await stepOf(page);
     await page.waitForTimeout(1500);
     assert((await stepOf(page)) === pausedAt, 'the step counter moved after the pause');
@@ -126,7 +126,7 @@ try {
   await check('generate: two codon sequences from the causal model with their proteins', async () => {
     await setValues(page, { temperature: '0.8', 'top-k': '20', 'top-p': '0.9', count: '2', 'max-codons': '15' });
     await page.getByTestId('generate').click();
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=generated-sequence]').length === 2, null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=generated-sequence]').length === 2, null, { timeout: 120_000 });
     const first = await page.getByTestId('generated-sequence').first().innerText();
     assert(/^([ACGT]{3} ?)+\nprotein: /m.test(first), `generated: ${first}`);
     console.log(`    ${first.split('\n').join(' | ')}`);
@@ -141,9 +141,9 @@ try {
     await page.waitForFunction((s) => document.querySelector('[data-testid=train-step]')?.textContent === String(s), pausedAt, { timeout: 20_000 });
     assert(/loaded .*safetensors/.test(await text(page, 'train-state')), `state: ${await text(page, 'train-state')}`);
     await page.getByTestId('train-start').click();
-    await page.waitForFunction((s) => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= s + 2, pausedAt, { timeout: 30_000 });
+    await page.waitForFunction((s) => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= s + 2, pausedAt, { timeout: 60_000 });
     await page.getByTestId('train-pause').click();
-    await page.waitForFunction(() => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForFunction(() => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''), null, { timeout: 60_000 });
   });
 
   await check('look inside: tensor path with shapes, attention maps per layer and head, codon tree with HXE terms, source links', async () => {

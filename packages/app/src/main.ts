@@ -78,6 +78,7 @@ function scheduleDraw(): void {
 
 function showStep(entry: StepEntry): void {
   steps.push(entry);
+  modelStep = entry.step;
   $('step').textContent = String(entry.step);
   $('loss-value').textContent = entry.loss.toFixed(4);
   $('step-ms').textContent = `${entry.ms.toFixed(0)} ms`;
@@ -91,7 +92,11 @@ function showEvaluation(entry: EvalEntry): void {
   scheduleDraw();
 }
 
+/** Step of the model on screen: an untrained one is replaced as soon as another model is picked. */
+let modelStep = 0;
+
 function showModel(m: ModelInfo): void {
+  modelStep = m.step;
   $('model-info').textContent = `${m.description} · ${m.parameters.toLocaleString('en')} parameters · ${m.config.maxPositions} positions · at step ${m.step}`;
   steps.splice(0, steps.length, ...m.steps);
   evaluations.splice(0, evaluations.length, ...m.evaluations);
@@ -277,6 +282,12 @@ async function start(): Promise<void> {
   $('adapter').textContent = `WebGPU adapter: ${adapter.adapter}${adapter.fallback ? ' (software: correct but slow — a hardware GPU is used when the browser offers one)' : ''}`;
   $('adapter').dataset.adapter = adapter.adapter;
   bind('create', 'New model', createModel);
+  for (const id of ['objective', 'loss', 'size']) {
+    $(id).addEventListener('change', () => {
+      if (modelStep === 0) void action('New model', createModel);
+      else $('model-info').textContent += ' — press "New model" to start the model picked above';
+    });
+  }
   bind('train', 'Training', startTraining);
   $('pause').addEventListener('click', () => void action('Pause', async () => {
     $('train-state').textContent = 'pausing after this step…';
