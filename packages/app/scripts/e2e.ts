@@ -162,7 +162,7 @@ try {
     await page.locator('#inside-section').screenshot({ path: join(artifacts, 'look-inside.png') });
   });
 
-  await check('bad input shows a message in the page: empty and malformed uploads, invalid characters, wrong checkpoints', async () => {
+  await check('bad input shows a message in the page (empty and malformed uploads, invalid characters, wrong checkpoints); a good upload is used', async () => {
     const upload = (name: string, body: string | Buffer) => page.getByTestId('upload').setInputFiles({ name, mimeType: 'text/plain', buffer: Buffer.from(body) });
     await upload('empty.fasta', '');
     await expectError(page, /empty\.fasta: the file is empty/, 'empty upload');
@@ -182,6 +182,9 @@ try {
     assert((await stepOf(page)) > pausedAt, 'the trained model was lost');
     assert(/E\. coli K-12/.test(await page.locator('#corpus-info').innerText()), 'the corpus was lost');
     await page.screenshot({ path: join(artifacts, 'bad-input.png'), fullPage: true });
+    const good = Array.from({ length: 12 }, (_, i) => `>mine${i}\nATGAAACGCATTAGCACCACCATTACCACCACC${'GGT'.repeat(i)}TGA`).join('\n');
+    await upload('mine.fasta', good);
+    await page.waitForFunction(() => /^mine\.fasta: \d+ training and \d+ validation sequences/.test(document.querySelector('#corpus-info')?.textContent ?? ''), null, { timeout: 20_000 });
   });
 
   await check('a browser without WebGPU gets an explanation of what to enable', async () => {

@@ -6,7 +6,7 @@
 import { lineChartSvg, type EvalEntry, type Series, type StepEntry } from './deps.js';
 import { deleteCheckpoint, listCheckpoints, readCheckpoint, storeCheckpoint } from './store.js';
 import { renderInside } from './inside-view.js';
-import type { GenerateRequest, ModelChoice, ModelInfo, Replies, Request, TrainSettings, WorkerEvent } from './protocol.js';
+import { type GenerateRequest, MODEL_SIZES, type ModelChoice, type ModelInfo, type Replies, type Request, type TrainSettings, type WorkerEvent } from './protocol.js';
 
 const $ = <E extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as E;
 const input = (id: string) => $<HTMLInputElement>(id);
@@ -94,6 +94,7 @@ function showEvaluation(entry: EvalEntry): void {
 
 /** Step of the model on screen: an untrained one is replaced as soon as another model is picked. */
 let modelStep = 0;
+let generates = true;
 
 function showModel(m: ModelInfo): void {
   modelStep = m.step;
@@ -106,7 +107,8 @@ function showModel(m: ModelInfo): void {
   $('step').textContent = String(m.step);
   const lastEval = m.evaluations.at(-1);
   if (lastEval) $('val-ce').textContent = (lastEval.metrics.crossEntropy ?? NaN).toFixed(4);
-  $<HTMLButtonElement>('generate').disabled = m.config.objective !== 'clm';
+  generates = m.config.objective === 'clm';
+  $<HTMLButtonElement>('generate').disabled = !generates;
   $<HTMLButtonElement>('generate').title = m.config.objective === 'clm' ? '' : 'a masked LM does not generate: create a causal (CLM) model';
   $('train').textContent = m.step > 0 ? 'Resume' : 'Train';
   scheduleDraw();
@@ -117,6 +119,7 @@ function setTraining(on: boolean, state: string): void {
   $('train-state').textContent = state;
   for (const id of ['train', 'create', 'save', 'generate', 'inside', 'checkpoint-upload', 'upload']) $<HTMLButtonElement>(id).disabled = on;
   $<HTMLButtonElement>('pause').disabled = !on;
+  if (!generates) $<HTMLButtonElement>('generate').disabled = true;
 }
 
 function settings(): TrainSettings {
@@ -158,6 +161,8 @@ async function loadCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
   showModel(loaded);
   input('objective').value = loaded.config.objective;
   input('loss').value = loaded.loss;
+  const size = Object.entries(MODEL_SIZES).find(([, c]) => c.dModel === loaded.config.dModel && c.layers === loaded.config.layers);
+  if (size) input('size').value = size[0];
   for (const [id, key] of [['steps', 'steps'], ['batch', 'batchSize'], ['length', 'length'], ['lr', 'lr'], ['eval-every', 'evalEvery'], ['seed', 'seed']] as const) {
     if (loaded.settings[key] !== undefined) input(id).value = String(loaded.settings[key]);
   }
