@@ -12,7 +12,8 @@ import { chromiumMissing, launchChromium } from './chromium.js';
 import { PARITY_STEPS, type ParityReport, parityRun } from './parity/parity-run.js';
 
 const TOLERANCE = 1e-5;
-const corpus = readFileSync('packages/models/data/ecoli_k12_cds.csv.gz');
+const ECOLI = 'ecoli_k12_cds.csv.gz';
+const corpus = readFileSync(`packages/models/data/${ECOLI}`);
 let passed = 0;
 let failed = 0;
 function result(ok: boolean, name: string, detail = ''): void {
@@ -20,6 +21,8 @@ function result(ok: boolean, name: string, detail = ''): void {
   else failed++;
   console.log(`${ok ? '✓' : '✘'} ${name}${detail && !ok ? `\n    ${detail}` : ''}`);
 }
+
+const PAGE = '<!doctype html><meta charset="utf-8"><script type="module" src="/parity.js"></script>';
 
 async function inChromium(): Promise<ParityReport> {
   const missing = chromiumMissing();
@@ -36,8 +39,8 @@ async function inChromium(): Promise<ParityReport> {
   const script = bundle.outputFiles[0]!.text;
   const server = createServer((req, res) => {
     if (req.url === '/parity.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else if (req.url === '/ecoli_k12_cds.csv.gz') res.writeHead(200, { 'content-type': 'application/gzip' }).end(corpus);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/parity.js"></script>');
+    else if (req.url === `/${ECOLI}`) res.writeHead(200, { 'content-type': 'application/gzip' }).end(corpus);
+    else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const browser = await launchChromium();
@@ -45,7 +48,8 @@ async function inChromium(): Promise<ParityReport> {
     const page = await browser.newPage();
     const pageError = new Promise<never>((_, reject) => page.on('pageerror', (err) => reject(err)));
     await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
-    const done = page.waitForFunction(() => (window as unknown as { __rnagradParity?: unknown }).__rnagradParity, null, { timeout: 240_000 });
+    const report = () => (window as unknown as { __rnagradParity?: unknown }).__rnagradParity;
+    const done = page.waitForFunction(report, null, { timeout: 240_000 });
     await Promise.race([done, pageError]);
     return (await page.evaluate(() => (window as unknown as { __rnagradParity: ParityReport }).__rnagradParity));
   } finally {
@@ -54,23 +58,31 @@ async function inChromium(): Promise<ParityReport> {
   }
 }
 
+const summary = (r: ParityReport) =>
+  `${PARITY_STEPS} steps in ${(r.ms / 1000).toFixed(1)} s, ` +
+  `loss ${r.losses[0]?.toFixed(5)} → ${r.losses.at(-1)?.toFixed(5)}`;
+
 try {
   const node = await parityRun(corpus);
   T.destroyRuntime();
-  console.log(`    node    (${node.adapter}): ${PARITY_STEPS} steps in ${(node.ms / 1000).toFixed(1)} s, loss ${node.losses[0]?.toFixed(5)} → ${node.losses.at(-1)?.toFixed(5)}`);
+  console.log(`    node    (${node.adapter}): ${summary(node)}`);
   const browser = await inChromium();
   if (browser.error) throw new Error(`in the browser: ${browser.error}`);
-  console.log(`    browser (${browser.adapter || 'navigator.gpu'}): ${PARITY_STEPS} steps in ${(browser.ms / 1000).toFixed(1)} s, loss ${browser.losses[0]?.toFixed(5)} → ${browser.losses.at(-1)?.toFixed(5)}`);
-  result(node.host === 'node' && browser.host === 'browser', 'the runs happened in Node and in the browser', `hosts ${node.host}, ${browser.host}`);
+  console.log(`    browser (${browser.adapter || 'navigator.gpu'}): ${summary(browser)}`);
+  const hosts = `hosts ${node.host}, ${browser.host}`;
+  result(node.host === 'node' && browser.host === 'browser', 'the runs happened in Node and in the browser', hosts);
   const counts = node.losses.length === PARITY_STEPS && browser.losses.length === PARITY_STEPS;
-  result(counts, `both runs logged ${PARITY_STEPS} steps`, `node ${node.losses.length}, browser ${browser.losses.length}`);
+  const logged = `node ${node.losses.length}, browser ${browser.losses.length}`;
+  result(counts, `both runs logged ${PARITY_STEPS} steps`, logged);
   const diffs = node.losses.map((l, i) => Math.abs(l - (browser.losses[i] ?? NaN)));
   const worst = diffs.reduce((w, d, i) => (!(d <= diffs[w]!) ? i : w), 0);
   const agree = counts && node.losses.every(Number.isFinite) && diffs.every((d) => d <= TOLERANCE);
   const identical = diffs.filter((d) => d === 0).length;
   result(agree, `per-step losses agree to ≤ ${TOLERANCE} (${identical} of ${diffs.length} bit-identical)`,
-    `largest difference ${diffs[worst]?.toExponential(2)} at step ${worst + 1}: node ${node.losses[worst]}, browser ${browser.losses[worst]}`);
-  result(node.losses.at(-1)! < node.losses[0]!, 'the loss falls over the run', `${node.losses[0]} → ${node.losses.at(-1)}`);
+    `largest difference ${diffs[worst]?.toExponential(2)} at step ${worst + 1}: ` +
+      `node ${node.losses[worst]}, browser ${browser.losses[worst]}`);
+  const falls = node.losses.at(-1)! < node.losses[0]!;
+  result(falls, 'the loss falls over the run', `${node.losses[0]} → ${node.losses.at(-1)}`);
 } catch (err) {
   result(false, 'Node-equals-browser run', (err as Error).stack ?? String(err));
 }

@@ -21,7 +21,8 @@ export interface ParityReport {
 export async function parityRun(corpusBytes: Uint8Array): Promise<ParityReport> {
   const rt = await T.init({ quiet: true });
   const full = await codonCorpusFromBytes(corpusBytes);
-  const corpus = { train: full.train.slice(0, 48), validation: full.validation.slice(0, 8), names: { train: [], validation: [] } };
+  const names = { train: [], validation: [] };
+  const corpus = { train: full.train.slice(0, 48), validation: full.validation.slice(0, 8), names };
   T.manualSeed(17);
   const model = new HelmModel({ dModel: 32, layers: 1, heads: 2, dFF: 64, maxPositions: 64, objective: 'clm' });
   const started = performance.now();

@@ -38,7 +38,11 @@ export type Recorder = (name: string, value: Tensor) => void;
  * softmax(scale·q·kᵀ) with padded keys (and, causal, later keys) masked: [B, H, L, L], the matrix
  * the fused attention kernel applies to v without storing it.
  */
-export function attentionProbabilities(q: Tensor, k: Tensor, opts: { keyPaddingMask?: Tensor; causal: boolean }): Tensor {
+export function attentionProbabilities(
+  q: Tensor,
+  k: Tensor,
+  opts: { keyPaddingMask?: Tensor; causal: boolean },
+): Tensor {
   const [B, , L, hd] = q.shape as [number, number, number, number];
   let scores = T.mul(T.matmul(q, k.transpose(-2, -1)), 1 / Math.sqrt(hd));
   // A large finite negative, not −∞, so a fully masked row (a padded query) stays finite.
@@ -186,7 +190,10 @@ export class HelmModel extends Module {
    * Hidden states [batch, length, dModel] after `layer` blocks: 0 is the embedding sum, 1..layers
    * a block's output; the default (−1 or `layers`) is the final one after `ln_f`, which the LM head reads.
    */
-  hiddenStates(ids: Tensor, opts: { attentionMask?: Tensor; positions?: Tensor; layer?: number; record?: Recorder } = {}): Tensor {
+  hiddenStates(
+    ids: Tensor,
+    opts: { attentionMask?: Tensor; positions?: Tensor; layer?: number; record?: Recorder } = {},
+  ): Tensor {
     if (ids.rank !== 2 || ids.dtype !== 'i32') throw new TypeError(`HelmModel: ids must be i32 [batch, length], got ${ids.dtype} [${ids.shape.join(', ')}]`);
     const L = ids.shape[1]!;
     const { layers, maxPositions } = this.cfg;
@@ -198,7 +205,9 @@ export class HelmModel extends Module {
     const tokens = t.wte.forward(ids);
     const places = t.wpe.forward(opts.positions ?? this.positions(L));
     let x = T.add(tokens, places);
-    if (record) for (const [name, v] of [['transformer.wte', tokens], ['transformer.wpe', places], ['transformer.embeddings', x]] as const) record(name, v);
+    record?.('transformer.wte', tokens);
+    record?.('transformer.wpe', places);
+    record?.('transformer.embeddings', x);
     t.h.slice(0, layer).forEach((block, i) => {
       x = block.forward(x, opts.attentionMask, record && ((name, v) => record(`transformer.h.${i}.${name}`, v)));
     });

@@ -42,8 +42,12 @@ export function sourceOfTensor(name: string): string {
 export async function inspectHelm(model: HelmModel, tokens: Int32Array): Promise<HelmInspection> {
   const { layers, heads, vocabSize, maxPositions } = model.cfg;
   const L = tokens.length;
-  if (L < 1 || L > maxPositions) throw new RangeError(`inspectHelm: the sequence has ${L} tokens; the model takes 1..${maxPositions}`);
-  if (tokens.some((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize)) throw new RangeError(`inspectHelm: token ids must be in 0..${vocabSize - 1}`);
+  if (L < 1 || L > maxPositions) {
+    throw new RangeError(`inspectHelm: the sequence has ${L} tokens; the model takes 1..${maxPositions}`);
+  }
+  if (tokens.some((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize)) {
+    throw new RangeError(`inspectHelm: token ids must be in 0..${vocabSize - 1}`);
+  }
   const tensors: InspectedTensor[] = [];
   model.eval();
   const [logits, ...attention] = noGrad(() =>

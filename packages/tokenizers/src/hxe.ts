@@ -88,7 +88,8 @@ interface HxeContext {
 function hxeContext(tree: LabelTree, alpha: number, options: HxeOptions): HxeContext {
   validateTree(tree);
   const depths = nodeDepths(tree);
-  return { tree, depths, normalizer: edgeNormalizer(depths, alpha, options.normalize ?? true), under: classesUnderNodes(tree), alpha };
+  const normalizer = edgeNormalizer(depths, alpha, options.normalize ?? true);
+  return { tree, depths, normalizer, under: classesUnderNodes(tree), alpha };
 }
 
 /** The edges of one row's target path, leaf first, with a flat softmax over `rowLogits`. */
@@ -109,7 +110,8 @@ function pathEdges(rowLogits: ArrayLike<number>, target: number, ctx: HxeContext
     const m = mass(node);
     const parentMass = mass(tree.parent[node]!);
     const weight = Math.exp(-alpha * depths[node]!) / normalizer;
-    edges.push({ node, label: tree.labels[node]!, depth: depths[node]!, mass: m, parentMass, weight, term: m === 0 ? 0 : -weight * Math.log(m / parentMass) });
+    const term = m === 0 ? 0 : -weight * Math.log(m / parentMass);
+    edges.push({ node, label: tree.labels[node]!, depth: depths[node]!, mass: m, parentMass, weight, term });
   }
   return edges;
 }
