@@ -4,7 +4,16 @@
  * trainer's state — so a paused, saved or downloaded run reloads and continues bit for bit.
  * Loading checks everything and names what is wrong (another file, another model kind).
  */
-import { HelmModel, T, type HelmConfig, type TrainerSnapshot, bytesSource, decodeSafetensors, encodeSafetensors, readSafetensorsIndex } from './deps.js';
+import {
+  HelmModel,
+  T,
+  type HelmConfig,
+  type TrainerSnapshot,
+  bytesSource,
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensorsIndex,
+} from './deps.js';
 import type { TrainSettings } from './protocol.js';
 
 export const APP_CHECKPOINT_FORMAT = 'rnagrad.app-checkpoint';
@@ -16,11 +25,24 @@ export interface AppCheckpointInfo {
 
 type Snapshot = Omit<TrainerSnapshot, 'reason'> & { reason?: TrainerSnapshot['reason'] };
 
-export async function encodeAppCheckpoint(model: HelmModel, info: AppCheckpointInfo, snapshot: Snapshot | null): Promise<Uint8Array> {
+export async function encodeAppCheckpoint(
+  model: HelmModel,
+  info: AppCheckpointInfo,
+  snapshot: Snapshot | null,
+): Promise<Uint8Array> {
   const named = model.namedParameters();
   const tensors: [string, T.Tensor][] = [...named];
-  if (snapshot) named.forEach(([n], i) => tensors.push([`optimizer.m.${n}`, snapshot.optimizer.m[i]!], [`optimizer.v.${n}`, snapshot.optimizer.v[i]!]));
-  const state = snapshot && { step: snapshot.step, history: snapshot.history, earlyStopping: snapshot.earlyStopping, source: snapshot.source, optimizerSteps: snapshot.optimizer.steps };
+  if (snapshot)
+    named.forEach(([n], i) =>
+      tensors.push([`optimizer.m.${n}`, snapshot.optimizer.m[i]!], [`optimizer.v.${n}`, snapshot.optimizer.v[i]!]),
+    );
+  const state = snapshot && {
+    step: snapshot.step,
+    history: snapshot.history,
+    earlyStopping: snapshot.earlyStopping,
+    source: snapshot.source,
+    optimizerSteps: snapshot.optimizer.steps,
+  };
   return encodeSafetensors(tensors, {
     format: APP_CHECKPOINT_FORMAT,
     version: '1',
@@ -53,12 +75,15 @@ async function checkMetadata(bytes: Uint8Array, name: string): Promise<void> {
   const { metadata } = await readSafetensorsIndex(bytesSource(bytes, name));
   if (metadata.format !== APP_CHECKPOINT_FORMAT) {
     const what =
-      metadata.format === 'rnagrad.checkpoint' ? `the weights of a ${metadata.kind ?? ''} CLI checkpoint folder (no model config inside)`
-      : metadata.format ? `a "${metadata.format}" file`
-      : 'a safetensors file without rnagrad app metadata (another model\'s weights?)';
+      metadata.format === 'rnagrad.checkpoint'
+        ? `the weights of a ${metadata.kind ?? ''} CLI checkpoint folder (no model config inside)`
+        : metadata.format
+          ? `a "${metadata.format}" file`
+          : "a safetensors file without rnagrad app metadata (another model's weights?)";
     throw new Error(`${name}: not a checkpoint of this app — it is ${what}. Load a file saved by the app.`);
   }
-  if (metadata.kind !== 'helm') throw new Error(`${name}: holds a "${metadata.kind}" model; this app trains HELM codon models`);
+  if (metadata.kind !== 'helm')
+    throw new Error(`${name}: holds a "${metadata.kind}" model; this app trains HELM codon models`);
 }
 
 export async function decodeAppCheckpoint(bytes: Uint8Array, name: string): Promise<LoadedCheckpoint> {
@@ -72,7 +97,11 @@ export async function decodeAppCheckpoint(bytes: Uint8Array, name: string): Prom
   try {
     const config = parseJson<HelmConfig>(metadata.config, 'config', name);
     const info = parseJson<AppCheckpointInfo>(metadata.info, 'info', name);
-    const state = parseJson<(Omit<TrainerSnapshot, 'optimizer' | 'reason'> & { optimizerSteps: number[] }) | null>(metadata.state, 'state', name);
+    const state = parseJson<(Omit<TrainerSnapshot, 'optimizer' | 'reason'> & { optimizerSteps: number[] }) | null>(
+      metadata.state,
+      'state',
+      name,
+    );
     let model: HelmModel;
     try {
       model = new HelmModel(config);

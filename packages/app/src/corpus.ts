@@ -18,7 +18,8 @@ export function checkCodingSequence(raw: string, what: string): string {
   const sequence = normalizeCodingSequence(raw);
   if (sequence.length === 0) throw new Error(`${what}: the sequence is empty`);
   const bad = [...sequence].findIndex((c) => !NUCLEOTIDES.includes(c));
-  if (bad >= 0) throw new Error(`${what}: invalid character "${sequence[bad]}" at position ${bad + 1} (allowed: A, C, G, T, U, N)`);
+  if (bad >= 0)
+    throw new Error(`${what}: invalid character "${sequence[bad]}" at position ${bad + 1} (allowed: A, C, G, T, U, N)`);
   if (sequence.length < 3) throw new Error(`${what}: ${sequence.length} nucleotides, less than one codon`);
   return sequence;
 }
@@ -29,16 +30,26 @@ export function parseUpload(name: string, text: string): NamedSequence[] {
   if (!body) throw new Error(`${name}: the file is empty`);
   let records: NamedSequence[];
   if (body.startsWith('>')) {
-    records = parseFasta(body, { sourceName: name }).map((r) => ({ name: r.id || `line ${r.lineNumber}`, sequence: r.sequence }));
+    records = parseFasta(body, { sourceName: name }).map((r) => ({
+      name: r.id || `line ${r.lineNumber}`,
+      sequence: r.sequence,
+    }));
   } else {
     const firstLine = body.split('\n', 1)[0]!;
     if (!firstLine.includes(',') && firstLine.trim() !== 'sequence') {
-      throw new Error(`${name}: not FASTA (no ">" header) and not CSV (no comma in the first line); give FASTA or a CSV with a "sequence" column`);
+      throw new Error(
+        `${name}: not FASTA (no ">" header) and not CSV (no comma in the first line); ` +
+          'give FASTA or a CSV with a "sequence" column',
+      );
     }
     const { columns, rows } = parseCsv(body, { sourceName: name });
-    if (!columns.includes('sequence')) throw new Error(`${name}: the CSV has no "sequence" column (columns: ${columns.join(', ')})`);
+    if (!columns.includes('sequence'))
+      throw new Error(`${name}: the CSV has no "sequence" column (columns: ${columns.join(', ')})`);
     const nameColumn = ['gene_name', 'name', 'id'].find((c) => columns.includes(c));
-    records = rows.map((r, i) => ({ name: nameColumn ? r.fields[nameColumn]! : `row ${i + 1}`, sequence: r.fields.sequence! }));
+    records = rows.map((r, i) => ({
+      name: nameColumn ? r.fields[nameColumn]! : `row ${i + 1}`,
+      sequence: r.fields.sequence!,
+    }));
   }
   if (records.length === 0) throw new Error(`${name}: no sequences found`);
   return records.map((r) => ({ name: r.name, sequence: checkCodingSequence(r.sequence, `${name}: ${r.name}`) }));
@@ -50,6 +61,7 @@ export function parseUpload(name: string, text: string): NamedSequence[] {
  */
 export function uploadCorpus(name: string, text: string): CodonCorpus {
   const corpus = codonCorpus(parseUpload(name, text));
-  if (corpus.train.length === 0) throw new Error(`${name}: every sequence fell into the validation split; add more sequences`);
+  if (corpus.train.length === 0)
+    throw new Error(`${name}: every sequence fell into the validation split; add more sequences`);
   return corpus;
 }

@@ -3,7 +3,16 @@
  * name and shape, attention per layer and head) and, at one codon, what the model predicts there
  * and how the HXE loss splits over the codon tree (`hxeBreakdown`).
  */
-import { CODON_TOKENS, CODON_VOCAB, CodonTokenizer, type HelmModel, classesUnderNodes, codonTree, hxeBreakdown, inspectHelm } from './deps.js';
+import {
+  CODON_TOKENS,
+  CODON_VOCAB,
+  CodonTokenizer,
+  type HelmModel,
+  classesUnderNodes,
+  codonTree,
+  hxeBreakdown,
+  inspectHelm,
+} from './deps.js';
 import { checkCodingSequence } from './corpus.js';
 import type { InsideView } from './protocol.js';
 
@@ -13,8 +22,10 @@ export async function inspectSequence(model: HelmModel, raw: string, codon: numb
   const sequence = checkCodingSequence(raw, 'look inside');
   const ids = new CodonTokenizer({ remainder: 'drop' }).encode(sequence);
   const codons = ids.length - 2;
-  if (ids.length > model.cfg.maxPositions) throw new Error(`look inside: ${codons} codons; this model reads at most ${model.cfg.maxPositions - 2}`);
-  if (!Number.isInteger(codon) || codon < 1 || codon > codons) throw new Error(`look inside: codon ${codon} is outside 1..${codons}`);
+  if (ids.length > model.cfg.maxPositions)
+    throw new Error(`look inside: ${codons} codons; this model reads at most ${model.cfg.maxPositions - 2}`);
+  if (!Number.isInteger(codon) || codon < 1 || codon > codons)
+    throw new Error(`look inside: codon ${codon} is outside 1..${codons}`);
   const position = codon; // <cls> sits at 0
   const target = ids[position]!;
   const masked = model.cfg.objective === 'mlm';
@@ -31,7 +42,10 @@ export async function inspectSequence(model: HelmModel, raw: string, codon: numb
   const total = exp.reduce((a, b) => a + b, 0);
   const probs = exp.map((e) => e / total);
   const mass = Float64Array.from(classesUnderNodes(tree), (classes) => classes.reduce((s, c) => s + probs[c]!, 0));
-  const top = [...probs.keys()].sort((a, b) => probs[b]! - probs[a]!).slice(0, 8).map((id) => ({ codon: CODON_VOCAB[id]!, probability: probs[id]! }));
+  const top = [...probs.keys()]
+    .sort((a, b) => probs[b]! - probs[a]!)
+    .slice(0, 8)
+    .map((id) => ({ codon: CODON_VOCAB[id]!, probability: probs[id]! }));
   return {
     tokens: Array.from(input, (id) => CODON_VOCAB[id]!),
     tensors: inside.tensors,

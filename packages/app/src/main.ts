@@ -6,7 +6,16 @@
 import { lineChartSvg, type EvalEntry, type Series, type StepEntry } from './deps.js';
 import { deleteCheckpoint, listCheckpoints, readCheckpoint, storeCheckpoint } from './store.js';
 import { renderInside } from './inside-view.js';
-import { type GenerateRequest, MODEL_SIZES, type ModelChoice, type ModelInfo, type Replies, type Request, type TrainSettings, type WorkerEvent } from './protocol.js';
+import {
+  type GenerateRequest,
+  MODEL_SIZES,
+  type ModelChoice,
+  type ModelInfo,
+  type Replies,
+  type Request,
+  type TrainSettings,
+  type WorkerEvent,
+} from './protocol.js';
 
 const $ = <E extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as E;
 const input = (id: string) => $<HTMLInputElement>(id);
@@ -23,14 +32,19 @@ function clearError(): void {
   $('errors').textContent = '';
 }
 window.addEventListener('error', (e) => showError(`Unexpected error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) => showError(`Unexpected error: ${(e.reason as Error)?.message ?? String(e.reason)}`));
+window.addEventListener('unhandledrejection', (e) =>
+  showError(`Unexpected error: ${(e.reason as Error)?.message ?? String(e.reason)}`),
+);
 
 // ---- the worker ----
 let worker: Worker | null = null;
 let nextId = 1;
 const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 
-function call<K extends Request['type']>(request: Extract<Request, { type: K }>, transfer: Transferable[] = []): Promise<Replies[K]> {
+function call<K extends Request['type']>(
+  request: Extract<Request, { type: K }>,
+  transfer: Transferable[] = [],
+): Promise<Replies[K]> {
   if (!worker) return Promise.reject(new Error('the training worker is not running'));
   const id = nextId++;
   return new Promise((resolve, reject) => {
@@ -57,16 +71,46 @@ let drawPending = false;
 function drawCharts(): void {
   drawPending = false;
   const chart = (id: string, series: Series[], title: string, yLabel: string) => {
-    $(id).innerHTML = series.some((s) => s.points.length) ? lineChartSvg(series.filter((s) => s.points.length), { title, xLabel: 'step', yLabel, width: 400, height: 250 }) : '';
+    $(id).innerHTML = series.some((s) => s.points.length)
+      ? lineChartSvg(
+          series.filter((s) => s.points.length),
+          { title, xLabel: 'step', yLabel, width: 400, height: 250 },
+        )
+      : '';
   };
   const loss = steps.map((e) => [e.step, e.loss] as [number, number]);
   const smooth = loss.map(([x], i) => {
     const window = loss.slice(Math.max(0, i - 9), i + 1);
     return [x, window.reduce((s, p) => s + p[1], 0) / window.length] as [number, number];
   });
-  chart('chart-loss', [{ name: 'training loss', color: '#9fb7d9', points: loss }, { name: 'mean of 10', color: '#0b5394', points: loss.length > 10 ? smooth : [] }], 'Training loss', 'loss');
-  chart('chart-val', [{ name: 'validation CE', color: '#c0392b', points: evaluations.map((e) => [e.step, e.metrics.crossEntropy ?? e.metrics.loss!]), style: 'points' }], 'Validation cross-entropy', 'nats');
-  chart('chart-lr', [{ name: 'learning rate', color: '#27ae60', points: steps.map((e) => [e.step, e.lr]) }], 'Learning rate', 'lr');
+  chart(
+    'chart-loss',
+    [
+      { name: 'training loss', color: '#9fb7d9', points: loss },
+      { name: 'mean of 10', color: '#0b5394', points: loss.length > 10 ? smooth : [] },
+    ],
+    'Training loss',
+    'loss',
+  );
+  chart(
+    'chart-val',
+    [
+      {
+        name: 'validation CE',
+        color: '#c0392b',
+        points: evaluations.map((e) => [e.step, e.metrics.crossEntropy ?? e.metrics.loss!]),
+        style: 'points',
+      },
+    ],
+    'Validation cross-entropy',
+    'nats',
+  );
+  chart(
+    'chart-lr',
+    [{ name: 'learning rate', color: '#27ae60', points: steps.map((e) => [e.step, e.lr]) }],
+    'Learning rate',
+    'lr',
+  );
 }
 
 function scheduleDraw(): void {
@@ -98,7 +142,9 @@ let generates = true;
 
 function showModel(m: ModelInfo): void {
   modelStep = m.step;
-  $('model-info').textContent = `${m.description} · ${m.parameters.toLocaleString('en')} parameters · ${m.config.maxPositions} positions · at step ${m.step}`;
+  $('model-info').textContent =
+    `${m.description} · ${m.parameters.toLocaleString('en')} parameters · ` +
+    `${m.config.maxPositions} positions · at step ${m.step}`;
   steps.splice(0, steps.length, ...m.steps);
   evaluations.splice(0, evaluations.length, ...m.evaluations);
   const last = m.steps.at(-1);
@@ -109,7 +155,8 @@ function showModel(m: ModelInfo): void {
   if (lastEval) $('val-ce').textContent = (lastEval.metrics.crossEntropy ?? NaN).toFixed(4);
   generates = m.config.objective === 'clm';
   $<HTMLButtonElement>('generate').disabled = !generates;
-  $<HTMLButtonElement>('generate').title = m.config.objective === 'clm' ? '' : 'a masked LM does not generate: create a causal (CLM) model';
+  $<HTMLButtonElement>('generate').title =
+    m.config.objective === 'clm' ? '' : 'a masked LM does not generate: create a causal (CLM) model';
   $('train').textContent = m.step > 0 ? 'Resume' : 'Train';
   scheduleDraw();
 }
@@ -117,19 +164,31 @@ function showModel(m: ModelInfo): void {
 // ---- state of the buttons ----
 function setTraining(on: boolean, state: string): void {
   $('train-state').textContent = state;
-  for (const id of ['train', 'create', 'save', 'generate', 'inside', 'checkpoint-upload', 'upload']) $<HTMLButtonElement>(id).disabled = on;
+  for (const id of ['train', 'create', 'save', 'generate', 'inside', 'checkpoint-upload', 'upload'])
+    $<HTMLButtonElement>(id).disabled = on;
   $<HTMLButtonElement>('pause').disabled = !on;
   if (!generates) $<HTMLButtonElement>('generate').disabled = true;
 }
 
 function settings(): TrainSettings {
-  const s = { steps: number('steps'), batchSize: number('batch'), length: number('length'), lr: number('lr'), evalEvery: number('eval-every'), seed: number('seed') };
+  const s = {
+    steps: number('steps'),
+    batchSize: number('batch'),
+    length: number('length'),
+    lr: number('lr'),
+    evalEvery: number('eval-every'),
+    seed: number('seed'),
+  };
   for (const [k, v] of Object.entries(s)) if (!Number.isFinite(v)) throw new Error(`${k} must be a number`);
   return s;
 }
 
 function choice(): ModelChoice {
-  return { objective: input('objective').value as ModelChoice['objective'], loss: input('loss').value as ModelChoice['loss'], size: input('size').value as ModelChoice['size'] };
+  return {
+    objective: input('objective').value as ModelChoice['objective'],
+    loss: input('loss').value as ModelChoice['loss'],
+    size: input('size').value as ModelChoice['size'],
+  };
 }
 
 // ---- actions ----
@@ -151,8 +210,15 @@ async function startTraining(): Promise<void> {
 
 async function saveCheckpoint(): Promise<void> {
   const saved = await call({ type: 'save' });
-  const name = `helm-step${String(saved.step).padStart(5, '0')}-${new Date().toISOString().replace(/[:.]/g, '-')}.safetensors`;
-  await storeCheckpoint({ name, bytes: saved.bytes, step: saved.step, description: saved.description, savedAt: Date.now() });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const name = `helm-step${String(saved.step).padStart(5, '0')}-${stamp}.safetensors`;
+  await storeCheckpoint({
+    name,
+    bytes: saved.bytes,
+    step: saved.step,
+    description: saved.description,
+    savedAt: Date.now(),
+  });
   await refreshCheckpoints();
 }
 
@@ -161,9 +227,18 @@ async function loadCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
   showModel(loaded);
   input('objective').value = loaded.config.objective;
   input('loss').value = loaded.loss;
-  const size = Object.entries(MODEL_SIZES).find(([, c]) => c.dModel === loaded.config.dModel && c.layers === loaded.config.layers);
+  const size = Object.entries(MODEL_SIZES).find(
+    ([, c]) => c.dModel === loaded.config.dModel && c.layers === loaded.config.layers,
+  );
   if (size) input('size').value = size[0];
-  for (const [id, key] of [['steps', 'steps'], ['batch', 'batchSize'], ['length', 'length'], ['lr', 'lr'], ['eval-every', 'evalEvery'], ['seed', 'seed']] as const) {
+  for (const [id, key] of [
+    ['steps', 'steps'],
+    ['batch', 'batchSize'],
+    ['length', 'length'],
+    ['lr', 'lr'],
+    ['eval-every', 'evalEvery'],
+    ['seed', 'seed'],
+  ] as const) {
     if (loaded.settings[key] !== undefined) input(id).value = String(loaded.settings[key]);
   }
   $('train-state').textContent = `loaded ${name} (step ${loaded.step})`;
@@ -175,21 +250,41 @@ async function refreshCheckpoints(): Promise<void> {
   for (const c of await listCheckpoints()) {
     const li = document.createElement('li');
     li.dataset.testid = 'checkpoint';
-    const load = button('Load', () => action('Loading the checkpoint', async () => loadCheckpoint(c.name, (await readCheckpoint(c.name)).bytes)), 'checkpoint-load');
+    const load = button(
+      'Load',
+      () => action('Loading the checkpoint', async () => loadCheckpoint(c.name, (await readCheckpoint(c.name)).bytes)),
+      'checkpoint-load',
+    );
     const download = document.createElement('a');
     download.textContent = 'Download';
     download.href = '#';
     download.onclick = (e) => {
       e.preventDefault();
       void action('Download', async () => {
-        const url = URL.createObjectURL(new Blob([(await readCheckpoint(c.name)).bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+        const url = URL.createObjectURL(
+          new Blob([(await readCheckpoint(c.name)).bytes as Uint8Array<ArrayBuffer>], {
+            type: 'application/octet-stream',
+          }),
+        );
         const a = Object.assign(document.createElement('a'), { href: url, download: c.name });
         a.click();
         setTimeout(() => URL.revokeObjectURL(url), 10_000);
       });
     };
-    const remove = button('Delete', () => action('Deleting the checkpoint', async () => { await deleteCheckpoint(c.name); await refreshCheckpoints(); }));
-    li.append(`${c.name} — ${c.description}, step ${c.step}, ${(c.size / 1024).toFixed(0)} KiB `, load, ' ', download, ' ', remove);
+    const remove = button('Delete', () =>
+      action('Deleting the checkpoint', async () => {
+        await deleteCheckpoint(c.name);
+        await refreshCheckpoints();
+      }),
+    );
+    li.append(
+      `${c.name} — ${c.description}, step ${c.step}, ${(c.size / 1024).toFixed(0)} KiB `,
+      load,
+      ' ',
+      download,
+      ' ',
+      remove,
+    );
     list.append(li);
   }
 }
@@ -203,7 +298,14 @@ function button(text: string, onClick: () => void, testid?: string): HTMLButtonE
 }
 
 async function generateSequences(): Promise<void> {
-  const options: GenerateRequest = { count: number('count'), maxCodons: number('max-codons'), temperature: number('temperature'), topK: number('top-k'), topP: number('top-p'), seed: number('gen-seed') };
+  const options: GenerateRequest = {
+    count: number('count'),
+    maxCodons: number('max-codons'),
+    temperature: number('temperature'),
+    topK: number('top-k'),
+    topP: number('top-p'),
+    seed: number('gen-seed'),
+  };
   $<HTMLButtonElement>('generate').disabled = true;
   try {
     const { sequences, ms } = await call({ type: 'generate', options });
@@ -212,10 +314,18 @@ async function generateSequences(): Promise<void> {
     for (const s of sequences) {
       const li = document.createElement('li');
       li.dataset.testid = 'generated-sequence';
-      li.innerHTML = `<div class="seq">${s.codons.join(' ')}</div><div>protein: <b class="seq" data-testid="protein">${s.protein || '(empty)'}</b> · ${s.codons.length} codons · ${s.finished === 'eos' ? 'ended by the model' : 'hit the length limit'}${s.endsWithStop ? ', ends with a stop codon' : ''}</div>`;
+      const end = s.finished === 'eos' ? 'ended by the model' : 'hit the length limit';
+      li.innerHTML = `<div class="seq">${s.codons.join(' ')}</div>
+<div>protein: <b class="seq" data-testid="protein">${s.protein || '(empty)'}</b> · ${s.codons.length} codons
+· ${end}${s.endsWithStop ? ', ends with a stop codon' : ''}</div>`;
       list.append(li);
     }
-    list.append(Object.assign(document.createElement('p'), { className: 'info', textContent: `${sequences.length} sequences in ${(ms / 1000).toFixed(1)} s` }));
+    list.append(
+      Object.assign(document.createElement('p'), {
+        className: 'info',
+        textContent: `${sequences.length} sequences in ${(ms / 1000).toFixed(1)} s`,
+      }),
+    );
   } finally {
     $<HTMLButtonElement>('generate').disabled = false;
   }
@@ -242,7 +352,8 @@ async function loadCorpus(): Promise<void> {
   } else source = { kind: 'bundled', url: './ecoli_k12_cds.csv.gz' };
   try {
     const c = await call({ type: 'corpus', source });
-    corpusText = `${c.name}: ${c.train} training and ${c.validation} validation sequences, ${c.codons.toLocaleString('en')} codons`;
+    const codons = c.codons.toLocaleString('en');
+    corpusText = `${c.name}: ${c.train} training and ${c.validation} validation sequences, ${codons} codons`;
     $('corpus-info').textContent = corpusText;
   } catch (err) {
     $('corpus-info').textContent = `${corpusText} (kept: the new file was not used)`;
@@ -255,13 +366,24 @@ function noWebGpu(reason: string): void {
   $('adapter').innerHTML = '';
   const box = Object.assign(document.createElement('div'), { className: 'warning' });
   box.dataset.testid = 'no-webgpu';
-  box.innerHTML = `<b>This browser has no usable WebGPU</b> (${reason.replace(/[<>&]/g, '')}). The app trains on WebGPU only. Use Chrome or Edge 113+ (on Linux start it with <code>--enable-unsafe-webgpu --enable-features=Vulkan</code>, or enable <code>chrome://flags/#enable-unsafe-webgpu</code>), Safari 26+, or Firefox 141+ on Windows (elsewhere set <code>dom.webgpu.enabled</code> in about:config). Without a GPU, Chrome's software adapter works with <code>--use-webgpu-adapter=swiftshader</code> (slow but correct).`;
+  box.innerHTML = `<b>This browser has no usable WebGPU</b> (${reason.replace(/[<>&]/g, '')}).
+The app trains on WebGPU only. Use Chrome or Edge 113+ (on Linux start it with
+<code>--enable-unsafe-webgpu --enable-features=Vulkan</code>,
+or enable <code>chrome://flags/#enable-unsafe-webgpu</code>),
+Safari 26+, or Firefox 141+ on Windows (elsewhere set <code>dom.webgpu.enabled</code> in about:config).
+Without a GPU, Chrome's software adapter works with <code>--use-webgpu-adapter=swiftshader</code>
+(slow but correct).`;
   $('adapter').append(box);
-  document.querySelectorAll<HTMLButtonElement | HTMLInputElement>('main button, main input, main select').forEach((el) => (el.disabled = true));
+  document
+    .querySelectorAll<HTMLButtonElement | HTMLInputElement>('main button, main input, main select')
+    .forEach((el) => (el.disabled = true));
 }
 
 function bind(id: string, what: string, fn: () => Promise<void>): void {
-  $(id).addEventListener(id === 'upload' || id === 'checkpoint-upload' ? 'change' : 'click', () => void action(what, fn));
+  $(id).addEventListener(
+    id === 'upload' || id === 'checkpoint-upload' ? 'change' : 'click',
+    () => void action(what, fn),
+  );
 }
 
 async function start(): Promise<void> {
@@ -284,7 +406,9 @@ async function start(): Promise<void> {
   } catch (err) {
     return noWebGpu((err as Error).message);
   }
-  $('adapter').textContent = `WebGPU adapter: ${adapter.adapter}${adapter.fallback ? ' (software: correct but slow — a hardware GPU is used when the browser offers one)' : ''}`;
+  $('adapter').textContent =
+    `WebGPU adapter: ${adapter.adapter}` +
+    (adapter.fallback ? ' (software: correct but slow — a hardware GPU is used when the browser offers one)' : '');
   $('adapter').dataset.adapter = adapter.adapter;
   bind('create', 'New model', createModel);
   for (const id of ['objective', 'loss', 'size']) {
@@ -294,10 +418,14 @@ async function start(): Promise<void> {
     });
   }
   bind('train', 'Training', startTraining);
-  $('pause').addEventListener('click', () => void action('Pause', async () => {
-    $('train-state').textContent = 'pausing after this step…';
-    await call({ type: 'pause' });
-  }));
+  $('pause').addEventListener(
+    'click',
+    () =>
+      void action('Pause', async () => {
+        $('train-state').textContent = 'pausing after this step…';
+        await call({ type: 'pause' });
+      }),
+  );
   bind('save', 'Saving the checkpoint', saveCheckpoint);
   bind('checkpoint-upload', 'Loading the checkpoint', async () => {
     const file = input('checkpoint-upload').files?.[0];
@@ -310,7 +438,9 @@ async function start(): Promise<void> {
     (document.querySelector('input[name=corpus][value=upload]') as HTMLInputElement).checked = true;
     await loadCorpus();
   });
-  document.querySelectorAll('input[name=corpus]').forEach((radio) => radio.addEventListener('change', () => void action('Loading the corpus', loadCorpus)));
+  document
+    .querySelectorAll('input[name=corpus]')
+    .forEach((radio) => radio.addEventListener('change', () => void action('Loading the corpus', loadCorpus)));
   await action('Loading the bundled corpus', loadCorpus);
   await action('Creating the model', createModel);
   await action('Listing saved checkpoints', refreshCheckpoints);

@@ -28,7 +28,14 @@ export interface TrainSettings {
   seed: number;
 }
 
-export const DEFAULT_SETTINGS: TrainSettings = { steps: 300, batchSize: 8, length: 32, lr: 3e-3, evalEvery: 20, seed: 42 };
+export const DEFAULT_SETTINGS: TrainSettings = {
+  steps: 300,
+  batchSize: 8,
+  length: 32,
+  lr: 3e-3,
+  evalEvery: 20,
+  seed: 42,
+};
 
 /** What the page shows about the current model. */
 export interface ModelInfo {
@@ -88,7 +95,10 @@ export type Request =
   | { type: 'inspect'; sequence: string; codon: number };
 
 export interface Replies {
-  init: { adapter: string; /** A software adapter (SwiftShader, llvmpipe, WARP): correct but slow. */ fallback: boolean };
+  init: {
+    adapter: string;
+    /** A software adapter (SwiftShader, llvmpipe, WARP): correct but slow. */ fallback: boolean;
+  };
   corpus: CorpusInfo;
   create: ModelInfo;
   train: { stopped: 'completed' | 'early-stop' | 'interrupt'; step: number };

@@ -27,7 +27,8 @@ async function transaction<R>(mode: IDBTransactionMode, fn: (store: IDBObjectSto
       const request = fn(tx.objectStore(STORE));
       tx.oncomplete = () => resolve(request.result);
       tx.onerror = () => reject(new Error(`IndexedDB: ${tx.error?.message ?? 'the transaction failed'}`));
-      tx.onabort = () => reject(new Error(`IndexedDB: ${tx.error?.message ?? 'the transaction was aborted (storage full?)'}`));
+      tx.onabort = () =>
+        reject(new Error(`IndexedDB: ${tx.error?.message ?? 'the transaction was aborted (storage full?)'}`));
     });
   } finally {
     db.close();

@@ -5,11 +5,31 @@
  */
 import { type AppCheckpointInfo, decodeAppCheckpoint, encodeAppCheckpoint } from './checkpoint.js';
 import { uploadCorpus } from './corpus.js';
-import { type CodonCorpus, HelmModel, T, type TrainerSnapshot, generate, helmTask, loadEcoliCds, train } from './deps.js';
+import {
+  type CodonCorpus,
+  HelmModel,
+  T,
+  type TrainerSnapshot,
+  generate,
+  helmTask,
+  loadEcoliCds,
+  train,
+} from './deps.js';
 import { inspectSequence } from './inside.js';
-import { MODEL_SIZES, type ModelInfo, type Replies, type Request, type TrainSettings, type WorkerEvent, DEFAULT_SETTINGS } from './protocol.js';
+import {
+  MODEL_SIZES,
+  type ModelInfo,
+  type Replies,
+  type Request,
+  type TrainSettings,
+  type WorkerEvent,
+  DEFAULT_SETTINGS,
+} from './protocol.js';
 
-const scope = self as unknown as { postMessage(message: WorkerEvent): void; onmessage: ((e: MessageEvent<{ id: number; request: Request }>) => void) | null };
+const scope = self as unknown as {
+  postMessage(message: WorkerEvent): void;
+  onmessage: ((e: MessageEvent<{ id: number; request: Request }>) => void) | null;
+};
 const post = (event: WorkerEvent) => scope.postMessage(event);
 
 let corpus: CodonCorpus | null = null;
@@ -24,7 +44,9 @@ let pauseRequested = false;
 function describe(m: HelmModel): ModelInfo {
   const c = m.cfg;
   return {
-    description: `HELM ${c.objective === 'clm' ? 'causal' : 'masked'} LM, ${info.loss.toUpperCase()} loss, ${c.layers} block${c.layers > 1 ? 's' : ''}, d ${c.dModel}, ${c.heads} heads`,
+    description:
+      `HELM ${c.objective === 'clm' ? 'causal' : 'masked'} LM, ${info.loss.toUpperCase()} loss, ` +
+      `${c.layers} block${c.layers > 1 ? 's' : ''}, d ${c.dModel}, ${c.heads} heads`,
     config: c,
     loss: info.loss,
     parameters: m.parameterCount(),
@@ -52,13 +74,22 @@ const handlers: { [K in Request['type']]: (request: Extract<Request, { type: K }
   async init() {
     const rt = await T.init({ quiet: true });
     const a = rt.adapter;
-    return { adapter: a.description || `${a.vendor} ${a.architecture}`.trim() || 'WebGPU adapter', fallback: a.isSoftware };
+    return {
+      adapter: a.description || `${a.vendor} ${a.architecture}`.trim() || 'WebGPU adapter',
+      fallback: a.isSoftware,
+    };
   },
 
   async corpus({ source }) {
-    corpus = source.kind === 'bundled' ? await loadEcoliCds({ url: source.url }) : uploadCorpus(source.name, source.text);
+    corpus =
+      source.kind === 'bundled' ? await loadEcoliCds({ url: source.url }) : uploadCorpus(source.name, source.text);
     const codons = [...corpus.train, ...corpus.validation].reduce((n, s) => n + s.length, 0);
-    return { name: source.kind === 'bundled' ? 'E. coli K-12 coding sequences (bundled)' : source.name, train: corpus.train.length, validation: corpus.validation.length, codons };
+    return {
+      name: source.kind === 'bundled' ? 'E. coli K-12 coding sequences (bundled)' : source.name,
+      train: corpus.train.length,
+      validation: corpus.validation.length,
+      codons,
+    };
   },
 
   async create({ model: choice, seed }) {
@@ -75,7 +106,8 @@ const handlers: { [K in Request['type']]: (request: Extract<Request, { type: K }
     idle('train');
     const m = needModel();
     if (!corpus) throw new Error('no corpus yet: pick the bundled corpus or upload sequences');
-    if (settings.length > m.cfg.maxPositions) throw new Error(`window length ${settings.length} exceeds the model's ${m.cfg.maxPositions} positions`);
+    if (settings.length > m.cfg.maxPositions)
+      throw new Error(`window length ${settings.length} exceeds the model's ${m.cfg.maxPositions} positions`);
     const resumed = saved ? await decodeAppCheckpoint(saved, 'the paused run') : null;
     if (resumed) {
       replaceModel(resumed.model);
@@ -85,25 +117,46 @@ const handlers: { [K in Request['type']]: (request: Extract<Request, { type: K }
       }
     }
     // A resumed run keeps its data order and schedule: the seed and window are the saved ones.
-    const run: TrainSettings = resumed?.snapshot ? { ...settings, seed: resumed.info.settings.seed, length: resumed.info.settings.length, batchSize: resumed.info.settings.batchSize } : settings;
+    const run: TrainSettings = resumed?.snapshot
+      ? {
+          ...settings,
+          seed: resumed.info.settings.seed,
+          length: resumed.info.settings.length,
+          batchSize: resumed.info.settings.batchSize,
+        }
+      : settings;
     info = { loss: info.loss, settings: run };
     const options = {
-      steps: run.steps, batchSize: run.batchSize, length: run.length, loss: info.loss, alpha: 0.2, lr: run.lr, minLr: run.lr / 10,
-      warmupSteps: Math.min(20, Math.floor(run.steps / 10)), evalEvery: run.evalEvery, validationBatches: 2, seed: run.seed,
+      steps: run.steps,
+      batchSize: run.batchSize,
+      length: run.length,
+      loss: info.loss,
+      alpha: 0.2,
+      lr: run.lr,
+      minLr: run.lr / 10,
+      warmupSteps: Math.min(20, Math.floor(run.steps / 10)),
+      evalEvery: run.evalEvery,
+      validationBatches: 2,
+      seed: run.seed,
     };
     training = true;
     pauseRequested = false;
     try {
-      const result = await train(helmTask(model!, corpus, options), options, {
-        onStep: (entry) => post({ type: 'step', entry }),
-        onEvaluation: (entry) => post({ type: 'evaluation', entry }),
-        shouldStop: () => pauseRequested,
-        onSnapshot: async (snapshot) => {
-          resumed?.dispose();
-          history = snapshot.history;
-          saved = await encodeAppCheckpoint(model!, info, snapshot);
+      const result = await train(
+        helmTask(model!, corpus, options),
+        options,
+        {
+          onStep: (entry) => post({ type: 'step', entry }),
+          onEvaluation: (entry) => post({ type: 'evaluation', entry }),
+          shouldStop: () => pauseRequested,
+          onSnapshot: async (snapshot) => {
+            resumed?.dispose();
+            history = snapshot.history;
+            saved = await encodeAppCheckpoint(model!, info, snapshot);
+          },
         },
-      }, resumed?.snapshot ?? undefined);
+        resumed?.snapshot ?? undefined,
+      );
       return { stopped: result.stopped, step: result.step };
     } finally {
       resumed?.dispose();

@@ -14,7 +14,16 @@ const corpus: CodonCorpus = {
   names: { train: [], validation: [] },
 };
 const info = { loss: 'hxe' as const, settings: { ...DEFAULT_SETTINGS, steps: 4 } };
-const options = { steps: 4, batchSize: 2, length: 12, loss: 'hxe' as const, lr: 1e-2, warmupSteps: 1, evalEvery: 0, seed: 3 };
+const options = {
+  steps: 4,
+  batchSize: 2,
+  length: 12,
+  loss: 'hxe' as const,
+  lr: 1e-2,
+  warmupSteps: 1,
+  evalEvery: 0,
+  seed: 3,
+};
 const tiny = () => new HelmModel({ dModel: 16, layers: 1, heads: 2, dFF: 32, maxPositions: 16, objective: 'clm' });
 
 async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
@@ -27,7 +36,7 @@ async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<voi
   assert.unreachable(`expected an error matching ${pattern}`);
 }
 
-test('a run paused into an app checkpoint and resumed from its bytes computes the same losses as one that never stopped', async () => {
+test('a run paused into an app checkpoint and resumed from its bytes has the losses of an unbroken run', async () => {
   T.manualSeed(9);
   const straight = tiny();
   const whole = await train(helmTask(straight, corpus, options), options);
@@ -48,7 +57,10 @@ test('a run paused into an app checkpoint and resumed from its bytes computes th
   assert.is(loaded.snapshot!.step, 2);
   const rest = await train(helmTask(loaded.model, corpus, options), options, {}, loaded.snapshot!);
   loaded.dispose();
-  assert.equal(rest.history.steps.map((s) => s.loss), whole.history.steps.map((s) => s.loss));
+  assert.equal(
+    rest.history.steps.map((s) => s.loss),
+    whole.history.steps.map((s) => s.loss),
+  );
   straight.dispose();
   loaded.model.dispose();
 });
@@ -64,9 +76,12 @@ test('weights saved before training load without a trainer state', async () => {
   model.dispose();
 });
 
-test('wrong files are named errors: another model, no metadata, another kind, mismatched weights, corrupt bytes', async () => {
+test('wrong files: another model, no metadata, another kind, mismatched weights, corrupt bytes', async () => {
   const rinalmo = readFileSync(new URL('../../models/fixtures/rinalmo_tiny_official.safetensors', import.meta.url));
-  await rejects(() => decodeAppCheckpoint(rinalmo, 'rinalmo.safetensors'), /rinalmo\.safetensors: not a checkpoint of this app/);
+  await rejects(
+    () => decodeAppCheckpoint(rinalmo, 'rinalmo.safetensors'),
+    /rinalmo\.safetensors: not a checkpoint of this app/,
+  );
   const model = tiny();
   const plain = await encodeSafetensors(model.namedParameters());
   await rejects(() => decodeAppCheckpoint(plain, 'plain.safetensors'), /without rnagrad app metadata/);
@@ -75,9 +90,21 @@ test('wrong files are named errors: another model, no metadata, another kind, mi
   const other = await encodeSafetensors(model.namedParameters(), { format: 'rnagrad.app-checkpoint', kind: 'rinalmo' });
   await rejects(() => decodeAppCheckpoint(other, 'r.safetensors'), /holds a "rinalmo" model/);
   const bigger = { ...model.cfg, dModel: 32, dFF: 64 };
-  const lying = await encodeSafetensors(model.namedParameters(), { format: 'rnagrad.app-checkpoint', kind: 'helm', config: JSON.stringify(bigger), info: JSON.stringify(info), state: 'null' });
-  await rejects(() => decodeAppCheckpoint(lying, 'lying.safetensors'), /lying\.safetensors: the weights do not fit .*shape mismatch/);
-  await rejects(() => decodeAppCheckpoint(new TextEncoder().encode('not a checkpoint'), 'junk.bin'), /junk\.bin: corrupt safetensors file/);
+  const lying = await encodeSafetensors(model.namedParameters(), {
+    format: 'rnagrad.app-checkpoint',
+    kind: 'helm',
+    config: JSON.stringify(bigger),
+    info: JSON.stringify(info),
+    state: 'null',
+  });
+  await rejects(
+    () => decodeAppCheckpoint(lying, 'lying.safetensors'),
+    /lying\.safetensors: the weights do not fit .*shape mismatch/,
+  );
+  await rejects(
+    () => decodeAppCheckpoint(new TextEncoder().encode('not a checkpoint'), 'junk.bin'),
+    /junk\.bin: corrupt safetensors file/,
+  );
   model.dispose();
 });
 

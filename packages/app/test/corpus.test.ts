@@ -11,7 +11,10 @@ test('FASTA and CSV uploads give named, normalised coding sequences', () => {
     { name: 'thrL', sequence: 'ATGAAACGC' },
     { name: 'x,y', sequence: 'ATGTAA' },
   ]);
-  assert.equal(parseUpload('c.csv', 'sequence,score\nATGAAA,1\n').map((r) => r.name), ['row 1']);
+  assert.equal(
+    parseUpload('c.csv', 'sequence,score\nATGAAA,1\n').map((r) => r.name),
+    ['row 1'],
+  );
 });
 
 test('bad uploads are errors that name the file, the record and the problem', () => {
@@ -25,12 +28,19 @@ test('bad uploads are errors that name the file, the record and the problem', ()
     ['x.fa', '>a\nAT\n', /x\.fa: a: 2 nucleotides, less than one codon/],
     ['x.csv', 'sequence\n', /no sequences found/],
   ];
-  for (const [name, text, pattern] of cases) assert.throws(() => parseUpload(name, text), pattern, `${name}: ${JSON.stringify(text)}`);
-  assert.throws(() => checkCodingSequence('ATG AAA ÄÄÄ', 'look inside'), /look inside: invalid character "Ä" at position 7/);
+  for (const [name, text, pattern] of cases)
+    assert.throws(() => parseUpload(name, text), pattern, `${name}: ${JSON.stringify(text)}`);
+  assert.throws(
+    () => checkCodingSequence('ATG AAA ÄÄÄ', 'look inside'),
+    /look inside: invalid character "Ä" at position 7/,
+  );
 });
 
 test('uploadCorpus splits the records into train and validation by name', () => {
-  const text = Array.from({ length: 40 }, (_, i) => `>gene${i}\nATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA`).join('\n');
+  const text = Array.from(
+    { length: 40 },
+    (_, i) => `>gene${i}\nATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA`,
+  ).join('\n');
   const corpus = uploadCorpus('many.fa', text);
   assert.is(corpus.train.length + corpus.validation.length, 40);
   assert.ok(corpus.train.length > 20 && corpus.train[0]!.length === 22);
