@@ -1,8 +1,9 @@
 // Runs every package's uvu tests and those of the learn path and the kernel lab (Node, on the
 // WebGPU adapter the runtime finds), then the line-length check (scripts/check-lines.ts), then the
-// browser subset in headless Chromium, then the pack-and-install test (scripts/pack/pack-test.ts: the
-// tarballs installed by npm outside the workspace, in Node and in a browser bundle), and prints one
-// closing line: "tests: N passed, M failed".
+// browser subset in headless Chromium, the Node-equals-browser training test
+// (scripts/node-browser-parity.ts) and the app's end-to-end test (packages/app/scripts/e2e.ts), then
+// the pack-and-install test (scripts/pack/pack-test.ts: the tarballs installed by npm outside the
+// workspace, in Node and in a browser bundle), and prints one closing line: "tests: N passed, M failed".
 // Usage: node scripts/test.mjs [package ... | learn | lab | pack] [--no-browser] [--no-pack] [--lines]
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -60,6 +61,8 @@ if ((!wanted.length && !packOnly) || args.includes('--lines')) {
 }
 if ((!skipBrowser && !wanted.length && !packOnly) || args.includes('--browser')) {
   await suite('browser (headless Chromium, WebGPU)', 'browser', 'scripts/browser-tests.ts');
+  await suite('Node equals browser: 50 training steps, same losses', 'parity', 'scripts/node-browser-parity.ts');
+  await suite('app: the built app end to end in headless Chromium', 'app', 'packages/app/scripts/e2e.ts');
 }
 if ((!skipPack && !wanted.length) || packOnly) {
   await suite('pack: tarballs installed with npm outside the workspace (Node, browser bundle)', 'pack', 'scripts/pack/pack-test.ts');

@@ -27,6 +27,34 @@ export interface HelmConfig {
   layerNormEps: number;
 }
 
+/**
+ * Receives named intermediate tensors of a forward pass, for teaching views ("look inside"). With a
+ * recorder the attention also computes its probabilities explicitly (the fused kernel never holds
+ * the L×L matrix); without one the forward is unchanged.
+ */
+export type Recorder = (name: string, value: Tensor) => void;
+
+/**
+ * softmax(scale·q·kᵀ) with padded keys (and, causal, later keys) masked: [B, H, L, L], the matrix
+ * the fused attention kernel applies to v without storing it.
+ */
+export function attentionProbabilities(
+  q: Tensor,
+  k: Tensor,
+  opts: { keyPaddingMask?: Tensor; causal: boolean },
+): Tensor {
+  const [B, , L, hd] = q.shape as [number, number, number, number];
+  let scores = T.mul(T.matmul(q, k.transpose(-2, -1)), 1 / Math.sqrt(hd));
+  // A large finite negative, not −∞, so a fully masked row (a padded query) stays finite.
+  const blocked = -1e9;
+  if (opts.keyPaddingMask) scores = T.where(T.eq(opts.keyPaddingMask, 0).reshape([B, 1, 1, L]), blocked, scores);
+  if (opts.causal) {
+    const later = new Int32Array(L * L).map((_, i) => Number(i % L > Math.floor(i / L)));
+    scores = T.where(T.ne(T.tensor(later, { shape: [L, L], dtype: 'i32' }), 0), blocked, scores);
+  }
+  return T.softmax(scores, -1);
+}
+
 export const HELM_DEFAULTS: HelmConfig = {
   vocabSize: 70,
   dModel: 640,
@@ -48,13 +76,22 @@ class Attention extends Module {
     // GPT-2 scales residual projections by 1/√(2·layers) at init.
     this.c_proj = this.module('c_proj', new Conv1D(cfg.dModel, cfg.dModel, 0.02 / Math.sqrt(2 * cfg.layers)));
   }
-  forward(x: Tensor, keyPaddingMask: Tensor | undefined): Tensor {
+  forward(x: Tensor, keyPaddingMask: Tensor | undefined, record?: Recorder): Tensor {
     const [B, L, D] = x.shape as [number, number, number];
     const H = this.cfg.heads;
-    const qkv = this.c_attn.forward(x).reshape([B, L, 3, H, D / H]).permute([2, 0, 3, 1, 4]);
+    const causal = this.cfg.objective === 'clm';
+    const fused = this.c_attn.forward(x);
+    const qkv = fused.reshape([B, L, 3, H, D / H]).permute([2, 0, 3, 1, 4]);
     const [q, k, v] = [0, 1, 2].map((i) => qkv.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
-    const out = T.attention(q, k, v, { keyPaddingMask, causal: this.cfg.objective === 'clm' });
-    return this.c_proj.forward(out.permute([0, 2, 1, 3]).reshape([B, L, D]));
+    const out = T.attention(q, k, v, { keyPaddingMask, causal });
+    const merged = out.permute([0, 2, 1, 3]).reshape([B, L, D]);
+    const projected = this.c_proj.forward(merged);
+    if (record) {
+      for (const [name, t] of [['c_attn', fused], ['q', q], ['k', k], ['v', v]] as const) record(name, t);
+      record('probs', attentionProbabilities(q, k, { keyPaddingMask, causal }));
+      for (const [name, t] of [['heads', out], ['merged', merged], ['c_proj', projected]] as const) record(name, t);
+    }
+    return projected;
   }
 }
 
@@ -66,8 +103,12 @@ class Mlp extends Module {
     this.c_fc = this.module('c_fc', new Conv1D(cfg.dModel, cfg.dFF));
     this.c_proj = this.module('c_proj', new Conv1D(cfg.dFF, cfg.dModel, 0.02 / Math.sqrt(2 * cfg.layers)));
   }
-  forward(x: Tensor): Tensor {
-    return this.c_proj.forward(this.c_fc.forward(x, 'geluTanh'));
+  forward(x: Tensor, record?: Recorder): Tensor {
+    const hidden = this.c_fc.forward(x, 'geluTanh');
+    const out = this.c_proj.forward(hidden);
+    record?.('c_fc', hidden);
+    record?.('c_proj', out);
+    return out;
   }
 }
 
@@ -85,9 +126,17 @@ class Block extends Module {
     this.mlp = this.module('mlp', new Mlp(cfg));
     this.drop = new Dropout(cfg.dropout);
   }
-  forward(x: Tensor, keyPaddingMask: Tensor | undefined): Tensor {
-    const a = T.add(x, this.drop.forward(this.attn.forward(this.ln_1.forward(x), keyPaddingMask)));
-    return T.add(a, this.drop.forward(this.mlp.forward(this.ln_2.forward(a))));
+  forward(x: Tensor, keyPaddingMask: Tensor | undefined, record?: Recorder): Tensor {
+    const under = (prefix: string) => record && ((name: string, t: Tensor) => record(`${prefix}.${name}`, t));
+    const normed = this.ln_1.forward(x);
+    record?.('ln_1', normed);
+    const a = T.add(x, this.drop.forward(this.attn.forward(normed, keyPaddingMask, under('attn'))));
+    record?.('residual_1', a);
+    const normed2 = this.ln_2.forward(a);
+    record?.('ln_2', normed2);
+    const out = T.add(a, this.drop.forward(this.mlp.forward(normed2, under('mlp'))));
+    record?.('residual_2', out);
+    return out;
   }
 }
 
@@ -141,7 +190,10 @@ export class HelmModel extends Module {
    * Hidden states [batch, length, dModel] after `layer` blocks: 0 is the embedding sum, 1..layers
    * a block's output; the default (−1 or `layers`) is the final one after `ln_f`, which the LM head reads.
    */
-  hiddenStates(ids: Tensor, opts: { attentionMask?: Tensor; positions?: Tensor; layer?: number } = {}): Tensor {
+  hiddenStates(
+    ids: Tensor,
+    opts: { attentionMask?: Tensor; positions?: Tensor; layer?: number; record?: Recorder } = {},
+  ): Tensor {
     if (ids.rank !== 2 || ids.dtype !== 'i32') throw new TypeError(`HelmModel: ids must be i32 [batch, length], got ${ids.dtype} [${ids.shape.join(', ')}]`);
     const L = ids.shape[1]!;
     const { layers, maxPositions } = this.cfg;
@@ -149,9 +201,20 @@ export class HelmModel extends Module {
     if (!Number.isInteger(layer) || layer < 0 || layer > layers) throw new RangeError(`HelmModel: layer ${opts.layer} is out of range 0..${layers} (or −1 for the last)`);
     if (L > maxPositions) throw new RangeError(`HelmModel: length ${L} exceeds maxPositions ${maxPositions}`);
     const t = this.transformer;
-    let x = T.add(t.wte.forward(ids), t.wpe.forward(opts.positions ?? this.positions(L)));
-    for (const block of t.h.slice(0, layer)) x = block.forward(x, opts.attentionMask);
-    return layer === layers ? t.ln_f.forward(x) : x;
+    const { record } = opts;
+    const tokens = t.wte.forward(ids);
+    const places = t.wpe.forward(opts.positions ?? this.positions(L));
+    let x = T.add(tokens, places);
+    record?.('transformer.wte', tokens);
+    record?.('transformer.wpe', places);
+    record?.('transformer.embeddings', x);
+    t.h.slice(0, layer).forEach((block, i) => {
+      x = block.forward(x, opts.attentionMask, record && ((name, v) => record(`transformer.h.${i}.${name}`, v)));
+    });
+    if (layer !== layers) return x;
+    const final = t.ln_f.forward(x);
+    record?.('transformer.ln_f', final);
+    return final;
   }
 
   private positions(length: number): Tensor {

@@ -6,7 +6,8 @@
  */
 export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
-export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
+export { HelmModel, HELM_DEFAULTS, BlockList, attentionProbabilities, type HelmConfig, type Recorder } from './helm.js';
+export { inspectHelm, sourceOfTensor, type HelmInspection, type InspectedTensor } from './inspect.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
 export { codonCorpus, codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 // HELM's hierarchical cross-entropy: an op added outside the core engine (its kernels, the op, and

@@ -62,6 +62,86 @@ export function hxePathTable(tree: LabelTree, alpha: number, options: HxeOptions
   return { numClasses, width, nodes, coefficients, normalizer };
 }
 
+/** One edge of a target's path in the HXE loss: node → its parent, and what it costs. */
+export interface HxeEdge {
+  node: number;
+  label: string;
+  depth: number;
+  /** Softmax probability mass under the node (for the leaf: the target's probability). */
+  mass: number;
+  /** The mass under its parent: mass / parentMass is P(node | parent). */
+  parentMass: number;
+  /** e^(−α·depth)/Z. */
+  weight: number;
+  /** weight · −log(mass / parentMass); 0 for an edge HELM skips (mass exactly 0). */
+  term: number;
+}
+
+interface HxeContext {
+  tree: LabelTree;
+  depths: Int32Array;
+  normalizer: number;
+  under: Int32Array[];
+  alpha: number;
+}
+
+function hxeContext(tree: LabelTree, alpha: number, options: HxeOptions): HxeContext {
+  validateTree(tree);
+  const depths = nodeDepths(tree);
+  const normalizer = edgeNormalizer(depths, alpha, options.normalize ?? true);
+  return { tree, depths, normalizer, under: classesUnderNodes(tree), alpha };
+}
+
+/** The edges of one row's target path, leaf first, with a flat softmax over `rowLogits`. */
+function pathEdges(rowLogits: ArrayLike<number>, target: number, ctx: HxeContext): HxeEdge[] {
+  const { tree, depths, normalizer, under, alpha } = ctx;
+  let max = -Infinity;
+  for (let c = 0; c < rowLogits.length; c++) max = Math.max(max, rowLogits[c]!);
+  const probs = new Float64Array(rowLogits.length);
+  let total = 0;
+  for (let c = 0; c < rowLogits.length; c++) total += probs[c] = Math.exp(rowLogits[c]! - max);
+  const mass = (node: number): number => {
+    let sum = 0;
+    for (const c of under[node]!) sum += probs[c]!;
+    return sum / total;
+  };
+  const edges: HxeEdge[] = [];
+  for (let node = tree.leafIds[target]!; tree.parent[node] !== -1; node = tree.parent[node]!) {
+    const m = mass(node);
+    const parentMass = mass(tree.parent[node]!);
+    const weight = Math.exp(-alpha * depths[node]!) / normalizer;
+    const term = m === 0 ? 0 : -weight * Math.log(m / parentMass);
+    edges.push({ node, label: tree.labels[node]!, depth: depths[node]!, mass: m, parentMass, weight, term });
+  }
+  return edges;
+}
+
+function checkTarget(target: number, numClasses: number, row: number): void {
+  if (!Number.isInteger(target) || target < 0 || target >= numClasses) {
+    throw new RangeError(`target ${target} in row ${row} is outside 0..${numClasses - 1}`);
+  }
+}
+
+/**
+ * The HXE loss of one row of logits split into its edges from the target's leaf up to the root:
+ * which ancestors got how much probability and what each edge costs (the terms sum to the loss of
+ * {@link hxeLossReference}). For teaching views.
+ */
+export function hxeBreakdown(
+  rowLogits: ArrayLike<number>,
+  target: number,
+  tree: LabelTree,
+  alpha: number,
+  options: HxeOptions = {},
+): { edges: HxeEdge[]; loss: number } {
+  if (tree.leafIds.length !== rowLogits.length) {
+    throw new RangeError(`tree has ${tree.leafIds.length} classes, the logits ${rowLogits.length}`);
+  }
+  checkTarget(target, rowLogits.length, 0);
+  const edges = pathEdges(rowLogits, target, hxeContext(tree, alpha, options));
+  return { edges, loss: edges.reduce((s, e) => s + e.term, 0) };
+}
+
 /**
  * Per-row HXE losses computed edge by edge, exactly as HELM's `HierarchicalLLLoss`: each edge
  * (node → parent) on the target's path costs `e^(−α·depth(node))/Z · −log(S_node / S_parent)`,
@@ -77,41 +157,18 @@ export function hxeLossReference(
   alpha: number,
   options: HxeOptions = {},
 ): Float64Array {
-  validateTree(tree);
+  const ctx = hxeContext(tree, alpha, options);
   if (tree.leafIds.length !== numClasses) {
     throw new RangeError(`tree has ${tree.leafIds.length} classes, logits have ${numClasses}`);
   }
   if (logits.length !== targets.length * numClasses) {
     throw new RangeError(`logits hold ${logits.length} values, expected ${targets.length} rows × ${numClasses}`);
   }
-  const depths = nodeDepths(tree);
-  const normalizer = edgeNormalizer(depths, alpha, options.normalize ?? true);
-  const under = classesUnderNodes(tree);
   const losses = new Float64Array(targets.length);
-  const unnormalized = new Float64Array(numClasses);
   for (let row = 0; row < targets.length; row++) {
-    const target = targets[row]!;
-    if (!Number.isInteger(target) || target < 0 || target >= numClasses) {
-      throw new RangeError(`target ${target} in row ${row} is outside 0..${numClasses - 1}`);
-    }
-    const rowLogits = logits.subarray(row * numClasses, (row + 1) * numClasses);
-    let max = -Infinity;
-    for (const z of rowLogits) max = Math.max(max, z);
-    for (let c = 0; c < numClasses; c++) unnormalized[c] = Math.exp(rowLogits[c]! - max);
-    // Ratios of masses do not need the softmax denominator, so unnormalized masses suffice.
-    const mass = (node: number): number => {
-      let sum = 0;
-      for (const c of under[node]!) sum += unnormalized[c]!;
-      return sum;
-    };
-    let loss = 0;
-    for (let node = tree.leafIds[target]!; tree.parent[node] !== -1; node = tree.parent[node]!) {
-      const numerator = mass(node);
-      if (numerator === 0) continue;
-      const weight = Math.exp(-alpha * depths[node]!) / normalizer;
-      loss -= weight * Math.log(numerator / mass(tree.parent[node]!));
-    }
-    losses[row] = loss;
+    checkTarget(targets[row]!, numClasses, row);
+    const edges = pathEdges(logits.subarray(row * numClasses, (row + 1) * numClasses), targets[row]!, ctx);
+    losses[row] = edges.reduce((s, e) => s + e.term, 0);
   }
   return losses;
 }

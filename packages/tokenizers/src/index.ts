@@ -36,7 +36,9 @@ export {
   validateTree,
 } from './tree.js';
 export { codonTree, randomCodonTree } from './codon-tree.js';
-export { type HxeOptions, type HxePathTable, hxeLossReference, hxePathTable } from './hxe.js';
+export {
+  type HxeEdge, type HxeOptions, type HxePathTable, hxeBreakdown, hxeLossReference, hxePathTable,
+} from './hxe.js';
 export { type SeededRandom, seededRandom } from './random.js';
 export { ParseError, type TextSource, splitLines, streamLines } from './text.js';
 export { type FastaOptions, type FastaRecord, parseFasta, readFasta } from './fasta.js';

@@ -6,6 +6,7 @@ import {
   type LabelTree,
   classesUnderNodes,
   codonTree,
+  hxeBreakdown,
   hxeLossReference,
   hxePathTable,
   randomCodonTree,
@@ -133,6 +134,27 @@ test('property: the closed-form table equals the edge-by-edge reference on rando
     ),
     { numRuns: 100 },
   );
+});
+
+test('hxeBreakdown: the GCT path (GCT → A → aa_codons → codons → root), terms summing to the loss', () => {
+  const logits = referenceLogits();
+  const tree = codonTree();
+  const losses = hxeLossReference(logits, NUM_CLASSES, TARGETS, tree, 0.2);
+  TARGETS.forEach((target, row) => {
+    const rowLogits = logits.subarray(row * NUM_CLASSES, (row + 1) * NUM_CLASSES);
+    const { edges, loss } = hxeBreakdown(rowLogits, target, tree, 0.2);
+    assert.ok(Math.abs(loss - losses[row]!) < 1e-12, `row ${row}: ${loss} vs ${losses[row]}`);
+    // Masses grow towards the root, each edge's parent is the next edge's node.
+    edges.forEach((e, i) => {
+      assert.ok(e.mass <= e.parentMass + 1e-15 && e.term >= 0, `${e.label}`);
+      if (i + 1 < edges.length) assert.ok(Math.abs(edges[i + 1]!.mass - e.parentMass) < 1e-15);
+    });
+    assert.ok(Math.abs(edges.at(-1)!.parentMass - 1) < 1e-12, 'the root holds all the mass');
+  });
+  const gct = hxeBreakdown(logits.subarray(0, NUM_CLASSES), 45, tree, 0.2);
+  assert.equal(gct.edges.map((e) => e.label), ['GCT', 'A', 'aa_codons', 'codons']);
+  assert.throws(() => hxeBreakdown(logits.subarray(0, 10), 1, tree, 0.2), /70 classes, the logits 10/);
+  assert.throws(() => hxeBreakdown(logits.subarray(0, NUM_CLASSES), 70, tree, 0.2), /outside 0\.\.69/);
 });
 
 test('input checks', () => {
