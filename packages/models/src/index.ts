@@ -73,3 +73,7 @@ export {
   nucleotideCorpus, rinalmoMlmBatch, rinalmoBatchTensors, evaluateRinalmoMlm, RinalmoMlmSource, RINALMO_MASKING, IGNORE_TARGET,
   type NucleotideCorpus, type RinalmoMlmBatch, type MlmMaskingOptions, type RinalmoMlmSourceOptions,
 } from './rinalmo-data.js';
+export {
+  canPair, pairCandidates, pairsAboveThreshold, predictPairs, structureScores, meanScores, tuneThreshold, MIN_PAIR_SEPARATION, THRESHOLD_GRID,
+  type PairCandidates, type StructureScores, type ThresholdChoice,
+} from './secondary-structure.js';
