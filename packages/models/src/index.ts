@@ -77,3 +77,9 @@ export {
   canPair, pairCandidates, pairsAboveThreshold, predictPairs, structureScores, meanScores, tuneThreshold, MIN_PAIR_SEPARATION, THRESHOLD_GRID,
   type PairCandidates, type StructureScores, type ThresholdChoice,
 } from './secondary-structure.js';
+export {
+  archiveIIFamily, archiveIIRecords, archiveIIFromStructures, leaveOneFamilyOut, nrcDataset, regressionDataset, fitStandardizer, standardize,
+  unstandardize, NRC_CLASSES,
+  type StructureRecord, type ArchiveIIOptions, type FamilySplit, type LabelledSequence, type ClassificationDataset, type ValuedSequence,
+  type RegressionDataset, type RegressionCsvOptions, type Standardizer,
+} from './downstream-data.js';
