@@ -83,3 +83,6 @@ export {
   type StructureRecord, type ArchiveIIOptions, type FamilySplit, type LabelledSequence, type ClassificationDataset, type ValuedSequence,
   type RegressionDataset, type RegressionCsvOptions, type Standardizer,
 } from './downstream-data.js';
+export {
+  classificationMetrics, regressionMetrics, type ClassScores, type ClassificationMetrics, type RegressionMetrics,
+} from './downstream-metrics.js';
