@@ -86,3 +86,12 @@ export {
 export {
   classificationMetrics, regressionMetrics, type ClassScores, type ClassificationMetrics, type RegressionMetrics,
 } from './downstream-metrics.js';
+export {
+  SecondaryStructureHead, ClassificationHead, RegressionHead, pairLoss,
+  type SecondaryStructureHeadConfig, type ClassificationHeadConfig, type RegressionHeadConfig,
+} from './rinalmo-heads.js';
+export {
+  RinalmoDownstream, HEAD_DEFAULTS, finetuneFreezing, secondaryStructureTask, classificationTask, regressionTask, evaluateStructures, encodeSequences,
+  type DownstreamTask, type RinalmoDownstreamConfig, type FinetuneMode, type FinetuneTask, type StructureEvaluation, type StructureTaskOptions,
+  type SequenceTaskOptions, type StructureBatch, type SequenceBatch, type ClassificationBatch, type RegressionBatch,
+} from './rinalmo-finetune.js';
