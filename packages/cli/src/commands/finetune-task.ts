@@ -7,6 +7,7 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as T from '@rnagrad/tensor';
+import { seededRandom } from '@rnagrad/tokenizers';
 import {
   type FinetuneMode,
   type FinetuneTask,
@@ -57,7 +58,7 @@ const flags = {
   seed: { type: 'int', min: 0, max: 2 ** 32 - 1, default: 42, help: 'seed of the head, data order and validation split' },
   'eval-every': { type: 'int', min: 0, default: 50, help: 'validate every N steps, before the first and at the end (0: never)' },
   'val-limit': { type: 'int', min: 1, help: 'validation sequences per evaluation (default all)' },
-  'test-limit': { type: 'int', min: 1, help: 'score only the first N test sequences (quick runs)' },
+  'test-limit': { type: 'int', min: 1, help: 'score a seeded random sample of N test sequences (quick runs)' },
   out: { type: 'string', meta: 'DIR', default: 'runs/finetune-task', help: 'run folder: checkpoint-NNNNNN/, metrics.jsonl, results.json' },
   json: { type: 'bool', help: 'print metrics as JSON lines on stdout' },
 } satisfies FlagSpecs;
@@ -114,6 +115,13 @@ async function encoderFor(a: Args): Promise<{ model: RinalmoDownstream; origin: 
   return { model, origin: `pre-trained encoder ${loaded.dir}` };
 }
 
+/** A seeded random sample of `limit` items (all of them without a limit), in their original order. */
+function sample<I>(items: I[], limit: number | undefined, seed: number): I[] {
+  if (limit === undefined || limit >= items.length) return items;
+  const keep = new Set(seededRandom(seed).shuffle([...items.keys()]).slice(0, limit));
+  return items.filter((_, i) => keep.has(i));
+}
+
 async function taskFor(a: Args, model: RinalmoDownstream, say: (l: string) => void): Promise<FinetuneTask<unknown>> {
   const seed = a.seed;
   const sequenceOptions = { seed, batchSize: a.batch, maxLength: a.length, validationLimit: a['val-limit'] };
@@ -123,19 +131,19 @@ async function taskFor(a: Args, model: RinalmoDownstream, say: (l: string) => vo
   if (a.task === 'ss') {
     const records = await data(loadArchiveII(a.data, { maxLength: a['max-nt'] }));
     const split = leaveOneFamilyOut(records, a['test-family'], { seed });
-    if (a['test-limit'] !== undefined) split.test = split.test.slice(0, a['test-limit']);
+    split.test = sample(split.test, a['test-limit'], seed);
     say(`data: ArchiveII ≤ ${a['max-nt']} nt, test family ${split.testFamily}: ${split.train.length} train / ${split.validation.length} validation / ${split.test.length} test structures${split.droppedDuplicates ? ` (${split.droppedDuplicates} training copies of test sequences dropped)` : ''}`);
     return secondaryStructureTask(model, split, { seed, maxTrainLength: a['max-train-nt'], validationLimit: a['val-limit'] }) as FinetuneTask<unknown>;
   }
   if (a.task === 'ncrna') {
     const dataset = await data(loadNrc(a.data, { dropTestDuplicates: a.dedup ?? false, seed }));
-    if (a['test-limit'] !== undefined) dataset.test = dataset.test.slice(0, a['test-limit']);
+    dataset.test = sample(dataset.test, a['test-limit'], seed);
     say(`data: nRC, 13 classes: ${dataset.train.length} train / ${dataset.validation.length} validation / ${dataset.test.length} test${a.dedup ? ` (${dataset.droppedDuplicates} test copies of train sequences dropped)` : ''}`);
     return classificationTask(model, dataset, sequenceOptions) as FinetuneTask<unknown>;
   }
   if (a.data === undefined) throw new UsageError('--data FILE is required for --task regression (a CSV with sequence and value columns)');
   const dataset = await data(loadRegressionCsv(a.data, { sequenceColumn: a['sequence-column'], valueColumn: a['value-column'], seed }));
-  if (a['test-limit'] !== undefined) dataset.test = dataset.test.slice(0, a['test-limit']);
+  dataset.test = sample(dataset.test, a['test-limit'], seed);
   const task = regressionTask(model, dataset, sequenceOptions);
   say(`data: ${a.data}: ${dataset.train.length} train / ${dataset.validation.length} validation / ${dataset.test.length} test; targets scaled by mean ${task.scaler.mean.toPrecision(4)}, std ${task.scaler.std.toPrecision(4)} (train)`);
   return task as FinetuneTask<unknown>;
