@@ -20,3 +20,4 @@ export * from './hxe.js';
 export * from './matmul.js';
 export * from './attention.js';
 export * from './rope.js';
+export * from './conv.js';

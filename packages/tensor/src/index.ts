@@ -16,6 +16,7 @@ export * from './norm.js';
 export * from './scatter.js';
 export * from './dropout.js';
 export * from './swiglu.js';
+export * from './conv.js';
 export * from './optim.js';
 export { type HierarchicalCrossEntropyOptions, type HxeAttrs, type HxeReduction, type HxeSaved, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from './hxe.js';
 export { matmul, linear, matmulBackward, type MatmulOpts, type MatmulAttrs, type MatmulActivation } from './linalg.js';

@@ -13,6 +13,7 @@
  */
 import { type CpuOperand, type DType, type ElementwiseOpName, type GpuOperand, type KernelQueue, contiguousStrides, numel } from '@rnagrad/kernels-wgsl';
 import type { AttentionAttrs, RopeOpts } from './attention.js';
+import type { ConvAttrs } from './conv.js';
 import type { HxeAttrs } from './hxe.js';
 import type { MatmulAttrs } from './linalg.js';
 import { runtime } from './runtime.js';
@@ -187,6 +188,8 @@ export type RecordedOps = { [K in DifferentiableElementwise]: ElementwiseAttrs }
   attention: AttentionAttrs;
   rope: Required<RopeOpts>;
   hxe: HxeAttrs;
+  conv1d: ConvAttrs;
+  conv2d: ConvAttrs;
 };
 export type RecordedOp = keyof RecordedOps;
 
