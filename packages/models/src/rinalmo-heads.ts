@@ -36,7 +36,7 @@ class Conv2d extends Module {
     this.bias = opts.bias === false ? null : this.param('bias', uniformInit([outChannels], bound));
   }
   forward(x: Tensor): Tensor {
-    return S.conv2d(x, this.weight, this.bias);
+    return T.conv2d(x, this.weight, this.bias, { padding: 'same' });
   }
 }
 
@@ -48,7 +48,7 @@ class Conv1d extends Module {
     this.weight = this.param('weight', uniformInit([outChannels, inChannels, kernel], 1 / Math.sqrt(inChannels * kernel)));
   }
   forward(x: Tensor): Tensor {
-    return S.conv1d(x, this.weight);
+    return T.conv1d(x, this.weight, null, { padding: 'same' });
   }
 }
 
