@@ -103,6 +103,7 @@ export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
   gelu: elementwise(['inputs'], (g, [a]) => [T.map('geluBackward', [a!, g])]),
   geluTanh: elementwise(['inputs'], (g, [a]) => [T.map('geluTanhBackward', [a!, g])]),
   silu: elementwise(['inputs'], (g, [a]) => [T.map('siluBackward', [a!, g])]),
+  elu: elementwise(['inputs'], (g, [a, alpha]) => [T.map('eluBackward', [a!, g, alpha!]), null]),
   where: elementwise(['inputs'], (g, [c, a, b]) => [null, T.where(c as Tensor, g, 0), T.where(c as Tensor, 0, g)]),
 
   sum: {

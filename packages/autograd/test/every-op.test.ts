@@ -57,6 +57,7 @@ const CASES: { [K in RecordedOp]: () => Case } = {
   gelu: () => unary(T.gelu),
   geluTanh: () => unary(T.geluTanh),
   silu: () => unary(T.silu),
+  elu: () => unary((a) => T.elu(a, 0.7), T.tensor([-2.5, -0.3, -1e-3, 0.2, 1.5, 3], { device: 'cpu' })),
   where: () => binary((a, b) => T.where(T.gt(a, 0), a, b), x([2, 3], 20), x([2, 3], 21)),
 
   sum: () => unary((a) => T.sum(a, 1)),

@@ -134,7 +134,7 @@ export function sameShape(op: string, a: Tensor, b: Tensor): void {
 /** The elementwise ops with a gradient; the others (comparisons, casts to integers, backward helpers) are not recorded. */
 export const DIFFERENTIABLE_ELEMENTWISE = [
   'copy', 'castF32', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'neg', 'abs', 'square', 'sign', 'floor', 'ceil',
-  'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'gelu', 'geluTanh', 'silu', 'where',
+  'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'gelu', 'geluTanh', 'silu', 'elu', 'where',
 ] as const satisfies readonly ElementwiseOpName[];
 export type DifferentiableElementwise = (typeof DIFFERENTIABLE_ELEMENTWISE)[number];
 
