@@ -1,6 +1,6 @@
 /**
- * Instance norm, ELU and the pairwise Linear of the heads, composed from existing tensor ops
- * (mean/rsqrt; relu/exp; two half-Linears broadcast-added). A stop-gap until their dedicated
+ * Instance norm and the pairwise Linear of the heads, composed from existing tensor ops
+ * (mean/rsqrt; two half-Linears broadcast-added). A stop-gap until their dedicated
  * kernels (branch `conv`) are merged; correct (checked against PyTorch by rinalmo-heads.test.ts)
  * but with more passes over memory.
  */
@@ -13,8 +13,6 @@ export function instanceNorm(x: Tensor, eps: number): Tensor {
   const c = T.sub(x, T.mean(x, axes, true));
   return T.mul(c, T.rsqrt(T.add(T.mean(T.square(c), axes, true), eps)));
 }
-/** ELU(x) = x for x > 0, e^x − 1 otherwise. */
-export const elu = (x: Tensor) => T.add(T.relu(x), T.sub(T.exp(T.minimum(x, 0)), 1));
 /** Linear(2d → C) of [x_i ; x_j] for every pair: W[:, :d]·x_i + W[:, d:]·x_j + b, broadcast to [B, L, L, C]. */
 export function pairwiseLinear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   const d = x.shape[2]!;

@@ -179,7 +179,7 @@ export class RegressionHead extends Module {
     super();
     const c = cfg.channels;
     this.linear_in = this.module('linear_in', new Linear(cfg.dim, c));
-    const block = () => new ResidualBlock(new ConvNet([new Conv1d(c, c, 3), new Conv1d(c, c, 3)], S.elu));
+    const block = () => new ResidualBlock(new ConvNet([new Conv1d(c, c, 3), new Conv1d(c, c, 3)], (x) => T.elu(x)));
     this.resnet = this.module('resnet', new ResNet(Array.from({ length: cfg.blocks }, block)));
     this.drop = this.module('dropout', new Dropout(cfg.dropout));
     this.linear_out = this.module('linear_out', new Linear(c, 1));
