@@ -211,6 +211,7 @@ export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
   hxe: { save: [], backward: (g, ctx) => [T.hierarchicalCrossEntropyBackward(g, ctx.attrs as T.HxeAttrs)] },
   conv1d: convRule(T.conv1dBackward),
   conv2d: convRule(T.conv2dBackward),
+  instanceNorm: { save: ['inputs'], backward: (g, ctx) => [T.instanceNormBackward(g, ctx.inputs[0]!, saved(ctx).mean, saved(ctx).rstd)] },
   indexAdd: {
     save: [],
     backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],

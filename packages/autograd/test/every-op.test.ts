@@ -88,6 +88,7 @@ const CASES: { [K in RecordedOp]: () => Case } = {
   hxe: () => unary((a) => T.hierarchicalCrossEntropy(a, ints([3, -100, 0]), null, { mode: 'xe' }), x([3, 5], 52)),
   conv1d: () => [(a, w, b) => T.conv1d(a, w, b, { padding: 'same' }), [x([2, 5, 3], 53), x([4, 3, 3], 54), x([4], 55)]],
   conv2d: () => [(a, w, b) => T.conv2d(a, w, b, { padding: [1, 0] }), [x([2, 3, 4, 2], 56), x([3, 2, 3, 2], 57), x([3], 58)]],
+  instanceNorm: () => unary((a) => T.instanceNorm(a), x([2, 3, 2, 3], 59)),
 };
 
 for (const op of Object.keys(CASES) as RecordedOp[]) {

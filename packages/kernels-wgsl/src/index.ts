@@ -21,3 +21,4 @@ export * from './matmul.js';
 export * from './attention.js';
 export * from './rope.js';
 export * from './conv.js';
+export * from './instance-norm.js';

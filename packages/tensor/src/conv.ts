@@ -17,6 +17,7 @@ import {
 } from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
 import { deviceOf, empty, launch, record } from './ops.js';
+import { withContiguous } from './rows.js';
 import { requireF32, untracked } from './op.js';
 import type { Tensor } from './tensor.js';
 
@@ -58,16 +59,6 @@ export function conv2dPadding(padding: Conv2dPadding, kh: number, kw: number): C
 
 /** A contiguous tensor's storage seen with another shape. */
 const as = (t: Tensor, shape: readonly number[]) => ({ shape, strides: contiguousStrides(shape), offset: t.offset });
-
-/** Runs `fn` on contiguous versions of `ts` (untracked copies where needed, disposed after). */
-function withContiguous<R>(ts: Tensor[], fn: (cs: Tensor[]) => R): R {
-  const cs = untracked(() => ts.map((t) => (t.isContiguous ? t : ops.clone(t))));
-  try {
-    return fn(cs);
-  } finally {
-    cs.forEach((c, k) => c !== ts[k] && c.dispose());
-  }
-}
 
 /** Checks dtypes and ranks; returns the 4-D shapes the kernels see. */
 function shapes4(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, oneD: boolean, padding: ConvPadding): { x4: number[]; w4: number[] } {

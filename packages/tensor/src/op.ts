@@ -14,6 +14,7 @@
 import { type CpuOperand, type DType, type ElementwiseOpName, type GpuOperand, type KernelQueue, contiguousStrides, numel } from '@rnagrad/kernels-wgsl';
 import type { AttentionAttrs, RopeOpts } from './attention.js';
 import type { ConvAttrs } from './conv.js';
+import type { InstanceNormAttrs } from './instance-norm.js';
 import type { HxeAttrs } from './hxe.js';
 import type { MatmulAttrs } from './linalg.js';
 import { runtime } from './runtime.js';
@@ -190,6 +191,7 @@ export type RecordedOps = { [K in DifferentiableElementwise]: ElementwiseAttrs }
   hxe: HxeAttrs;
   conv1d: ConvAttrs;
   conv2d: ConvAttrs;
+  instanceNorm: InstanceNormAttrs;
 };
 export type RecordedOp = keyof RecordedOps;
 
