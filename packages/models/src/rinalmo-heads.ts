@@ -20,10 +20,6 @@ import * as S from './conv-composed.js';
 
 const INSTANCE_NORM_EPS = 1e-5;
 
-/** Instance norm over the spatial axes of a channels-last tensor ([B, L, C] or [B, H, W, C]). */
-function instanceNorm(x: Tensor): Tensor {
-  return S.instanceNorm(x, INSTANCE_NORM_EPS);
-}
 
 /** PyTorch `nn.Conv2d` (stride 1, 'same' padding) on channels-last input; weight [Cout, Cin, k, k]. */
 class Conv2d extends Module {
@@ -60,7 +56,7 @@ class ConvNet extends Module {
     this.convs = convs.map((conv, k) => this.module(String(3 * k), conv));
   }
   forward(x: Tensor): Tensor {
-    return this.convs.reduce((h, conv) => this.activation(instanceNorm(conv.forward(h))), x);
+    return this.convs.reduce((h, conv) => this.activation(T.instanceNorm(conv.forward(h), INSTANCE_NORM_EPS)), x);
   }
 }
 
