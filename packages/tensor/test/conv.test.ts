@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
+import { assertClose, assertPairClose, both, collectGarbage, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
 
 type Padding = 'same' | 'valid' | number | [number, number];
 
@@ -182,6 +182,29 @@ test('conv: bad shapes get errors that name the op and the shapes', () => {
     [() => T.conv2dBackward(t([1, 4, 4, 3]), t([1, 4, 4, 3]), t([2, 3, 3, 3]), { top: 1, bottom: 1, left: 1, right: 1 }), /conv2dBackward: dy must be the output's shape \[1, 4, 4, 2\].*got \[1, 4, 4, 3\]/],
   ];
   for (const [fn, re] of cases) assert.throws(fn, re);
+});
+
+test('conv, instanceNorm and pairwiseLinear leave no tensors or buffers behind (forward, backward, non-contiguous inputs)', async () => {
+  await collectGarbage();
+  const x = T.transpose(T.tensor(valuesFor([7, 2, 6], 1), { shape: [7, 2, 6] }), 0, 1); // [2, 7, 6], not contiguous
+  const w = T.tensor(valuesFor([5, 6, 3], 2), { shape: [5, 6, 3] });
+  const w2 = T.tensor(valuesFor([4, 12], 3), { shape: [4, 12] });
+  const pool = T.runtime().pool;
+  const round = async () => {
+    const y = T.conv1d(x, w, null, { padding: 'same' });
+    const g = T.conv1dBackward(y, x, w, T.conv1dPadding('same', 3), { bias: true });
+    const n = T.instanceNorm(y);
+    const p = T.pairwiseLinear(x, w2);
+    await n.data();
+    [y, g.dx!, g.dweight!, g.dbias!, n, p].forEach((t) => t.dispose());
+  };
+  await round();
+  await T.runtime().sync();
+  const before = { tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes };
+  for (let i = 0; i < 3; i++) await round();
+  await T.runtime().sync();
+  assert.equal({ tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes }, before);
+  [x, w, w2].forEach((t) => t.dispose());
 });
 
 test.run();
