@@ -18,6 +18,7 @@ export * from './dropout.js';
 export * from './swiglu.js';
 export * from './conv.js';
 export * from './instance-norm.js';
+export { outerConcat, pairwiseLinear } from './pairwise.js';
 export * from './optim.js';
 export { type HierarchicalCrossEntropyOptions, type HxeAttrs, type HxeReduction, type HxeSaved, type HxeTable, hierarchicalCrossEntropy, hierarchicalCrossEntropyBackward } from './hxe.js';
 export { matmul, linear, matmulBackward, type MatmulOpts, type MatmulAttrs, type MatmulActivation } from './linalg.js';
