@@ -16,7 +16,6 @@ import type { Tensor } from '@rnagrad/tensor';
 import { Module, uniformInit } from './module.js';
 import { BlockList } from './helm.js';
 import { Dropout, Linear } from './layers.js';
-import * as S from './conv-composed.js';
 
 const INSTANCE_NORM_EPS = 1e-5;
 
@@ -114,7 +113,7 @@ export class SecondaryStructureHead extends Module {
   /** x [B, L, d] (the representation without <cls>/<eos>) → symmetric pair logits [B, L, L], 0 on the diagonal. */
   forward(x: Tensor): Tensor {
     const [batch, length] = x.shape as [number, number, number];
-    const pairs = S.pairwiseLinear(x, this.linear_in.weight, this.linear_in.bias); // [B, L, L, C]
+    const pairs = T.pairwiseLinear(x, this.linear_in.weight, this.linear_in.bias); // [B, L, L, C]
     const logits = this.conv_out.forward(this.resnet.forward(pairs)).reshape([batch, length, length]);
     const upper = T.mul(logits, strictUpper(length));
     return T.add(upper, T.transpose(upper, 1, 2));
