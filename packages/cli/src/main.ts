@@ -10,6 +10,7 @@ import { GENERATE, runGenerate } from './commands/generate.js';
 import { INFO, runInfo } from './commands/info.js';
 import { SCORE, runScore } from './commands/score.js';
 import { FINETUNE, TRAIN, runTrain } from './commands/train.js';
+import { FINETUNE_TASK, runFinetuneTask } from './commands/finetune-task.js';
 
 interface Command {
   spec: CommandSpec<FlagSpecs>;
@@ -60,7 +61,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write('rnagrad 0.1.0\n');
     return;
   }
-  const command = COMMANDS[name];
+  // `finetune --task …` fine-tunes RiNALMo with a downstream head; plain `finetune` continues HELM.
+  const withTask = name === 'finetune' && rest.some((r) => r === '--task' || r.startsWith('--task='));
+  const command = withTask ? ({ spec: FINETUNE_TASK, run: runFinetuneTask } as unknown as Command) : COMMANDS[name];
   if (!command) fail(null, new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')}; see rnagrad --help)`));
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${helpText(command.spec)}\n`);

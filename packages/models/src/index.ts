@@ -78,3 +78,25 @@ export {
   nucleotideCorpus, rinalmoMlmBatch, rinalmoBatchTensors, evaluateRinalmoMlm, RinalmoMlmSource, RINALMO_MASKING, IGNORE_TARGET,
   type NucleotideCorpus, type RinalmoMlmBatch, type MlmMaskingOptions, type RinalmoMlmSourceOptions,
 } from './rinalmo-data.js';
+export {
+  canPair, pairCandidates, pairsAboveThreshold, predictPairs, structureScores, meanScores, tuneThreshold, MIN_PAIR_SEPARATION, THRESHOLD_GRID,
+  type PairCandidates, type StructureScores, type ThresholdChoice,
+} from './secondary-structure.js';
+export {
+  archiveIIFamily, archiveIIRecords, archiveIIFromStructures, leaveOneFamilyOut, nrcDataset, regressionDataset, fitStandardizer, standardize,
+  unstandardize, NRC_CLASSES,
+  type StructureRecord, type ArchiveIIOptions, type FamilySplit, type LabelledSequence, type ClassificationDataset, type ValuedSequence,
+  type RegressionDataset, type RegressionCsvOptions, type Standardizer,
+} from './downstream-data.js';
+export {
+  classificationMetrics, regressionMetrics, type ClassScores, type ClassificationMetrics, type RegressionMetrics,
+} from './downstream-metrics.js';
+export {
+  SecondaryStructureHead, ClassificationHead, RegressionHead, pairLoss,
+  type SecondaryStructureHeadConfig, type ClassificationHeadConfig, type RegressionHeadConfig,
+} from './rinalmo-heads.js';
+export {
+  RinalmoDownstream, HEAD_DEFAULTS, finetuneFreezing, secondaryStructureTask, classificationTask, regressionTask, evaluateStructures, encodeSequences,
+  type DownstreamTask, type RinalmoDownstreamConfig, type FinetuneMode, type FinetuneTask, type StructureEvaluation, type StructureTaskOptions,
+  type SequenceTaskOptions, type StructureBatch, type SequenceBatch, type ClassificationBatch, type RegressionBatch,
+} from './rinalmo-finetune.js';

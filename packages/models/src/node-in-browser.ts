@@ -21,7 +21,13 @@ export const
   loadRinalmoFile = undefined,
   writeSafetensorsFile = undefined,
   loadNucleotideCorpus = undefined,
-  ncrnaPretrainPath = undefined;
+  ncrnaPretrainPath = undefined,
+  loadArchiveII = undefined,
+  loadNrc = undefined,
+  loadRegressionCsv = undefined,
+  archiveIIPath = undefined,
+  nrcPath = undefined,
+  sharedDataRoot = undefined;
 
 throw new Error(
   "@rnagrad/models/node is the Node entry (files through node:fs); in a browser import '@rnagrad/models', " +

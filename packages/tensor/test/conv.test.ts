@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
+import { assertClose, assertPairClose, both, collectGarbage, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
 
 type Padding = 'same' | 'valid' | number | [number, number];
 
@@ -122,6 +122,27 @@ test('conv2d 3×3 on a 19×21 map with 11 → 13 channels (chunked weight gradie
   await checkCase({ x: [2, 19, 21, 11], w: [13, 11, 3, 3], padding: 'same', hasBias: true, transposed: false, seed: 9 }, 'conv2d');
 });
 
+test('conv1d, conv2d and their gradients read and write operands at nonzero offsets', async () => {
+  // Contiguous tensors that start inside their storage: the second half of a batch, a weight slice.
+  for (const [xs, ws] of [[[2, 9, 3], [4, 3, 3]], [[2, 5, 6, 2], [3, 2, 3, 3]]] as const) {
+    const conv = convOf(xs.length);
+    const xb = pair([2 * xs[0]!, ...xs.slice(1)], valuesFor([2 * xs[0]!, ...xs.slice(1)], 3));
+    const wb = pair([ws[0]! + 1, ...ws.slice(1)], valuesFor([ws[0]! + 1, ...ws.slice(1)], 4, -1, 1));
+    const x = both((t) => T.narrow(t, 0, xs[0]!, xs[0]!), xb);
+    const w = both((t) => T.narrow(t, 0, 1, ws[0]!), wb);
+    const y = both((a, b) => conv(a, b, null, { padding: 'same' }), x, w);
+    await assertPairClose(y, `conv [${xs}] at an offset`, 1e-4, 1e-4);
+    const dyb = pair([2, ...y.c.shape], valuesFor([2, ...y.c.shape], 5));
+    const dy = both((t) => T.squeeze(T.narrow(t, 0, 1, 1), 0), dyb);
+    const pad = xs.length === 3 ? T.conv1dPadding('same', ws[2]!) : T.conv2dPadding('same', ws[2]!, ws[3]!);
+    const gg = backwardOf(xs.length)(dy.g, x.g, w.g, pad, { bias: true });
+    const gc = backwardOf(xs.length)(dy.c, x.c, w.c, pad, { bias: true });
+    for (const k of ['dx', 'dweight', 'dbias'] as const) await assertPairClose({ g: gg[k]!, c: gc[k]! }, `conv [${xs}] ${k} at an offset`, 1e-4, 1e-4);
+    for (const t of [...Object.values(gg), ...Object.values(gc)]) t?.dispose();
+    disposePairs(xb, wb, x, w, y, dyb, dy);
+  }
+});
+
 test("conv padding: 'same' keeps the length, even K pads the extra zero after (as PyTorch)", async () => {
   const x = T.tensor([1, 2, 3, 4], { shape: [1, 4, 1], device: 'cpu' });
   const w = T.tensor([1, 10], { shape: [1, 1, 2], device: 'cpu' });
@@ -161,6 +182,29 @@ test('conv: bad shapes get errors that name the op and the shapes', () => {
     [() => T.conv2dBackward(t([1, 4, 4, 3]), t([1, 4, 4, 3]), t([2, 3, 3, 3]), { top: 1, bottom: 1, left: 1, right: 1 }), /conv2dBackward: dy must be the output's shape \[1, 4, 4, 2\].*got \[1, 4, 4, 3\]/],
   ];
   for (const [fn, re] of cases) assert.throws(fn, re);
+});
+
+test('conv, instanceNorm and pairwiseLinear leave no tensors or buffers behind (forward, backward, non-contiguous inputs)', async () => {
+  await collectGarbage();
+  const x = T.transpose(T.tensor(valuesFor([7, 2, 6], 1), { shape: [7, 2, 6] }), 0, 1); // [2, 7, 6], not contiguous
+  const w = T.tensor(valuesFor([5, 6, 3], 2), { shape: [5, 6, 3] });
+  const w2 = T.tensor(valuesFor([4, 12], 3), { shape: [4, 12] });
+  const pool = T.runtime().pool;
+  const round = async () => {
+    const y = T.conv1d(x, w, null, { padding: 'same' });
+    const g = T.conv1dBackward(y, x, w, T.conv1dPadding('same', 3), { bias: true });
+    const n = T.instanceNorm(y);
+    const p = T.pairwiseLinear(x, w2);
+    await n.data();
+    [y, g.dx!, g.dweight!, g.dbias!, n, p].forEach((t) => t.dispose());
+  };
+  await round();
+  await T.runtime().sync();
+  const before = { tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes };
+  for (let i = 0; i < 3; i++) await round();
+  await T.runtime().sync();
+  assert.equal({ tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes }, before);
+  [x, w, w2].forEach((t) => t.dispose());
 });
 
 test.run();

@@ -44,6 +44,21 @@ export { ParseError, type TextSource, splitLines, streamLines } from './text.js'
 export { type FastaOptions, type FastaRecord, parseFasta, readFasta } from './fasta.js';
 export { type CsvOptions, type CsvRow, type CsvValue, parseCsv, readCsv, readCsvColumn } from './csv.js';
 export {
+  type SecondaryStructure,
+  type StructureReadOptions,
+  UNPAIRED,
+  basePairs,
+  dotBracketFromPartners,
+  formatBpseq,
+  formatCt,
+  formatDotBracket,
+  parseBpseq,
+  parseCt,
+  parseDotBracket,
+  partnersFromDotBracket,
+  partnersFromPairs,
+} from './structure.js';
+export {
   type BucketBatchOptions,
   type IndexedTokenBatch,
   bucketBatches,

@@ -5,7 +5,7 @@
 const MESSAGE =
   "@rnagrad/tokenizers/node reads files by path and needs Node; in a browser import '@rnagrad/tokenizers' " +
   'and pass the text, or a stream of chunks (e.g. (await fetch(url)).body), ' +
-  'to parseFasta / readFasta / readCsv / readCsvColumn.';
+  'to parseFasta / readFasta / readCsv / readCsvColumn / parseCt / parseBpseq / parseDotBracket.';
 
 function nodeOnly(): never {
   throw new Error(MESSAGE);
@@ -14,5 +14,6 @@ function nodeOnly(): never {
 export const readFastaFile = nodeOnly;
 export const readCsvFile = nodeOnly;
 export const readCsvColumnFile = nodeOnly;
+export const readStructureFile = nodeOnly;
 
 throw new Error(MESSAGE);

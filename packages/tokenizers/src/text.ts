@@ -14,7 +14,7 @@ export class ParseError extends Error {
   override readonly name = 'ParseError';
 
   constructor(
-    readonly format: 'FASTA' | 'CSV',
+    readonly format: 'FASTA' | 'CSV' | 'dot-bracket' | 'CT' | 'BPSEQ',
     readonly lineNumber: number,
     readonly detail: string,
     /** File name or other label of the input, appended to the message when given. */

@@ -136,6 +136,7 @@ export const FINETUNE: CommandSpec<typeof finetuneFlags> = {
   summary: 'Continues training a model on your sequences (same objective), optionally with frozen layers or gradual unfreezing.',
   usage: 'rnagrad finetune --from DIR --data FILE [options]',
   flags: finetuneFlags,
+  notes: ['RiNALMo downstream heads (secondary structure, ncRNA family, regression): rnagrad finetune --task ss|ncrna|regression --help'],
   examples: ['rnagrad finetune --from runs/helm --data my_cds.fasta --steps 100 --gradual-unfreeze 20 --out runs/ft'],
 };
 
