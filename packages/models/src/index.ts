@@ -6,7 +6,9 @@
  */
 export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
-export { HelmModel, HELM_DEFAULTS, BlockList, type HelmConfig } from './helm.js';
+export { HelmModel, HELM_DEFAULTS, BlockList, sinusoidalPositions, type HelmConfig } from './helm.js';
+export { CodonNgram, type NgramCrossEntropy } from './ngram.js';
+export { spearman, pearson, auroc, accuracy, averageRanks } from './metrics.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
 export { codonCorpus, codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 export { AdamW, cosineSchedule, isNoDecayParameter, type AdamWOptions, type AdamWState } from './optim.js';
@@ -29,7 +31,7 @@ export {
   type StepEntry,
   type EvalEntry,
 } from './trainer.js';
-export { trainHelm, helmTask, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
+export { trainHelm, helmTask, helmValidationBatches, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
 export { rinalmoTask, trainRinalmo, RINALMO_TRAIN_DEFAULTS, type RinalmoTask, type RinalmoTaskOptions, type RinalmoTrainOptions } from './rinalmo-train.js';
 export { embedRinalmo, type RinalmoEmbedOptions, type RinalmoEmbeddings } from './rinalmo-embed.js';
 export {
