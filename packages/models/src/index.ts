@@ -9,6 +9,10 @@ export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, sinusoidalPositions, type HelmConfig } from './helm.js';
 export { CodonNgram, type NgramCrossEntropy } from './ngram.js';
 export { spearman, pearson, auroc, accuracy, averageRanks } from './metrics.js';
+export {
+  codonbertDatasetFromCsv, ecoliExpressionFromCsv, CODONBERT_FILES, ECOLI_EXPRESSION_FILE,
+  type PropertyDataset, type PropertyExample, type CodonbertDatasetName,
+} from './property-data.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
 export { codonCorpus, codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 export { AdamW, cosineSchedule, isNoDecayParameter, type AdamWOptions, type AdamWState } from './optim.js';

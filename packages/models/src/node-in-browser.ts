@@ -21,7 +21,9 @@ export const
   loadRinalmoFile = undefined,
   writeSafetensorsFile = undefined,
   loadNucleotideCorpus = undefined,
-  ncrnaPretrainPath = undefined;
+  ncrnaPretrainPath = undefined,
+  loadCodonbertDataset = undefined,
+  loadEcoliExpression = undefined;
 
 throw new Error(
   "@rnagrad/models/node is the Node entry (files through node:fs); in a browser import '@rnagrad/models', " +

@@ -18,3 +18,4 @@ export {
 export { type InterruptFlag, onInterrupt } from './interrupt.js';
 export { fileSource, loadRinalmoFile, writeSafetensorsFile } from './safetensors-file.js';
 export { loadNucleotideCorpus, ncrnaPretrainPath } from './rinalmo-data-file.js';
+export { loadCodonbertDataset, loadEcoliExpression } from './property-data-file.js';
