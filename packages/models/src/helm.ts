@@ -103,7 +103,7 @@ class Block extends Module {
     this.attn = this.module('attn', new Attention(cfg));
     this.ln_2 = this.module('ln_2', new LayerNorm(cfg.dModel, { eps: cfg.layerNormEps }));
     this.mlp = this.module('mlp', new Mlp(cfg));
-    this.drop = new Dropout(cfg.dropout);
+    this.drop = this.module('drop', new Dropout(cfg.dropout));
   }
   forward(x: Tensor, keyPaddingMask: Tensor | undefined): Tensor {
     const a = T.add(x, this.drop.forward(this.attn.forward(this.ln_1.forward(x), keyPaddingMask)));

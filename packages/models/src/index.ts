@@ -8,6 +8,11 @@ export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
 export { HelmModel, HELM_DEFAULTS, BlockList, sinusoidalPositions, type HelmConfig } from './helm.js';
 export { CodonNgram, type NgramCrossEntropy } from './ngram.js';
+export { TextCnnHead, CodonConv, TEXTCNN_DEFAULTS, type TextCnnConfig } from './textcnn.js';
+export {
+  finetuneProperty, PropertyModel, PROPERTY_TRAIN_DEFAULTS,
+  type FinetuneMode, type PropertyTrainOptions, type PropertyResult, type PropertyMetrics,
+} from './property-train.js';
 export { spearman, pearson, auroc, accuracy, averageRanks } from './metrics.js';
 export {
   codonbertDatasetFromCsv, ecoliExpressionFromCsv, CODONBERT_FILES, ECOLI_EXPRESSION_FILE,
