@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import * as T from '@rnagrad/tensor';
 import { attentionCase } from './cases/attention.js';
 import { adamwCase } from './cases/adamw.js';
+import { convCase } from './cases/conv.js';
 import { crossEntropyCase } from './cases/crossentropy.js';
 import { elementwiseCase } from './cases/elementwise.js';
 import { hxeCase } from './cases/hxe.js';
@@ -35,7 +36,7 @@ import { PEER_ENGINES, type BenchCase, type CaseContext, type Figure, type PeerE
 import { packageVersion } from './lib/versions.js';
 
 /** Every case, in run order; a model benchmark plugs in by adding its module here. */
-export const CASES: BenchCase[] = [matmulCase, softmaxCase, crossEntropyCase, hxeCase, layerNormCase, attentionCase, adamwCase, elementwiseCase, trainCase];
+export const CASES: BenchCase[] = [matmulCase, softmaxCase, crossEntropyCase, hxeCase, layerNormCase, attentionCase, adamwCase, elementwiseCase, convCase, trainCase];
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);

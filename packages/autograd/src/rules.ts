@@ -103,6 +103,7 @@ export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
   gelu: elementwise(['inputs'], (g, [a]) => [T.map('geluBackward', [a!, g])]),
   geluTanh: elementwise(['inputs'], (g, [a]) => [T.map('geluTanhBackward', [a!, g])]),
   silu: elementwise(['inputs'], (g, [a]) => [T.map('siluBackward', [a!, g])]),
+  elu: elementwise(['inputs'], (g, [a, alpha]) => [T.map('eluBackward', [a!, g, alpha!]), null]),
   where: elementwise(['inputs'], (g, [c, a, b]) => [null, T.where(c as Tensor, g, 0), T.where(c as Tensor, 0, g)]),
 
   sum: {
@@ -208,6 +209,9 @@ export const RULES: { [K in RecordedOp]: GradRule<RecordedOps[K]> } = {
   },
   rope: { save: [], backward: (g, ctx) => [T.ropeBackward(g, ctx.attrs as T.RopeOpts)] },
   hxe: { save: [], backward: (g, ctx) => [T.hierarchicalCrossEntropyBackward(g, ctx.attrs as T.HxeAttrs)] },
+  conv1d: convRule(T.conv1dBackward),
+  conv2d: convRule(T.conv2dBackward),
+  instanceNorm: { save: ['inputs'], backward: (g, ctx) => [T.instanceNormBackward(g, ctx.inputs[0]!, saved(ctx).mean, saved(ctx).rstd)] },
   indexAdd: {
     save: [],
     backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],
@@ -248,6 +252,19 @@ function normRule(rms: boolean): GradRule<NormAttrs> {
       if (hasWeight) out.push(r.dweight);
       if (hasBias) out.push(r.dbias);
       return out;
+    },
+  };
+}
+
+/** conv1d / conv2d: inputs are [x, weight, bias?]; the bias gradient is dy summed over its pixels. */
+function convRule(backward: typeof T.conv1dBackward): GradRule<T.ConvAttrs> {
+  return {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const [x, weight] = ctx.inputs as Tensor[];
+      const needs = { input: ctx.needs[0], weight: ctx.needs[1], bias: ctx.attrs.hasBias && ctx.needs[2] };
+      const { dx, dweight, dbias } = backward(g, x!, weight!, ctx.attrs.padding, needs);
+      return ctx.attrs.hasBias ? [dx, dweight, dbias] : [dx, dweight];
     },
   };
 }

@@ -57,6 +57,7 @@ const CASES: { [K in RecordedOp]: () => Case } = {
   gelu: () => unary(T.gelu),
   geluTanh: () => unary(T.geluTanh),
   silu: () => unary(T.silu),
+  elu: () => unary((a) => T.elu(a, 0.7), T.tensor([-2.5, -0.3, -1e-3, 0.2, 1.5, 3], { device: 'cpu' })),
   where: () => binary((a, b) => T.where(T.gt(a, 0), a, b), x([2, 3], 20), x([2, 3], 21)),
 
   sum: () => unary((a) => T.sum(a, 1)),
@@ -85,6 +86,9 @@ const CASES: { [K in RecordedOp]: () => Case } = {
   attention: () => [(q, k, v) => T.attention(q, k, v, { causal: true }), [x([1, 2, 3, 4], 48), x([1, 2, 3, 4], 49), x([1, 2, 3, 4], 50)]],
   rope: () => unary((a) => T.rope(a, { positionOffset: 2 }), x([1, 2, 3, 4], 51)),
   hxe: () => unary((a) => T.hierarchicalCrossEntropy(a, ints([3, -100, 0]), null, { mode: 'xe' }), x([3, 5], 52)),
+  conv1d: () => [(a, w, b) => T.conv1d(a, w, b, { padding: 'same' }), [x([2, 5, 3], 53), x([4, 3, 3], 54), x([4], 55)]],
+  conv2d: () => [(a, w, b) => T.conv2d(a, w, b, { padding: [1, 0] }), [x([2, 3, 4, 2], 56), x([3, 2, 3, 2], 57), x([3], 58)]],
+  instanceNorm: () => unary((a) => T.instanceNorm(a), x([2, 3, 2, 3], 59)),
 };
 
 for (const op of Object.keys(CASES) as RecordedOp[]) {

@@ -76,6 +76,17 @@ function compare(name: string, op: string, cpu: (a: number, b: number) => boolea
 const GELU_PRELUDE = `${ERF_WGSL}
 fn gelu_tanh_inner(x: f32) -> f32 { return tanh(clamp(${SQRT_2_OVER_PI} * (x + 0.044715 * x * x * x), -15.0, 15.0)); }`;
 
+/**
+ * expm1 for ELU's negative branch: exp(x) − 1 cancels for small |x| (relative error ~1e-7/|x|), so
+ * |x| < 0.7 uses the Taylor series to x⁹/9! (truncation < 2e-8 relative); beyond, exp's own error
+ * over |eˣ − 1| ≥ 0.5 stays within a few ulps.
+ */
+const EXPM1_PRELUDE = `fn expm1_f32(x: f32) -> f32 {
+  if (abs(x) >= 0.7) { return exp(x) - 1.0; }
+  // x · (1 + x/2! + x²/3! + … + x⁸/9!), Horner form
+  return x * (1.0 + x * (0.5 + x * (${1 / 6} + x * (${1 / 24} + x * (${1 / 120} + x * (${1 / 720} + x * (${1 / 5040} + x * (${1 / 40320} + x * ${1 / 362880}))))))));
+}`;
+
 export const ELEMENTWISE_OPS = {
   // Fills, copies, casts and index-based generators.
   copy: { name: 'copy', arity: 1, operandTypes: (t) => t, out: (t) => t[0]!, wgsl: ([a]) => a!, cpu: ([a]) => a! },
@@ -128,6 +139,12 @@ export const ELEMENTWISE_OPS = {
   gelu: floatUnary('gelu', (a) => `0.5 * ${a} * (1.0 + erf_f32(${a} * ${Math.SQRT1_2}))`, (x) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)), ERF_WGSL),
   geluTanh: floatUnary('geluTanh', (a) => `0.5 * ${a} * (1.0 + gelu_tanh_inner(${a}))`, geluTanhCpu, GELU_PRELUDE),
   silu: floatUnary('silu', (a) => `${a} / (1.0 + exp(-${a}))`, (x) => x * sigmoidCpu(x)),
+  /** elu(x, alpha) = x for x > 0, alpha·(eˣ − 1) otherwise; NaN stays NaN. */
+  elu: {
+    name: 'elu', arity: 2, operandTypes: floats, out: float, prelude: EXPM1_PRELUDE,
+    wgsl: ([x, alpha]) => keepNan(`select(${alpha} * expm1_f32(${x}), ${x}, ${x} > 0.0)`, x!),
+    cpu: ([x, alpha]) => (x! > 0 ? x! : alpha! * Math.expm1(x!)),
+  },
 
   // Binary arithmetic; operands broadcast.
   add: { name: 'add', arity: 2, wgsl: ([a, b]) => `${a} + ${b}`, cpu: ([a, b]) => a! + b! },
@@ -167,6 +184,12 @@ export const ELEMENTWISE_OPS = {
   reluBackward: {
     name: 'reluBackward', arity: 2, operandTypes: floats, out: float,
     wgsl: ([x, g]) => `select(0.0, ${g}, ${x} > 0.0 || is_nan(${x}))`, cpu: ([x, g]) => (x! > 0 || Number.isNaN(x) ? g! : 0),
+  },
+  /** (x, dy, alpha) → dy·alpha·eˣ where x ≤ 0, else dy: a NaN x passes dy on, as PyTorch's elu_backward. */
+  eluBackward: {
+    name: 'eluBackward', arity: 3, operandTypes: floats, out: float,
+    wgsl: ([x, g, alpha]) => `select(${g}, ${g} * ${alpha} * exp(${x}), ${x} <= 0.0 && !is_nan(${x}))`,
+    cpu: ([x, g, alpha]) => (x! <= 0 ? g! * alpha! * Math.exp(x!) : g!),
   },
   sigmoidBackward: activationBackward(
     'sigmoidBackward',

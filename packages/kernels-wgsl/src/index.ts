@@ -20,3 +20,5 @@ export * from './hxe.js';
 export * from './matmul.js';
 export * from './attention.js';
 export * from './rope.js';
+export * from './conv.js';
+export * from './instance-norm.js';

@@ -13,6 +13,8 @@
  */
 import { type CpuOperand, type DType, type ElementwiseOpName, type GpuOperand, type KernelQueue, contiguousStrides, numel } from '@rnagrad/kernels-wgsl';
 import type { AttentionAttrs, RopeOpts } from './attention.js';
+import type { ConvAttrs } from './conv.js';
+import type { InstanceNormAttrs } from './instance-norm.js';
 import type { HxeAttrs } from './hxe.js';
 import type { MatmulAttrs } from './linalg.js';
 import { runtime } from './runtime.js';
@@ -133,7 +135,7 @@ export function sameShape(op: string, a: Tensor, b: Tensor): void {
 /** The elementwise ops with a gradient; the others (comparisons, casts to integers, backward helpers) are not recorded. */
 export const DIFFERENTIABLE_ELEMENTWISE = [
   'copy', 'castF32', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'neg', 'abs', 'square', 'sign', 'floor', 'ceil',
-  'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'gelu', 'geluTanh', 'silu', 'where',
+  'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'gelu', 'geluTanh', 'silu', 'elu', 'where',
 ] as const satisfies readonly ElementwiseOpName[];
 export type DifferentiableElementwise = (typeof DIFFERENTIABLE_ELEMENTWISE)[number];
 
@@ -187,6 +189,9 @@ export type RecordedOps = { [K in DifferentiableElementwise]: ElementwiseAttrs }
   attention: AttentionAttrs;
   rope: Required<RopeOpts>;
   hxe: HxeAttrs;
+  conv1d: ConvAttrs;
+  conv2d: ConvAttrs;
+  instanceNorm: InstanceNormAttrs;
 };
 export type RecordedOp = keyof RecordedOps;
 

@@ -168,6 +168,8 @@ export const erf = unary('erf');
 export const gelu = unary('gelu');
 export const geluTanh = unary('geluTanh');
 export const silu = unary('silu');
+/** ELU: x for x > 0, alpha·(eˣ − 1) otherwise (PyTorch's default alpha 1). Records 'elu' (an elementwise op). */
+export const elu = (x: Tensor, alpha = 1): Tensor => map('elu', [x, alpha]);
 export const logicalNot = unary('logicalNot');
 /** 1 (bool) where x is NaN. */
 export const isnan = unary('isnan');

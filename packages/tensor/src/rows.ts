@@ -35,3 +35,13 @@ export function withContiguousFallback<T>(inputs: Tensor[], run: (xs: Tensor[]) 
     }
   }
 }
+
+/** Runs `fn` on contiguous versions of `ts` (untracked copies where needed, disposed after). */
+export function withContiguous<R>(ts: Tensor[], fn: (cs: Tensor[]) => R): R {
+  const cs = untracked(() => ts.map((t) => (t.isContiguous ? t : clone(t))));
+  try {
+    return fn(cs);
+  } finally {
+    cs.forEach((c, k) => c !== ts[k] && c.dispose());
+  }
+}
