@@ -40,11 +40,7 @@ export class CodonConv extends Module {
     this.bias = this.param('bias', uniformInit([filters], bound));
   }
   forward(x: Tensor): Tensor {
-    // Unfold + matmul: [B, L', k·Cin] windows times the weight as [k·Cin, filters].
-    const [, L, C] = x.shape as [number, number, number];
-    const windows = L - this.kernel + 1;
-    const cols = T.concat(Array.from({ length: this.kernel }, (_, j) => x.narrow(1, j, windows)), 2);
-    return T.matmul(cols, this.weight.permute([2, 1, 0]).reshape([this.kernel * C, this.filters]), { bias: this.bias });
+    return T.conv1d(x, this.weight, this.bias);
   }
 }
 
