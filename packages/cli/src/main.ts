@@ -8,6 +8,7 @@ import { BENCH, runBench } from './commands/bench.js';
 import { EMBED, runEmbed } from './commands/embed.js';
 import { GENERATE, runGenerate } from './commands/generate.js';
 import { INFO, runInfo } from './commands/info.js';
+import { PROPERTY, runProperty } from './commands/property.js';
 import { SCORE, runScore } from './commands/score.js';
 import { FINETUNE, TRAIN, runTrain } from './commands/train.js';
 import { FINETUNE_TASK, runFinetuneTask } from './commands/finetune-task.js';
@@ -20,6 +21,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   train: { spec: TRAIN, run: (a: Parameters<typeof runTrain>[1]) => runTrain('train', a) },
   finetune: { spec: FINETUNE, run: (a: Parameters<typeof runTrain>[1]) => runTrain('finetune', a) },
+  property: { spec: PROPERTY, run: runProperty },
   generate: { spec: GENERATE, run: runGenerate },
   score: { spec: SCORE, run: runScore },
   embed: { spec: EMBED, run: runEmbed },

@@ -204,7 +204,7 @@ export function mixSeed(seed: number, ...counters: number[]): number {
  * Batches of `batchSize` sequences by batch index: each epoch is a fresh seeded permutation, so
  * the data order is a pure function of (seed, index) and a resumed run sees the same batches.
  */
-export function sampler(seqs: readonly Int32Array[], batchSize: number, seed: number): { batch(index: number): Int32Array[]; epochOf(index: number): number } {
+export function sampler<I>(seqs: readonly I[], batchSize: number, seed: number): { batch(index: number): I[]; epochOf(index: number): number } {
   if (seqs.length === 0) throw new RangeError('sampler: the corpus is empty');
   let cached = { epoch: -1, order: [] as number[] };
   const orderOf = (epoch: number) => {

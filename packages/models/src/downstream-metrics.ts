@@ -7,6 +7,8 @@
  * - R² = 1 − SS_res / SS_tot, Spearman = Pearson of average ranks (ties share their mean rank).
  */
 
+import { pearson, spearman } from './metrics.js';
+
 export interface ClassScores {
   precision: number;
   recall: number;
@@ -60,31 +62,6 @@ export interface RegressionMetrics {
   spearman: number;
 }
 
-function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  const n = x.length;
-  let [mx, my] = [0, 0];
-  for (let i = 0; i < n; i++) [mx, my] = [mx + x[i]! / n, my + y[i]! / n];
-  let [sxy, sxx, syy] = [0, 0, 0];
-  for (let i = 0; i < n; i++) {
-    const [dx, dy] = [x[i]! - mx, y[i]! - my];
-    [sxy, sxx, syy] = [sxy + dx * dy, sxx + dx * dx, syy + dy * dy];
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
-}
-
-/** 1-based ranks, ties given their average rank. */
-function ranks(values: ArrayLike<number>): Float64Array {
-  const order = Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a]! - values[b]!);
-  const out = new Float64Array(values.length);
-  for (let start = 0; start < order.length;) {
-    let end = start;
-    while (end + 1 < order.length && values[order[end + 1]!] === values[order[start]!]) end++;
-    for (let k = start; k <= end; k++) out[order[k]!] = (start + end) / 2 + 1;
-    start = end + 1;
-  }
-  return out;
-}
-
 /** MSE, R², Pearson and Spearman of predictions against targets (NaN correlations for constant input). */
 export function regressionMetrics(targets: ArrayLike<number>, predictions: ArrayLike<number>): RegressionMetrics {
   const n = targets.length;
@@ -97,5 +74,5 @@ export function regressionMetrics(targets: ArrayLike<number>, predictions: Array
     ssRes += (targets[i]! - predictions[i]!) ** 2;
     ssTot += (targets[i]! - mean) ** 2;
   }
-  return { mse: ssRes / n, r2: ssTot > 0 ? 1 - ssRes / ssTot : NaN, pearson: pearson(targets, predictions), spearman: pearson(ranks(targets), ranks(predictions)) };
+  return { mse: ssRes / n, r2: ssTot > 0 ? 1 - ssRes / ssTot : NaN, pearson: pearson(targets, predictions), spearman: spearman(targets, predictions) };
 }

@@ -6,8 +6,19 @@
  */
 export { Module, normalInit, uniformInit } from './module.js';
 export { Linear, Conv1D, LayerNorm, Embedding, Dropout } from './layers.js';
-export { HelmModel, HELM_DEFAULTS, BlockList, attentionProbabilities, type HelmConfig, type Recorder } from './helm.js';
+export { HelmModel, HELM_DEFAULTS, BlockList, attentionProbabilities, sinusoidalPositions, type HelmConfig, type Recorder } from './helm.js';
 export { inspectHelm, sourceOfTensor, type HelmInspection, type InspectedTensor } from './inspect.js';
+export { CodonNgram, type NgramCrossEntropy } from './ngram.js';
+export { TextCnnHead, CodonConv, TEXTCNN_DEFAULTS, type TextCnnConfig } from './textcnn.js';
+export {
+  finetuneProperty, PropertyModel, PROPERTY_TRAIN_DEFAULTS,
+  type FinetuneMode, type PropertyTrainOptions, type PropertyResult, type PropertyMetrics,
+} from './property-train.js';
+export { spearman, pearson, auroc, accuracy, averageRanks } from './metrics.js';
+export {
+  codonbertDatasetFromCsv, ecoliExpressionFromCsv, CODONBERT_FILES, ECOLI_EXPRESSION_FILE,
+  type PropertyDataset, type PropertyExample, type CodonbertDatasetName,
+} from './property-data.js';
 export { MultiHeadAttention, type MultiHeadAttentionOptions } from './attention.js';
 export { codonCorpus, codonCorpusFromCsv, codonCorpusFromBytes, loadEcoliCds, ECOLI_CDS_FILE, type CorpusSource, mlmBatch, clmBatch, sampler, mixSeed, IGNORE_INDEX, CODON_TOKENS, type CodonCorpus, type LmBatch, type BatchOptions } from './data.js';
 // HELM's hierarchical cross-entropy: an op added outside the core engine (its kernels, the op, and
@@ -34,7 +45,7 @@ export {
   type StepEntry,
   type EvalEntry,
 } from './trainer.js';
-export { trainHelm, helmTask, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
+export { trainHelm, helmTask, helmValidationBatches, helmUnfreezeGroups, lossFunction, batchTensors, TRAIN_DEFAULTS, type HelmTask, type HelmTaskOptions, type HelmTrainOptions } from './train.js';
 export { rinalmoTask, trainRinalmo, RINALMO_TRAIN_DEFAULTS, type RinalmoTask, type RinalmoTaskOptions, type RinalmoTrainOptions } from './rinalmo-train.js';
 export { embedRinalmo, type RinalmoEmbedOptions, type RinalmoEmbeddings } from './rinalmo-embed.js';
 export {

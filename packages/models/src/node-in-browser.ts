@@ -27,7 +27,9 @@ export const
   loadRegressionCsv = undefined,
   archiveIIPath = undefined,
   nrcPath = undefined,
-  sharedDataRoot = undefined;
+  sharedDataRoot = undefined,
+  loadCodonbertDataset = undefined,
+  loadEcoliExpression = undefined;
 
 throw new Error(
   "@rnagrad/models/node is the Node entry (files through node:fs); in a browser import '@rnagrad/models', " +

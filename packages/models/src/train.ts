@@ -6,7 +6,7 @@
 import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
 import { noGrad } from '@rnagrad/autograd';
-import { codonTree, hxePathTable, leafMembership, seededRandom } from '@rnagrad/tokenizers';
+import { codonTree, randomCodonTree, hxePathTable, leafMembership, seededRandom } from '@rnagrad/tokenizers';
 import { type CodonCorpus, IGNORE_INDEX, type LmBatch, clmBatch, mixSeed, mlmBatch, sampler } from './data.js';
 import type { HelmModel } from './helm.js';
 import { hierarchicalCrossEntropy } from './hxe/op.js';
@@ -19,8 +19,13 @@ export interface HelmTaskOptions {
   loss: 'hxe' | 'xe';
   /** HXE's α (HELM: 0.2–0.6). */
   alpha: number;
+  /** HXE's tree: HELM's codon hierarchy, or the random-hierarchy ablation drawn from `hierarchySeed`. */
+  hierarchy: 'codon' | 'random';
+  hierarchySeed: number;
   /** Fixed validation batches evaluated each time. */
   validationBatches: number;
+  /** MLM: share of codons masked (HELM: 0.15). */
+  maskProbability: number;
   seed: number;
 }
 
@@ -32,13 +37,35 @@ export const TRAIN_DEFAULTS: HelmTrainOptions = {
   length: 64,
   loss: 'hxe',
   alpha: 0.2,
+  hierarchy: 'codon',
+  hierarchySeed: 1,
   validationBatches: 4,
+  maskProbability: 0.15,
 };
 
-/** The loss head: logits [N, V] and targets [N] → scalar mean over non-ignored rows. */
-export function lossFunction(kind: 'hxe' | 'xe', alpha: number): (logits: Tensor, targets: Tensor) => Tensor {
+/**
+ * The fixed validation batches of a HELM run: the same windows and masks at every evaluation, and
+ * for any other scorer (e.g. the n-gram baselines of `ngram.ts`) that must see the same tokens.
+ * They always mask HELM's 15%, whatever the training rate, so runs with other rates stay comparable.
+ */
+export function helmValidationBatches(corpus: CodonCorpus, cfg: Pick<HelmModel['cfg'], 'objective' | 'maxPositions'>, options: Partial<HelmTaskOptions> = {}): LmBatch[] {
+  const opts = { ...TRAIN_DEFAULTS, ...options };
+  const makeBatch = cfg.objective === 'mlm' ? mlmBatch : clmBatch;
+  const batchOptions = { length: opts.length, maxPositions: cfg.maxPositions, maskProbability: 0.15 };
+  const valSeqs = corpus.validation.length ? corpus.validation : corpus.train;
+  const valOrder = sampler(valSeqs, opts.batchSize, opts.seed + 1);
+  const valRng = seededRandom(opts.seed + 1);
+  return Array.from({ length: opts.validationBatches }, (_, i) => makeBatch(valOrder.batch(i), valRng, batchOptions));
+}
+
+/**
+ * The loss head: logits [N, V] and targets [N] → scalar mean over non-ignored rows. `hierarchy`
+ * picks HXE's tree (default HELM's codon tree; 'random' with a seed for the ablation).
+ */
+export function lossFunction(kind: 'hxe' | 'xe', alpha: number, hierarchy: { kind: 'codon' | 'random'; seed?: number } = { kind: 'codon' }): (logits: Tensor, targets: Tensor) => Tensor {
   if (kind === 'xe') return (logits, targets) => T.crossEntropy(logits, targets, { ignoreIndex: IGNORE_INDEX });
-  const tree = codonTree();
+  if (hierarchy.kind !== 'codon' && hierarchy.kind !== 'random') throw new RangeError(`lossFunction: hierarchy must be 'codon' or 'random', got ${String(hierarchy.kind)}`);
+  const tree = hierarchy.kind === 'random' ? randomCodonTree(hierarchy.seed ?? 1) : codonTree();
   const table = { ...hxePathTable(tree, alpha), membership: leafMembership(tree) };
   return (logits, targets) => hierarchicalCrossEntropy(logits, targets, table, { ignoreIndex: IGNORE_INDEX });
 }
@@ -72,20 +99,17 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
   if (!Number.isInteger(opts.length) || opts.length < 2 || opts.length > model.cfg.maxPositions) {
     throw new RangeError(`helmTask: length must be an integer in 2..${model.cfg.maxPositions} (the model's maxPositions), got ${opts.length}`);
   }
+  if (!(opts.maskProbability > 0 && opts.maskProbability < 1)) throw new RangeError(`helmTask: maskProbability must be in (0, 1), got ${opts.maskProbability}`);
   const makeBatch = model.cfg.objective === 'mlm' ? mlmBatch : clmBatch;
-  const batchOptions = { length: opts.length, maxPositions: model.cfg.maxPositions };
-  const objective = lossFunction(opts.loss, opts.alpha);
+  const batchOptions = { length: opts.length, maxPositions: model.cfg.maxPositions, maskProbability: opts.maskProbability };
+  const objective = lossFunction(opts.loss, opts.alpha, { kind: opts.hierarchy, seed: opts.hierarchySeed });
   const crossEntropy = lossFunction('xe', 0);
   const V = model.cfg.vocabSize;
   const order = sampler(corpus.train, opts.batchSize, opts.seed);
   let trained = 0;
   let nextBatch = 0;
 
-  // Fixed validation batches: the same windows and masks at every evaluation.
-  const valSeqs = corpus.validation.length ? corpus.validation : corpus.train;
-  const valOrder = sampler(valSeqs, opts.batchSize, opts.seed + 1);
-  const valRng = seededRandom(opts.seed + 1);
-  const validation = Array.from({ length: opts.validationBatches }, (_, i) => makeBatch(valOrder.batch(i), valRng, batchOptions));
+  const validation = helmValidationBatches(corpus, model.cfg, opts);
 
   const forward = (m: HelmModel, t: ReturnType<typeof batchTensors>) => m.forward(t.ids, t.mask, t.positions).reshape([-1, V]);
 

@@ -1,7 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as T from '@rnagrad/tensor';
-import { HelmModel, type CodonCorpus, gradualUnfreeze, helmTask, isNoDecayParameter, matchesPattern, train, trainHelm } from '../src/index.js';
+import {
+  HelmModel, type CodonCorpus, IGNORE_INDEX, gradualUnfreeze, helmTask, helmValidationBatches, isNoDecayParameter, lossFunction, matchesPattern,
+  sinusoidalPositions, train, trainHelm,
+} from '../src/index.js';
 
 await T.init({ quiet: true });
 
@@ -147,8 +150,41 @@ test('bad options are refused by name', async () => {
   await rejects(() => trainHelm(model, cyclicCorpus(), { length: 8, accumulate: 0 }), /accumulate must be an integer ≥ 1/);
   assert.throws(() => helmTask(model, cyclicCorpus(), { batchSize: 0 }), /batchSize must be an integer ≥ 1/);
   assert.throws(() => helmTask(model, cyclicCorpus(), { length: 49 }), /length must be an integer in 2\.\.48/);
+  assert.throws(() => helmTask(model, cyclicCorpus(), { length: 8, maskProbability: 1 }), /maskProbability must be in \(0, 1\)/);
   await rejects(() => trainHelm(model, cyclicCorpus(), { length: 8, steps: 1, freeze: ['transformer.nope'] }), /freeze: "transformer.nope" matches no parameter/);
   model.dispose();
+});
+
+test('positionInit sinusoidal starts wpe at the scaled sin/cos table', async () => {
+  const model = new HelmModel({ dModel: 8, layers: 1, heads: 2, dFF: 16, maxPositions: 5, positionInit: 'sinusoidal' });
+  const wpe = (await model.transformer.wpe.weight.data()) as Float32Array;
+  const table = sinusoidalPositions(5, 8, 0.02 * Math.SQRT2);
+  table.forEach((v, i) => assert.ok(Math.abs(v - wpe[i]!) < 1e-7, `entry ${i}`));
+  assert.ok(Math.abs(table[1 * 8 + 0]! - 0.02 * Math.SQRT2 * Math.sin(1)) < 1e-9 && table[0 * 8 + 1] === Float32Array.of(0.02 * Math.SQRT2)[0]);
+  model.dispose();
+  assert.throws(() => new HelmModel({ dModel: 8, heads: 2, positionInit: 'rope' as never }), /positionInit must be 'normal' or 'sinusoidal', got rope/);
+});
+
+test('maskProbability sets the training mask rate; validation always masks 15%', () => {
+  const model = tiny('mlm');
+  const corpus = cyclicCorpus();
+  const share = (b: { targets: Int32Array; attentionMask: Int32Array }) => b.targets.filter((t) => t !== IGNORE_INDEX).length / b.attentionMask.filter(Boolean).length;
+  const task = helmTask(model, corpus, { batchSize: 8, length: 40, maskProbability: 0.5 });
+  const trained = Array.from({ length: 4 }, (_, i) => share(task.source.batch(i)));
+  assert.ok(trained.every((s) => s > 0.35), `training shares ${trained}`);
+  const validation = helmValidationBatches(corpus, model.cfg, { batchSize: 8, length: 40, maskProbability: 0.5, validationBatches: 4 }).map(share);
+  assert.ok(validation.every((s) => s < 0.3), `validation shares ${validation}`);
+  model.dispose();
+});
+
+test("HXE on a random hierarchy differs from HELM's tree; the same seed gives the same loss", async () => {
+  const logits = T.tensor(Array.from({ length: 3 * 70 }, (_, i) => Math.sin(0.37 * i)), { shape: [3, 70] });
+  const targets = T.tensor([45, 20, 30], { shape: [3], dtype: 'i32' });
+  const value = (h: { kind: 'codon' | 'random'; seed?: number }) => lossFunction('hxe', 0.2, h)(logits, targets).item();
+  const [codon, random1, random1again, random2] = await Promise.all([value({ kind: 'codon' }), value({ kind: 'random', seed: 1 }), value({ kind: 'random', seed: 1 }), value({ kind: 'random', seed: 2 })]);
+  assert.ok(Math.abs(codon - random1) > 1e-4 && Math.abs(random1 - random2) > 1e-4, `${codon} ${random1} ${random2}`);
+  assert.is(random1, random1again);
+  assert.throws(() => lossFunction('hxe', 0.2, { kind: 'amino' as never }), /hierarchy must be 'codon' or 'random'/);
 });
 
 test.run();

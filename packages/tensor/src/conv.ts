@@ -122,8 +122,8 @@ function convBackward(op: string, dy: Tensor, x: Tensor, weight: Tensor, padding
   if (dy.rank !== dyShape.length || dy.shape.some((s, d) => s !== dyShape[d])) {
     throw new RangeError(`${op}: dy must be the output's shape ${dims(dyShape)} for input ${dims(x.shape)} and weight ${dims(weight.shape)}, got ${dims(dy.shape)}`);
   }
-  const dx = needs.input ?? true ? empty(x.shape, 'f32', device) : null;
-  const dweight = needs.weight ?? true ? empty(weight.shape, 'f32', device) : null;
+  const dx = (needs.input ?? true) ? empty(x.shape, 'f32', device) : null;
+  const dweight = (needs.weight ?? true) ? empty(weight.shape, 'f32', device) : null;
   withContiguous([dy, x, weight], ([dyc, xc, wc]) => {
     launch(op, device, {
       gpu: (at, queue) => {

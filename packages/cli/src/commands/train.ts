@@ -61,6 +61,8 @@ const shared = {
   accumulate: { type: 'int', min: 1, max: 1024, default: 1, help: 'micro-batches per update (gradient accumulation)' },
   loss: { type: 'choice', choices: ['hxe', 'xe'], default: TRAIN_DEFAULTS.loss, help: "hierarchical (HELM's HXE) or flat cross-entropy" },
   alpha: { type: 'number', min: 0, max: 10, default: TRAIN_DEFAULTS.alpha, help: 'HXE α (HELM used 0.2–0.6)' },
+  hierarchy: { type: 'choice', choices: ['codon', 'random'], default: TRAIN_DEFAULTS.hierarchy, help: "HXE's tree: HELM's codon hierarchy or a random one (the ablation; drawn from --seed)" },
+  mask: { type: 'number', min: 0, exclusiveMin: true, max: 0.99, default: TRAIN_DEFAULTS.maskProbability, help: 'helm-mlm: share of codons masked in training (validation always masks 15%)' },
   lr: { type: 'number', min: 0, exclusiveMin: true, max: 10, default: TRAIN_DEFAULTS.lr, help: 'peak learning rate' },
   'min-lr': { type: 'number', min: 0, max: 10, default: TRAIN_DEFAULTS.minLr, help: 'learning rate at the end of the cosine' },
   warmup: { type: 'int', min: 0, default: TRAIN_DEFAULTS.warmupSteps, help: 'linear warm-up steps' },
@@ -95,6 +97,7 @@ const trainFlags = {
   ff: { type: 'int', min: 1, meta: 'N', help: 'MLP width (default 4·d)' },
   'max-positions': { type: 'int', min: 2, max: 16384, default: 1026, help: 'longest input in tokens (1026: 1,024 codons + <cls> + <eos>)' },
   dropout: { type: 'number', min: 0, max: 0.99, default: 0, help: 'residual dropout' },
+  'position-init': { type: 'choice', choices: ['normal', 'sinusoidal'], default: 'normal', help: 'initial (learned) position embeddings: random as GPT-2, or the sin/cos table' },
 } satisfies FlagSpecs;
 
 const finetuneFlags = {
@@ -144,7 +147,7 @@ export const FINETUNE: CommandSpec<typeof finetuneFlags> = {
 const RESUMABLE = new Set(['resume', 'steps', 'out', 'log-every', 'json', 'checkpoint-every', 'keep']);
 
 /** Flags of HELM models that mean nothing for RiNALMo, and the other way round. */
-const HELM_ONLY = ['loss', 'alpha', 'd', 'layers', 'heads', 'ff', 'max-positions', 'dropout', 'column', 'validation-fraction'];
+const HELM_ONLY = ['loss', 'alpha', 'hierarchy', 'mask', 'position-init', 'd', 'layers', 'heads', 'ff', 'max-positions', 'dropout', 'column', 'validation-fraction'];
 const RINALMO_ONLY = ['config'];
 
 interface RunRecord {
@@ -222,6 +225,9 @@ function optionsFrom(a: Parsed<typeof trainFlags> | Parsed<typeof finetuneFlags>
     length: a.length,
     loss: a.loss as 'hxe' | 'xe',
     alpha: a.alpha,
+    hierarchy: a.hierarchy as 'codon' | 'random',
+    hierarchySeed: a.seed,
+    maskProbability: a.mask,
     validationBatches: a['val-batches'],
   };
   if ('freeze' in a || 'gradual-unfreeze' in a) {
@@ -286,7 +292,7 @@ export async function runTrain(command: 'train' | 'finetune', a: Parsed<typeof t
     const kind = record.model;
     if (t.d % t.heads !== 0) throw new UsageError(`--heads ${t.heads} does not divide --d ${t.d}`);
     T.manualSeed(t.seed);
-    model = new HelmModel({ dModel: t.d, layers: t.layers, heads: t.heads, dFF: t.ff ?? 4 * t.d, maxPositions: t['max-positions'], dropout: t.dropout, objective: kind === 'helm-mlm' ? 'mlm' : 'clm' });
+    model = new HelmModel({ dModel: t.d, layers: t.layers, heads: t.heads, dFF: t.ff ?? 4 * t.d, maxPositions: t['max-positions'], dropout: t.dropout, positionInit: t['position-init'] as 'normal' | 'sinusoidal', objective: kind === 'helm-mlm' ? 'mlm' : 'clm' });
   }
   if (!resumeDir) record.options = optionsFrom(a, model);
   const options = record.options as HelmTrainOptions;
