@@ -12,7 +12,7 @@ export { CodonNgram, type NgramCrossEntropy } from './ngram.js';
 export { TextCnnHead, CodonConv, TEXTCNN_DEFAULTS, type TextCnnConfig } from './textcnn.js';
 export {
   finetuneProperty, PropertyModel, PROPERTY_TRAIN_DEFAULTS,
-  type FinetuneMode, type PropertyTrainOptions, type PropertyResult, type PropertyMetrics,
+  type PropertyFinetuneMode, type PropertyTrainOptions, type PropertyResult, type PropertyMetrics,
 } from './property-train.js';
 export { spearman, pearson, auroc, accuracy, averageRanks } from './metrics.js';
 export {
@@ -108,6 +108,6 @@ export {
 } from './rinalmo-heads.js';
 export {
   RinalmoDownstream, HEAD_DEFAULTS, finetuneFreezing, secondaryStructureTask, classificationTask, regressionTask, evaluateStructures, encodeSequences,
-  type DownstreamTask, type RinalmoDownstreamConfig, type FinetuneMode, type FinetuneTask, type StructureEvaluation, type StructureTaskOptions,
+  type DownstreamTask, type RinalmoDownstreamConfig, type RinalmoFinetuneMode, type FinetuneTask, type StructureEvaluation, type StructureTaskOptions,
   type SequenceTaskOptions, type StructureBatch, type SequenceBatch, type ClassificationBatch, type RegressionBatch,
 } from './rinalmo-finetune.js';

@@ -21,10 +21,10 @@ import type { PropertyDataset, PropertyExample } from './property-data.js';
 import { TextCnnHead, type TextCnnConfig } from './textcnn.js';
 import { type TrainerHooks, type TrainerOptions, train } from './trainer.js';
 
-export type FinetuneMode = 'frozen' | 'full' | 'scratch';
+export type PropertyFinetuneMode = 'frozen' | 'full' | 'scratch';
 
 export interface PropertyTrainOptions {
-  mode: FinetuneMode;
+  mode: PropertyFinetuneMode;
   batchSize: number;
   lr: number;
   /** Passes over the training split at most (HELM: 300). */
@@ -69,7 +69,7 @@ export class PropertyModel extends Module {
   readonly head: TextCnnHead;
   readonly backbone: HelmModel | null;
   readonly embedding: Embedding | null;
-  constructor(readonly mode: FinetuneMode, inputSize: number, outputs: number, opts: { backbone?: HelmModel; head?: PropertyTrainOptions['head'] } = {}) {
+  constructor(readonly mode: PropertyFinetuneMode, inputSize: number, outputs: number, opts: { backbone?: HelmModel; head?: PropertyTrainOptions['head'] } = {}) {
     super();
     this.backbone = mode === 'full' ? this.module('backbone', opts.backbone!) : null;
     this.embedding = mode === 'scratch' ? this.module('embedding', new Embedding(CODON_TOKENS.firstCodon + 64, inputSize)) : null;

@@ -92,14 +92,14 @@ registerModelKind('rinalmo-downstream', {
   describe: (config) => `RiNALMo with a ${String(config.task)} head`,
 });
 
-export type FinetuneMode = 'frozen' | 'full' | 'gradual';
+export type RinalmoFinetuneMode = 'frozen' | 'full' | 'gradual';
 
 /**
  * The trainer's freeze / unfreeze options for a mode: `frozen` trains the head only, `full`
  * everything, `gradual` the head first and one more group (top block + final LayerNorm, the
  * next block, …, the embedding) every `unfreezeEvery` steps.
  */
-export function finetuneFreezing(model: RinalmoDownstream, mode: FinetuneMode, unfreezeEvery = 0): { freeze: string[]; unfreeze: UnfreezeStage[] } {
+export function finetuneFreezing(model: RinalmoDownstream, mode: RinalmoFinetuneMode, unfreezeEvery = 0): { freeze: string[]; unfreeze: UnfreezeStage[] } {
   if (mode === 'full') return { freeze: [], unfreeze: [] };
   if (mode === 'frozen') return { freeze: [model.encoderName], unfreeze: [] };
   if (mode !== 'gradual') throw new RangeError(`finetuneFreezing: unknown mode "${String(mode)}" (frozen, full, gradual)`);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as T from '@rnagrad/tensor';
 import { seededRandom } from '@rnagrad/tokenizers';
 import {
-  type FinetuneMode,
+  type RinalmoFinetuneMode,
   type FinetuneTask,
   HEAD_DEFAULTS,
   RINALMO_CONFIGS,
@@ -163,7 +163,7 @@ export async function runFinetuneTask(a: Args): Promise<void> {
   say(`adapter: ${describeAdapter(rt)}`);
   const { model, origin } = await encoderFor(a);
   const setup = await taskFor(a, model, say);
-  const mode = a.mode as FinetuneMode;
+  const mode = a.mode as RinalmoFinetuneMode;
   const options: TrainerOptions = {
     ...TRAINER_DEFAULTS,
     steps: a.steps,

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import {
-  CODONBERT_FILES, type CodonbertDatasetName, type FinetuneMode, type PropertyDataset, finetuneProperty, writeFileAtomic,
+  CODONBERT_FILES, type CodonbertDatasetName, type PropertyFinetuneMode, type PropertyDataset, finetuneProperty, writeFileAtomic,
 } from '@rnagrad/models';
 import { loadCodonbertDataset, loadEcoliExpression } from '@rnagrad/models/node';
 import { type CommandSpec, type Parsed, UsageError } from '../args.js';
@@ -52,7 +52,7 @@ export const PROPERTY: CommandSpec<typeof flags> = {
 export async function runProperty(a: Parsed<typeof flags>): Promise<void> {
   if (a.task === undefined) throw new UsageError('--task is required (mrfp, tc, cov, mlos or ecoli)');
   if (a.data === undefined) throw new UsageError('--data PATH is required: the data set CSV or its folder');
-  const mode = a.mode as FinetuneMode;
+  const mode = a.mode as PropertyFinetuneMode;
   if (mode === 'scratch' && a.from !== undefined) throw new UsageError('--from and --mode scratch exclude each other (scratch trains without a backbone)');
   if (mode !== 'scratch' && a.from === undefined) throw new UsageError(`--mode ${mode} needs --from DIR (a HELM checkpoint); --mode scratch needs none`);
   if (a.task !== 'ecoli' && a._given.has('fold')) throw new UsageError('--fold applies to --task ecoli only');
