@@ -29,15 +29,20 @@ const COMMANDS: Record<string, Command> = {
   info: { spec: INFO, run: runInfo },
 } as unknown as Record<string, Command>;
 
+/** Up to the first full stop that ends a sentence ("E. coli" does not). */
+const firstSentence = (text: string): string => text.split(/\.\s+(?=[A-Z])/)[0]!.replace(/\.$/, '');
+
 const OVERVIEW = `usage: rnagrad <command> [options]
 
-RNA language models on WebGPU: HELM codon models (masked and causal), trained and run on any
-WebGPU adapter (a GPU, or SwiftShader on the CPU).
+RNA language models on WebGPU: HELM codon models (masked and causal) and the RiNALMo nucleotide
+encoder, trained and run on any WebGPU adapter (a GPU, or SwiftShader on the CPU).
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)}${c.spec.summary.split('. ')[0]!.replace(/\.$/, '')}`)
+  .map(([name, c]) => `  ${name.padEnd(10)}${firstSentence(c.spec.summary)}`)
   .join('\n')}
+  finetune --task ss|ncrna|regression
+            ${firstSentence(FINETUNE_TASK.summary)} (rnagrad finetune --task ss --help)
 
 Run rnagrad <command> --help for its options and an example.
 
@@ -69,6 +74,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (!command) fail(null, new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')}; see rnagrad --help)`));
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${helpText(command.spec)}\n`);
+    if (name === 'finetune' && !withTask) {
+      process.stdout.write('\nWith --task ss|ncrna|regression it fine-tunes a RiNALMo downstream head instead:\n');
+      process.stdout.write('rnagrad finetune --task ss --help\n');
+    }
     return;
   }
   try {
