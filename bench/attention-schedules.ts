@@ -8,11 +8,24 @@
  *   SHAPES=1x4x1024x32,8x4x64x32 REPS=5 node --import tsx bench/attention-schedules.ts
  */
 import * as T from '@rnagrad/tensor';
-import { type AttentionTileConfig, type GpuOperand, attentionBackwardGpu, attentionForwardGpu, ATTENTION_WORKGROUP_BYTES, attentionTiles, attentionWorkgroupBytes, isSoftwareAdapter } from '@rnagrad/kernels-wgsl';
+import {
+  type AttentionTileConfig,
+  type GpuOperand,
+  attentionBackwardGpu,
+  attentionForwardGpu,
+  ATTENTION_WORKGROUP_BYTES,
+  attentionTiles,
+  attentionWorkgroupBytes,
+  isSoftwareAdapter,
+} from '@rnagrad/kernels-wgsl';
 
-const SHAPES = (process.env.SHAPES ?? '1x4x1024x32,8x4x64x32,1x4x256x32,1x4x512x64,1x4x512x160').split(',').map((s) => s.split('x').map(Number) as [number, number, number, number]);
+const SHAPES = (process.env.SHAPES ?? '1x4x1024x32,8x4x64x32,1x4x256x32,1x4x512x64,1x4x512x160')
+  .split(',')
+  .map((s) => s.split('x').map(Number) as [number, number, number, number]);
 const REPS = Number(process.env.REPS ?? 5);
-const CANDIDATES: [number, number, number][] = (process.env.CANDIDATES ?? '32x1x32,64x1x32,32x1x16,64x1x16,128x1x16,32x1x8,64x1x8,64x2x8,32x2x16,16x16x4')
+const CANDIDATES: [number, number, number][] = (
+  process.env.CANDIDATES ?? '32x1x32,64x1x32,32x1x16,64x1x16,128x1x16,32x1x8,64x1x8,64x2x8,32x2x16,16x16x4'
+)
   .split(',')
   .map((s) => s.split('x').map(Number) as [number, number, number]);
 
@@ -20,7 +33,9 @@ const rt = await T.init({ quiet: true });
 const { queue, device } = rt;
 if (!device.features.has('timestamp-query')) throw new Error('attention-schedules: the adapter lacks timestamp-query');
 const software = isSoftwareAdapter(queue);
-console.log(`adapter: ${rt.adapter.description || rt.adapter.device} (${software ? 'software' : 'hardware'}); ${REPS} reps; GPU ms per kernel (median of reps)`);
+console.log(
+  `adapter: ${rt.adapter.description || rt.adapter.device} (${software ? 'software' : 'hardware'}); ${REPS} reps; GPU ms per kernel (median of reps)`,
+);
 
 let seed = 3;
 const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
@@ -47,7 +62,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 for (const [B, H, L, D] of SHAPES) {
   const n = B * H * L * D;
   const shape = [B, H, L, D];
-  const op = (buf: GPUBuffer, s: number[] = shape): GpuOperand => ({ buffer: buf, shape: s, strides: s.map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1)), offset: 0, dtype: 'f32' });
+  const op = (buf: GPUBuffer, s: number[] = shape): GpuOperand => ({
+    buffer: buf,
+    shape: s,
+    strides: s.map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1)),
+    offset: 0,
+    dtype: 'f32',
+  });
   const [q, k, v, dO] = [0, 1, 2, 3].map(() => buffer(n, true)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
   const [o, dq, dk, dv] = [0, 1, 2, 3].map(() => buffer(n, false)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
   const lse = buffer(B * H * L, false);
@@ -56,17 +77,34 @@ for (const [B, H, L, D] of SHAPES) {
     const tiles = cfg ? { fwd: cfg, dq: cfg, dkv: cfg } : undefined;
     const common = { q: op(q), k: op(k), v: op(v), causal, tiles };
     attentionForwardGpu(queue, { ...common, out: op(o), lse: op(lse, [B, H, L]) });
-    attentionBackwardGpu(queue, { ...common, out: op(o), lse: op(lse, [B, H, L]), dOut: op(dO), dq: op(dq), dk: op(dk), dv: op(dv), stats: op(stats, [2 * B * H * L]) });
+    attentionBackwardGpu(queue, {
+      ...common,
+      out: op(o),
+      lse: op(lse, [B, H, L]),
+      dOut: op(dO),
+      dq: op(dq),
+      dk: op(dk),
+      dv: op(dv),
+      stats: op(stats, [2 * B * H * L]),
+    });
   };
   const outputs = async () => Promise.all([o, dq, dk, dv].map((b) => read(b, n)));
   const def = attentionTiles(D, L, software).fwd;
-  console.log(`\n[${shape.join(', ')}]  default ${def.wg}x${def.per}x${def.tile}   (wg x per x tile: fwd | dQ | dK/dV | total, ms)`);
+  console.log(
+    `\n[${shape.join(', ')}]  default ${def.wg}x${def.per}x${def.tile}   (wg x per x tile: fwd | dQ | dK/dV | total, ms)`,
+  );
   for (const causal of [false, true]) {
     run(null, causal);
     const want = await outputs();
     for (const [wg, per, want_tile] of CANDIDATES) {
       let tile = want_tile;
-      while (tile > 1 && (['fwd', 'dq', 'dkv'] as const).some((kind) => attentionWorkgroupBytes(kind, D, tile) > ATTENTION_WORKGROUP_BYTES)) tile--;
+      while (
+        tile > 1 &&
+        (['fwd', 'dq', 'dkv'] as const).some(
+          (kind) => attentionWorkgroupBytes(kind, D, tile) > ATTENTION_WORKGROUP_BYTES,
+        )
+      )
+        tile--;
       const cfg = { wg, per, tile };
       const name = `${wg}x${per}x${tile}${causal ? ' causal' : ''}`;
       try {
@@ -79,12 +117,20 @@ for (const [B, H, L, D] of SHAPES) {
           queue.startProfiling(64);
           run(cfg, causal);
           for (const { key, ms } of await queue.readProfile()) {
-            const kind = key.startsWith('attn-fwd') ? 'fwd' : key.startsWith('attn-dq') ? 'dq' : key.startsWith('attn-dkv') ? 'dkv' : null;
+            const kind = key.startsWith('attn-fwd')
+              ? 'fwd'
+              : key.startsWith('attn-dq')
+                ? 'dq'
+                : key.startsWith('attn-dkv')
+                  ? 'dkv'
+                  : null;
             if (kind) times[kind]!.push(ms);
           }
         }
         const [f, a, b] = [median(times.fwd!), median(times.dq!), median(times.dkv!)];
-        console.log(`  ${name.padEnd(18)} ${f.toFixed(3).padStart(9)} | ${a.toFixed(3).padStart(9)} | ${b.toFixed(3).padStart(9)} | ${(f + a + b).toFixed(3).padStart(9)}`);
+        console.log(
+          `  ${name.padEnd(18)} ${f.toFixed(3).padStart(9)} | ${a.toFixed(3).padStart(9)} | ${b.toFixed(3).padStart(9)} | ${(f + a + b).toFixed(3).padStart(9)}`,
+        );
       } catch (err) {
         console.log(`  ${name.padEnd(18)} failed: ${(err as Error).message.split('\n')[0]}`);
       }

@@ -24,13 +24,20 @@ const tuningsFile = args.includes('--tunings') ? args[args.indexOf('--tunings') 
 const only = args.includes('--cases') ? args[args.indexOf('--cases') + 1]!.split(',') : null;
 
 /** jax-js 0.1.25 (jit) on the CI machine's SwiftShader, GFLOP/s (peers-swiftshader.md). */
-const JAX_JS: Record<string, number> = { '256³': 1.56, '512³': 1.99, '1024³': 2.08, 'batched [8,128,64]×[8,64,128]': 1.37 };
+const JAX_JS: Record<string, number> = {
+  '256³': 1.56,
+  '512³': 1.99,
+  '1024³': 2.08,
+  'batched [8,128,64]×[8,64,128]': 1.37,
+};
 const TARGET: Record<string, number> = { '1024³': 3.1, 'batched [8,128,64]×[8,64,128]': 2.05 };
 const PEER_CEILING = 7.7;
 
 const rt = await init({ quiet: true });
 const { device, queue } = rt;
-console.log(`adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description}${rt.adapter.isSoftware ? ' (software)' : ''}`);
+console.log(
+  `adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description}${rt.adapter.isSoftware ? ' (software)' : ''}`,
+);
 if (tuningsFile && existsSync(tuningsFile)) {
   importMatmulTunings(readFileSync(tuningsFile, 'utf8'));
   console.log(`loaded tuned plans from ${tuningsFile}`);
@@ -86,7 +93,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 };
 const fmaFlops = FMA_GROUPS * FMA_WG * FMA_ITERS * FMA_UNROLL * FMA_CHAINS * 4 * 2;
 const fmaOut = device.createBuffer({ size: FMA_GROUPS * FMA_WG * 16, usage: GPUBufferUsage.STORAGE });
-const fmaRun = () => queue.dispatch({ key: 'bench:fma-ceiling', source: fmaSource, storage: [fmaOut], workgroups: [FMA_GROUPS], label: 'fma ceiling' });
+const fmaRun = () =>
+  queue.dispatch({
+    key: 'bench:fma-ceiling',
+    source: fmaSource,
+    storage: [fmaOut],
+    workgroups: [FMA_GROUPS],
+    label: 'fma ceiling',
+  });
 
 // ---------------------------------------------------------------------------------------------
 
@@ -101,7 +115,11 @@ interface Row {
 const rows: Row[] = [];
 
 /** Runs `fn` (which must end with GPU completion) under tinybench; also records process CPU ms per sample. */
-async function measure(name: string, fn: () => Promise<void>, iterations: number): Promise<{ p50: number; best: number; cpu: number }> {
+async function measure(
+  name: string,
+  fn: () => Promise<void>,
+  iterations: number,
+): Promise<{ p50: number; best: number; cpu: number }> {
   const cpu: number[] = [];
   const bench = new Bench({ iterations, time: 0, warmup: true, warmupIterations: 1, warmupTime: 0 });
   bench.add(name, async () => {
@@ -128,7 +146,8 @@ async function spotCheck(c: Case, av: Float32Array, bv: Float32Array, y: Tensor)
     let s = 0;
     for (let p = 0; p < c.k; p++) s += av[(bi * c.m + i) * c.k + p]! * bv[(bi * c.k + p) * c.n + j]!;
     const got = out[(bi * c.m + i) * c.n + j]!;
-    if (Math.abs(got - s) > 1e-4 * Math.sqrt(c.k) + 1e-5 * Math.abs(s)) throw new Error(`${c.name}: element (${bi}, ${i}, ${j}) is ${got}, expected ${s}`);
+    if (Math.abs(got - s) > 1e-4 * Math.sqrt(c.k) + 1e-5 * Math.abs(s))
+      throw new Error(`${c.name}: element (${bi}, ${i}, ${j}) is ${got}, expected ${s}`);
   }
 }
 
@@ -139,7 +158,10 @@ for (const c of CASES) {
     const res = await tuneMatmul(queue, dims, {
       reps: 3,
       maxMsPerCandidate: 6000,
-      onResult: (t) => console.log(`  ${t.key.padEnd(34)} best ${t.ms.toFixed(1).padStart(8)} ms (${t.gflops.toFixed(2)} GFLOP/s), median ${t.medianMs.toFixed(1)} ms`),
+      onResult: (t) =>
+        console.log(
+          `  ${t.key.padEnd(34)} best ${t.ms.toFixed(1).padStart(8)} ms (${t.gflops.toFixed(2)} GFLOP/s), median ${t.medianMs.toFixed(1)} ms`,
+        ),
     });
     console.log(`  → ${planKey(res.best)} for shape class ${res.shapeClass}`);
   }
@@ -180,8 +202,12 @@ const ceilingGflops = fmaFlops / ceiling.p50 / 1e6;
 const ceilingBest = fmaFlops / ceiling.best / 1e6;
 
 const g = (flops: number, ms: number) => flops / ms / 1e6;
-console.log(`\nFMA ceiling (vec4 fma chains, same run): p50 ${ceilingGflops.toFixed(2)} GFLOP/s, best ${ceilingBest.toFixed(2)} (peers' run: ${PEER_CEILING})\n`);
-console.log(`${'case'.padEnd(31)} ${'plan'.padEnd(24)} ${'p50 ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'best'.padStart(6)} ${'cpu/2'.padStart(6)} ${'ceil%'.padStart(6)} ${'×jax-js'.padStart(8)} target`);
+console.log(
+  `\nFMA ceiling (vec4 fma chains, same run): p50 ${ceilingGflops.toFixed(2)} GFLOP/s, best ${ceilingBest.toFixed(2)} (peers' run: ${PEER_CEILING})\n`,
+);
+console.log(
+  `${'case'.padEnd(31)} ${'plan'.padEnd(24)} ${'p50 ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'best'.padStart(6)} ${'cpu/2'.padStart(6)} ${'ceil%'.padStart(6)} ${'×jax-js'.padStart(8)} target`,
+);
 for (const r of rows) {
   const p50 = g(r.flops, r.p50);
   const jax = JAX_JS[r.name];

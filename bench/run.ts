@@ -35,22 +35,38 @@ import { PEER_ENGINES, type BenchCase, type CaseContext, type Figure, type PeerE
 import { packageVersion } from './lib/versions.js';
 
 /** Every case, in run order; a model benchmark plugs in by adding its module here. */
-export const CASES: BenchCase[] = [matmulCase, softmaxCase, crossEntropyCase, hxeCase, layerNormCase, attentionCase, adamwCase, elementwiseCase, convCase, trainCase];
+export const CASES: BenchCase[] = [
+  matmulCase,
+  softmaxCase,
+  crossEntropyCase,
+  hxeCase,
+  layerNormCase,
+  attentionCase,
+  adamwCase,
+  elementwiseCase,
+  convCase,
+  trainCase,
+];
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help') || flag('h')) {
-  console.log(`usage: pnpm bench [--quick] [--only=${CASES.map((c) => c.name).join(',')}] [--no-peers | --peers=${PEER_ENGINES.join(',')}] [--out=DIR] [--no-write]`);
+  console.log(
+    `usage: pnpm bench [--quick] [--only=${CASES.map((c) => c.name).join(',')}] [--no-peers | --peers=${PEER_ENGINES.join(',')}] [--out=DIR] [--no-write]`,
+  );
   process.exit(0);
 }
 const quick = flag('quick');
 const only = option('only')?.split(',').filter(Boolean);
 const peerList = flag('no-peers') ? [] : (option('peers')?.split(',') ?? [...PEER_ENGINES]);
-for (const p of peerList) if (!PEER_ENGINES.includes(p as PeerEngine)) throw new Error(`unknown peer "${p}" (known: ${PEER_ENGINES.join(', ')})`);
+for (const p of peerList)
+  if (!PEER_ENGINES.includes(p as PeerEngine))
+    throw new Error(`unknown peer "${p}" (known: ${PEER_ENGINES.join(', ')})`);
 const peers = new Set(peerList as PeerEngine[]);
 const unknown = only?.filter((n) => !CASES.some((c) => c.name === n));
-if (unknown?.length) throw new Error(`unknown case(s) ${unknown.join(', ')} (known: ${CASES.map((c) => c.name).join(', ')})`);
+if (unknown?.length)
+  throw new Error(`unknown case(s) ${unknown.join(', ')} (known: ${CASES.map((c) => c.name).join(', ')})`);
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const outDir = option('out') ?? join(benchDir, 'results');
 const tmpDir = join(benchDir, 'results', 'tmp');
@@ -69,13 +85,27 @@ const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
 process.env.XDG_RUNTIME_DIR ??= os.tmpdir();
 const rt = await T.init({ quiet: true });
 const adapter = rt.adapter;
-log(`rnagrad bench (${quick ? 'quick' : 'full'}) — adapter: ${adapter.vendor} ${adapter.architecture} "${adapter.description}"${adapter.isSoftware ? ' (software)' : ''}; node ${process.version}; ${os.cpus().length} CPU cores; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+log(
+  `rnagrad bench (${quick ? 'quick' : 'full'}) — adapter: ${adapter.vendor} ${adapter.architecture} "${adapter.description}"${adapter.isSoftware ? ' (software)' : ''}; node ${process.version}; ${os.cpus().length} CPU cores; load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 const adapterExtra: Record<string, unknown> = {};
 try {
   const info = (rt.device as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo;
-  if (info) for (const k of ['subgroupMinSize', 'subgroupMaxSize', 'isFallbackAdapter']) if (info[k] !== undefined) adapterExtra[k] = info[k];
+  if (info)
+    for (const k of ['subgroupMinSize', 'subgroupMaxSize', 'isFallbackAdapter'])
+      if (info[k] !== undefined) adapterExtra[k] = info[k];
   const limits = rt.device.limits as unknown as Record<string, number>;
-  adapterExtra.limits = Object.fromEntries(['maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBufferBindingSize', 'maxStorageBuffersPerShaderStage'].map((k) => [k, limits[k]]));
+  adapterExtra.limits = Object.fromEntries(
+    [
+      'maxComputeWorkgroupStorageSize',
+      'maxComputeInvocationsPerWorkgroup',
+      'maxStorageBufferBindingSize',
+      'maxStorageBuffersPerShaderStage',
+    ].map((k) => [k, limits[k]]),
+  );
   adapterExtra.features = [...rt.device.features].sort();
 } catch {
   // informational only
@@ -133,15 +163,24 @@ for (const c of CASES) {
   try {
     await c.run(ctx);
   } catch (err) {
-    log(`  ${c.name} FAILED: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    figures.push({ group: c.name, case: c.title, engine: 'rnagrad', unit: 'ms', error: err instanceof Error ? err.message : String(err) });
+    log(`  ${c.name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    figures.push({
+      group: c.name,
+      case: c.title,
+      engine: 'rnagrad',
+      unit: 'ms',
+      error: err instanceof Error ? err.message : String(err),
+    });
   }
 }
 T.destroyRuntime();
 pool.close();
 const peerInfo = pool.runInfo();
 for (const p of PEER_ENGINES) if (!peers.has(p)) log(`${p}: not run (--no-peers/--peers)`);
-for (const i of peerInfo) log(`${i.engine} ${i.version ?? ''}: ${i.completed}/${i.tasks} tasks ran, ${(i.busyMs / 1000).toFixed(0)} s${i.error ? ` — ${i.error}` : ''}`);
+for (const i of peerInfo)
+  log(
+    `${i.engine} ${i.version ?? ''}: ${i.completed}/${i.tasks} tasks ran, ${(i.busyMs / 1000).toFixed(0)} s${i.error ? ` — ${i.error}` : ''}`,
+  );
 
 // The ceilings again, at the end: other load on the machine only ever lowers them, so the higher
 // of the two is the ceiling, and every fraction of it is recomputed.
@@ -173,7 +212,15 @@ const results: BenchResults = {
   durationS: (performance.now() - t0) / 1000,
   command: `node ${[...process.execArgv, ...process.argv.slice(1)].map((a) => a.replace(benchDir, 'bench/')).join(' ')}`,
   only: only ?? null,
-  machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, arch: os.arch(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memoryGiB: os.totalmem() / 2 ** 30, loadAverageAtEnd: os.loadavg() },
+  machine: {
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    arch: os.arch(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? '?',
+    memoryGiB: os.totalmem() / 2 ** 30,
+    loadAverageAtEnd: os.loadavg(),
+  },
   adapter: { ...adapter, ...adapterExtra },
   versions,
   ceilings,

@@ -21,9 +21,7 @@ export interface LabKernel<P, O> {
   options: string;
   versions: LabVersion<P>[];
   /** Builds inputs (GPU and CPU) from the parsed options; `describe` says the size in words. */
-  setup(
-    opts: O,
-  ): Promise<{
+  setup(opts: O): Promise<{
     problem: P;
     describe: string;
     reference: Float64Array;

@@ -66,16 +66,33 @@ export const matmulLab: LabKernel<MatmulProblem, { m: number; n: number; k: numb
   versions: [
     { name: 'naive: one thread per output, scalar loop over K', about: 'lab/matmul.ts', launch: naiveMatmul },
     kept('tiled in workgroup memory: 4×4/thread, 8×8 threads, bk 16', 'kernels-wgsl tiledSource (the GPU default)', {
-      kind: 'tiled', tm: 4, tn: 4, wx: 8, wy: 8, bk: 16,
+      kind: 'tiled',
+      tm: 4,
+      tn: 4,
+      wx: 8,
+      wy: 8,
+      bk: 16,
     }),
     kept('register-blocked from storage, 4×4/thread, 8×4 threads', 'kernels-wgsl directSource, vec4 loads', {
-      kind: 'direct', tm: 4, tn: 4, wx: 8, wy: 4,
+      kind: 'direct',
+      tm: 4,
+      tn: 4,
+      wx: 8,
+      wy: 4,
     }),
     kept('register-blocked, 16×16/thread, 2×4 threads', 'bigger register tile: fewer loads per FMA', {
-      kind: 'direct', tm: 16, tn: 16, wx: 2, wy: 4,
+      kind: 'direct',
+      tm: 16,
+      tn: 16,
+      wx: 2,
+      wy: 4,
     }),
     kept('register-blocked, 32×16/thread, 4×2 threads', 'the CPU-adapter default for large matrices', {
-      kind: 'direct', tm: 32, tn: 16, wx: 4, wy: 2,
+      kind: 'direct',
+      tm: 32,
+      tn: 16,
+      wx: 4,
+      wy: 2,
     }),
   ],
   parse(flags) {

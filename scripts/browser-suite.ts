@@ -6,8 +6,19 @@
 import * as T from '@rnagrad/tensor';
 import { requireGrad } from '@rnagrad/autograd';
 import {
-  HelmModel, MultiHeadAttention, RinalmoModel, blobSource, bytesSource, decodeSafetensors, generate, loadRinalmoWeights,
-  lossFunction, readSafetensorsIndex, readSafetensorsTensor, rinalmoMlmLoss, trainHelm,
+  HelmModel,
+  MultiHeadAttention,
+  RinalmoModel,
+  blobSource,
+  bytesSource,
+  decodeSafetensors,
+  generate,
+  loadRinalmoWeights,
+  lossFunction,
+  readSafetensorsIndex,
+  readSafetensorsTensor,
+  rinalmoMlmLoss,
+  trainHelm,
 } from '@rnagrad/models';
 import { edgeCases } from '../packages/tensor/test/edge-cases.js';
 import { hxeEdgeCases } from '../packages/models/test/hxe-edge-cases.js';
@@ -31,7 +42,10 @@ async function assertSame(g: T.Tensor, c: T.Tensor, what: string, tol = 1e-5): P
   const [a, b] = await Promise.all([g.dataF64(), c.dataF64()]);
   for (let i = 0; i < a.length; i++) {
     const diff = Math.abs(a[i]! - b[i]!);
-    check(diff <= tol + tol * Math.abs(b[i]!) || (Number.isNaN(a[i]) && Number.isNaN(b[i])), `${what}: element ${i} is ${a[i]}, expected ${b[i]}`);
+    check(
+      diff <= tol + tol * Math.abs(b[i]!) || (Number.isNaN(a[i]) && Number.isNaN(b[i])),
+      `${what}: element ${i} is ${a[i]}, expected ${b[i]}`,
+    );
   }
 }
 
@@ -41,7 +55,10 @@ function values(n: number, seed: number): number[] {
 }
 
 function pair(shape: number[], seed: number): [T.Tensor, T.Tensor] {
-  const v = values(shape.reduce((a, b) => a * b, 1), seed);
+  const v = values(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  );
   return [T.tensor(v, { shape }), T.tensor(v, { shape, device: 'cpu' })];
 }
 
@@ -51,7 +68,13 @@ test('init() finds navigator.gpu', async () => {
 });
 
 const unary: [string, (x: T.Tensor) => T.Tensor][] = [
-  ['exp', T.exp], ['tanh', T.tanh], ['sigmoid', T.sigmoid], ['gelu', T.gelu], ['sin', T.sin], ['abs', T.abs], ['relu', T.relu],
+  ['exp', T.exp],
+  ['tanh', T.tanh],
+  ['sigmoid', T.sigmoid],
+  ['gelu', T.gelu],
+  ['sin', T.sin],
+  ['abs', T.abs],
+  ['relu', T.relu],
 ];
 for (const [name, fn] of unary) {
   test(`${name} on a transposed view matches the oracle`, async () => {
@@ -70,7 +93,8 @@ test('broadcast binary ops and where', async () => {
 
 test('reductions over several axes', async () => {
   const [g, c] = pair([3, 300, 5], 3);
-  for (const op of ['sum', 'mean', 'max', 'min'] as const) await assertSame(T[op](g, [0, 1], true), T[op](c, [0, 1], true), op, 1e-4);
+  for (const op of ['sum', 'mean', 'max', 'min'] as const)
+    await assertSame(T[op](g, [0, 1], true), T[op](c, [0, 1], true), op, 1e-4);
   await assertSame(T.argmax(g, 1), T.argmax(c, 1), 'argmax');
 });
 
@@ -78,7 +102,11 @@ test('concat, gather, slices', async () => {
   const [g, c] = pair([4, 6], 4);
   await assertSame(T.concat([g, g.slice(0, 1, 3)], 0), T.concat([c, c.slice(0, 1, 3)], 0), 'concat');
   const ids = [3, 0, 5, 5];
-  await assertSame(T.indexSelect(g, 1, T.tensor(new Int32Array(ids))), T.indexSelect(c, 1, T.tensor(new Int32Array(ids), { device: 'cpu' })), 'indexSelect');
+  await assertSame(
+    T.indexSelect(g, 1, T.tensor(new Int32Array(ids))),
+    T.indexSelect(c, 1, T.tensor(new Int32Array(ids), { device: 'cpu' })),
+    'indexSelect',
+  );
 });
 
 // PyTorch edge semantics (NaN, ±inf, log-softmax precision, out-of-range indices): the Node cases, here on the browser's GPU.
@@ -100,14 +128,20 @@ test('rand gives the same bits as the CPU oracle (and so as Node)', async () => 
   const g = await T.rand([513]).data();
   T.manualSeed(5);
   const c = await T.rand([513], { device: 'cpu' }).data();
-  check(g.every((v, i) => v === c[i]), 'rand differs from the oracle');
+  check(
+    g.every((v, i) => v === c[i]),
+    'rand differs from the oracle',
+  );
 });
 
 test('leak check: live buffers return to baseline', async () => {
   const rt = T.runtime();
   await rt.sync();
   const before = rt.stats().liveBuffers;
-  for (let i = 0; i < 100; i++) T.tidy(() => { T.randn([16, 16]).exp().sum(1); });
+  for (let i = 0; i < 100; i++)
+    T.tidy(() => {
+      T.randn([16, 16]).exp().sum(1);
+    });
   await rt.sync();
   check(rt.stats().liveBuffers <= before, `live buffers ${rt.stats().liveBuffers} vs ${before}`);
 });
@@ -147,7 +181,8 @@ test('fused attention (causal, key padding): output and dq, dk, dv equal the CPU
     return [out, q!.grad!, k!.grad!, v!.grad!];
   };
   const [gpu, cpu] = [await run('gpu'), await run('cpu')];
-  for (const [i, name] of ['out', 'dq', 'dk', 'dv'].entries()) await assertSame(gpu[i]!, cpu[i]!, `attention ${name}`, 1e-4);
+  for (const [i, name] of ['out', 'dq', 'dk', 'dv'].entries())
+    await assertSame(gpu[i]!, cpu[i]!, `attention ${name}`, 1e-4);
 });
 
 test('MultiHeadAttention (Wqkv, RoPE, padding), bidirectional and causal: output and gradients equal PyTorch in the browser', async () => {
@@ -168,27 +203,49 @@ test('MultiHeadAttention (Wqkv, RoPE, padding), bidirectional and causal: output
     T.sum(T.mul(out, get('loss_weights'))).backward();
     await close(out, get(`${name}.out`), `${name} output`);
     await close(x.grad!, get(`${name}.grad.x`), `${name} d/dx`);
-    for (const [pname, p] of m.namedParameters()) await close(p.grad!, get(`${name}.grad.${pname}`), `${name} d/d${pname}`);
+    for (const [pname, p] of m.namedParameters())
+      await close(p.grad!, get(`${name}.grad.${pname}`), `${name} d/d${pname}`);
     m.dispose();
   }
 });
 
 test('the shared trainer learns a cyclic codon language in the browser, and generate continues it', async () => {
   const cycle = [20, 45, 54, 33, 61];
-  const make = (n: number, salt: number) => Array.from({ length: n }, (_, i) => Int32Array.from({ length: 30 }, (_, j) => cycle[(i * 7 + salt + j) % 5]!));
+  const make = (n: number, salt: number) =>
+    Array.from({ length: n }, (_, i) => Int32Array.from({ length: 30 }, (_, j) => cycle[(i * 7 + salt + j) % 5]!));
   T.manualSeed(1);
   const model = new HelmModel({ dModel: 32, layers: 1, heads: 2, dFF: 64, maxPositions: 40, objective: 'clm' });
   const corpus = { train: make(20, 0), validation: make(4, 3), names: { train: [], validation: [] } };
-  const { history } = await trainHelm(model, corpus, { steps: 40, batchSize: 8, length: 16, loss: 'xe', lr: 1e-2, minLr: 1e-3, warmupSteps: 5, evalEvery: 40, validationBatches: 1, accumulate: 2 });
+  const { history } = await trainHelm(model, corpus, {
+    steps: 40,
+    batchSize: 8,
+    length: 16,
+    loss: 'xe',
+    lr: 1e-2,
+    minLr: 1e-3,
+    warmupSteps: 5,
+    evalEvery: 40,
+    validationBatches: 1,
+    accumulate: 2,
+  });
   const [before, after] = [history.evaluations[0]!.metrics, history.evaluations.at(-1)!.metrics];
-  check(after.crossEntropy! < 0.5 * before.crossEntropy!, `cross-entropy ${before.crossEntropy} → ${after.crossEntropy}`);
+  check(
+    after.crossEntropy! < 0.5 * before.crossEntropy!,
+    `cross-entropy ${before.crossEntropy} → ${after.crossEntropy}`,
+  );
   const [seq] = await generate(model, { count: 1, prompts: [Int32Array.from([20, 45])], maxCodons: 12, topK: 1 });
-  check(seq!.codons.length >= 2 && seq!.codons.every((c) => /^[ACGT]{3}$/.test(c)), `generated ${seq!.codons.join(' ')}`);
+  check(
+    seq!.codons.length >= 2 && seq!.codons.every((c) => /^[ACGT]{3}$/.test(c)),
+    `generated ${seq!.codons.join(' ')}`,
+  );
   model.dispose();
 });
 
 test('RiNALMo from official (BF16) and multimolecule (F16) files: representation, logits and every gradient equal PyTorch', async () => {
-  const expectedSource = bytesSource(new Uint8Array(await (await fetch('/rinalmo_tiny_expected.safetensors')).arrayBuffer()), 'expected');
+  const expectedSource = bytesSource(
+    new Uint8Array(await (await fetch('/rinalmo_tiny_expected.safetensors')).arrayBuffer()),
+    'expected',
+  );
   const expected = await readSafetensorsIndex(expectedSource);
   const get = async (name: string) => {
     const e = expected.entries.get(name)!;
@@ -203,7 +260,9 @@ test('RiNALMo from official (BF16) and multimolecule (F16) files: representation
     const width = rows ? w.length / keep.length : w.length;
     const counted = (i: number) => !rows || keep[Math.floor(i / width)];
     const scale = Math.max(...w.map((x, i) => (counted(i) ? Math.abs(x) : 0)));
-    w.forEach((x, i) => check(!counted(i) || Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`));
+    w.forEach((x, i) =>
+      check(!counted(i) || Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`),
+    );
   };
   for (const file of ['rinalmo_tiny_official', 'rinalmo_tiny_mm28']) {
     const model = new RinalmoModel(config).eval();
@@ -211,12 +270,22 @@ test('RiNALMo from official (BF16) and multimolecule (F16) files: representation
     const blob = await (await fetch(`/${file}.safetensors`)).blob();
     await loadRinalmoWeights(model, blobSource(blob, file));
     const out = model.forward(tokens);
-    const loss = T.add(T.add(T.sum(T.mul(out.representation, await get('loss_weights.representation'))), T.sum(T.mul(out.logits!, await get('loss_weights.logits')))), rinalmoMlmLoss(out.logits!, await get('targets')));
+    const loss = T.add(
+      T.add(
+        T.sum(T.mul(out.representation, await get('loss_weights.representation'))),
+        T.sum(T.mul(out.logits!, await get('loss_weights.logits'))),
+      ),
+      rinalmoMlmLoss(out.logits!, await get('targets')),
+    );
     loss.backward();
-    check(Math.abs((await loss.item()) - Number(expected.metadata.loss)) <= 1e-4 * Number(expected.metadata.loss), `${file}: loss`);
+    check(
+      Math.abs((await loss.item()) - Number(expected.metadata.loss)) <= 1e-4 * Number(expected.metadata.loss),
+      `${file}: loss`,
+    );
     await close(out.representation, await get('representation'), `${file} representation`, true);
     await close(out.logits!, await get('logits'), `${file} logits`, true);
-    for (const [name, p] of model.namedParameters()) await close(p.grad!, await get(`grad.${name}`), `${file} d/d${name}`, false);
+    for (const [name, p] of model.namedParameters())
+      await close(p.grad!, await get(`grad.${name}`), `${file} d/d${name}`, false);
     model.dispose();
   }
 });

@@ -24,7 +24,12 @@ const bundle = await build({
 });
 const script = bundle.outputFiles[0]!.text;
 const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
-const fixtures = new Map(['helm_fixture', 'mha_fixture', 'rinalmo_tiny_official', 'rinalmo_tiny_mm28', 'rinalmo_tiny_expected'].map((name) => [`/${name}.safetensors`, readFileSync(`packages/models/fixtures/${name}.safetensors`)]));
+const fixtures = new Map(
+  ['helm_fixture', 'mha_fixture', 'rinalmo_tiny_official', 'rinalmo_tiny_mm28', 'rinalmo_tiny_expected'].map((name) => [
+    `/${name}.safetensors`,
+    readFileSync(`packages/models/fixtures/${name}.safetensors`),
+  ]),
+);
 const server = createServer((req, res) => {
   const fixture = fixtures.get(req.url ?? '');
   if (fixture) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fixture);
@@ -41,8 +46,12 @@ try {
   const page = await browser.newPage();
   page.on('pageerror', (err) => console.log(`page error: ${err.message}`));
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForFunction(() => (window as unknown as { __rnagradResults?: unknown }).__rnagradResults, null, { timeout: 300_000 });
-  const results = (await page.evaluate(() => (window as unknown as { __rnagradResults: unknown }).__rnagradResults)) as { name: string; ok: boolean; error?: string }[];
+  await page.waitForFunction(() => (window as unknown as { __rnagradResults?: unknown }).__rnagradResults, null, {
+    timeout: 300_000,
+  });
+  const results = (await page.evaluate(
+    () => (window as unknown as { __rnagradResults: unknown }).__rnagradResults,
+  )) as { name: string; ok: boolean; error?: string }[];
   for (const r of results) {
     console.log(`${r.ok ? '✓' : '✘'} ${r.name}${r.error ? `\n    ${r.error.split('\n').join('\n    ')}` : ''}`);
     if (r.ok) passed++;

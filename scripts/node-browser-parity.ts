@@ -51,7 +51,7 @@ async function inChromium(): Promise<ParityReport> {
     const report = () => (window as unknown as { __rnagradParity?: unknown }).__rnagradParity;
     const done = page.waitForFunction(report, null, { timeout: 240_000 });
     await Promise.race([done, pageError]);
-    return (await page.evaluate(() => (window as unknown as { __rnagradParity: ParityReport }).__rnagradParity));
+    return await page.evaluate(() => (window as unknown as { __rnagradParity: ParityReport }).__rnagradParity);
   } finally {
     await browser.close();
     server.close();
@@ -78,9 +78,12 @@ try {
   const worst = diffs.reduce((w, d, i) => (!(d <= diffs[w]!) ? i : w), 0);
   const agree = counts && node.losses.every(Number.isFinite) && diffs.every((d) => d <= TOLERANCE);
   const identical = diffs.filter((d) => d === 0).length;
-  result(agree, `per-step losses agree to ≤ ${TOLERANCE} (${identical} of ${diffs.length} bit-identical)`,
+  result(
+    agree,
+    `per-step losses agree to ≤ ${TOLERANCE} (${identical} of ${diffs.length} bit-identical)`,
     `largest difference ${diffs[worst]?.toExponential(2)} at step ${worst + 1}: ` +
-      `node ${node.losses[worst]}, browser ${browser.losses[worst]}`);
+      `node ${node.losses[worst]}, browser ${browser.losses[worst]}`,
+  );
   const falls = node.losses.at(-1)! < node.losses[0]!;
   result(falls, 'the loss falls over the run', `${node.losses[0]} → ${node.losses.at(-1)}`);
 } catch (err) {

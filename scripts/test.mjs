@@ -27,7 +27,10 @@ function run(cmd, argv) {
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
     child.on('close', (code) => resolve({ code, out }));
   });
 }
@@ -39,22 +42,40 @@ const started = Date.now();
 for (const pkg of packages) {
   console.log(`\n=== ${EXTRA_SUITES[pkg] ? pkg : `@rnagrad/${pkg}`}`);
   const { code, out } = await run(process.execPath, [
-    '--import', 'tsx', 'node_modules/uvu/bin.js', suiteDir(pkg), '\\.test\\.ts$',
+    '--import',
+    'tsx',
+    'node_modules/uvu/bin.js',
+    suiteDir(pkg),
+    '\\.test\\.ts$',
   ]);
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
-  if (Number.isNaN(total) || Number.isNaN(ok)) { broken = true; failed += 1; console.log(`!! ${pkg}: runner crashed (exit ${code})`); continue; }
+  if (Number.isNaN(total) || Number.isNaN(ok)) {
+    broken = true;
+    failed += 1;
+    console.log(`!! ${pkg}: runner crashed (exit ${code})`);
+    continue;
+  }
   passed += ok;
   failed += total - ok;
-  if (code !== 0 && total === ok) { broken = true; failed += 1; }
+  if (code !== 0 && total === ok) {
+    broken = true;
+    failed += 1;
+  }
 }
 /** Runs a script that ends with "<name>: N passed, M failed" and adds its counts. */
 async function suite(title, name, script) {
   console.log(`\n=== ${title}`);
   const { code, out } = await run(process.execPath, ['--import', 'tsx', script]);
   const m = new RegExp(`${name}: (\\d+) passed, (\\d+) failed`).exec(out);
-  if (!m) { broken = true; failed += 1; console.log(`!! ${name} runner crashed (exit ${code})`); }
-  else { passed += Number(m[1]); failed += Number(m[2]); }
+  if (!m) {
+    broken = true;
+    failed += 1;
+    console.log(`!! ${name} runner crashed (exit ${code})`);
+  } else {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  }
 }
 if ((!wanted.length && !packOnly) || args.includes('--lines')) {
   await suite('lines: at most 120 characters in .ts files outside WGSL templates', 'lines', 'scripts/check-lines.ts');
@@ -65,7 +86,11 @@ if ((!skipBrowser && !wanted.length && !packOnly) || args.includes('--browser'))
   await suite('app: the built app end to end in headless Chromium', 'app', 'packages/app/scripts/e2e.ts');
 }
 if ((!skipPack && !wanted.length) || packOnly) {
-  await suite('pack: tarballs installed with npm outside the workspace (Node, browser bundle)', 'pack', 'scripts/pack/pack-test.ts');
+  await suite(
+    'pack: tarballs installed with npm outside the workspace (Node, browser bundle)',
+    'pack',
+    'scripts/pack/pack-test.ts',
+  );
 }
 console.log(`\ntook ${((Date.now() - started) / 1000).toFixed(1)} s`);
 console.log(`tests: ${passed} passed, ${failed} failed`);

@@ -26,7 +26,15 @@ export const adamwCase: BenchCase = {
       step: 0,
     });
     type S = ReturnType<typeof make>;
-    const step = (s: S) => T.adamwStep(s.p, s.g, s.m, s.v, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: ++s.step });
+    const step = (s: S) =>
+      T.adamwStep(s.p, s.g, s.m, s.v, {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weightDecay: 0.01,
+        step: ++s.step,
+      });
     const dispose = (s: S) => [...s.p, ...s.g, ...s.m, ...s.v].forEach((t: Tensor) => t.dispose());
     const ref = make('cpu');
     step(ref);
@@ -41,7 +49,10 @@ export const adamwCase: BenchCase = {
       async check(s) {
         // After the cold call, which was step 1.
         const got = await Promise.all(s.p.map((t) => t.data()));
-        return mergeChecks(got.map((g, k) => compare(g, want[k]!, `param ${k}`, { atol: 1e-6, rtol: 1e-4 })), 'rnagrad CPU oracle (float64), every parameter after step 1');
+        return mergeChecks(
+          got.map((g, k) => compare(g, want[k]!, `param ${k}`, { atol: 1e-6, rtol: 1e-4 })),
+          'rnagrad CPU oracle (float64), every parameter after step 1',
+        );
       },
       dispose,
     });

@@ -42,13 +42,15 @@ function configs(quick: boolean): Config[] {
   }
   for (const L of [128, 256, 512, 1024, 2048]) {
     for (const causal of [false, true]) {
-      for (const grad of [false, true]) out.push({ L, causal, grad, peers: L === 256 || (L === 1024 && grad && !causal) ? PEER_ENGINES : [] });
+      for (const grad of [false, true])
+        out.push({ L, causal, grad, peers: L === 256 || (L === 1024 && grad && !causal) ? PEER_ENGINES : [] });
     }
   }
   return out;
 }
 
-const label = (L: number, causal: boolean, grad: boolean) => `attention ${grad ? 'fwd+bwd' : 'fwd'} L=${L}${causal ? ' causal' : ''}`;
+const label = (L: number, causal: boolean, grad: boolean) =>
+  `attention ${grad ? 'fwd+bwd' : 'fwd'} L=${L}${causal ? ' causal' : ''}`;
 
 function checkAgainst(ref: AttentionRef, got: Record<string, ArrayLike<number>>, grad: boolean): Check {
   const tol = { atol: 2e-4, rtol: 2e-3 };
@@ -69,7 +71,14 @@ type AttnOpts = { causal: boolean };
 /** A forward that returns what its backward needs, and that backward. */
 interface AttentionImpl {
   forward(q: Tensor, k: Tensor, v: Tensor, opts: AttnOpts): { out: Tensor; saved: Tensor[] };
-  backward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, fwd: { out: Tensor; saved: Tensor[] }, opts: AttnOpts): AttnGrads;
+  backward(
+    dOut: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    fwd: { out: Tensor; saved: Tensor[] },
+    opts: AttnOpts,
+  ): AttnGrads;
 }
 
 const IMPLS: Record<'rnagrad' | 'rnagrad-composed', AttentionImpl> = {
@@ -98,7 +107,14 @@ interface AttnState {
   grads: AttnGrads | null;
 }
 
-async function ours(ctx: CaseContext, engine: 'rnagrad' | 'rnagrad-composed', p: AttentionParams, ref: AttentionRef, flops: number, fresh: boolean): Promise<void> {
+async function ours(
+  ctx: CaseContext,
+  engine: 'rnagrad' | 'rnagrad-composed',
+  p: AttentionParams,
+  ref: AttentionRef,
+  flops: number,
+  fresh: boolean,
+): Promise<void> {
   const impl = IMPLS[engine];
   const name = label(p.L, p.causal, p.grad);
   const inp = attentionInputs(p);
@@ -160,7 +176,10 @@ export const attentionCase: BenchCase = {
         const inp = attentionInputs(base);
         const t0 = performance.now();
         refs.set(key, { ref: attentionAt(inp.q, inp.k, inp.v, inp.dOut, base, rows), rows, seed: base.seed });
-        if (L >= 1024) ctx.log(`  (float64 reference for L=${L}${causal ? ' causal' : ''}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+        if (L >= 1024)
+          ctx.log(
+            `  (float64 reference for L=${L}${causal ? ' causal' : ''}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+          );
       }
       const { ref, rows, seed } = refs.get(key)!;
       const p: AttentionParams = { B, H, L, D, causal, seed, grad, rows };
@@ -175,7 +194,16 @@ export const attentionCase: BenchCase = {
         const name = label(L, causal, grad);
         await ctx.peer({ engine, kind: 'attention', params: p as unknown as Record<string, unknown> }, (r) => {
           if (r.error || !r.ms) return errorFigure('attention', name, engine, r.error ?? 'no result', 'GFLOP/s');
-          return makeFigure(ctx.ceilings, { group: 'attention', case: name, engine, ms: r.ms, flops, coldMs: r.coldMs, check: checkAgainst(ref, r.outputs ?? {}, grad), note: 'composed: matmul → mask → softmax → matmul' });
+          return makeFigure(ctx.ceilings, {
+            group: 'attention',
+            case: name,
+            engine,
+            ms: r.ms,
+            flops,
+            coldMs: r.coldMs,
+            check: checkAgainst(ref, r.outputs ?? {}, grad),
+            note: 'composed: matmul → mask → softmax → matmul',
+          });
         });
       }
     }

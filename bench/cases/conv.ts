@@ -19,7 +19,13 @@ import type { BenchCase, CaseContext } from '../lib/types.js';
 type Inputs = { x: Tensor; w: Tensor; b: Tensor; dy: Tensor; y: Tensor | null };
 
 /** Forward and forward + backward of one convolution, checked against the CPU oracle. */
-async function convFigures(ctx: CaseContext, name: string, xShape: number[], wShape: number[], conv: (x: Tensor, w: Tensor, b: Tensor) => Tensor): Promise<void> {
+async function convFigures(
+  ctx: CaseContext,
+  name: string,
+  xShape: number[],
+  wShape: number[],
+  conv: (x: Tensor, w: Tensor, b: Tensor) => Tensor,
+): Promise<void> {
   const size = (s: number[]) => s.reduce((a, v) => a * v, 1);
   const x = normal(size(xShape), 91, 1);
   const w = normal(size(wShape), 92, 1 / Math.sqrt(size(wShape.slice(1))));
@@ -48,7 +54,12 @@ async function convFigures(ctx: CaseContext, name: string, xShape: number[], wSh
   const ref = make('cpu', true);
   ref.y = conv(ref.x, ref.w, ref.b);
   backward(ref.y, ref.dy);
-  const want = { y: await ref.y.data(), dx: await ref.x.grad!.data(), dw: await ref.w.grad!.data(), db: await ref.b.grad!.data() };
+  const want = {
+    y: await ref.y.data(),
+    dx: await ref.x.grad!.data(),
+    dw: await ref.w.grad!.data(),
+    db: await ref.b.grad!.data(),
+  };
   dispose(ref);
   const macs = size(outShape) * size(wShape.slice(1));
   const shape = `x [${xShape}] w [${wShape}]`;
@@ -61,7 +72,8 @@ async function convFigures(ctx: CaseContext, name: string, xShape: number[], wSh
       s.y?.dispose();
       s.y = conv(s.x, s.w, s.b);
     },
-    check: async (s) => compare(await s.y!.data(), want.y, 'rnagrad CPU oracle (float64), every value', { atol: 1e-4, rtol: 1e-3 }),
+    check: async (s) =>
+      compare(await s.y!.data(), want.y, 'rnagrad CPU oracle (float64), every value', { atol: 1e-4, rtol: 1e-3 }),
     dispose,
   });
   await measureOurs(ctx, {
@@ -107,7 +119,10 @@ async function pairFigures(ctx: CaseContext, B: number, L: number, d: number, h:
   const want = await ref.y.data();
   dispose(ref);
   const flops = 2 * B * L * L * h * 2 * d;
-  for (const [route, fn] of [['outerConcat + linear', materialised], ['pairwiseLinear', (s: S) => T.pairwiseLinear(s.x, s.w, s.b)]] as const) {
+  for (const [route, fn] of [
+    ['outerConcat + linear', materialised],
+    ['pairwiseLinear', (s: S) => T.pairwiseLinear(s.x, s.w, s.b)],
+  ] as const) {
     await measureOurs(ctx, {
       group: 'conv',
       case: `pair map [${B},${L},${d}] → [${B},${L},${L},${h}]: ${route}`,
@@ -117,7 +132,8 @@ async function pairFigures(ctx: CaseContext, B: number, L: number, d: number, h:
         s.y?.dispose();
         s.y = fn(s);
       },
-      check: async (s) => compare(await s.y!.data(), want, 'rnagrad CPU oracle (float64), every value', { atol: 1e-4, rtol: 1e-3 }),
+      check: async (s) =>
+        compare(await s.y!.data(), want, 'rnagrad CPU oracle (float64), every value', { atol: 1e-4, rtol: 1e-3 }),
       dispose,
     });
   }
@@ -128,8 +144,12 @@ export const convCase: BenchCase = {
   title: 'Convolutions and the pair map',
   async run(ctx) {
     const q = ctx.quick;
-    await convFigures(ctx, 'conv1d K5', [q ? 2 : 4, q ? 128 : 256, 64], [64, 64, 5], (x, w, b) => T.conv1d(x, w, b, { padding: 'same' }));
-    await convFigures(ctx, 'conv2d 3×3', [1, q ? 24 : 48, q ? 24 : 48, 32], [32, 32, 3, 3], (x, w, b) => T.conv2d(x, w, b, { padding: 'same' }));
+    await convFigures(ctx, 'conv1d K5', [q ? 2 : 4, q ? 128 : 256, 64], [64, 64, 5], (x, w, b) =>
+      T.conv1d(x, w, b, { padding: 'same' }),
+    );
+    await convFigures(ctx, 'conv2d 3×3', [1, q ? 24 : 48, q ? 24 : 48, 32], [32, 32, 3, 3], (x, w, b) =>
+      T.conv2d(x, w, b, { padding: 'same' }),
+    );
     await pairFigures(ctx, 1, q ? 48 : 96, 64, 64);
   },
 };

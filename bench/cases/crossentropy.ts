@@ -22,7 +22,10 @@ export function lossInputs(): { logits: Float32Array; targets: Int32Array } {
 }
 
 /** Loss and dlogits of one fwd+bwd on the CPU oracle. */
-export async function cpuLoss(fn: (logits: Tensor, targets: Tensor) => Tensor, inp: { logits: Float32Array; targets: Int32Array }): Promise<{ loss: number; grad: Float32Array | Int32Array | Uint8Array }> {
+export async function cpuLoss(
+  fn: (logits: Tensor, targets: Tensor) => Tensor,
+  inp: { logits: Float32Array; targets: Int32Array },
+): Promise<{ loss: number; grad: Float32Array | Int32Array | Uint8Array }> {
   const logits = requireGrad(T.tensor(inp.logits, { shape: [N, C], device: 'cpu' }));
   const targets = T.tensor(inp.targets, { dtype: 'i32', device: 'cpu' });
   const loss = fn(logits, targets);
@@ -38,7 +41,11 @@ export interface LossState {
   loss: Tensor | null;
 }
 
-export function lossCase(fn: (logits: Tensor, targets: Tensor) => Tensor, inp: { logits: Float32Array; targets: Int32Array }, ref: { loss: number; grad: ArrayLike<number> }) {
+export function lossCase(
+  fn: (logits: Tensor, targets: Tensor) => Tensor,
+  inp: { logits: Float32Array; targets: Int32Array },
+  ref: { loss: number; grad: ArrayLike<number> },
+) {
   return {
     setup: (): LossState => ({
       logits: requireGrad(T.tensor(inp.logits, { shape: [N, C] })),
@@ -55,7 +62,10 @@ export function lossCase(fn: (logits: Tensor, targets: Tensor) => Tensor, inp: {
     async check(s: LossState) {
       const loss = await s.loss!.item();
       const grad = await s.logits.grad!.data();
-      return mergeChecks([compare([loss], [ref.loss], 'loss'), compare(grad, ref.grad, 'dlogits', { atol: 1e-7, rtol: 1e-3 })], 'rnagrad CPU oracle (float64): loss and every dlogit');
+      return mergeChecks(
+        [compare([loss], [ref.loss], 'loss'), compare(grad, ref.grad, 'dlogits', { atol: 1e-7, rtol: 1e-3 })],
+        'rnagrad CPU oracle (float64): loss and every dlogit',
+      );
     },
     dispose(s: LossState) {
       for (const t of [s.loss, s.logits, s.targets]) t?.dispose();

@@ -20,11 +20,21 @@ export const elementwiseCase: BenchCase = {
     const g = uniform(512 * 384, 63);
     const colSum = new Float64Array(384);
     for (let i = 0; i < 512; i++) for (let j = 0; j < 384; j++) colSum[j] += g[i * 384 + j]!;
-    const cases: { name: string; bytes: number; shapes: [number[], number[] | null]; data: [Float32Array, Float32Array | null]; fn: (x: Tensor, y: Tensor | null) => Tensor; want: (out: ArrayLike<number>) => [number[], number[]] }[] = [
+    const cases: {
+      name: string;
+      bytes: number;
+      shapes: [number[], number[] | null];
+      data: [Float32Array, Float32Array | null];
+      fn: (x: Tensor, y: Tensor | null) => Tensor;
+      want: (out: ArrayLike<number>) => [number[], number[]];
+    }[] = [
       {
         name: `add [${n},${n}] + [${n},${n}]`,
         bytes: 3 * n * n * 4,
-        shapes: [[n, n], [n, n]],
+        shapes: [
+          [n, n],
+          [n, n],
+        ],
         data: [a, b],
         fn: (x, y) => T.add(x, y!),
         want: (out) => [[0, 1, n * n - 1].map((i) => out[i]!), [0, 1, n * n - 1].map((i) => a[i]! + b[i]!)],

@@ -45,7 +45,12 @@ export const layerNormCase: BenchCase = {
     const ref = make('cpu');
     ref.y = T.layerNorm(ref.x, ref.w, ref.b);
     backward(ref.y, ref.dy);
-    const want = { y: await ref.y.data(), dx: await ref.x.grad!.data(), dw: await ref.w.grad!.data(), db: await ref.b.grad!.data() };
+    const want = {
+      y: await ref.y.data(),
+      dx: await ref.x.grad!.data(),
+      dw: await ref.w.grad!.data(),
+      db: await ref.b.grad!.data(),
+    };
     dispose(ref);
     const against = 'rnagrad CPU oracle (float64), every value';
     await measureOurs(ctx, {

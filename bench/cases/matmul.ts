@@ -23,18 +23,36 @@ interface Spec {
 
 function specs(quick: boolean): Spec[] {
   const all = PEER_ENGINES;
-  const sq = (n: number, peers: readonly PeerEngine[], cpu = false): Spec => ({ label: `matmul ${n}×${n}×${n}`, shape: { batch: 1, M: n, K: n, N: n }, peers, cpu });
+  const sq = (n: number, peers: readonly PeerEngine[], cpu = false): Spec => ({
+    label: `matmul ${n}×${n}×${n}`,
+    shape: { batch: 1, M: n, K: n, N: n },
+    peers,
+    cpu,
+  });
   // Quick runs: tfjs only at 256³ (it needs seconds per call here).
   const jaxOnly: readonly PeerEngine[] = ['jax-js'];
   const out: Spec[] = [sq(256, all, true), sq(512, quick ? jaxOnly : all)];
   if (!quick) out.push(sq(1024, all), sq(2048, []));
   const t = quick ? 256 : 512;
   out.push(
-    { label: 'batched [8,128,64]×[8,64,128]', shape: { batch: 8, M: 128, K: 64, N: 128 }, peers: quick ? jaxOnly : all, cpu: !quick },
+    {
+      label: 'batched [8,128,64]×[8,64,128]',
+      shape: { batch: 8, M: 128, K: 64, N: 128 },
+      peers: quick ? jaxOnly : all,
+      cpu: !quick,
+    },
     { label: 'skinny [1,1024]×[1024,1024]', shape: { batch: 1, M: 1, K: 1024, N: 1024 }, peers: quick ? [] : all },
     { label: 'skinny [4096,64]×[64,64]', shape: { batch: 1, M: 4096, K: 64, N: 64 }, peers: quick ? [] : all },
-    { label: `Aᵀ·B ${t}³ (A stored [K,M])`, shape: { batch: 1, M: t, K: t, N: t, transA: true }, peers: quick ? [] : all },
-    { label: `A·Bᵀ ${t}³ (B stored [N,K])`, shape: { batch: 1, M: t, K: t, N: t, transB: true }, peers: quick ? [] : all },
+    {
+      label: `Aᵀ·B ${t}³ (A stored [K,M])`,
+      shape: { batch: 1, M: t, K: t, N: t, transA: true },
+      peers: quick ? [] : all,
+    },
+    {
+      label: `A·Bᵀ ${t}³ (B stored [N,K])`,
+      shape: { batch: 1, M: t, K: t, N: t, transB: true },
+      peers: quick ? [] : all,
+    },
   );
   return out;
 }
@@ -75,7 +93,12 @@ export const matmulCase: BenchCase = {
           },
           async check(s) {
             const got = await s.out!.data();
-            return compare(p.positions.map((i) => got[i]!), want, 'float64 JS reference (256 sampled entries)', { atol: 1e-3, rtol: 1e-3 });
+            return compare(
+              p.positions.map((i) => got[i]!),
+              want,
+              'float64 JS reference (256 sampled entries)',
+              { atol: 1e-3, rtol: 1e-3 },
+            );
           },
           dispose(s) {
             s.out?.dispose();
@@ -88,8 +111,19 @@ export const matmulCase: BenchCase = {
         if (!ctx.peers.has(engine)) continue;
         await ctx.peer({ engine, kind: 'matmul', params: p as unknown as Record<string, unknown> }, (r) => {
           if (r.error || !r.ms) return errorFigure('matmul', spec.label, engine, r.error ?? 'no result', 'GFLOP/s');
-          const check = compare(r.outputs?.out ?? [], want, 'float64 JS reference (256 sampled entries)', { atol: 1e-3, rtol: 1e-3 });
-          return makeFigure(ctx.ceilings, { group: 'matmul', case: spec.label, engine, ms: r.ms, flops, coldMs: r.coldMs, check });
+          const check = compare(r.outputs?.out ?? [], want, 'float64 JS reference (256 sampled entries)', {
+            atol: 1e-3,
+            rtol: 1e-3,
+          });
+          return makeFigure(ctx.ceilings, {
+            group: 'matmul',
+            case: spec.label,
+            engine,
+            ms: r.ms,
+            flops,
+            coldMs: r.coldMs,
+            check,
+          });
         });
       }
     }

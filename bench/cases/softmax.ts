@@ -45,7 +45,15 @@ export const softmaxCase: BenchCase = {
       if (!ctx.peers.has(engine)) continue;
       await ctx.peer({ engine, kind: 'softmax', params: p as unknown as Record<string, unknown> }, (r) => {
         if (r.error || !r.ms) return errorFigure('softmax', label, engine, r.error ?? 'no result', 'GB/s');
-        return makeFigure(ctx.ceilings, { group: 'softmax', case: label, engine, ms: r.ms, bytes, coldMs: r.coldMs, check: compare(r.outputs?.out ?? [], want, against, tol) });
+        return makeFigure(ctx.ceilings, {
+          group: 'softmax',
+          case: label,
+          engine,
+          ms: r.ms,
+          bytes,
+          coldMs: r.coldMs,
+          check: compare(r.outputs?.out ?? [], want, against, tol),
+        });
       });
     }
   },

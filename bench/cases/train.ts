@@ -18,7 +18,15 @@ import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
 import { requireGrad } from '@rnagrad/autograd';
 import { errorFigure } from '../lib/figure.js';
-import { GPT2, compareLosses, initParams, makeBatches, paramSpecs, parameterCount, writeGpt2Data } from '../lib/gpt2.js';
+import {
+  GPT2,
+  compareLosses,
+  initParams,
+  makeBatches,
+  paramSpecs,
+  parameterCount,
+  writeGpt2Data,
+} from '../lib/gpt2.js';
 import { logFigure } from '../lib/measure.js';
 import { startProfile } from '../lib/profile.js';
 import { type Spread, fmt, rate, spread, timeIt } from '../lib/stats.js';
@@ -33,8 +41,26 @@ const CASE = `GPT-2-style training step (${c.layers} layers, d ${c.d}, ${c.heads
 /** Reference figure of jax-js on this machine (peers-swiftshader.md), for the ≥ 2× target. */
 export const JAX_REFERENCE_TOKENS_PER_S = 446;
 
-export function trainFigure(engine: Engine, ms: Spread, extra: Record<string, unknown>, coldMs: number | undefined, check?: Check, note?: string): Figure {
-  return { group: GROUP, case: CASE, engine, ms, unit: 'tokens/s', value: rate(ms, TOKENS * 1000), coldMs, check, note, extra };
+export function trainFigure(
+  engine: Engine,
+  ms: Spread,
+  extra: Record<string, unknown>,
+  coldMs: number | undefined,
+  check?: Check,
+  note?: string,
+): Figure {
+  return {
+    group: GROUP,
+    case: CASE,
+    engine,
+    ms,
+    unit: 'tokens/s',
+    value: rate(ms, TOKENS * 1000),
+    coldMs,
+    check,
+    note,
+    extra,
+  };
 }
 
 function lossCheck(ours: number[], theirs: number[], against: string): Check {
@@ -62,7 +88,10 @@ function buildModel(device: 'gpu' | 'cpu', init: Float32Array[], batches: Return
   const params = specs.map((s, k) => requireGrad(T.tensor(init[k]!, { shape: s.shape, device })));
   const m = specs.map((s) => T.zeros(s.shape, { device }));
   const v = specs.map((s) => T.zeros(s.shape, { device }));
-  const data = batches.map((b) => ({ tokens: T.tensor(b.tokens, { shape: [c.B, c.T], dtype: 'i32', device }), targets: T.tensor(b.targets, { dtype: 'i32', device }) }));
+  const data = batches.map((b) => ({
+    tokens: T.tensor(b.tokens, { shape: [c.B, c.T], dtype: 'i32', device }),
+    targets: T.tensor(b.targets, { dtype: 'i32', device }),
+  }));
   return {
     params,
     m,
@@ -81,7 +110,14 @@ type Attention = (q: Tensor, k: Tensor, v: Tensor, opts: { causal: boolean }) =>
  * The model's loss for one batch (recorded for autograd). Activations are kept as [B·T, d] rows
  * so every Linear is one 2-D matmul (its weight gradient one matmul too, no batched partials).
  */
-function forward(model: Model, tokens: Tensor, targets: Tensor, matmul: Matmul, attention: Attention, onActivations?: () => void): Tensor {
+function forward(
+  model: Model,
+  tokens: Tensor,
+  targets: Tensor,
+  matmul: Matmul,
+  attention: Attention,
+  onActivations?: () => void,
+): Tensor {
   const names = paramSpecs(c).map((s) => s.name);
   const P = (name: string) => model.params[names.indexOf(name)]!;
   const { B, T: L, d, heads, vocab } = c;
@@ -92,10 +128,17 @@ function forward(model: Model, tokens: Tensor, targets: Tensor, matmul: Matmul, 
     const n = (s: string) => P(`h.${l}.${s}`);
     const qkv = matmul(T.layerNorm(x, n('ln1.w'), n('ln1.b'), c.lnEps), n('attn.qkv.w'), { bias: n('attn.qkv.b') });
     const heads5 = T.permute(T.reshape(qkv, [B, L, 3, heads, Dh]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = [0, 1, 2].map((i) => T.reshape(T.narrow(heads5, 0, i, 1), [B, heads, L, Dh])) as [Tensor, Tensor, Tensor];
+    const [q, k, v] = [0, 1, 2].map((i) => T.reshape(T.narrow(heads5, 0, i, 1), [B, heads, L, Dh])) as [
+      Tensor,
+      Tensor,
+      Tensor,
+    ];
     const a = T.reshape(T.permute(attention(q, k, v, { causal: true }), [0, 2, 1, 3]), [rows, d]);
     x = T.add(x, matmul(a, n('attn.proj.w'), { bias: n('attn.proj.b') }));
-    const h = matmul(T.layerNorm(x, n('ln2.w'), n('ln2.b'), c.lnEps), n('mlp.fc.w'), { bias: n('mlp.fc.b'), activation: 'geluTanh' });
+    const h = matmul(T.layerNorm(x, n('ln2.w'), n('ln2.b'), c.lnEps), n('mlp.fc.w'), {
+      bias: n('mlp.fc.b'),
+      activation: 'geluTanh',
+    });
     x = T.add(x, matmul(h, n('mlp.proj.w'), { bias: n('mlp.proj.b') }));
   }
   x = T.layerNorm(x, P('lnf.w'), P('lnf.b'), c.lnEps);
@@ -107,14 +150,26 @@ function forward(model: Model, tokens: Tensor, targets: Tensor, matmul: Matmul, 
 }
 
 /** Encodes one full step (forward, backward, AdamW) and returns the loss tensor (not yet read). */
-function encodeStep(model: Model, step: number, matmul: Matmul, attention: Attention, onActivations?: () => void): Tensor {
+function encodeStep(
+  model: Model,
+  step: number,
+  matmul: Matmul,
+  attention: Attention,
+  onActivations?: () => void,
+): Tensor {
   const batch = model.data[(step - 1) % model.data.length]!;
   const loss = T.tidy(() => {
     const l = forward(model, batch.tokens, batch.targets, matmul, attention, onActivations);
     l.backward();
     return l;
   });
-  T.adamwStep(model.params, model.params.map((p) => p.grad!), model.m, model.v, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, step });
+  T.adamwStep(
+    model.params,
+    model.params.map((p) => p.grad!),
+    model.m,
+    model.v,
+    { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, step },
+  );
   for (const p of model.params) {
     p.grad?.dispose();
     p.grad = null;
@@ -129,7 +184,12 @@ function kernelFamily(key: string): string {
   return parts[0]!;
 }
 
-async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnType<typeof makeBatches>, steps: number): Promise<{ losses: number[]; figure: Figure; samples: number[] } | null> {
+async function runOurs(
+  ctx: CaseContext,
+  init: Float32Array[],
+  batches: ReturnType<typeof makeBatches>,
+  steps: number,
+): Promise<{ losses: number[]; figure: Figure; samples: number[] } | null> {
   const matmul: Matmul = T.matmul;
   const attention: Attention = T.attention;
   let model: Model | null = null;
@@ -189,7 +249,15 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
         families: [...groups].sort((a, b) => b[1] - a[1]).map(([family, ms]) => ({ family, ms })),
         kernels: r.kernels.slice(0, 25),
       };
-      ctx.log(`    profiled step (one pass per dispatch): GPU ${fmt(r.totalMs)} ms in ${r.dispatches} dispatches; by kernel family: ${[...groups].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([f, m]) => `${f} ${fmt(m)} ms`).join(', ')}`);
+      ctx.log(
+        `    profiled step (one pass per dispatch): GPU ${fmt(r.totalMs)} ms in ${r.dispatches} dispatches; by kernel family: ${[
+          ...groups,
+        ]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 8)
+          .map(([f, m]) => `${f} ${fmt(m)} ms`)
+          .join(', ')}`,
+      );
     }
     const all = spread([...encodeMs.slice(1)]);
     const share = spread(shares.slice(1));
@@ -215,7 +283,9 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
     const fig = trainFigure('rnagrad', ms, extra, ctx.quick ? undefined : coldMs, undefined, 'rnagrad ops + autograd');
     ctx.add(fig);
     logFigure(ctx, fig);
-    ctx.log(`    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% (encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`);
+    ctx.log(
+      `    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% (encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`,
+    );
     ctx.log(`    losses: ${losses.map((l) => l.toFixed(4)).join(', ')}`);
     return { losses, figure: fig, samples };
   } catch (err) {
@@ -236,7 +306,13 @@ async function runOurs(ctx: CaseContext, init: Float32Array[], batches: ReturnTy
  * rnagrad's steps again after the peers ran (same weights and batches, from step 1: one untimed
  * step, then the timed ones), pooled with the first pass's samples into the figure.
  */
-async function secondPass(ctx: CaseContext, init: Float32Array[], batches: ReturnType<typeof makeBatches>, steps: number, first: { losses: number[]; figure: Figure; samples: number[] }): Promise<void> {
+async function secondPass(
+  ctx: CaseContext,
+  init: Float32Array[],
+  batches: ReturnType<typeof makeBatches>,
+  steps: number,
+  first: { losses: number[]; figure: Figure; samples: number[] },
+): Promise<void> {
   if (!T.hasRuntime()) await T.init({ quiet: true });
   const model = buildModel('gpu', init, batches);
   try {
@@ -251,22 +327,39 @@ async function secondPass(ctx: CaseContext, init: Float32Array[], batches: Retur
       loss.dispose();
     };
     await one();
-    const { samples } = await timeIt('train rnagrad (after peers)', one, { warmup: 0, samples: Math.max(1, steps - 1) });
+    const { samples } = await timeIt('train rnagrad (after peers)', one, {
+      warmup: 0,
+      samples: Math.max(1, steps - 1),
+    });
     const all = [...first.samples, ...samples];
     const ms = spread(all);
     const f = first.figure;
     f.ms = ms;
     f.value = rate(ms, TOKENS * 1000);
-    f.extra = { ...f.extra, msPerStep: ms, msPerStepBeforePeers: spread(first.samples), msPerStepAfterPeers: spread(samples), lossesAfterPeers: losses };
+    f.extra = {
+      ...f.extra,
+      msPerStep: ms,
+      msPerStepBeforePeers: spread(first.samples),
+      msPerStepAfterPeers: spread(samples),
+      lossesAfterPeers: losses,
+    };
     const same = losses.every((l, i) => l === first.losses[i]);
-    ctx.log(`  rnagrad training step after the peers: ${fmt(spread(samples).median)} ms/step (before: ${fmt(spread(first.samples).median)}); pooled ${fmt(ms.median)} ms/step = ${fmt(f.value.median)} tokens/s; losses ${same ? 'identical to the first pass' : `differ from the first pass: ${losses.map((l) => l.toFixed(5)).join(', ')}`}`);
+    ctx.log(
+      `  rnagrad training step after the peers: ${fmt(spread(samples).median)} ms/step (before: ${fmt(spread(first.samples).median)}); pooled ${fmt(ms.median)} ms/step = ${fmt(f.value.median)} tokens/s; losses ${same ? 'identical to the first pass' : `differ from the first pass: ${losses.map((l) => l.toFixed(5)).join(', ')}`}`,
+    );
   } finally {
     model.dispose();
   }
 }
 
 /** The same steps on the CPU oracle (float64): losses for the check, and the time for scale. */
-async function runCpu(ctx: CaseContext, init: Float32Array[], batches: ReturnType<typeof makeBatches>, steps: number, ours: number[] | null): Promise<Check | undefined> {
+async function runCpu(
+  ctx: CaseContext,
+  init: Float32Array[],
+  batches: ReturnType<typeof makeBatches>,
+  steps: number,
+  ours: number[] | null,
+): Promise<Check | undefined> {
   const model = buildModel('cpu', init, batches);
   try {
     const losses: number[] = [];
@@ -279,7 +372,14 @@ async function runCpu(ctx: CaseContext, init: Float32Array[], batches: ReturnTyp
       times.push(performance.now() - t0);
     }
     const check = ours ? lossCheck(ours.slice(0, steps), losses, 'rnagrad CPU oracle (float64)') : undefined;
-    const fig = trainFigure('rnagrad-cpu', spread(times), { losses }, undefined, undefined, `float64 CPU oracle, ${steps} step(s); its losses check rnagrad's GPU step`);
+    const fig = trainFigure(
+      'rnagrad-cpu',
+      spread(times),
+      { losses },
+      undefined,
+      undefined,
+      `float64 CPU oracle, ${steps} step(s); its losses check rnagrad's GPU step`,
+    );
     ctx.add(fig);
     logFigure(ctx, fig);
     if (check) ctx.log(`    rnagrad GPU vs CPU oracle losses: ${check.ok ? 'agree' : 'DISAGREE'} — ${check.note}`);
@@ -303,7 +403,9 @@ export const trainCase: BenchCase = {
     const batches = makeBatches(8, c);
     const dataPath = join(ctx.tmpDir, 'gpt2-init.bin');
     writeGpt2Data(dataPath, init, batches);
-    ctx.log(`  ${parameterCount(c).toLocaleString('en-US')} parameters, ${TOKENS} tokens per step, ${steps} steps per engine (step 1 cold, the rest timed)`);
+    ctx.log(
+      `  ${parameterCount(c).toLocaleString('en-US')} parameters, ${TOKENS} tokens per step, ${steps} steps per engine (step 1 cold, the rest timed)`,
+    );
     const run = await runOurs(ctx, init, batches, steps);
     const ours = run?.losses ?? null;
     // The float64 CPU oracle takes ~10 s a step here: full runs only.
@@ -313,14 +415,22 @@ export const trainCase: BenchCase = {
       if (!ctx.peers.has(engine)) continue;
       // tfjs needs ~7–25 s a step here: quick runs give it 2 steps.
       const peerSteps = ctx.quick && engine === 'tfjs-webgpu' ? 2 : steps;
-      await ctx.peer({ engine, kind: 'gpt2', params: { dataPath, checkSteps: peerSteps }, timing: { warmup: 0, samples: peerSteps - 1 } }, (r) => {
-        if (r.error || !r.ms) return errorFigure(GROUP, CASE, engine, r.error ?? 'no result', 'tokens/s');
-        const extra = r.extra ?? {};
-        const theirs = (extra.losses as number[] | undefined) ?? [];
-        const check = ours ? lossCheck(ours, theirs, `rnagrad's per-step losses`) : undefined;
-        if (check && !check.ok) ctx.log(`  !!! ${engine}: ${check.note}`);
-        return trainFigure(engine, r.ms, extra, r.coldMs, check);
-      });
+      await ctx.peer(
+        {
+          engine,
+          kind: 'gpt2',
+          params: { dataPath, checkSteps: peerSteps },
+          timing: { warmup: 0, samples: peerSteps - 1 },
+        },
+        (r) => {
+          if (r.error || !r.ms) return errorFigure(GROUP, CASE, engine, r.error ?? 'no result', 'tokens/s');
+          const extra = r.extra ?? {};
+          const theirs = (extra.losses as number[] | undefined) ?? [];
+          const check = ours ? lossCheck(ours, theirs, `rnagrad's per-step losses`) : undefined;
+          if (check && !check.ok) ctx.log(`  !!! ${engine}: ${check.note}`);
+          return trainFigure(engine, r.ms, extra, r.coldMs, check);
+        },
+      );
     }
     // rnagrad again, after the peers: the samples are pooled, so load that changed while the peers
     // ran hits every engine alike.

@@ -77,7 +77,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-export async function measureCeilings(rt: Runtime, opts: { quick: boolean; log: (s: string) => void }): Promise<Ceilings> {
+export async function measureCeilings(
+  rt: Runtime,
+  opts: { quick: boolean; log: (s: string) => void },
+): Promise<Ceilings> {
   const { device, queue } = rt;
   const samples = opts.quick ? 5 : 9;
   const sync = () => rt.sync();
@@ -92,14 +95,20 @@ export async function measureCeilings(rt: Runtime, opts: { quick: boolean; log: 
   const out = device.createBuffer({ size: threads * 16, usage: GPUBufferUsage.STORAGE });
   const fmaConfigs: [number, number, boolean][] = opts.quick
     ? [[16, 128, true]]
-    : [[4, 512, true], [8, 256, true], [16, 128, true], [32, 256, false]];
+    : [
+        [4, 512, true],
+        [8, 256, true],
+        [16, 128, true],
+        [32, 256, false],
+      ];
   const fmaVariants: CeilingVariant[] = [];
   let flopsPerCall = 0;
   for (const [accs, iters, vec] of fmaConfigs) {
     const flops = threads * accs * iters * (vec ? 4 : 1) * 2 * repeat;
     const key = `bench:fma:${accs}:${iters}:${vec}`;
     const run = async () => {
-      for (let r = 0; r < repeat; r++) queue.dispatch({ key, source: () => fmaSource(accs, iters, vec), storage: [out], workgroups: [workgroups] });
+      for (let r = 0; r < repeat; r++)
+        queue.dispatch({ key, source: () => fmaSource(accs, iters, vec), storage: [out], workgroups: [workgroups] });
       await sync();
     };
     const { ms } = await timeIt(key, run, { warmup: 2, samples });
@@ -119,11 +128,13 @@ export async function measureCeilings(rt: Runtime, opts: { quick: boolean; log: 
   const copyVariants: CeilingVariant[] = [];
   for (const perThread of opts.quick ? [16] : [1, 4, 16]) {
     const wgs = bytes / 16 / (WG * perThread);
-    const grid: [number, number] = wgs > 65535 ? [Math.ceil(wgs / Math.ceil(wgs / 65535)), Math.ceil(wgs / 65535)] : [wgs, 1];
+    const grid: [number, number] =
+      wgs > 65535 ? [Math.ceil(wgs / Math.ceil(wgs / 65535)), Math.ceil(wgs / 65535)] : [wgs, 1];
     if (grid[0] * grid[1] !== wgs) continue;
     const key = `bench:copy:${perThread}`;
     const run = async () => {
-      for (let r = 0; r < repeat; r++) queue.dispatch({ key, source: () => copySource(perThread), storage: [src, dst], workgroups: grid });
+      for (let r = 0; r < repeat; r++)
+        queue.dispatch({ key, source: () => copySource(perThread), storage: [src, dst], workgroups: grid });
       await sync();
     };
     const { ms } = await timeIt(key, run, { warmup: 2, samples });
@@ -134,10 +145,14 @@ export async function measureCeilings(rt: Runtime, opts: { quick: boolean; log: 
   const bestCopy = copyVariants.reduce((a, b) => (b.value.median > a.value.median ? b : a));
   opts.log(`copy ceiling: ${bestCopy.value.median.toFixed(3)} GB/s (${bestCopy.name})`);
 
-  const { ms: syncMs } = await timeIt('empty submit', async () => {
-    device.queue.submit([]);
-    await device.queue.onSubmittedWorkDone();
-  }, { warmup: 3, samples: 20, budgetMs: 200 });
+  const { ms: syncMs } = await timeIt(
+    'empty submit',
+    async () => {
+      device.queue.submit([]);
+      await device.queue.onSubmittedWorkDone();
+    },
+    { warmup: 3, samples: 20, budgetMs: 200 },
+  );
   opts.log(`empty submit + onSubmittedWorkDone: ${syncMs.median.toFixed(3)} ms`);
 
   return {

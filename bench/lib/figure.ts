@@ -19,7 +19,16 @@ export interface FigureInput {
 }
 
 export function makeFigure(c: Ceilings, f: FigureInput): Figure {
-  const base = { group: f.group, case: f.case, engine: f.engine, ms: f.ms, coldMs: f.coldMs, check: f.check, note: f.note, extra: f.extra };
+  const base = {
+    group: f.group,
+    case: f.case,
+    engine: f.engine,
+    ms: f.ms,
+    coldMs: f.coldMs,
+    check: f.check,
+    note: f.note,
+    extra: f.extra,
+  };
   if (f.flops !== undefined) {
     const value = rate(f.ms, f.flops / 1e6);
     return { ...base, unit: 'GFLOP/s', value, flops: f.flops, ceiling: 'fma', ofCeiling: value.median / c.fmaGflops };
@@ -31,7 +40,13 @@ export function makeFigure(c: Ceilings, f: FigureInput): Figure {
   return { ...base, unit: 'ms', value: f.ms };
 }
 
-export function errorFigure(group: string, kase: string, engine: Engine, error: unknown, unit: Figure['unit'] = 'ms'): Figure {
+export function errorFigure(
+  group: string,
+  kase: string,
+  engine: Engine,
+  error: unknown,
+  unit: Figure['unit'] = 'ms',
+): Figure {
   const message = error instanceof Error ? error.message : String(error);
   return { group, case: kase, engine, unit, error: message.split('\n').slice(0, 3).join(' ').slice(0, 400) };
 }
@@ -40,10 +55,16 @@ export function errorFigure(group: string, kase: string, engine: Engine, error: 
  * Compares `got` with `want` (float64 reference): error per value = |got − want| / (atol + rtol·|want|)
  * normalised so that ≤ 1 passes. Returns the worst value as `maxErr` (in units of the tolerance).
  */
-export function compare(got: ArrayLike<number>, want: ArrayLike<number>, against: string, tol: { atol?: number; rtol?: number } = {}): Check {
+export function compare(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  against: string,
+  tol: { atol?: number; rtol?: number } = {},
+): Check {
   const atol = tol.atol ?? 1e-4;
   const rtol = tol.rtol ?? 1e-3;
-  if (got.length !== want.length) return { ok: false, maxErr: Infinity, tol: 1, count: 0, against, note: `length ${got.length} ≠ ${want.length}` };
+  if (got.length !== want.length)
+    return { ok: false, maxErr: Infinity, tol: 1, count: 0, against, note: `length ${got.length} ≠ ${want.length}` };
   let worst = 0;
   let worstAt = -1;
   for (let i = 0; i < got.length; i++) {
@@ -60,7 +81,9 @@ export function compare(got: ArrayLike<number>, want: ArrayLike<number>, against
     tol: 1,
     count: got.length,
     against,
-    note: ok ? `atol ${atol}, rtol ${rtol}` : `worst at #${worstAt}: got ${got[worstAt]}, want ${want[worstAt]} (atol ${atol}, rtol ${rtol})`,
+    note: ok
+      ? `atol ${atol}, rtol ${rtol}`
+      : `worst at #${worstAt}: got ${got[worstAt]}, want ${want[worstAt]} (atol ${atol}, rtol ${rtol})`,
   };
 }
 
@@ -68,5 +91,17 @@ export function compare(got: ArrayLike<number>, want: ArrayLike<number>, against
 export function mergeChecks(checks: Check[], against: string): Check {
   const ok = checks.every((c) => c.ok);
   const worst = checks.reduce((a, b) => (b.maxErr > a.maxErr ? b : a), checks[0]!);
-  return { ok, maxErr: worst.maxErr, tol: 1, count: checks.reduce((n, c) => n + c.count, 0), against, note: ok ? worst.note : checks.filter((c) => !c.ok).map((c) => c.note).join('; ') };
+  return {
+    ok,
+    maxErr: worst.maxErr,
+    tol: 1,
+    count: checks.reduce((n, c) => n + c.count, 0),
+    against,
+    note: ok
+      ? worst.note
+      : checks
+          .filter((c) => !c.ok)
+          .map((c) => c.note)
+          .join('; '),
+  };
 }

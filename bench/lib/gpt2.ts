@@ -27,7 +27,20 @@ export interface Gpt2Config {
   lnEps: number;
 }
 
-export const GPT2: Gpt2Config = { layers: 2, d: 128, heads: 4, T: 64, B: 8, vocab: 256, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, lnEps: 1e-5 };
+export const GPT2: Gpt2Config = {
+  layers: 2,
+  d: 128,
+  heads: 4,
+  T: 64,
+  B: 8,
+  vocab: 256,
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  lnEps: 1e-5,
+};
 
 export interface ParamSpec {
   name: string;
@@ -124,7 +137,11 @@ export function makeBatches(count: number, c: Gpt2Config = GPT2, seed = 99): Bat
 
 /** Writes params and batches to one binary file (what the peer processes read). */
 export function writeGpt2Data(path: string, params: Float32Array[], batches: Batch[]): void {
-  const header = JSON.stringify({ params: params.map((p) => p.length), batches: batches.length, tokensPerBatch: batches[0]?.tokens.length ?? 0 });
+  const header = JSON.stringify({
+    params: params.map((p) => p.length),
+    batches: batches.length,
+    tokensPerBatch: batches[0]?.tokens.length ?? 0,
+  });
   const parts: Uint8Array[] = [];
   const h = Buffer.from(header, 'utf8');
   const len = Buffer.alloc(4);
@@ -138,7 +155,11 @@ export function writeGpt2Data(path: string, params: Float32Array[], batches: Bat
 export function readGpt2Data(path: string): { params: Float32Array[]; batches: Batch[] } {
   const buf = readFileSync(path);
   const hlen = buf.readUInt32LE(0);
-  const header = JSON.parse(buf.subarray(4, 4 + hlen).toString('utf8')) as { params: number[]; batches: number; tokensPerBatch: number };
+  const header = JSON.parse(buf.subarray(4, 4 + hlen).toString('utf8')) as {
+    params: number[];
+    batches: number;
+    tokensPerBatch: number;
+  };
   let off = 4 + hlen;
   const take = (n: number) => {
     const bytes = buf.subarray(off, off + n * 4);
@@ -148,13 +169,20 @@ export function readGpt2Data(path: string): { params: Float32Array[]; batches: B
   const params = header.params.map((n) => new Float32Array(take(n)));
   const batches: Batch[] = [];
   for (let s = 0; s < header.batches; s++) {
-    batches.push({ tokens: new Int32Array(take(header.tokensPerBatch)), targets: new Int32Array(take(header.tokensPerBatch)) });
+    batches.push({
+      tokens: new Int32Array(take(header.tokensPerBatch)),
+      targets: new Int32Array(take(header.tokensPerBatch)),
+    });
   }
   return { params, batches };
 }
 
 /** Losses agree when every step's |Δ| ≤ tol (default 1e-3, the 3-decimal agreement the peers showed). */
-export function compareLosses(ours: readonly number[], theirs: readonly number[], tol = 2e-3): { ok: boolean; maxDiff: number; steps: number } {
+export function compareLosses(
+  ours: readonly number[],
+  theirs: readonly number[],
+  tol = 2e-3,
+): { ok: boolean; maxDiff: number; steps: number } {
   const n = Math.min(ours.length, theirs.length);
   let maxDiff = 0;
   for (let i = 0; i < n; i++) maxDiff = Math.max(maxDiff, Math.abs(ours[i]! - theirs[i]!));

@@ -45,7 +45,12 @@ export interface AttentionParams extends AttentionShape {
   rows: number[];
 }
 
-export function attentionInputs(p: AttentionParams): { q: Float32Array; k: Float32Array; v: Float32Array; dOut: Float32Array } {
+export function attentionInputs(p: AttentionParams): {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  dOut: Float32Array;
+} {
   const n = p.B * p.H * p.L * p.D;
   return { q: normal(n, p.seed), k: normal(n, p.seed + 1), v: normal(n, p.seed + 2), dOut: normal(n, p.seed + 3) };
 }

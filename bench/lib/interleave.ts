@@ -10,13 +10,20 @@ export async function interleavedSamples(
 ): Promise<{ samples: Map<string, number[]>; median: Map<string, number> }> {
   const samples = new Map<string, number[]>(tasks.map(([name]) => [name, []]));
   for (let round = 0; round < opts.rounds; round++) {
-    const bench = new Bench({ iterations: opts.iterations, time: 0, warmupIterations: round === 0 ? opts.firstWarmup : 1, warmupTime: 0, retainSamples: true });
+    const bench = new Bench({
+      iterations: opts.iterations,
+      time: 0,
+      warmupIterations: round === 0 ? opts.firstWarmup : 1,
+      warmupTime: 0,
+      retainSamples: true,
+    });
     const order = round % 2 === 0 ? tasks : [...tasks].reverse();
     for (const [name, fn] of order) bench.add(name, fn);
     await bench.run();
     for (const task of bench.tasks) {
       const result = task.result;
-      if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
+      if (result.state !== 'completed')
+        throw new Error(`${task.name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
       samples.get(task.name)!.push(...(result.latency.samples ?? []));
     }
   }

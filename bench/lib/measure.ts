@@ -38,7 +38,9 @@ export function logFigure(ctx: CaseContext, f: Figure): void {
   const check = f.check ? (f.check.ok ? ' ✓' : ` ✗ WRONG (${f.check.note ?? ''})`) : '';
   const cold = f.coldMs !== undefined ? ` cold ${fmt(f.coldMs)} ms` : '';
   const ms = f.unit !== 'ms' ? ` [${fmt(f.ms!.median)} ms]` : '';
-  ctx.log(`  ${f.case.padEnd(44)} ${f.engine.padEnd(16)} ${fmt(v.median).padStart(7)} ${f.unit} (p10–p90 ${fmt(v.p10)}–${fmt(v.p90)}, n ${v.n})${ms}${ceil}${cold}${check}`);
+  ctx.log(
+    `  ${f.case.padEnd(44)} ${f.engine.padEnd(16)} ${fmt(v.median).padStart(7)} ${f.unit} (p10–p90 ${fmt(v.p10)}–${fmt(v.p90)}, n ${v.n})${ms}${ceil}${cold}${check}`,
+  );
 }
 
 export async function measureOurs<S>(ctx: CaseContext, c: OurCase<S>): Promise<Figure> {
@@ -63,12 +65,29 @@ export async function measureOurs<S>(ctx: CaseContext, c: OurCase<S>): Promise<F
     const { ms } = await timeIt(`${c.case} ${engine}`, call, c.timing ?? adaptive(warm, ctx.quick));
     // Without a new runtime the first call found its pipelines compiled: not a cold figure.
     const cold = fresh || c.cpu ? coldMs : undefined;
-    const fig = makeFigure(ctx.ceilings, { group: c.group, case: c.case, engine, ms, flops: c.flops, bytes: c.bytes, coldMs: cold, check, note: c.note, extra: c.extra?.(s) });
+    const fig = makeFigure(ctx.ceilings, {
+      group: c.group,
+      case: c.case,
+      engine,
+      ms,
+      flops: c.flops,
+      bytes: c.bytes,
+      coldMs: cold,
+      check,
+      note: c.note,
+      extra: c.extra?.(s),
+    });
     ctx.add(fig);
     logFigure(ctx, fig);
     return fig;
   } catch (err) {
-    const fig = errorFigure(c.group, c.case, engine, err, c.flops !== undefined ? 'GFLOP/s' : c.bytes !== undefined ? 'GB/s' : 'ms');
+    const fig = errorFigure(
+      c.group,
+      c.case,
+      engine,
+      err,
+      c.flops !== undefined ? 'GFLOP/s' : c.bytes !== undefined ? 'GB/s' : 'ms',
+    );
     ctx.add(fig);
     logFigure(ctx, fig);
     return fig;

@@ -29,7 +29,10 @@ export interface PeerRunInfo {
 
 const CHILD = fileURLToPath(new URL('../peers/child.ts', import.meta.url));
 
-type Message = { type: 'info'; version: string; adapter: string } | { type: 'fatal'; error: string } | { type: 'result'; result: PeerResult };
+type Message =
+  | { type: 'info'; version: string; adapter: string }
+  | { type: 'fatal'; error: string }
+  | { type: 'result'; result: PeerResult };
 
 interface Proc {
   child: ChildProcess;
@@ -44,18 +47,25 @@ export class PeerPool {
   private readonly infos = new Map<PeerEngine, PeerRunInfo>();
   private readonly dead = new Map<PeerEngine, string>();
 
-  constructor(private readonly opts: { quick: boolean; log: (s: string) => void; taskTimeoutMs: (task: PeerTask) => number }) {}
+  constructor(
+    private readonly opts: { quick: boolean; log: (s: string) => void; taskTimeoutMs: (task: PeerTask) => number },
+  ) {}
 
   private info(engine: PeerEngine): PeerRunInfo {
     let i = this.infos.get(engine);
-    if (!i) this.infos.set(engine, (i = { engine, ran: false, tasks: 0, completed: 0, failed: 0, processes: 0, busyMs: 0 }));
+    if (!i)
+      this.infos.set(engine, (i = { engine, ran: false, tasks: 0, completed: 0, failed: 0, processes: 0, busyMs: 0 }));
     return i;
   }
 
   private start(engine: PeerEngine): Proc {
     const info = this.info(engine);
     info.processes++;
-    const child = fork(CHILD, [engine, this.opts.quick ? 'quick' : 'full'], { execArgv: process.execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
+    const child = fork(CHILD, [engine, this.opts.quick ? 'quick' : 'full'], {
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: process.env,
+    });
     const proc: Proc = { child, ready: Promise.resolve({ ok: true }), onMessage: null, exited: false, stderr: '' };
     const keep = (chunk: Buffer) => {
       proc.stderr = (proc.stderr + chunk.toString()).slice(-3000);
@@ -63,7 +73,11 @@ export class PeerPool {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     proc.ready = new Promise((resolve) => {
-      const onExit = (code: number | null) => resolve({ ok: false, error: `process exited (code ${code}) before starting: ${proc.stderr.trim().split('\n').slice(-3).join(' ')}` });
+      const onExit = (code: number | null) =>
+        resolve({
+          ok: false,
+          error: `process exited (code ${code}) before starting: ${proc.stderr.trim().split('\n').slice(-3).join(' ')}`,
+        });
       child.once('exit', onExit);
       proc.onMessage = (m) => {
         if (m.type === 'info') {
@@ -113,11 +127,17 @@ export class PeerPool {
     const result = await new Promise<PeerResult>((resolve) => {
       const timer = setTimeout(() => {
         p.child.kill('SIGKILL');
-        resolve({ id: task.id, error: `stopped at the time limit (${(limit / 1000).toFixed(0)} s); the process was killed` });
+        resolve({
+          id: task.id,
+          error: `stopped at the time limit (${(limit / 1000).toFixed(0)} s); the process was killed`,
+        });
       }, limit);
       const onExit = (code: number | null) => {
         clearTimeout(timer);
-        resolve({ id: task.id, error: `the ${task.engine} process died during this task (code ${code}): ${p.stderr.trim().split('\n').slice(-2).join(' ')}` });
+        resolve({
+          id: task.id,
+          error: `the ${task.engine} process died during this task (code ${code}): ${p.stderr.trim().split('\n').slice(-2).join(' ')}`,
+        });
       };
       p.child.once('exit', onExit);
       p.onMessage = (m) => {

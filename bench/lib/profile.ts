@@ -35,10 +35,19 @@ const MAX_PASSES = 2000;
 export function startProfile(rt: Runtime): Profile | null {
   const q = rt.queue as unknown as QueueInternals;
   if (!rt.device.features.has('timestamp-query')) return null;
-  if (typeof q.computePass !== 'function' || typeof q.endPass !== 'function' || typeof q.commandEncoder !== 'function' || !('pass' in q)) return null;
+  if (
+    typeof q.computePass !== 'function' ||
+    typeof q.endPass !== 'function' ||
+    typeof q.commandEncoder !== 'function' ||
+    !('pass' in q)
+  )
+    return null;
   const device = rt.device;
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * MAX_PASSES });
-  const resolve = device.createBuffer({ size: 2 * MAX_PASSES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const resolve = device.createBuffer({
+    size: 2 * MAX_PASSES * 8,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
   const batches: { buffer: GPUBuffer; keys: string[] }[] = [];
   let keys: string[] = [];
   let pendingKey = '?';
@@ -48,7 +57,9 @@ export function startProfile(rt: Runtime): Profile | null {
     if (!this.pass) {
       const i = keys.length;
       keys.push(pendingKey);
-      this.pass = this.commandEncoder().beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      this.pass = this.commandEncoder().beginComputePass({
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
     }
     return this.pass;
   };

@@ -75,7 +75,14 @@ export interface AttentionRef {
  * gradient `dOut`, at the flat rows `rows` (row = (b·H + h)·L + i). Forward statistics are
  * computed for every row of the heads involved (the gradient of a key row needs all query rows).
  */
-export function attentionAt(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array | null, s: AttentionShape, rows: readonly number[]): AttentionRef {
+export function attentionAt(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  dOut: Float32Array | null,
+  s: AttentionShape,
+  rows: readonly number[],
+): AttentionRef {
   const { L, D, causal } = s;
   const scale = 1 / Math.sqrt(D);
   const res: AttentionRef = { out: [], dq: [], dk: [], dv: [] };

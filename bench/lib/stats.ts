@@ -33,16 +33,34 @@ export function quantile(sorted: readonly number[], q: number): number {
 
 export function spread(samples: readonly number[]): Spread {
   const s = [...samples].sort((a, b) => a - b);
-  return { median: quantile(s, 0.5), p10: quantile(s, 0.1), p90: quantile(s, 0.9), min: s[0] ?? NaN, max: s.at(-1) ?? NaN, n: s.length };
+  return {
+    median: quantile(s, 0.5),
+    p10: quantile(s, 0.1),
+    p90: quantile(s, 0.9),
+    min: s[0] ?? NaN,
+    max: s.at(-1) ?? NaN,
+    n: s.length,
+  };
 }
 
 /** Maps a time spread (ms) to a throughput spread: `work / ms` (so p10 of time is p90 of rate). */
 export function rate(ms: Spread, workPerMs: number): Spread {
-  return { median: workPerMs / ms.median, p10: workPerMs / ms.p90, p90: workPerMs / ms.p10, min: workPerMs / ms.max, max: workPerMs / ms.min, n: ms.n };
+  return {
+    median: workPerMs / ms.median,
+    p10: workPerMs / ms.p90,
+    p90: workPerMs / ms.p10,
+    min: workPerMs / ms.max,
+    max: workPerMs / ms.min,
+    n: ms.n,
+  };
 }
 
 /** Samples of `fn` (ms per call, each call awaited to GPU completion by `fn` itself). */
-export async function timeIt(name: string, fn: () => Promise<unknown>, opts: TimeOptions = {}): Promise<{ ms: Spread; samples: number[] }> {
+export async function timeIt(
+  name: string,
+  fn: () => Promise<unknown>,
+  opts: TimeOptions = {},
+): Promise<{ ms: Spread; samples: number[] }> {
   const bench = new Bench({
     name,
     iterations: Math.max(1, opts.samples ?? 5),

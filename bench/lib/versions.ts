@@ -2,7 +2,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const roots = [new URL('../node_modules/', import.meta.url), new URL('../../node_modules/', import.meta.url), new URL('../../packages/tensor/node_modules/', import.meta.url)];
+const roots = [
+  new URL('../node_modules/', import.meta.url),
+  new URL('../../node_modules/', import.meta.url),
+  new URL('../../packages/tensor/node_modules/', import.meta.url),
+];
 
 export function packageVersion(name: string): string | null {
   for (const root of roots) {

@@ -12,7 +12,8 @@ type AnyIter = Iterator<unknown> & Iterable<unknown>;
 function installIteratorHelpers(): void {
   const proto = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())) as Record<string, unknown>;
   const define = (name: string, fn: (this: AnyIter, ...args: never[]) => unknown) => {
-    if (typeof proto[name] !== 'function') Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true });
+    if (typeof proto[name] !== 'function')
+      Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true });
   };
   const iterate = function* (it: AnyIter): Generator<unknown> {
     for (let r = it.next(); !r.done; r = it.next()) yield r.value;
@@ -100,7 +101,9 @@ function installIteratorHelpers(): void {
     const Iterator = function Iterator() {} as unknown as { prototype: unknown; from?: (x: unknown) => unknown };
     Iterator.prototype = proto;
     Iterator.from = (x: unknown) => {
-      const it = (x as Iterable<unknown>)[Symbol.iterator] ? (x as Iterable<unknown>)[Symbol.iterator]() : (x as Iterator<unknown>);
+      const it = (x as Iterable<unknown>)[Symbol.iterator]
+        ? (x as Iterable<unknown>)[Symbol.iterator]()
+        : (x as Iterator<unknown>);
       return iterate(it as AnyIter);
     };
     Object.defineProperty(globalThis, 'Iterator', { value: Iterator, writable: true, configurable: true });
@@ -115,11 +118,20 @@ export interface PeerEnv {
 /** Installs navigator.gpu / userAgent, Dawn's globals and the iterator helpers. */
 export async function installPeerEnv(): Promise<PeerEnv> {
   installIteratorHelpers();
-  const webgpu = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-  for (const [name, value] of Object.entries(webgpu.globals)) if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+  const webgpu = (await import('webgpu')) as unknown as {
+    create: (flags: string[]) => GPU;
+    globals: Record<string, unknown>;
+  };
+  for (const [name, value] of Object.entries(webgpu.globals))
+    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   process.env.XDG_RUNTIME_DIR ??= (await import('node:os')).tmpdir();
   const gpu = webgpu.create([]);
-  const nav = { gpu, userAgent: `Node.js/${process.versions.node}`, hardwareConcurrency: (await import('node:os')).cpus().length, language: 'en-US' };
+  const nav = {
+    gpu,
+    userAgent: `Node.js/${process.versions.node}`,
+    hardwareConcurrency: (await import('node:os')).cpus().length,
+    language: 'en-US',
+  };
   Object.defineProperty(globalThis, 'navigator', { value: nav, writable: true, configurable: true });
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter in the peer process (VK_ICD_FILENAMES not passed on?)');

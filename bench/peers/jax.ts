@@ -7,7 +7,17 @@
  */
 import type * as JaxNs from '@jax-js/jax';
 import { type Gpt2Config, GPT2, numel, paramSpecs, readGpt2Data } from '../lib/gpt2.js';
-import { type AttentionParams, type MatmulParams, type SoftmaxParams, attentionInputs, matmulInputs, matmulShapes, pick, pickRows, softmaxInput } from '../lib/inputs.js';
+import {
+  type AttentionParams,
+  type MatmulParams,
+  type SoftmaxParams,
+  attentionInputs,
+  matmulInputs,
+  matmulShapes,
+  pick,
+  pickRows,
+  softmaxInput,
+} from '../lib/inputs.js';
 import { once } from '../lib/stats.js';
 import type { PeerResult, PeerTask } from '../lib/types.js';
 import { type Gpt2Params, type Gpt2PeerExtra, type Prepared, runPrepared } from './common.js';
@@ -17,7 +27,10 @@ import { packageVersion } from '../lib/versions.js';
 type Jax = typeof JaxNs;
 type Arr = JaxNs.Array;
 
-export async function createJax(): Promise<{ version: string; run(task: PeerTask, quick: boolean): Promise<PeerResult> }> {
+export async function createJax(): Promise<{
+  version: string;
+  run(task: PeerTask, quick: boolean): Promise<PeerResult>;
+}> {
   const jax: Jax = await import('@jax-js/jax');
   const devices = await jax.init('webgpu');
   if (!devices.includes('webgpu')) throw new Error(`jax-js: no webgpu device (got ${devices.join(', ') || 'none'})`);
@@ -35,7 +48,9 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
     const s = matmulShapes(p);
     const A = f32(a, s.a);
     const B = f32(b, s.b);
-    const f = jax.jit((x: Arr, y: Arr) => np.matmul(p.transA ? np.swapaxes(x, -1, -2) : x, p.transB ? np.swapaxes(y, -1, -2) : y));
+    const f = jax.jit((x: Arr, y: Arr) =>
+      np.matmul(p.transA ? np.swapaxes(x, -1, -2) : x, p.transB ? np.swapaxes(y, -1, -2) : y),
+    );
     let out: Arr | null = null;
     return {
       async run() {
@@ -96,9 +111,14 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
     const [Q, K, V, G] = [inp.q, inp.k, inp.v, inp.dOut].map((x) => f32(x, shape)) as [Arr, Arr, Arr, Arr];
     // The causal bias is an argument (jit takes no null arguments): zeros when not causal.
     const bias = p.causal ? causalBias(p.L) : np.zeros([p.L, p.L]);
-    const fwd = jax.jit((q: Arr, k: Arr, v: Arr, b: Arr) => composedAttention(q, k, v, p.causal ? b : (b.dispose(), null), p.D));
+    const fwd = jax.jit((q: Arr, k: Arr, v: Arr, b: Arr) =>
+      composedAttention(q, k, v, p.causal ? b : (b.dispose(), null), p.D),
+    );
     // Gradient of <out, dOut> w.r.t. q, k, v: the vjp of the attention with cotangent dOut.
-    const loss = (q: Arr, k: Arr, v: Arr, g: Arr, b: Arr) => composedAttention(q, k, v, p.causal ? b : (b.dispose(), null), p.D).mul(g).sum();
+    const loss = (q: Arr, k: Arr, v: Arr, g: Arr, b: Arr) =>
+      composedAttention(q, k, v, p.causal ? b : (b.dispose(), null), p.D)
+        .mul(g)
+        .sum();
     const bwd = jax.jit((q: Arr, k: Arr, v: Arr, g: Arr, b: Arr) => {
       const [value, grads] = jax.valueAndGrad(loss, { argnums: [0, 1, 2] })(q, k, v, g, b);
       value.dispose();
@@ -115,7 +135,8 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
       async read() {
         const names = p.grad ? ['dq', 'dk', 'dv'] : ['out'];
         const res: Record<string, number[]> = {};
-        for (let i = 0; i < names.length; i++) res[names[i]!] = pickRows((await outs[i]!.ref.data()) as Float32Array, p.rows, p.D);
+        for (let i = 0; i < names.length; i++)
+          res[names[i]!] = pickRows((await outs[i]!.ref.data()) as Float32Array, p.rows, p.D);
         return res;
       },
       dispose() {
@@ -145,7 +166,10 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
       const mu = x.ref.mean(-1, { keepdims: true });
       const xc = x.sub(mu);
       const variance = np.square(xc.ref).mean(-1, { keepdims: true });
-      return xc.div(np.sqrt(variance.add(c.lnEps))).mul(w).add(b);
+      return xc
+        .div(np.sqrt(variance.add(c.lnEps)))
+        .mul(w)
+        .add(b);
     };
 
     const lossFn = (ps: Params, tokens: Arr, targets: Arr, bias: Arr) => {
@@ -153,7 +177,10 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
       const wte = P('wte');
       // Embedding lookup as one-hot · wte: jax-js cannot jit the scatter that the gradient of
       // np.take needs ("routine primitive scatter input is not imm"), and a jitted step is its fast path.
-      let x = np.matmul(jax.nn.oneHot(tokens.reshape([B * T]), vocab), wte.ref).reshape([B, T, d]).add(P('wpe'));
+      let x = np
+        .matmul(jax.nn.oneHot(tokens.reshape([B * T]), vocab), wte.ref)
+        .reshape([B, T, d])
+        .add(P('wpe'));
       for (let l = 0; l < c.layers; l++) {
         const n = (s: string) => P(`h.${l}.${s}`);
         const h = layerNorm(x.ref, n('ln1.w'), n('ln1.b'));
@@ -173,30 +200,43 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
       return logp.mul(jax.nn.oneHot(targets, vocab)).sum(-1).mean().neg();
     };
 
-    const stepFn = jax.jit((ps: Params, ms: Params, vs: Params, tokens: Arr, targets: Arr, bias: Arr, c1: Arr, c2: Arr) => {
-      const [loss, grads] = jax.valueAndGrad(lossFn)(ps.map((p) => p.ref), tokens, targets, bias);
-      const newP: Arr[] = [];
-      const newM: Arr[] = [];
-      const newV: Arr[] = [];
-      for (let k = 0; k < ps.length; k++) {
-        const g = (grads as Arr[])[k]!;
-        const mk = ms[k]!.mul(c.beta1).add(g.ref.mul(1 - c.beta1));
-        const vk = vs[k]!.mul(c.beta2).add(np.square(g).mul(1 - c.beta2));
-        const upd = mk.ref.div(c1.ref).div(np.sqrt(vk.ref.div(c2.ref)).add(c.eps));
-        newP.push(ps[k]!.mul(1 - c.lr * c.weightDecay).sub(upd.mul(c.lr)));
-        newM.push(mk);
-        newV.push(vk);
-      }
-      c1.dispose();
-      c2.dispose();
-      return [loss, newP, newM, newV] as [Arr, Arr[], Arr[], Arr[]];
-    });
+    const stepFn = jax.jit(
+      (ps: Params, ms: Params, vs: Params, tokens: Arr, targets: Arr, bias: Arr, c1: Arr, c2: Arr) => {
+        const [loss, grads] = jax.valueAndGrad(lossFn)(
+          ps.map((p) => p.ref),
+          tokens,
+          targets,
+          bias,
+        );
+        const newP: Arr[] = [];
+        const newM: Arr[] = [];
+        const newV: Arr[] = [];
+        for (let k = 0; k < ps.length; k++) {
+          const g = (grads as Arr[])[k]!;
+          const mk = ms[k]!.mul(c.beta1).add(g.ref.mul(1 - c.beta1));
+          const vk = vs[k]!.mul(c.beta2).add(np.square(g).mul(1 - c.beta2));
+          const upd = mk.ref.div(c1.ref).div(np.sqrt(vk.ref.div(c2.ref)).add(c.eps));
+          newP.push(ps[k]!.mul(1 - c.lr * c.weightDecay).sub(upd.mul(c.lr)));
+          newM.push(mk);
+          newV.push(vk);
+        }
+        c1.dispose();
+        c2.dispose();
+        return [loss, newP, newM, newV] as [Arr, Arr[], Arr[], Arr[]];
+      },
+    );
 
     const L = T;
     const biasData = new Float32Array(L * L);
     for (let i = 0; i < L; i++) for (let j = i + 1; j < L; j++) biasData[i * L + j] = -1e30;
     const bias = f32(biasData, [L, L]);
-    const tokenArrays = batches.map((b) => [np.array(b.tokens, { dtype: np.int32 }).reshape([B, T]), np.array(b.targets, { dtype: np.int32 }).reshape([B * T])] as [Arr, Arr]);
+    const tokenArrays = batches.map(
+      (b) =>
+        [
+          np.array(b.tokens, { dtype: np.int32 }).reshape([B, T]),
+          np.array(b.targets, { dtype: np.int32 }).reshape([B * T]),
+        ] as [Arr, Arr],
+    );
     let t = 0;
     let lastLoss: Arr | null = null;
     const step = async (): Promise<number> => {
@@ -217,9 +257,13 @@ export async function createJax(): Promise<{ version: string; run(task: PeerTask
     const firstStepMs = await once(async () => {
       losses.push(await step());
     });
-    const { ms } = await timeIt(task.id, async () => {
-      losses.push(await step());
-    }, { warmup: 0, samples: Math.max(1, prm.checkSteps - 1) });
+    const { ms } = await timeIt(
+      task.id,
+      async () => {
+        losses.push(await step());
+      },
+      { warmup: 0, samples: Math.max(1, prm.checkSteps - 1) },
+    );
     for (const a of [...params, ...m, ...v, bias, ...tokenArrays.flat()]) a.dispose();
     (lastLoss as Arr | null)?.dispose();
     stepFn.dispose();

@@ -8,7 +8,17 @@
  */
 import type * as TfNs from '@tensorflow/tfjs';
 import { type Gpt2Config, GPT2, paramSpecs, readGpt2Data } from '../lib/gpt2.js';
-import { type AttentionParams, type MatmulParams, type SoftmaxParams, attentionInputs, matmulInputs, matmulShapes, pick, pickRows, softmaxInput } from '../lib/inputs.js';
+import {
+  type AttentionParams,
+  type MatmulParams,
+  type SoftmaxParams,
+  attentionInputs,
+  matmulInputs,
+  matmulShapes,
+  pick,
+  pickRows,
+  softmaxInput,
+} from '../lib/inputs.js';
 import { once, timeIt } from '../lib/stats.js';
 import type { PeerResult, PeerTask } from '../lib/types.js';
 import { packageVersion } from '../lib/versions.js';
@@ -24,7 +34,10 @@ interface WebGpuBackendLike {
   submitQueue(): void;
 }
 
-export async function createTfjs(): Promise<{ version: string; run(task: PeerTask, quick: boolean): Promise<PeerResult> }> {
+export async function createTfjs(): Promise<{
+  version: string;
+  run(task: PeerTask, quick: boolean): Promise<PeerResult>;
+}> {
   const tf: Tf = await import('@tensorflow/tfjs');
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend did not initialise');
@@ -104,13 +117,16 @@ export async function createTfjs(): Promise<{ version: string; run(task: PeerTas
     const [Q, K, V, G] = [inp.q, inp.k, inp.v, inp.dOut].map((x) => f32(x, shape)) as [Tensor, Tensor, Tensor, Tensor];
     const bias = p.causal ? causalBias(p.L) : null;
     const attn = (q: Tensor, k: Tensor, v: Tensor) => composedAttention(q, k, v, bias, p.D);
-    const r = runner(() => (p.grad ? tf.grads((q: Tensor, k: Tensor, v: Tensor) => attn(q, k, v))([Q, K, V], G) : [attn(Q, K, V)]));
+    const r = runner(() =>
+      p.grad ? tf.grads((q: Tensor, k: Tensor, v: Tensor) => attn(q, k, v))([Q, K, V], G) : [attn(Q, K, V)],
+    );
     return {
       run: r.run,
       async read() {
         const names = p.grad ? ['dq', 'dk', 'dv'] : ['out'];
         const res: Record<string, number[]> = {};
-        for (let i = 0; i < names.length; i++) res[names[i]!] = pickRows((await r.outs()[i]!.data()) as Float32Array, p.rows, p.D);
+        for (let i = 0; i < names.length; i++)
+          res[names[i]!] = pickRows((await r.outs()[i]!.data()) as Float32Array, p.rows, p.D);
         return res;
       },
       dispose() {
@@ -133,13 +149,19 @@ export async function createTfjs(): Promise<{ version: string; run(task: PeerTas
     const { B, T, d, heads, vocab } = c;
     const Dh = d / heads;
     const bias = causalBias(T);
-    const data = batches.map((b) => [tf.tensor(b.tokens, [B, T], 'int32'), tf.tensor(b.targets, [B * T], 'int32')] as const);
+    const data = batches.map(
+      (b) => [tf.tensor(b.tokens, [B, T], 'int32'), tf.tensor(b.targets, [B * T], 'int32')] as const,
+    );
 
     const layerNorm = (x: Tensor, w: Tensor, b: Tensor) => {
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, c.lnEps))), w), b);
     };
-    const geluTanh = (x: Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
+    const geluTanh = (x: Tensor) =>
+      tf.mul(
+        tf.mul(x, 0.5),
+        tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+      );
     const linear = (x: Tensor, w: Tensor, b: Tensor) => tf.add(tf.matMul(tf.reshape(x, [-1, x.shape.at(-1)!]), w), b);
 
     let peakBytes = 0;
@@ -151,8 +173,14 @@ export async function createTfjs(): Promise<{ version: string; run(task: PeerTas
       let x: Tensor = tf.add(tf.reshape(tf.gather(P('wte'), tf.reshape(tokens, [B * T])), [B, T, d]), P('wpe'));
       for (let l = 0; l < c.layers; l++) {
         const n = (s: string) => P(`h.${l}.${s}`);
-        const qkv = tf.reshape(linear(layerNorm(x, n('ln1.w'), n('ln1.b')), n('attn.qkv.w'), n('attn.qkv.b')), [B, T, 3 * d]);
-        const [q, k, v] = tf.split(qkv, 3, -1).map((a) => tf.transpose(tf.reshape(a, [B, T, heads, Dh]), [0, 2, 1, 3])) as [Tensor, Tensor, Tensor];
+        const qkv = tf.reshape(linear(layerNorm(x, n('ln1.w'), n('ln1.b')), n('attn.qkv.w'), n('attn.qkv.b')), [
+          B,
+          T,
+          3 * d,
+        ]);
+        const [q, k, v] = tf
+          .split(qkv, 3, -1)
+          .map((a) => tf.transpose(tf.reshape(a, [B, T, heads, Dh]), [0, 2, 1, 3])) as [Tensor, Tensor, Tensor];
         const a = tf.reshape(tf.transpose(composedAttention(q, k, v, bias, Dh), [0, 2, 1, 3]), [B, T, d]);
         x = tf.add(x, tf.reshape(linear(a, n('attn.proj.w'), n('attn.proj.b')), [B, T, d]));
         const h = geluTanh(linear(layerNorm(x, n('ln2.w'), n('ln2.b')), n('mlp.fc.w'), n('mlp.fc.b')));
@@ -195,11 +223,20 @@ export async function createTfjs(): Promise<{ version: string; run(task: PeerTas
     const firstStepMs = await once(async () => {
       losses.push(await step());
     });
-    const timed = await timeIt(task.id, async () => {
-      losses.push(await step());
-    }, { warmup: 0, samples: Math.max(1, prm.checkSteps - 1) });
+    const timed = await timeIt(
+      task.id,
+      async () => {
+        losses.push(await step());
+      },
+      { warmup: 0, samples: Math.max(1, prm.checkSteps - 1) },
+    );
     tf.dispose([...vars, ...ms, ...vs, bias, ...data.flat()]);
-    const extra: Gpt2PeerExtra = { losses, firstStepMs, memoryBytes: peakBytes, memoryNote: 'tf.memory().numBytesInGPU at the end of the forward pass' };
+    const extra: Gpt2PeerExtra = {
+      losses,
+      firstStepMs,
+      memoryBytes: peakBytes,
+      memoryNote: 'tf.memory().numBytesInGPU at the end of the forward pass',
+    };
     return { id: task.id, ms: timed.ms, coldMs: firstStepMs, extra: extra as unknown as Record<string, unknown> };
   }
 

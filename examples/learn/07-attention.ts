@@ -71,9 +71,15 @@ const ones = T.tensor(
 const rotated = T.rope(ones); // the same vector at positions 0..7
 const scores = await T.matmul(rotated, rotated.transpose(0, 1)).dataF64();
 const byOffset = (i: number, j: number) => scores[i * 8 + j]!;
-const pairs = [[0, 2], [1, 3], [5, 7]] as const; // the same offset, 2, at different positions
+const pairs = [
+  [0, 2],
+  [1, 3],
+  [5, 7],
+] as const; // the same offset, 2, at different positions
 const sameScore = pairs.every(([i, j]) => Math.abs(byOffset(i, j) - byOffset(0, 2)) < 1e-5);
 const shown = pairs.map(([i, j]) => byOffset(i, j).toFixed(4)).join(', ');
-console.log(`RoPE: rope(x)_i · rope(x)_j for (i, j) = (0, 2), (1, 3), (5, 7): ${shown} → same offset, same score: ${sameScore}`);
+console.log(
+  `RoPE: rope(x)_i · rope(x)_j for (i, j) = (0, 2), (1, 3), (5, 7): ${shown} → same offset, same score: ${sameScore}`,
+);
 const ropeTwin = await T.rope(await ones.to('cpu')).dataF64();
 console.log(`RoPE: GPU vs twin ${below(maxDiff(await rotated.dataF64(), ropeTwin), 1e-6)}`);

@@ -54,7 +54,13 @@ for (let step = 1; step <= 10; step++) {
     l.backward();
     return l;
   });
-  T.adamwStep(params, params.map((p) => p.grad!), m, v, { ...c, step });
+  T.adamwStep(
+    params,
+    params.map((p) => p.grad!),
+    m,
+    v,
+    { ...c, step },
+  );
   for (const p of params) {
     p.grad!.dispose();
     p.grad = null;

@@ -9,7 +9,14 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as T from '@rnagrad/tensor';
 import '@rnagrad/autograd';
-import { CodonNgram, HelmModel, type HelmTrainOptions, helmValidationBatches, loadEcoliCds, trainHelm } from '@rnagrad/models';
+import {
+  CodonNgram,
+  HelmModel,
+  type HelmTrainOptions,
+  helmValidationBatches,
+  loadEcoliCds,
+  trainHelm,
+} from '@rnagrad/models';
 import { saveCheckpoint } from '@rnagrad/models/node';
 
 export interface PretrainConfig {
@@ -62,30 +69,55 @@ export interface PretrainResult {
 }
 
 /** Trains one backbone; returns it (the caller disposes it) with its validation curve and the baselines. */
-export async function pretrain(config: PretrainConfig, log?: (line: string) => void): Promise<{ model: HelmModel; result: PretrainResult }> {
+export async function pretrain(
+  config: PretrainConfig,
+  log?: (line: string) => void,
+): Promise<{ model: HelmModel; result: PretrainResult }> {
   const corpus = await loadEcoliCds();
   T.manualSeed(config.seed);
   const model = new HelmModel({
-    dModel: config.d, layers: config.layers, heads: config.heads, dFF: 4 * config.d,
-    maxPositions: config.maxPositions, objective: 'mlm', positionInit: config.positionInit,
+    dModel: config.d,
+    layers: config.layers,
+    heads: config.heads,
+    dFF: 4 * config.d,
+    maxPositions: config.maxPositions,
+    objective: 'mlm',
+    positionInit: config.positionInit,
   });
   const options: Partial<HelmTrainOptions> = {
-    steps: config.steps, batchSize: config.batch, length: config.length, lr: config.lr, minLr: config.minLr,
-    warmupSteps: config.warmup, maskProbability: config.mask, loss: config.loss, alpha: config.alpha,
-    hierarchy: config.tree, hierarchySeed: config.seed, seed: config.seed, validationBatches: config.valBatches,
+    steps: config.steps,
+    batchSize: config.batch,
+    length: config.length,
+    lr: config.lr,
+    minLr: config.minLr,
+    warmupSteps: config.warmup,
+    maskProbability: config.mask,
+    loss: config.loss,
+    alpha: config.alpha,
+    hierarchy: config.tree,
+    hierarchySeed: config.seed,
+    seed: config.seed,
+    validationBatches: config.valBatches,
     evalEvery: Math.max(1, Math.floor(config.steps / 4)),
   };
   const ngram = new CodonNgram(corpus.train);
   const baselines = ngram.crossEntropy(helmValidationBatches(corpus, model.cfg, options), 'mlm');
   const started = performance.now();
   const { history } = await trainHelm(model, corpus, options, {
-    onEvaluation: (e) => log?.(`step ${e.step}: val CE ${e.metrics.crossEntropy!.toFixed(4)}, accuracy ${(100 * e.metrics.accuracy!).toFixed(1)}%`),
+    onEvaluation: (e) =>
+      log?.(
+        `step ${e.step}: val CE ${e.metrics.crossEntropy!.toFixed(4)}, accuracy ${(100 * e.metrics.accuracy!).toFixed(1)}%`,
+      ),
   });
   const result: PretrainResult = {
     config,
     parameters: model.parameterCount(),
     seconds: Math.round((performance.now() - started) / 1000),
-    validation: history.evaluations.map((e) => ({ step: e.step, crossEntropy: e.metrics.crossEntropy!, accuracy: e.metrics.accuracy! })),
+    validation: history.evaluations.map((e) => ({
+      step: e.step,
+      crossEntropy: e.metrics.crossEntropy!,
+      accuracy: e.metrics.accuracy!,
+    })),
     baselines,
   };
   return { model, result };
@@ -110,8 +142,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   await T.init({ quiet: true });
   const { model, result } = await pretrain(config as unknown as PretrainConfig, (l) => console.log(l));
   const b = result.baselines;
-  console.log(`unigram ${b.unigram.toFixed(4)}, left bigram ${b.left.toFixed(4)}, both neighbours ${b.neighbours.toFixed(4)} (${b.tokens} tokens); ${result.seconds} s`);
-  appendFileSync(values.log!, `${JSON.stringify({ ...result, note: values.note, command: process.argv.slice(2).join(' ') })}\n`);
+  console.log(
+    `unigram ${b.unigram.toFixed(4)}, left bigram ${b.left.toFixed(4)}, both neighbours ${b.neighbours.toFixed(4)} (${b.tokens} tokens); ${result.seconds} s`,
+  );
+  appendFileSync(
+    values.log!,
+    `${JSON.stringify({ ...result, note: values.note, command: process.argv.slice(2).join(' ') })}\n`,
+  );
   if (values.save) await saveCheckpoint(values.save, model.namedParameters(), { config: JSON.stringify(model.cfg) });
   model.dispose();
 }

@@ -15,7 +15,12 @@ import * as T from '@rnagrad/tensor';
 import '@rnagrad/autograd';
 import { seededRandom } from '@rnagrad/tokenizers';
 import {
-  type CodonbertDatasetName, HelmModel, type PropertyDataset, type PropertyTrainOptions, finetuneProperty, lineChartSvg,
+  type CodonbertDatasetName,
+  HelmModel,
+  type PropertyDataset,
+  type PropertyTrainOptions,
+  finetuneProperty,
+  lineChartSvg,
 } from '@rnagrad/models';
 import { loadCodonbertDataset, loadEcoliExpression, writeFileAtomic } from '@rnagrad/models/node';
 import { PRETRAIN_DEFAULTS, type PretrainConfig, type PretrainResult, pretrain } from './pretrain.js';
@@ -44,11 +49,17 @@ const mode = values.mode as PropertyTrainOptions['mode'];
 const datasets = values.datasets!.split(',');
 const ecoliFolds = Number(values['ecoli-folds'] ?? (quick ? 1 : 10));
 const out = values.out ?? join(HERE, quick ? 'quick' : 'full');
-for (const [name, v] of [['--seeds', seeds], ['--pretrain-steps', pretrainSteps], ['--ecoli-folds', ecoliFolds]] as const) {
+for (const [name, v] of [
+  ['--seeds', seeds],
+  ['--pretrain-steps', pretrainSteps],
+  ['--ecoli-folds', ecoliFolds],
+] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be an integer ≥ 1, got ${v}`);
 }
 if (mode !== 'frozen' && mode !== 'full') throw new Error(`--mode must be frozen or full, got ${mode}`);
-for (const d of datasets) if (!['mrfp', 'tc', 'cov', 'mlos', 'ecoli'].includes(d)) throw new Error(`--datasets: unknown data set "${d}" (mrfp, tc, cov, mlos, ecoli)`);
+for (const d of datasets)
+  if (!['mrfp', 'tc', 'cov', 'mlos', 'ecoli'].includes(d))
+    throw new Error(`--datasets: unknown data set "${d}" (mrfp, tc, cov, mlos, ecoli)`);
 
 /** Quick mode: a seeded subsample of each split, so the whole run fits in minutes. */
 const LIMITS = quick ? { train: 128, validation: 48, test: 96 } : null;
@@ -58,14 +69,19 @@ const FINETUNE: Partial<PropertyTrainOptions> = quick
 
 function subsample(data: PropertyDataset, seed: number): PropertyDataset {
   if (!LIMITS) return data;
-  const cut = (split: 'train' | 'validation' | 'test') => seededRandom(seed).shuffle([...data[split]]).slice(0, LIMITS[split]);
+  const cut = (split: 'train' | 'validation' | 'test') =>
+    seededRandom(seed)
+      .shuffle([...data[split]])
+      .slice(0, LIMITS[split]);
   return { ...data, train: cut('train'), validation: cut('validation'), test: cut('test') };
 }
 
 async function loadAll(): Promise<PropertyDataset[]> {
   const all: PropertyDataset[] = [];
   for (const name of datasets) {
-    if (name === 'ecoli') for (let fold = 1; fold <= ecoliFolds; fold++) all.push(subsample(await loadEcoliExpression(values.ecoli!, { testFold: fold }), fold));
+    if (name === 'ecoli')
+      for (let fold = 1; fold <= ecoliFolds; fold++)
+        all.push(subsample(await loadEcoliExpression(values.ecoli!, { testFold: fold }), fold));
     else all.push(subsample(await loadCodonbertDataset(name as CodonbertDatasetName, values.codonbert!), 0));
   }
   return all;
@@ -84,7 +100,9 @@ const command = `node --import tsx experiments/helm-hxe-vs-xe/run.ts ${process.a
 await T.init({ quiet: true });
 const data = await loadAll();
 const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
-log(`${data.length} data sets: ${data.map((d) => `${d.name} ${d.train.length}/${d.validation.length}/${d.test.length}`).join(', ')}`);
+log(
+  `${data.length} data sets: ${data.map((d) => `${d.name} ${d.train.length}/${d.validation.length}/${d.test.length}`).join(', ')}`,
+);
 
 /** metrics[dataset][arm] = one entry per seed. */
 const metrics: Record<string, Record<string, Record<string, number>[]>> = {};
@@ -98,21 +116,36 @@ for (let s = 0; s < seeds; s++) {
   for (const d of data) {
     const r = await finetuneProperty(null, d, { ...FINETUNE, mode: 'scratch', seed });
     record(d.name, 'scratch', r.test);
-    log(`seed ${seed} scratch ${d.name}: ${JSON.stringify(r.test)} (best epoch ${r.bestEpoch}, ${r.seconds.toFixed(0)} s)`);
+    log(
+      `seed ${seed} scratch ${d.name}: ${JSON.stringify(r.test)} (best epoch ${r.bestEpoch}, ${r.seconds.toFixed(0)} s)`,
+    );
   }
   for (const arm of ['xe', 'hxe', 'hxe_random_tree'] as const) {
-    const config = { ...PRETRAIN_DEFAULTS, mask: 0.3, lr: 5e-3, minLr: 5e-4, steps: pretrainSteps, seed, valBatches: quick ? 8 : 32, ...PRETRAIN_ARMS[arm] };
+    const config = {
+      ...PRETRAIN_DEFAULTS,
+      mask: 0.3,
+      lr: 5e-3,
+      minLr: 5e-4,
+      steps: pretrainSteps,
+      seed,
+      valBatches: quick ? 8 : 32,
+      ...PRETRAIN_ARMS[arm],
+    };
     const { model, result } = await pretrain(config);
     (pretraining[arm] ??= []).push(result);
     const last = result.validation.at(-1)!;
-    log(`seed ${seed} ${arm}: pre-trained ${config.steps} steps in ${result.seconds} s, val CE ${last.crossEntropy.toFixed(4)} (unigram ${result.baselines.unigram.toFixed(4)})`);
+    log(
+      `seed ${seed} ${arm}: pre-trained ${config.steps} steps in ${result.seconds} s, val CE ${last.crossEntropy.toFixed(4)} (unigram ${result.baselines.unigram.toFixed(4)})`,
+    );
     for (const d of data) {
       // 'full' changes the backbone: each data set starts from the pre-trained weights.
       const backbone = mode === 'full' ? copyOf(model) : model;
       const r = await finetuneProperty(backbone, d, { ...FINETUNE, mode, seed });
       if (backbone !== model) backbone.dispose();
       record(d.name, arm, r.test);
-      log(`seed ${seed} ${arm} ${d.name}: ${JSON.stringify(r.test)} (best epoch ${r.bestEpoch}, ${r.seconds.toFixed(0)} s)`);
+      log(
+        `seed ${seed} ${arm} ${d.name}: ${JSON.stringify(r.test)} (best epoch ${r.bestEpoch}, ${r.seconds.toFixed(0)} s)`,
+      );
     }
     model.dispose();
   }
@@ -133,7 +166,10 @@ const meanStd = (xs: number[]) => {
 const headline = (m: Record<string, number>) => m.spearman ?? m.auroc!;
 
 // E. coli folds are averaged within a seed first (one number per seed, as a 10-fold CV reports).
-const table: Record<string, Record<string, { perSeed: Record<string, number>[]; mean: Record<string, number>; std: Record<string, number> }>> = {};
+const table: Record<
+  string,
+  Record<string, { perSeed: Record<string, number>[]; mean: Record<string, number>; std: Record<string, number> }>
+> = {};
 const groups = new Map<string, string[]>();
 for (const name of Object.keys(metrics)) {
   const group = name.startsWith('ecoli-fold') ? 'ecoli' : name;
@@ -157,7 +193,9 @@ for (const [group, names] of groups) {
 const seconds = Math.round((performance.now() - started) / 1000);
 mkdirSync(out, { recursive: true });
 const summary = {
-  label: quick ? 'QUICK run: one seed, short pre-training, subsampled splits — a smoke test of the pipeline, not evidence' : 'full run',
+  label: quick
+    ? 'QUICK run: one seed, short pre-training, subsampled splits — a smoke test of the pipeline, not evidence'
+    : 'full run',
   command,
   seconds,
   machine: 'WebGPU on SwiftShader (CPU), 2 cores shared with other jobs',
@@ -165,7 +203,18 @@ const summary = {
   finetune: FINETUNE,
   subsample: LIMITS,
   ecoliFolds,
-  pretraining: Object.fromEntries(Object.entries(pretraining).map(([arm, runs]) => [arm, runs.map((r) => ({ config: r.config, parameters: r.parameters, seconds: r.seconds, validation: r.validation, baselines: r.baselines }))])),
+  pretraining: Object.fromEntries(
+    Object.entries(pretraining).map(([arm, runs]) => [
+      arm,
+      runs.map((r) => ({
+        config: r.config,
+        parameters: r.parameters,
+        seconds: r.seconds,
+        validation: r.validation,
+        baselines: r.baselines,
+      })),
+    ]),
+  ),
   results: table,
   perFold: metrics,
 };
@@ -178,9 +227,15 @@ const svg = lineChartSvg(
     name: arm,
     color: colors[arm],
     style: 'points' as const,
-    points: groupNames.flatMap((g, i) => table[g]![arm]!.perSeed.map((p) => [i + 1 + (a - 1.5) * 0.12, headline(p)] as [number, number])),
+    points: groupNames.flatMap((g, i) =>
+      table[g]![arm]!.perSeed.map((p) => [i + 1 + (a - 1.5) * 0.12, headline(p)] as [number, number]),
+    ),
   })),
-  { title: `Test Spearman (AUROC for E. coli) per seed — ${groupNames.map((g, i) => `${i + 1} ${g}`).join(', ')}`, xLabel: 'data set', yLabel: 'test metric' },
+  {
+    title: `Test Spearman (AUROC for E. coli) per seed — ${groupNames.map((g, i) => `${i + 1} ${g}`).join(', ')}`,
+    xLabel: 'data set',
+    yLabel: 'test metric',
+  },
 );
 await writeFileAtomic(join(out, 'results.svg'), svg);
 

@@ -135,7 +135,15 @@ for (const [dir, { file, manifest, entries }] of packed) {
         ?.replace(/^\.\//, '')
         .replace(/\.js$/, '');
       assert(main, 'the "." export has no .js default');
-      for (const f of [`${main}.js`, `${main}.d.ts`, `${main}.js.map`, `${main}.d.ts.map`, 'README.md', 'CHANGELOG.md', 'LICENSE']) {
+      for (const f of [
+        `${main}.js`,
+        `${main}.d.ts`,
+        `${main}.js.map`,
+        `${main}.d.ts.map`,
+        'README.md',
+        'CHANGELOG.md',
+        'LICENSE',
+      ]) {
         assert(entries.includes(f), `${f} is missing from ${basename(file)}`);
       }
       for (const target of exportTargets(manifest.exports)) {
@@ -229,12 +237,10 @@ for (const dir of packages) {
   await check(`${dir}/README.md: every fenced block is a runnable ts/js/sh/python example or a text diagram`, () => {
     const blocks = readmeBlocks(readme);
     for (const b of blocks)
-      assert(
-        ['ts', 'js', 'sh', 'python', 'text'].includes(b.lang),
-        `block at line ${b.line} has language "${b.lang}"`,
-      );
+      assert(['ts', 'js', 'sh', 'python', 'text'].includes(b.lang), `block at line ${b.line} has language "${b.lang}"`);
     blocks.forEach((b, i) => {
-      if (b.lang === 'ts' || b.lang === 'js') examples.push({ ...b, pkg: dir, file: `readme-${dir}-${i + 1}.${b.lang}` });
+      if (b.lang === 'ts' || b.lang === 'js')
+        examples.push({ ...b, pkg: dir, file: `readme-${dir}-${i + 1}.${b.lang}` });
       if (b.lang === 'sh') commandBlocks.push({ ...b, pkg: dir, file: '' });
       if (b.lang === 'python') pythonBlocks.push({ ...b, pkg: dir, file: '' });
     });

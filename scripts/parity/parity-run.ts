@@ -7,7 +7,6 @@
 import * as T from '@rnagrad/tensor';
 import { HelmModel, codonCorpusFromBytes, trainHelm } from '@rnagrad/models';
 
-
 export const PARITY_STEPS = 50;
 
 export interface ParityReport {
@@ -27,7 +26,14 @@ export async function parityRun(corpusBytes: Uint8Array): Promise<ParityReport> 
   const model = new HelmModel({ dModel: 32, layers: 1, heads: 2, dFF: 64, maxPositions: 64, objective: 'clm' });
   const started = performance.now();
   const { history } = await trainHelm(model, corpus, {
-    steps: PARITY_STEPS, batchSize: 4, length: 24, loss: 'xe', lr: 5e-3, warmupSteps: 5, evalEvery: 0, seed: 17,
+    steps: PARITY_STEPS,
+    batchSize: 4,
+    length: 24,
+    loss: 'xe',
+    lr: 5e-3,
+    warmupSteps: 5,
+    evalEvery: 0,
+    seed: 17,
   });
   model.dispose();
   return {

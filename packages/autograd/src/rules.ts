@@ -8,7 +8,16 @@
  * `sumTo`.
  */
 import * as T from '@rnagrad/tensor';
-import type { CoreOp, CoreOps, ElementwiseAttrs, NormAttrs, RecordedOp, RecordedOps, ReduceAttrs, Tensor } from '@rnagrad/tensor';
+import type {
+  CoreOp,
+  CoreOps,
+  ElementwiseAttrs,
+  NormAttrs,
+  RecordedOp,
+  RecordedOps,
+  ReduceAttrs,
+  Tensor,
+} from '@rnagrad/tensor';
 import type { GradContext, GradRule } from './tape.js';
 
 type Operand = Tensor | number;
@@ -18,7 +27,10 @@ type Operand = Tensor | number;
  * numbers), the saved output, and returns a gradient per operand position; each is summed back to
  * its tensor's shape.
  */
-function elementwise(save: GradRule['save'], fn: (g: Tensor, x: Operand[], out: Tensor | null) => (Tensor | null)[]): GradRule<ElementwiseAttrs> {
+function elementwise(
+  save: GradRule['save'],
+  fn: (g: Tensor, x: Operand[], out: Tensor | null) => (Tensor | null)[],
+): GradRule<ElementwiseAttrs> {
   return {
     save,
     backward(g, ctx) {
@@ -101,7 +113,9 @@ export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
   cos: elementwise(['inputs'], (g, [a]) => [T.tidy(() => T.neg(T.mul(g, T.sin(a as Tensor))))]),
   tanh: elementwise(['inputs'], (g, [a]) => [T.map('tanhBackward', [a!, g])]),
   sigmoid: elementwise(['inputs'], (g, [a]) => [T.map('sigmoidBackward', [a!, g])]),
-  erf: elementwise(['inputs'], (g, [a]) => [T.tidy(() => T.mul(g, T.mul(T.exp(T.neg(T.square(a as Tensor))), 2 / Math.sqrt(Math.PI))))]),
+  erf: elementwise(['inputs'], (g, [a]) => [
+    T.tidy(() => T.mul(g, T.mul(T.exp(T.neg(T.square(a as Tensor))), 2 / Math.sqrt(Math.PI)))),
+  ]),
   gelu: elementwise(['inputs'], (g, [a]) => [T.map('geluBackward', [a!, g])]),
   geluTanh: elementwise(['inputs'], (g, [a]) => [T.map('geluTanhBackward', [a!, g])]),
   silu: elementwise(['inputs'], (g, [a]) => [T.map('siluBackward', [a!, g])]),
@@ -163,13 +177,22 @@ export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
 
   // Fused ops (tensor softmax.ts, norm.ts, scatter.ts, …): their forward saved what the backward kernel needs in attrs.saved.
   softmax: { save: ['output'], backward: (g, ctx) => [T.softmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
-  logSoftmax: { save: ['output'], backward: (g, ctx) => [T.logSoftmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
+  logSoftmax: {
+    save: ['output'],
+    backward: (g, ctx) => [T.logSoftmaxBackward(ctx.output!, g, ctx.attrs.dim as number)],
+  },
   crossEntropy: {
     save: ['inputs'],
     backward(g, ctx) {
       const { targets, lse, count } = saved(ctx);
-      const { reduction, ignoreIndex, labelSmoothing } = ctx.attrs as { reduction: 'mean' | 'sum' | 'none'; ignoreIndex: number; labelSmoothing: number };
-      return [T.crossEntropyBackward(ctx.inputs[0]!, targets!, lse!, g, { reduction, ignoreIndex, labelSmoothing, count })];
+      const { reduction, ignoreIndex, labelSmoothing } = ctx.attrs as {
+        reduction: 'mean' | 'sum' | 'none';
+        ignoreIndex: number;
+        labelSmoothing: number;
+      };
+      return [
+        T.crossEntropyBackward(ctx.inputs[0]!, targets!, lse!, g, { reduction, ignoreIndex, labelSmoothing, count }),
+      ];
     },
   },
   layerNorm: normRule(false),
@@ -205,17 +228,28 @@ export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
       const attrs = ctx.attrs as unknown as T.AttentionAttrs;
       const [q, k, v] = ctx.inputs as Tensor[];
       const s = attrs.saved!;
-      const { dq, dk, dv } = T.attentionBackward(g, q!, k!, v!, s.out, s.logsumexp, { causal: attrs.causal, scale: attrs.scale, keyPaddingMask: s.keyPaddingMask, dropout: attrs.dropout });
+      const { dq, dk, dv } = T.attentionBackward(g, q!, k!, v!, s.out, s.logsumexp, {
+        causal: attrs.causal,
+        scale: attrs.scale,
+        keyPaddingMask: s.keyPaddingMask,
+        dropout: attrs.dropout,
+      });
       return [dq, dk, dv];
     },
   },
   rope: { save: [], backward: (g, ctx) => [T.ropeBackward(g, ctx.attrs as T.RopeOpts)] },
   conv1d: convRule(T.conv1dBackward),
   conv2d: convRule(T.conv2dBackward),
-  instanceNorm: { save: ['inputs'], backward: (g, ctx) => [T.instanceNormBackward(g, ctx.inputs[0]!, saved(ctx).mean, saved(ctx).rstd)] },
+  instanceNorm: {
+    save: ['inputs'],
+    backward: (g, ctx) => [T.instanceNormBackward(g, ctx.inputs[0]!, saved(ctx).mean, saved(ctx).rstd)],
+  },
   indexAdd: {
     save: [],
-    backward: (g, ctx) => [ctx.needs[0] ? g.view(g.shape, g.strides) : null, ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null],
+    backward: (g, ctx) => [
+      ctx.needs[0] ? g.view(g.shape, g.strides) : null,
+      ctx.needs[1] ? T.indexSelect(g, ctx.attrs.dim as number, saved(ctx).index!) : null,
+    ],
   },
   gather: {
     save: ['inputs'],
@@ -248,7 +282,9 @@ function normRule(rms: boolean): GradRule<NormAttrs> {
       const x = ctx.inputs[0]!;
       const weight = hasWeight ? ctx.inputs[1]! : null;
       const { mean, rstd } = saved(ctx);
-      const r = rms ? { ...T.rmsNormBackward(g, x, rstd!, weight), dbias: null } : T.layerNormBackward(g, x, mean!, rstd!, weight, !!hasBias);
+      const r = rms
+        ? { ...T.rmsNormBackward(g, x, rstd!, weight), dbias: null }
+        : T.layerNormBackward(g, x, mean!, rstd!, weight, !!hasBias);
       const out: (Tensor | null)[] = [r.dx];
       if (hasWeight) out.push(r.dweight);
       if (hasBias) out.push(r.dbias);

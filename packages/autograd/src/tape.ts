@@ -50,7 +50,10 @@ export class Node {
   release(): void {
     for (const t of this.ctx.inputs) t?.dispose();
     // Tensors a fused forward saved for its backward (e.g. logsumexp, LayerNorm statistics).
-    for (const t of Object.values(((this.ctx.attrs as { saved?: unknown }).saved ?? {}) as Record<string, Tensor | null>)) t?.dispose();
+    for (const t of Object.values(
+      ((this.ctx.attrs as { saved?: unknown }).saved ?? {}) as Record<string, Tensor | null>,
+    ))
+      t?.dispose();
     this.ctx.output?.dispose();
     this.ctx = { ...this.ctx, inputs: this.ctx.inputs.map(() => null), output: null };
   }
@@ -75,7 +78,10 @@ function savedHandle(t: Tensor): Tensor {
 hooks.record = (op, inputs, output, attrs) => {
   if (!hooks.gradEnabled) return;
   const rule = ruleFor(op);
-  if (!rule) throw new Error(`autograd: no gradient rule for op "${op}" (an input requires grad); wrap the call in noGrad() or detach the input`);
+  if (!rule)
+    throw new Error(
+      `autograd: no gradient rule for op "${op}" (an input requires grad); wrap the call in noGrad() or detach the input`,
+    );
   const saveInputs = rule.save.includes('inputs');
   const ctx: GradContext = {
     op,
@@ -113,13 +119,23 @@ export function detach(t: Tensor): Tensor {
  */
 export function backward(root: Tensor, seed?: Tensor): void {
   if (!(root.gradNode instanceof Node)) {
-    throw new Error('backward: this tensor does not depend on any tensor that requires grad (or its graph was already used)');
+    throw new Error(
+      'backward: this tensor does not depend on any tensor that requires grad (or its graph was already used)',
+    );
   }
-  if (!seed && root.size !== 1) throw new RangeError(`backward: a seed gradient is needed for a non-scalar output of shape [${root.shape.join(', ')}]`);
-  if (seed && seed.shape.join() !== root.shape.join()) throw new RangeError(`backward: seed shape [${seed.shape.join(', ')}] differs from output shape [${root.shape.join(', ')}]`);
+  if (!seed && root.size !== 1)
+    throw new RangeError(
+      `backward: a seed gradient is needed for a non-scalar output of shape [${root.shape.join(', ')}]`,
+    );
+  if (seed && seed.shape.join() !== root.shape.join())
+    throw new RangeError(
+      `backward: seed shape [${seed.shape.join(', ')}] differs from output shape [${root.shape.join(', ')}]`,
+    );
   const order = topologicalOrder(root.gradNode);
   noGrad(() => {
-    const grads = new Map<Node, Tensor>([[root.gradNode as Node, seed ? seed.view(seed.shape, seed.strides) : onesLike(root)]]);
+    const grads = new Map<Node, Tensor>([
+      [root.gradNode as Node, seed ? seed.view(seed.shape, seed.strides) : onesLike(root)],
+    ]);
     for (const node of order) {
       const grad = grads.get(node);
       grads.delete(node);
@@ -137,7 +153,9 @@ export function backward(root: Tensor, seed?: Tensor): void {
           return;
         }
         if (g.shape.join() !== node.ctx.inputShapes[k]!.join()) {
-          throw new Error(`autograd: rule for "${node.op}" returned a gradient of shape [${g.shape.join(', ')}] for an input of shape [${node.ctx.inputShapes[k]!.join(', ')}]`);
+          throw new Error(
+            `autograd: rule for "${node.op}" returned a gradient of shape [${g.shape.join(', ')}] for an input of shape [${node.ctx.inputShapes[k]!.join(', ')}]`,
+          );
         }
         if (parent.node) accumulate(grads, parent.node, g);
         else accumulateLeaf(parent.leaf!, g);

@@ -13,7 +13,16 @@ function values(n: number, seed: number, lo: number, hi: number): number[] {
   let s = seed >>> 0 || 1;
   return Array.from({ length: n }, () => lo + ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * (hi - lo));
 }
-const cpu = (shape: number[], seed: number, lo = -2, hi = 2) => T.tensor(values(shape.reduce((a, b) => a * b, 1), seed, lo, hi), { shape, device: 'cpu' });
+const cpu = (shape: number[], seed: number, lo = -2, hi = 2) =>
+  T.tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      lo,
+      hi,
+    ),
+    { shape, device: 'cpu' },
+  );
 
 async function check(what: string, fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], tol = {}): Promise<void> {
   const r = await gradcheck(fn, inputs, tol);
@@ -21,10 +30,23 @@ async function check(what: string, fn: (...xs: Tensor[]) => Tensor, inputs: Tens
 }
 
 const UNARY: [string, (x: Tensor) => Tensor, number, number][] = [
-  ['neg', T.neg, -2, 2], ['abs', T.abs, 0.1, 2], ['square', T.square, -2, 2], ['relu', T.relu, 0.1, 2],
-  ['exp', T.exp, -2, 2], ['log', T.log, 0.2, 3], ['sqrt', T.sqrt, 0.2, 3], ['rsqrt', T.rsqrt, 0.2, 3],
-  ['reciprocal', T.reciprocal, 0.3, 3], ['sin', T.sin, -3, 3], ['cos', T.cos, -3, 3], ['tanh', T.tanh, -3, 3],
-  ['sigmoid', T.sigmoid, -4, 4], ['erf', T.erf, -2, 2], ['gelu', T.gelu, -3, 3], ['geluTanh', T.geluTanh, -3, 3], ['silu', T.silu, -4, 4],
+  ['neg', T.neg, -2, 2],
+  ['abs', T.abs, 0.1, 2],
+  ['square', T.square, -2, 2],
+  ['relu', T.relu, 0.1, 2],
+  ['exp', T.exp, -2, 2],
+  ['log', T.log, 0.2, 3],
+  ['sqrt', T.sqrt, 0.2, 3],
+  ['rsqrt', T.rsqrt, 0.2, 3],
+  ['reciprocal', T.reciprocal, 0.3, 3],
+  ['sin', T.sin, -3, 3],
+  ['cos', T.cos, -3, 3],
+  ['tanh', T.tanh, -3, 3],
+  ['sigmoid', T.sigmoid, -4, 4],
+  ['erf', T.erf, -2, 2],
+  ['gelu', T.gelu, -3, 3],
+  ['geluTanh', T.geluTanh, -3, 3],
+  ['silu', T.silu, -4, 4],
 ];
 for (const [name, fn, lo, hi] of UNARY) {
   test(`gradcheck ${name}`, async () => {
@@ -35,8 +57,13 @@ for (const [name, fn, lo, hi] of UNARY) {
 }
 
 const BINARY: [string, (a: T.TensorLike, b: T.TensorLike) => Tensor, number, number][] = [
-  ['add', T.add, -2, 2], ['sub', T.sub, -2, 2], ['mul', T.mul, -2, 2], ['div', T.div, 0.5, 2], ['pow', T.pow, 0.5, 2],
-  ['maximum', T.maximum, -2, 2], ['minimum', T.minimum, -2, 2],
+  ['add', T.add, -2, 2],
+  ['sub', T.sub, -2, 2],
+  ['mul', T.mul, -2, 2],
+  ['div', T.div, 0.5, 2],
+  ['pow', T.pow, 0.5, 2],
+  ['maximum', T.maximum, -2, 2],
+  ['minimum', T.minimum, -2, 2],
 ];
 for (const [name, fn, lo, hi] of BINARY) {
   test(`gradcheck ${name} with broadcasting and scalar operands`, async () => {
@@ -54,12 +81,20 @@ test('gradcheck where', async () => {
 
 test('gradcheck reductions over random axes', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }), fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), fc.boolean(), fc.nat(), async (shape, pick, keepdim, seed) => {
-      const axes = shape.map((_, d) => d).filter((d) => pick[d]);
-      for (const op of ['sum', 'mean', 'prod', 'max', 'min'] as const) {
-        await check(`${op}([${shape}], [${axes}])`, (x) => T[op](x, axes, keepdim), [cpu(shape, seed, op === 'prod' ? 0.5 : -2, op === 'prod' ? 1.5 : 2)]);
-      }
-    }),
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }),
+      fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+      fc.boolean(),
+      fc.nat(),
+      async (shape, pick, keepdim, seed) => {
+        const axes = shape.map((_, d) => d).filter((d) => pick[d]);
+        for (const op of ['sum', 'mean', 'prod', 'max', 'min'] as const) {
+          await check(`${op}([${shape}], [${axes}])`, (x) => T[op](x, axes, keepdim), [
+            cpu(shape, seed, op === 'prod' ? 0.5 : -2, op === 'prod' ? 1.5 : 2),
+          ]);
+        }
+      },
+    ),
     { numRuns: 10 },
   );
 });
@@ -83,12 +118,28 @@ test('GPU gradients match the CPU oracle for a composite function', async () => 
   const shapes = [[5, 4], [4, 3], [3]];
   const grads: Float64Array[][] = [];
   for (const device of ['gpu', 'cpu'] as const) {
-    const xs = shapes.map((s, k) => requireGrad(T.tensor(values(s.reduce((a, b) => a * b, 1), k + 1, -1, 1), { shape: s, device })));
+    const xs = shapes.map((s, k) =>
+      requireGrad(
+        T.tensor(
+          values(
+            s.reduce((a, b) => a * b, 1),
+            k + 1,
+            -1,
+            1,
+          ),
+          { shape: s, device },
+        ),
+      ),
+    );
     const loss = f(xs[0]!, xs[1]!, xs[2]!);
     loss.backward();
     grads.push(await Promise.all(xs.map((x) => x.grad!.dataF64())));
   }
-  grads[0]!.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - grads[1]![k]![i]!) < 1e-5, `input ${k}[${i}]: ${v} vs ${grads[1]![k]![i]}`)));
+  grads[0]!.forEach((g, k) =>
+    g.forEach((v, i) =>
+      assert.ok(Math.abs(v - grads[1]![k]![i]!) < 1e-5, `input ${k}[${i}]: ${v} vs ${grads[1]![k]![i]}`),
+    ),
+  );
 });
 
 test('gradients accumulate over uses and over backward calls; zeroGrad clears', async () => {

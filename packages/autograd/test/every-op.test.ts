@@ -18,7 +18,16 @@ function values(n: number, seed: number, lo: number, hi: number): number[] {
   return Array.from({ length: n }, () => lo + ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * (hi - lo));
 }
 /** CPU tensor with values in [lo, hi) (default [-2, 2)). */
-const x = (shape: number[], seed: number, lo = -2, hi = 2) => T.tensor(values(shape.reduce((a, b) => a * b, 1), seed, lo, hi), { shape, device: 'cpu' });
+const x = (shape: number[], seed: number, lo = -2, hi = 2) =>
+  T.tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      lo,
+      hi,
+    ),
+    { shape, device: 'cpu' },
+  );
 /** Values in [0.5, 2): away from the kinks and poles of abs, relu, log, sqrt, division… */
 const positive = (shape: number[], seed: number) => x(shape, seed, 0.5, 2);
 const ints = (vals: number[], shape = [vals.length]) => T.tensor(Int32Array.from(vals), { shape, device: 'cpu' });
@@ -83,11 +92,20 @@ const CASES: { [K in CoreOp]: () => Case } = {
   indexAdd: () => binary((a, s) => T.indexAdd(a, 0, ints([2, 0, 2]), s), x([3, 2], 39), x([3, 2], 40)),
   dropout: () => unary((a) => T.dropout(a, 0.3, true, { seed: 3 }), x([4, 4], 41)),
   swiglu: () => [(u, v, b) => T.swiglu(u, v, b), [x([2, 3], 42), x([2, 3], 43), x([1], 44, 0.5, 1.5)]],
-  matmul: () => [(a, b, bias) => T.matmul(a, b, { bias, activation: 'gelu' }), [x([2, 3, 4], 45), x([4, 5], 46), x([5], 47)]],
-  attention: () => [(q, k, v) => T.attention(q, k, v, { causal: true }), [x([1, 2, 3, 4], 48), x([1, 2, 3, 4], 49), x([1, 2, 3, 4], 50)]],
+  matmul: () => [
+    (a, b, bias) => T.matmul(a, b, { bias, activation: 'gelu' }),
+    [x([2, 3, 4], 45), x([4, 5], 46), x([5], 47)],
+  ],
+  attention: () => [
+    (q, k, v) => T.attention(q, k, v, { causal: true }),
+    [x([1, 2, 3, 4], 48), x([1, 2, 3, 4], 49), x([1, 2, 3, 4], 50)],
+  ],
   rope: () => unary((a) => T.rope(a, { positionOffset: 2 }), x([1, 2, 3, 4], 51)),
   conv1d: () => [(a, w, b) => T.conv1d(a, w, b, { padding: 'same' }), [x([2, 5, 3], 53), x([4, 3, 3], 54), x([4], 55)]],
-  conv2d: () => [(a, w, b) => T.conv2d(a, w, b, { padding: [1, 0] }), [x([2, 3, 4, 2], 56), x([3, 2, 3, 2], 57), x([3], 58)]],
+  conv2d: () => [
+    (a, w, b) => T.conv2d(a, w, b, { padding: [1, 0] }),
+    [x([2, 3, 4, 2], 56), x([3, 2, 3, 2], 57), x([3], 58)],
+  ],
   instanceNorm: () => unary((a) => T.instanceNorm(a), x([2, 3, 2, 3], 59)),
 };
 
@@ -112,7 +130,8 @@ for (const op of Object.keys(CASES) as CoreOp[]) {
 }
 
 test('noGrad: nothing is recorded, and matmul with an activation writes no pre-activation', () => {
-  const gpu = (shape: number[], seed: number) => requireGrad(T.tensor(values(shape[0]! * shape[1]!, seed, -1, 1), { shape }));
+  const gpu = (shape: number[], seed: number) =>
+    requireGrad(T.tensor(values(shape[0]! * shape[1]!, seed, -1, 1), { shape }));
   const a = gpu([4, 8], 60);
   const w = gpu([6, 8], 61);
   const pool = T.runtime().pool;

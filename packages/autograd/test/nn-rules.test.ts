@@ -11,8 +11,17 @@ function values(n: number, seed: number, lo = -2, hi = 2): number[] {
   return Array.from({ length: n }, () => lo + ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * (hi - lo));
 }
 const make = (shape: number[], seed: number, device: T.Device = 'cpu', lo = -2, hi = 2) =>
-  T.tensor(values(shape.reduce((a, b) => a * b, 1), seed, lo, hi), { shape, device });
-const ints = (vals: number[], device: T.Device = 'cpu', shape?: number[]) => T.tensor(Int32Array.from(vals), { device, shape: shape ?? [vals.length] });
+  T.tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      lo,
+      hi,
+    ),
+    { shape, device },
+  );
+const ints = (vals: number[], device: T.Device = 'cpu', shape?: number[]) =>
+  T.tensor(Int32Array.from(vals), { device, shape: shape ?? [vals.length] });
 
 async function check(what: string, fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[]): Promise<void> {
   const r = await gradcheck(fn, inputs);
@@ -20,7 +29,11 @@ async function check(what: string, fn: (...xs: Tensor[]) => Tensor, inputs: Tens
 }
 
 /** The same function on GPU and CPU: every input gradient must agree. */
-async function gpuMatchesCpu(what: string, fn: (device: T.Device, ...xs: Tensor[]) => Tensor, shapes: number[][]): Promise<void> {
+async function gpuMatchesCpu(
+  what: string,
+  fn: (device: T.Device, ...xs: Tensor[]) => Tensor,
+  shapes: number[][],
+): Promise<void> {
   const grads: Float64Array[][] = [];
   for (const device of ['gpu', 'cpu'] as const) {
     const xs = shapes.map((s, k) => requireGrad(make(s, 10 + k, device)));
@@ -28,7 +41,14 @@ async function gpuMatchesCpu(what: string, fn: (device: T.Device, ...xs: Tensor[
     T.sum(T.mul(out, make(out.shape as number[], 99, device))).backward();
     grads.push(await Promise.all(xs.map((x) => x.grad!.dataF64())));
   }
-  grads[0]!.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)), `${what}: input ${k}[${i}] ${v} vs ${grads[1]![k]![i]}`)));
+  grads[0]!.forEach((g, k) =>
+    g.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)),
+        `${what}: input ${k}[${i}] ${v} vs ${grads[1]![k]![i]}`,
+      ),
+    ),
+  );
 }
 
 test('gradcheck softmax and logSoftmax along each dim', async () => {
@@ -47,7 +67,11 @@ test('gradcheck cross-entropy (mean, sum, none; ignored rows; label smoothing)',
 });
 
 test('gradcheck LayerNorm (affine and not) and RMSNorm', async () => {
-  await check('layerNorm affine', (x, w, b) => T.layerNorm(x, w, b, 1e-5), [make([3, 6], 5), make([6], 6), make([6], 7)]);
+  await check('layerNorm affine', (x, w, b) => T.layerNorm(x, w, b, 1e-5), [
+    make([3, 6], 5),
+    make([6], 6),
+    make([6], 7),
+  ]);
   await check('layerNorm plain', (x) => T.layerNorm(x), [make([2, 7], 8)]);
   await check('layerNorm weight only', (x, w) => T.layerNorm(x, w), [make([2, 7], 8), make([7], 9)]);
   await check('rmsNorm', (x, w) => T.rmsNorm(x, w), [make([3, 5], 10), make([5], 11)]);
@@ -57,14 +81,22 @@ test('gradcheck embedding (repeated ids accumulate), indexSelect, swiglu, dropou
   const ids = ints([1, 3, 1, 0, 3, 3], 'cpu', [2, 3]);
   await check('embedding', (t) => T.embedding(t, ids), [make([4, 3], 12)]);
   await check('indexSelect dim 1', (x) => T.indexSelect(x, 1, ints([2, 0, 2])), [make([2, 3], 13)]);
-  await check('swiglu', (u, v, b) => T.swiglu(u, v, b), [make([2, 3], 14), make([2, 3], 15), make([1], 16, 'cpu', 0.5, 1.5)]);
+  await check('swiglu', (u, v, b) => T.swiglu(u, v, b), [
+    make([2, 3], 14),
+    make([2, 3], 15),
+    make([1], 16, 'cpu', 0.5, 1.5),
+  ]);
   await check('dropout (fixed seed)', (x) => T.dropout(x, 0.3, true, { seed: 3 }), [make([4, 4], 17)]);
 });
 
 test('gradcheck gather (repeated indices accumulate; an index narrower than the input off its dim)', async () => {
   await check('gather dim 1', (x) => T.gather(x, 1, ints([2, 0, 2, 1, 1, 1], 'cpu', [2, 3])), [make([2, 4], 18)]);
-  await check('gather dim 0, index [2, 2] of [3, 4]', (x) => T.gather(x, 0, ints([2, 0, 2, 2], 'cpu', [2, 2])), [make([3, 4], 19)]);
-  await check('gather rank 3 dim -1', (x) => T.gather(x, -1, ints([0, 0, 1, 2, 1, 0, 2, 2], 'cpu', [2, 2, 2])), [make([2, 2, 3], 20)]);
+  await check('gather dim 0, index [2, 2] of [3, 4]', (x) => T.gather(x, 0, ints([2, 0, 2, 2], 'cpu', [2, 2])), [
+    make([3, 4], 19),
+  ]);
+  await check('gather rank 3 dim -1', (x) => T.gather(x, -1, ints([0, 0, 1, 2, 1, 0, 2, 2], 'cpu', [2, 2, 2])), [
+    make([2, 2, 3], 20),
+  ]);
 });
 
 test('GPU gradients of the fused ops equal the CPU oracle', async () => {
@@ -74,19 +106,34 @@ test('GPU gradients of the fused ops equal the CPU oracle', async () => {
   await gpuMatchesCpu('embedding', (d, t) => T.embedding(t, ints([2, 2, 0, 5, 1], d)), [[6, 4]]);
   await gpuMatchesCpu('swiglu', (_, u, v, b) => T.swiglu(u, v, b), [[3, 4], [3, 4], [1]]);
   await gpuMatchesCpu('gather', (d, x) => T.gather(x, 1, ints([4, 0, 4, 4, 1, 2, 3, 3, 0], d, [3, 3])), [[3, 5]]);
-  await gpuMatchesCpu('gather, transposed index view', (d, x) => T.gather(x, 0, ints([1, 0, 2, 2, 0, 1], d, [3, 2]).transpose(0, 1)), [[3, 3]]);
+  await gpuMatchesCpu(
+    'gather, transposed index view',
+    (d, x) => T.gather(x, 0, ints([1, 0, 2, 2, 0, 1], d, [3, 2]).transpose(0, 1)),
+    [[3, 3]],
+  );
 });
-
 
 test('gradcheck attention with dropout on the probabilities (fixed seed: the rule regenerates the mask); GPU equals CPU', async () => {
   const shape = [1, 2, 6, 4];
   const opts = { causal: true, dropout: 0.3, seed: 7 };
-  await check('attention dropout', (q, k, v) => T.attention(q, k, v, opts), [make(shape, 20), make(shape, 21), make(shape, 22)]);
-  await gpuMatchesCpu('attention dropout', (_device, q, k, v) => T.attention(q, k, v, opts), [[2, 2, 9, 8], [2, 2, 9, 8], [2, 2, 9, 8]]);
+  await check('attention dropout', (q, k, v) => T.attention(q, k, v, opts), [
+    make(shape, 20),
+    make(shape, 21),
+    make(shape, 22),
+  ]);
+  await gpuMatchesCpu('attention dropout', (_device, q, k, v) => T.attention(q, k, v, opts), [
+    [2, 2, 9, 8],
+    [2, 2, 9, 8],
+    [2, 2, 9, 8],
+  ]);
 });
 
 test('pairwiseLinear: gradcheck, and its gradients equal those through the materialised outer concatenation', async () => {
-  await check('pairwiseLinear', (x, w, b) => T.pairwiseLinear(x, w, b), [make([2, 3, 2], 70), make([3, 4], 71), make([3], 72)]);
+  await check('pairwiseLinear', (x, w, b) => T.pairwiseLinear(x, w, b), [
+    make([2, 3, 2], 70),
+    make([3, 4], 71),
+    make([3], 72),
+  ]);
   await gpuMatchesCpu('pairwiseLinear', (_d, x, w, b) => T.pairwiseLinear(x, w, b), [[1, 5, 3], [4, 6], [4]]);
   const grads: Float64Array[][] = [];
   for (const route of ['split', 'materialised'] as const) {
@@ -96,7 +143,14 @@ test('pairwiseLinear: gradcheck, and its gradients equal those through the mater
     T.sum(T.mul(y, make([2, 4, 4, 5], 76, 'gpu'))).backward();
     grads.push(await Promise.all(xs.map((t) => t.grad!.dataF64())));
   }
-  grads[0]!.forEach((g, k) => g.forEach((v, i) => assert.ok(Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)), `input ${k}[${i}]: ${v} vs ${grads[1]![k]![i]}`)));
+  grads[0]!.forEach((g, k) =>
+    g.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)),
+        `input ${k}[${i}]: ${v} vs ${grads[1]![k]![i]}`,
+      ),
+    ),
+  );
 });
 
 test.run();

@@ -17,7 +17,10 @@ interface Stored {
   values: number[];
 }
 type Case = Record<string, Stored>;
-const fixture = JSON.parse(await readFile(new URL('./fixtures/conv_fixture.json', import.meta.url), 'utf8')) as Record<string, Case>;
+const fixture = JSON.parse(await readFile(new URL('./fixtures/conv_fixture.json', import.meta.url), 'utf8')) as Record<
+  string,
+  Case
+>;
 
 function assertClose(actual: Float64Array, want: Stored, what: string, rtol: number, atol: number): void {
   assert.is(actual.length, want.values.length, `${what}: length`);

@@ -26,8 +26,14 @@ export type FlagSpec =
 
 export type FlagSpecs = Record<string, FlagSpec>;
 
-type ValueOf<S extends FlagSpec> = S['type'] extends 'int' | 'number' ? number : S['type'] extends 'bool' ? boolean : string;
-export type Parsed<S extends FlagSpecs> = { [K in keyof S]: S[K] extends { default: unknown } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined } & {
+type ValueOf<S extends FlagSpec> = S['type'] extends 'int' | 'number'
+  ? number
+  : S['type'] extends 'bool'
+    ? boolean
+    : string;
+export type Parsed<S extends FlagSpecs> = {
+  [K in keyof S]: S[K] extends { default: unknown } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined;
+} & {
   /** Flags the user typed (not defaults). */
   _given: Set<string>;
   /** Positional arguments. */
@@ -48,9 +54,15 @@ export interface CommandSpec<S extends FlagSpecs> {
 function describe(spec: FlagSpec): string {
   switch (spec.type) {
     case 'int':
-      return spec.min !== undefined && spec.max !== undefined ? `an integer in ${spec.min}..${spec.max}` : spec.min !== undefined ? `an integer ≥ ${spec.min}` : 'an integer';
+      return spec.min !== undefined && spec.max !== undefined
+        ? `an integer in ${spec.min}..${spec.max}`
+        : spec.min !== undefined
+          ? `an integer ≥ ${spec.min}`
+          : 'an integer';
     case 'number':
-      return spec.min !== undefined ? `a number ${spec.exclusiveMin ? '>' : '≥'} ${spec.min}${spec.max !== undefined ? ` and ≤ ${spec.max}` : ''}` : 'a number';
+      return spec.min !== undefined
+        ? `a number ${spec.exclusiveMin ? '>' : '≥'} ${spec.min}${spec.max !== undefined ? ` and ≤ ${spec.max}` : ''}`
+        : 'a number';
     case 'choice':
       return `one of ${spec.choices.join(', ')}`;
     default:
@@ -66,7 +78,12 @@ function convert(name: string, spec: FlagSpec, raw: string): number | string | b
     case 'int': {
       if (!/^[+-]?\d+$/.test(raw.trim())) bad();
       const v = Number(raw);
-      if (!Number.isSafeInteger(v) || (spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) bad();
+      if (
+        !Number.isSafeInteger(v) ||
+        (spec.min !== undefined && v < spec.min) ||
+        (spec.max !== undefined && v > spec.max)
+      )
+        bad();
       return v;
     }
     case 'number': {
@@ -103,7 +120,8 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--') || arg === '--') {
-      if (arg.startsWith('-') && arg !== '-' && !/^-\d/.test(arg)) throw new UsageError(`unknown option ${arg} (flags start with --; see rnagrad ${cmd.name} --help)`);
+      if (arg.startsWith('-') && arg !== '-' && !/^-\d/.test(arg))
+        throw new UsageError(`unknown option ${arg} (flags start with --; see rnagrad ${cmd.name} --help)`);
       positional.push(arg);
       continue;
     }
@@ -130,9 +148,14 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
   }
   const max = cmd.positional?.max ?? 0;
   if (positional.length > max) {
-    throw new UsageError(max === 0 ? `unexpected argument "${positional[0]}" (see rnagrad ${cmd.name} --help)` : `too many arguments: ${positional.join(' ')}`);
+    throw new UsageError(
+      max === 0
+        ? `unexpected argument "${positional[0]}" (see rnagrad ${cmd.name} --help)`
+        : `too many arguments: ${positional.join(' ')}`,
+    );
   }
-  for (const [name, spec] of Object.entries(cmd.flags)) if (!(name in out) && spec.default !== undefined) out[name] = spec.default;
+  for (const [name, spec] of Object.entries(cmd.flags))
+    if (!(name in out) && spec.default !== undefined) out[name] = spec.default;
   return Object.assign(out, { _given: given, _positional: positional }) as Parsed<S>;
 }
 
@@ -145,7 +168,8 @@ export function helpText<S extends FlagSpecs>(cmd: CommandSpec<S>): string {
   });
   const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2);
   const lines = [`usage: ${cmd.usage}`, '', cmd.summary, '', 'options:'];
-  for (const [left, right] of rows) lines.push(left.length >= width ? `  ${left}\n  ${' '.repeat(width)}${right}` : `  ${left.padEnd(width)}${right}`);
+  for (const [left, right] of rows)
+    lines.push(left.length >= width ? `  ${left}\n  ${' '.repeat(width)}${right}` : `  ${left.padEnd(width)}${right}`);
   lines.push(`  ${'--help'.padEnd(width)}this text`);
   if (cmd.notes?.length) lines.push('', ...cmd.notes);
   lines.push('', cmd.examples.length > 1 ? 'examples:' : 'example:', ...cmd.examples.map((e) => `  ${e}`));

@@ -6,7 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CodonTokenizer, NucleotideTokenizer, ParseError, normalizeCodingSequence, parseCsv, parseFasta } from '@rnagrad/tokenizers';
+import {
+  CodonTokenizer,
+  NucleotideTokenizer,
+  ParseError,
+  normalizeCodingSequence,
+  parseCsv,
+  parseFasta,
+} from '@rnagrad/tokenizers';
 import { UsageError } from './args.js';
 
 export interface NamedSequence {
@@ -26,7 +33,9 @@ function readText(path: string): string {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
   if (path.endsWith('.gz')) {
     try {
@@ -55,14 +64,22 @@ function readRecords(path: string, opts: ReadOptions): NamedSequence[] {
   let out: NamedSequence[];
   try {
     if (format === 'fasta') {
-      if (!text.trimStart().startsWith('>')) throw new UsageError(`${path}: not FASTA (the first line must start with '>')`);
+      if (!text.trimStart().startsWith('>'))
+        throw new UsageError(`${path}: not FASTA (the first line must start with '>')`);
       out = parseFasta(text, { sourceName: path }).map((r) => ({ name: r.id, sequence: r.sequence }));
     } else if (format === 'csv') {
       const { columns, rows } = parseCsv(text, { sourceName: path });
-      if (!columns.includes(opts.column)) throw new UsageError(`${path}: no column "${opts.column}" (columns: ${columns.join(', ')}); choose one with --column`);
+      if (!columns.includes(opts.column))
+        throw new UsageError(
+          `${path}: no column "${opts.column}" (columns: ${columns.join(', ')}); choose one with --column`,
+        );
       const nameColumn = opts.nameColumn ?? ['gene_name', 'name', 'id'].find((c) => columns.includes(c));
-      if (opts.nameColumn && !columns.includes(opts.nameColumn)) throw new UsageError(`${path}: no column "${opts.nameColumn}" (columns: ${columns.join(', ')})`);
-      out = rows.map((r, i) => ({ name: nameColumn ? r.fields[nameColumn]! : `row${i + 1}`, sequence: r.fields[opts.column]! }));
+      if (opts.nameColumn && !columns.includes(opts.nameColumn))
+        throw new UsageError(`${path}: no column "${opts.nameColumn}" (columns: ${columns.join(', ')})`);
+      out = rows.map((r, i) => ({
+        name: nameColumn ? r.fields[nameColumn]! : `row${i + 1}`,
+        sequence: r.fields[opts.column]!,
+      }));
     } else {
       out = text
         .split(/\r?\n/)
@@ -86,7 +103,8 @@ export function readSequences(path: string, opts: ReadOptions): NamedSequence[] 
       const bad = /[^ACGTUNacgtun\s-]/.exec(s.sequence)![0];
       throw new UsageError(`${path}: sequence ${i + 1} (${s.name}) holds "${bad}", not a nucleotide (A, C, G, T/U, N)`);
     }
-    if (normalizeCodingSequence(s.sequence).length < 3) throw new UsageError(`${path}: sequence ${i + 1} (${s.name}) is shorter than one codon`);
+    if (normalizeCodingSequence(s.sequence).length < 3)
+      throw new UsageError(`${path}: sequence ${i + 1} (${s.name}) is shorter than one codon`);
   });
   return out;
 }
@@ -111,7 +129,9 @@ export function readNucleotides(path: string, opts: ReadOptions): { records: Nam
       return tokenizer.encode(r.sequence);
     } catch (err) {
       const detail = (err as Error).message.replace(/^unexpected character/, 'holds');
-      throw new UsageError(`${path}: sequence ${i + 1} (${r.name}) ${detail}: not a nucleotide (A, C, G, T/U, IUPAC codes, I, -)`);
+      throw new UsageError(
+        `${path}: sequence ${i + 1} (${r.name}) ${detail}: not a nucleotide (A, C, G, T/U, IUPAC codes, I, -)`,
+      );
     }
   });
   return { records, tokens };

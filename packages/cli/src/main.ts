@@ -71,7 +71,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   // `finetune --task …` fine-tunes RiNALMo with a downstream head; plain `finetune` continues HELM.
   const withTask = name === 'finetune' && rest.some((r) => r === '--task' || r.startsWith('--task='));
   const command = withTask ? ({ spec: FINETUNE_TASK, run: runFinetuneTask } as unknown as Command) : COMMANDS[name];
-  if (!command) fail(null, new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')}; see rnagrad --help)`));
+  if (!command)
+    fail(
+      null,
+      new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')}; see rnagrad --help)`),
+    );
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${helpText(command.spec)}\n`);
     if (name === 'finetune' && !withTask) {
@@ -87,4 +91,3 @@ export async function main(argv: readonly string[]): Promise<void> {
     fail(name, err);
   }
 }
-

@@ -65,9 +65,14 @@ export class Progress {
     const stats = this.rates(now);
     this.status = `${status}${stats}`;
     if (this.tty) this.draw(this.status);
-    else if (Math.floor((done - this.start) / this.every) > Math.floor((this.printed - this.start) / this.every) || done === this.opts.total) {
+    else if (
+      Math.floor((done - this.start) / this.every) > Math.floor((this.printed - this.start) / this.every) ||
+      done === this.opts.total
+    ) {
       this.printed = done;
-      this.stream.write(`${this.opts.unit} ${String(done).padStart(String(this.opts.total).length)}/${this.opts.total}  ${status}${stats}\n`);
+      this.stream.write(
+        `${this.opts.unit} ${String(done).padStart(String(this.opts.total).length)}/${this.opts.total}  ${status}${stats}\n`,
+      );
     }
   }
 

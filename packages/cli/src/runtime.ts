@@ -16,7 +16,11 @@ export function describeAdapter(rt: T.Runtime): string {
 }
 
 /** Loads a HELM model from a checkpoint or run folder; `objective` refuses the other kind by name. */
-export async function loadHelm(path: string, objective?: 'clm' | 'mlm', command = ''): Promise<{ model: HelmModel; config: CheckpointConfig; dir: string }> {
+export async function loadHelm(
+  path: string,
+  objective?: 'clm' | 'mlm',
+  command = '',
+): Promise<{ model: HelmModel; config: CheckpointConfig; dir: string }> {
   const loaded = await loadModel(path).catch((err: Error) => {
     throw new UsageError(`--model: ${err.message}`);
   });
@@ -26,7 +30,9 @@ export async function loadHelm(path: string, objective?: 'clm' | 'mlm', command 
   }
   if (objective && loaded.model.cfg.objective !== objective) {
     loaded.model.dispose();
-    throw new UsageError(`--model: ${command} needs a causal model (helm-clm); ${loaded.dir} is a masked LM (helm-mlm)`);
+    throw new UsageError(
+      `--model: ${command} needs a causal model (helm-clm); ${loaded.dir} is a masked LM (helm-mlm)`,
+    );
   }
   return loaded as { model: HelmModel; config: CheckpointConfig; dir: string };
 }

@@ -43,7 +43,9 @@ writeFileSync(at('binary.txt'), Buffer.from([0, 1, 2, 3, 0, 255]));
 writeFileSync(at('empty.fasta'), '');
 writeFileSync(at('rna.fasta'), '>a\nACGUAGCU\n>b\nGGAUCCNRA\n');
 writeFileSync(at('rna-bad.fasta'), '>a\nACGU\n>b\nGGAZC\n');
-const RINALMO_OFFICIAL = fileURLToPath(new URL('../../models/fixtures/rinalmo_tiny_official.safetensors', import.meta.url));
+const RINALMO_OFFICIAL = fileURLToPath(
+  new URL('../../models/fixtures/rinalmo_tiny_official.safetensors', import.meta.url),
+);
 
 // Tiny checkpoints of both objectives, written without the CLI.
 await T.init({ quiet: true });
@@ -52,7 +54,14 @@ for (const objective of ['mlm', 'clm'] as const) {
   const model = new HelmModel({ dModel: 16, layers: 1, heads: 2, dFF: 32, maxPositions: 40, objective });
   const corpus = { train: [Int32Array.from([20, 45, 54])], validation: [], names: { train: ['a'], validation: [] } };
   const task = helmTask(model, corpus, { batchSize: 2, length: 8 });
-  await train(task, { steps: 0, evalEvery: 0 }, { onSnapshot: async (s) => void (await saveCheckpointDir(at(objective), model, s, { trainedPositions: 8, run: { command: 'train' } })) });
+  await train(
+    task,
+    { steps: 0, evalEvery: 0 },
+    {
+      onSnapshot: async (s) =>
+        void (await saveCheckpointDir(at(objective), model, s, { trainedPositions: 8, run: { command: 'train' } })),
+    },
+  );
   model.dispose();
 }
 mkdirSync(at('corrupt/checkpoint-000001'), { recursive: true });
@@ -104,17 +113,74 @@ const BAD: [string[], RegExp][] = [
   [['score', '--model', 'clm', '--input', 'letters.fasta'], /holds "X", not a nucleotide/],
   [['score', '--model', 'clm', '--input', 'binary.txt'], /binary\.txt: a binary file/],
   [['score', '--model', 'clm', '--input', 'empty.fasta'], /empty\.fasta: no sequences found/],
-  [['score', '--model', 'clm', '--input', 'genes.csv'], /no column "sequence" \(columns: id, cds\); choose one with --column/],
-  [['score', '--model', 'clm', '--input', 'genes.fasta', '--batch', '-1'], /--batch must be an integer in 1\.\.4096, got "-1"/],
+  [
+    ['score', '--model', 'clm', '--input', 'genes.csv'],
+    /no column "sequence" \(columns: id, cds\); choose one with --column/,
+  ],
+  [
+    ['score', '--model', 'clm', '--input', 'genes.fasta', '--batch', '-1'],
+    /--batch must be an integer in 1\.\.4096, got "-1"/,
+  ],
   [['embed', '--model', 'clm', '--input', 'genes.fasta', '--output', 'x.npy'], /--output should end in \.safetensors/],
-  [['embed', '--model', 'clm', '--input', 'genes.fasta', '--output', 'x.safetensors', '--layer', '5'], /--layer must be in -1\.\.1/],
+  [
+    ['embed', '--model', 'clm', '--input', 'genes.fasta', '--output', 'x.safetensors', '--layer', '5'],
+    /--layer must be in -1\.\.1/,
+  ],
   [['bench', '--size', '1'], /--size must be an integer in 16\.\.8192/],
   [['train', 'rinalmo', '--config', 'huge'], /--config must be one of nano, micro, mega, giga, tiny, pico, got "huge"/],
   [['train', 'rinalmo', '--loss', 'xe'], /--loss does not apply to rinalmo/],
-  [['embed', '--model', 'rinalmo', '--weights', 'missing.safetensors', '--fasta', 'rna.fasta', '--out', 'e.safetensors'], /--weights: no such file: missing\.safetensors/],
-  [['embed', '--model', 'rinalmo', '--weights', RINALMO_OFFICIAL, '--heads', '4', '--fasta', 'rna-bad.fasta', '--out', 'e.safetensors'], /rna-bad\.fasta: sequence 2 \(b\) holds "Z" at position 3.*not a nucleotide/],
-  [['embed', '--model', 'rinalmo', '--weights', RINALMO_OFFICIAL, '--heads', '4', '--layout', 'multimolecule', '--fasta', 'rna.fasta', '--out', 'e.safetensors'], /multimolecule/],
-  [['embed', '--model', 'rinalmo', '--fasta', 'rna.fasta', '--out', 'e.safetensors'], /--model rinalmo needs --weights/],
+  [
+    [
+      'embed',
+      '--model',
+      'rinalmo',
+      '--weights',
+      'missing.safetensors',
+      '--fasta',
+      'rna.fasta',
+      '--out',
+      'e.safetensors',
+    ],
+    /--weights: no such file: missing\.safetensors/,
+  ],
+  [
+    [
+      'embed',
+      '--model',
+      'rinalmo',
+      '--weights',
+      RINALMO_OFFICIAL,
+      '--heads',
+      '4',
+      '--fasta',
+      'rna-bad.fasta',
+      '--out',
+      'e.safetensors',
+    ],
+    /rna-bad\.fasta: sequence 2 \(b\) holds "Z" at position 3.*not a nucleotide/,
+  ],
+  [
+    [
+      'embed',
+      '--model',
+      'rinalmo',
+      '--weights',
+      RINALMO_OFFICIAL,
+      '--heads',
+      '4',
+      '--layout',
+      'multimolecule',
+      '--fasta',
+      'rna.fasta',
+      '--out',
+      'e.safetensors',
+    ],
+    /multimolecule/,
+  ],
+  [
+    ['embed', '--model', 'rinalmo', '--fasta', 'rna.fasta', '--out', 'e.safetensors'],
+    /--model rinalmo needs --weights/,
+  ],
 ];
 
 test(`${BAD.length} bad invocations: one line on stderr, exit code 2, no stack trace`, () => {
@@ -129,9 +195,30 @@ test(`${BAD.length} bad invocations: one line on stderr, exit code 2, no stack t
 });
 
 test('a tiny run: train (plain progress lines, compiling notice, JSON lines), Ctrl-C → checkpoint, resume, then generate / score / embed', async () => {
-  const common = ['--d', '16', '--layers', '1', '--heads', '2', '--length', '8', '--batch', '2', '--max-positions', '40', '--data', 'genes.fasta', '--eval-every', '0', '--log-every', '1'];
+  const common = [
+    '--d',
+    '16',
+    '--layers',
+    '1',
+    '--heads',
+    '2',
+    '--length',
+    '8',
+    '--batch',
+    '2',
+    '--max-positions',
+    '40',
+    '--data',
+    'genes.fasta',
+    '--eval-every',
+    '0',
+    '--log-every',
+    '1',
+  ];
   // Ctrl-C once the first step is done: a checkpoint, exit code 130.
-  const proc = spawn(process.execPath, [bin, 'train', 'helm-clm', '--steps', '200', '--out', 'run', ...common], { cwd: root });
+  const proc = spawn(process.execPath, [bin, 'train', 'helm-clm', '--steps', '200', '--out', 'run', ...common], {
+    cwd: root,
+  });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d));
   proc.stderr.on('data', (d: Buffer) => {
@@ -151,13 +238,37 @@ test('a tiny run: train (plain progress lines, compiling notice, JSON lines), Ct
   const resumed = cli(['train', '--resume', 'run', '--steps', `${Number(stopped[0]!.slice(11)) + 2}`]);
   assert.is(resumed.code, 0, resumed.stderr.join('\n'));
   assert.match(resumed.stdout, /resuming from .*checkpoint-0000\d\d at step \d+/);
-  const lines = readFileSync(at('run/metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number });
-  assert.equal(lines.map((l) => l.step), Array.from({ length: lines.length }, (_, i) => i + 1), 'metrics.jsonl: steps 1..n once each');
+  const lines = readFileSync(at('run/metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; step: number });
+  assert.equal(
+    lines.map((l) => l.step),
+    Array.from({ length: lines.length }, (_, i) => i + 1),
+    'metrics.jsonl: steps 1..n once each',
+  );
   assert.ok(existsSync(at('run/loss.svg')));
 
-  const gen = cli(['generate', '--model', 'run', '--num', '3', '--max-codons', '6', '--prompt', 'ATG', '--format', 'json', '--seed', '4']);
+  const gen = cli([
+    'generate',
+    '--model',
+    'run',
+    '--num',
+    '3',
+    '--max-codons',
+    '6',
+    '--prompt',
+    'ATG',
+    '--format',
+    'json',
+    '--seed',
+    '4',
+  ]);
   assert.is(gen.code, 0, gen.stderr.join('\n'));
-  const seqs = gen.stdout.trim().split('\n').map((l) => JSON.parse(l) as { codons: string[]; nucleotides: string; protein: string });
+  const seqs = gen.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { codons: string[]; nucleotides: string; protein: string });
   assert.is(seqs.length, 3);
   for (const s of seqs) {
     assert.is(s.codons[0], 'ATG');
@@ -168,11 +279,32 @@ test('a tiny run: train (plain progress lines, compiling notice, JSON lines), Ct
   assert.is(scored.code, 0, scored.stderr.join('\n'));
   const rows = scored.stdout.trim().split('\n');
   assert.is(rows[0], 'name\tcodons\tscored_tokens\tlog_likelihood\tmean_per_token');
-  assert.equal(rows.slice(1).map((r) => r.split('\t')[0]), ['thrL', 'geneB', 'geneC', 'geneD', 'longE']);
+  assert.equal(
+    rows.slice(1).map((r) => r.split('\t')[0]),
+    ['thrL', 'geneB', 'geneC', 'geneD', 'longE'],
+  );
   assert.ok(rows.slice(1).every((r) => Number(r.split('\t')[3]) < 0));
-  assert.ok(scored.stderr.some((l) => /^warning: [12] of 5 sequences are longer than \d+ tokens, the furthest position this model was trained on/.test(l)), 'longE is past the trained positions');
+  assert.ok(
+    scored.stderr.some((l) =>
+      /^warning: [12] of 5 sequences are longer than \d+ tokens, the furthest position this model was trained on/.test(
+        l,
+      ),
+    ),
+    'longE is past the trained positions',
+  );
 
-  const embedded = cli(['embed', '--model', 'run', '--input', 'genes.fasta', '--output', 'e.safetensors', '--per-token', '--layer', '0']);
+  const embedded = cli([
+    'embed',
+    '--model',
+    'run',
+    '--input',
+    'genes.fasta',
+    '--output',
+    'e.safetensors',
+    '--per-token',
+    '--layer',
+    '0',
+  ]);
   assert.is(embedded.code, 0, embedded.stderr.join('\n'));
   const file = decodeSafetensors(readFileSync(at('e.safetensors')), { device: 'cpu' });
   assert.equal(file.tensors.get('mean')!.shape, [4, 16]);

@@ -20,7 +20,10 @@ function cli(args: string[]): { code: number | null; stdout: string; stderr: str
 }
 
 const csv = join(root, 'values.csv');
-writeFileSync(csv, `seq,y\n${Array.from({ length: 12 }, (_, i) => `${'ACGU'.repeat(2 + (i % 3))},${(i % 3) + 0.5 * (i % 2)}`).join('\n')}\n`);
+writeFileSync(
+  csv,
+  `seq,y\n${Array.from({ length: 12 }, (_, i) => `${'ACGU'.repeat(2 + (i % 3))},${(i % 3) + 0.5 * (i % 2)}`).join('\n')}\n`,
+);
 
 test('finetune --task has its own help; plain finetune --help points to it', () => {
   const help = cli(['finetune', '--task', 'ss', '--help']);
@@ -32,7 +35,10 @@ test('finetune --task has its own help; plain finetune --help points to it', () 
 
 const BAD: [string[], RegExp][] = [
   [['finetune', '--task', 'pairs'], /--task must be one of ss, ncrna, regression, got "pairs"/],
-  [['finetune', '--task', 'ncrna', '--test-family', '5s'], /--test-family does not apply to --task ncrna \(only to ss\)/],
+  [
+    ['finetune', '--task', 'ncrna', '--test-family', '5s'],
+    /--test-family does not apply to --task ncrna \(only to ss\)/,
+  ],
   [['finetune', '--task', 'ss', '--batch', '4'], /--batch does not apply to --task ss/],
   [['finetune', '--task', 'ss', '--unfreeze-every', '5'], /--unfreeze-every only applies to --mode gradual/],
   [['finetune', '--task', 'ss', '--lr', '1e-4', '--min-lr', '1e-3'], /--min-lr 0.001 is above --lr 0.0001/],
@@ -52,8 +58,35 @@ test('a regression run on a CSV without --data fails by name; with it, writes re
   assert.is(missing.code, 2);
   assert.match(missing.stderr.at(-1)!, /--data FILE is required for --task regression/);
   const out = join(root, 'run');
-  const r = cli(['finetune', '--task', 'regression', '--data', csv, '--sequence-column', 'seq', '--value-column', 'y', '--config', 'pico',
-    '--channels', '4', '--blocks', '1', '--steps', '2', '--batch', '4', '--eval-every', '2', '--mode', 'gradual', '--unfreeze-every', '1', '--out', out]);
+  const r = cli([
+    'finetune',
+    '--task',
+    'regression',
+    '--data',
+    csv,
+    '--sequence-column',
+    'seq',
+    '--value-column',
+    'y',
+    '--config',
+    'pico',
+    '--channels',
+    '4',
+    '--blocks',
+    '1',
+    '--steps',
+    '2',
+    '--batch',
+    '4',
+    '--eval-every',
+    '2',
+    '--mode',
+    'gradual',
+    '--unfreeze-every',
+    '1',
+    '--out',
+    out,
+  ]);
   assert.is(r.code, 0, r.stderr.join('\n'));
   assert.match(r.stdout, /targets scaled by mean/);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));

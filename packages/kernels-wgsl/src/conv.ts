@@ -58,17 +58,28 @@ const dims = (s: readonly number[]) => `[${s.join(', ')}]`;
  * Checks x [B, H, W, Cin] against w [Cout, Cin, kH, kW] and the padding; returns the geometry
  * (Hout = H + top + bottom − kH + 1, likewise Wout), refusing an empty output window.
  */
-export function convGeometry(op: string, xShape: readonly number[], wShape: readonly number[], padding: ConvPadding): ConvGeometry {
-  if (xShape.length !== 4) throw new RangeError(`${op}: input must be [batch, height, width, channels], got ${dims(xShape)}`);
-  if (wShape.length !== 4) throw new RangeError(`${op}: weight must be [outChannels, inChannels, kernelH, kernelW], got ${dims(wShape)}`);
+export function convGeometry(
+  op: string,
+  xShape: readonly number[],
+  wShape: readonly number[],
+  padding: ConvPadding,
+): ConvGeometry {
+  if (xShape.length !== 4)
+    throw new RangeError(`${op}: input must be [batch, height, width, channels], got ${dims(xShape)}`);
+  if (wShape.length !== 4)
+    throw new RangeError(`${op}: weight must be [outChannels, inChannels, kernelH, kernelW], got ${dims(wShape)}`);
   const [batch, height, width, inChannels] = xShape as [number, number, number, number];
   const [outChannels, wIn, kernelH, kernelW] = wShape as [number, number, number, number];
   if (wIn !== inChannels) {
-    throw new RangeError(`${op}: weight ${dims(wShape)} expects ${wIn} input channels, the input ${dims(xShape)} has ${inChannels}`);
+    throw new RangeError(
+      `${op}: weight ${dims(wShape)} expects ${wIn} input channels, the input ${dims(xShape)} has ${inChannels}`,
+    );
   }
-  if (kernelH < 1 || kernelW < 1) throw new RangeError(`${op}: kernel size must be at least 1, weight is ${dims(wShape)}`);
+  if (kernelH < 1 || kernelW < 1)
+    throw new RangeError(`${op}: kernel size must be at least 1, weight is ${dims(wShape)}`);
   for (const p of [padding.top, padding.bottom, padding.left, padding.right]) {
-    if (!Number.isInteger(p) || p < 0) throw new RangeError(`${op}: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
+    if (!Number.isInteger(p) || p < 0)
+      throw new RangeError(`${op}: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
   }
   const outHeight = height + padding.top + padding.bottom - kernelH + 1;
   const outWidth = width + padding.left + padding.right - kernelW + 1;
@@ -134,11 +145,14 @@ function accumulators(tm: number, tn: number): { decl: string; fma: string; copy
 
 /** The header of a pixel-tile role: thread → (pixel tile, channel tile); per-pixel coordinates. */
 function pixelTileHeader(tn: number, pixels: string, rowsWord: number, colsWord: number, channels: string): string {
-  const coords = Array.from({ length: TM }, (_, i) => `
+  const coords = Array.from(
+    { length: TM },
+    (_, i) => `
   let p${i} = min(m0 + ${i}u, ${pixels} - 1u);
   let c${i} = i32(p${i} % word(${colsWord}u));
   let r${i} = i32((p${i} / word(${colsWord}u)) % word(${rowsWord}u));
-  let bi${i} = i32(p${i} / (word(${colsWord}u) * word(${rowsWord}u)));`).join('');
+  let bi${i} = i32(p${i} / (word(${colsWord}u) * word(${rowsWord}u)));`,
+  ).join('');
   const chans = Array.from({ length: tn }, (_, j) => `let ch${j} = min(n0 + ${j}u, ${channels} - 1u);`).join('\n  ');
   return `
   let t = (wid.x + wid.y * nwg.x) * ${WG}u + lid;
@@ -178,11 +192,14 @@ function gatherSource(tn: number, transposed: boolean, bias: boolean): string {
   const channels = transposed ? 'word(3u)' : 'word(4u)';
   const reduceLen = transposed ? 'word(4u)' : 'word(3u)';
   const pixels = `(word(0u) * word(${rowsW}u) * word(${colsW}u))`;
-  const taps = Array.from({ length: TM }, (_, i) => `
+  const taps = Array.from(
+    { length: TM },
+    (_, i) => `
       let ar${i} = r${i} ${transposed ? '+ geo(7u) - kh' : '+ kh - geo(7u)'};
       let ac${i} = c${i} ${transposed ? '+ geo(8u) - kw' : '+ kw - geo(8u)'};
       let ok${i} = (ar${i} >= 0) & (ar${i} < ${aRows}) & (ac${i} >= 0) & (ac${i} < ${aCols});
-      let ab${i} = select(0u, u32((bi${i} * ${aRows} + ar${i}) * ${aCols} + ac${i}) * ${reduceLen}, ok${i}) + word(13u);`).join('');
+      let ab${i} = select(0u, u32((bi${i} * ${aRows} + ar${i}) * ${aCols} + ac${i}) * ${reduceLen}, ok${i}) + word(13u);`,
+  ).join('');
   const loadA = Array.from({ length: TM }, (_, i) => `let a${i} = select(0.0, ab[ab${i} + k], ok${i});`).join(' ');
   // w[co, ci, kh, kw]: forward reads channel j as co (stride Cin·kH·kW) and k as ci; transposed the reverse.
   const KK = 'word(5u) * word(6u)';
@@ -217,13 +234,28 @@ function tiles(pixels: number, channels: number, tn: number): { nTiles: number; 
   return { nTiles, threads: Math.ceil(pixels / TM) * nTiles };
 }
 
-function dispatchGather(queue: KernelQueue, op: string, g: ConvGeometry, transposed: boolean, out: GpuOperand, a: GpuOperand, w: GpuOperand, bias: GpuOperand | null): void {
+function dispatchGather(
+  queue: KernelQueue,
+  op: string,
+  g: ConvGeometry,
+  transposed: boolean,
+  out: GpuOperand,
+  a: GpuOperand,
+  w: GpuOperand,
+  bias: GpuOperand | null,
+): void {
   const pixels = transposed ? g.batch * g.height * g.width : g.batch * g.outHeight * g.outWidth;
   const channels = transposed ? g.inChannels : g.outChannels;
   if (pixels === 0 || channels === 0) return;
   const tn = channelTile(channels);
   const { nTiles, threads } = tiles(pixels, channels, tn);
-  const u = geometryUniforms(g).u32(11, nTiles).u32(12, threads).u32(13, a.offset).u32(14, w.offset).u32(15, out.offset).u32(16, bias?.offset ?? 0);
+  const u = geometryUniforms(g)
+    .u32(11, nTiles)
+    .u32(12, threads)
+    .u32(13, a.offset)
+    .u32(14, w.offset)
+    .u32(15, out.offset)
+    .u32(16, bias?.offset ?? 0);
   queue.dispatch({
     key: `${op}:${tn}${bias ? ':bias' : ''}`,
     source: () => gatherSource(tn, transposed, !!bias),
@@ -235,7 +267,14 @@ function dispatchGather(queue: KernelQueue, op: string, g: ConvGeometry, transpo
 }
 
 /** out [B, Hout, Wout, Cout] = conv2d(x [B, H, W, Cin], w [Cout, Cin, kH, kW]) + bias [Cout] (optional). */
-export function conv2dGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, weight: GpuOperand, bias: GpuOperand | null, padding: ConvPadding): void {
+export function conv2dGpu(
+  queue: KernelQueue,
+  out: GpuOperand,
+  x: GpuOperand,
+  weight: GpuOperand,
+  bias: GpuOperand | null,
+  padding: ConvPadding,
+): void {
   const op = 'conv2d';
   const g = convGeometry(op, x.shape, weight.shape, padding);
   checkOperand(op, 'output', out, outShape(g));
@@ -245,7 +284,13 @@ export function conv2dGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, we
 }
 
 /** dx [B, H, W, Cin] of conv2d from dy [B, Hout, Wout, Cout] and w (x's shape is dx's). */
-export function conv2dInputGradGpu(queue: KernelQueue, dx: GpuOperand, dy: GpuOperand, weight: GpuOperand, padding: ConvPadding): void {
+export function conv2dInputGradGpu(
+  queue: KernelQueue,
+  dx: GpuOperand,
+  dy: GpuOperand,
+  weight: GpuOperand,
+  padding: ConvPadding,
+): void {
   const op = 'conv2dInputGrad';
   const g = convGeometry(op, dx.shape, weight.shape, padding);
   checkOperand(op, 'dy', dy, outShape(g));
@@ -259,7 +304,11 @@ export function conv2dInputGradGpu(queue: KernelQueue, dx: GpuOperand, dy: GpuOp
 /** Pixel chunks of the weight gradient: enough threads to fill the adapter, ≥ 64 pixels each. */
 function weightGradSplits(g: ConvGeometry): number {
   const pixels = g.batch * g.outHeight * g.outWidth;
-  const threads = g.kernelH * g.kernelW * Math.ceil(g.outChannels / channelTile(g.outChannels)) * Math.ceil(g.inChannels / channelTile(g.inChannels));
+  const threads =
+    g.kernelH *
+    g.kernelW *
+    Math.ceil(g.outChannels / channelTile(g.outChannels)) *
+    Math.ceil(g.inChannels / channelTile(g.inChannels));
   return Math.max(1, Math.min(Math.ceil(2048 / Math.max(1, threads)), Math.floor(pixels / 64), 256));
 }
 
@@ -348,7 +397,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * (≥ conv2dWeightGradScratchBytes) holds the chunk partials; without it a temporary buffer is
  * created and destroyed once the work is submitted.
  */
-export function conv2dWeightGradGpu(queue: KernelQueue, dw: GpuOperand, dy: GpuOperand, x: GpuOperand, padding: ConvPadding, scratch?: GPUBuffer): void {
+export function conv2dWeightGradGpu(
+  queue: KernelQueue,
+  dw: GpuOperand,
+  dy: GpuOperand,
+  x: GpuOperand,
+  padding: ConvPadding,
+  scratch?: GPUBuffer,
+): void {
   const op = 'conv2dWeightGrad';
   const g = convGeometry(op, x.shape, dw.shape, padding);
   checkOperand(op, 'dy', dy, outShape(g));
@@ -359,7 +415,8 @@ export function conv2dWeightGradGpu(queue: KernelQueue, dw: GpuOperand, dy: GpuO
   const bytes = conv2dWeightGradScratchBytes(g);
   let part: GPUBuffer | null = null;
   if (splits > 1) {
-    if (scratch && scratch.size < bytes) throw new RangeError(`${op}: scratch of ${scratch.size} bytes is smaller than the ${bytes} needed`);
+    if (scratch && scratch.size < bytes)
+      throw new RangeError(`${op}: scratch of ${scratch.size} bytes is smaller than the ${bytes} needed`);
     part = scratch ?? null;
     if (!part) {
       const tmp = queue.device.createBuffer({ label: `${op} scratch`, size: bytes, usage: GPUBufferUsage.STORAGE });
@@ -407,7 +464,13 @@ function at4(t: CpuOperand, a: number, b: number, c: number, d: number): number 
 }
 
 /** Float64 reference of `conv2dGpu`. */
-export function conv2dCpu(out: CpuOperand, x: CpuOperand, weight: CpuOperand, bias: CpuOperand | null, padding: ConvPadding): void {
+export function conv2dCpu(
+  out: CpuOperand,
+  x: CpuOperand,
+  weight: CpuOperand,
+  bias: CpuOperand | null,
+  padding: ConvPadding,
+): void {
   const op = 'conv2d';
   const g = convGeometry(op, x.shape, weight.shape, padding);
   checkOperand(op, 'output', out, outShape(g));
@@ -452,7 +515,8 @@ export function conv2dInputGradCpu(dx: CpuOperand, dy: CpuOperand, weight: CpuOp
             for (let kw = 0; kw < g.kernelW; kw++) {
               const ow = iw + padding.left - kw;
               if (ow < 0 || ow >= g.outWidth) continue;
-              for (let co = 0; co < g.outChannels; co++) s += dy.data[at4(dy, b, oh, ow, co)]! * weight.data[at4(weight, co, ci, kh, kw)]!;
+              for (let co = 0; co < g.outChannels; co++)
+                s += dy.data[at4(dy, b, oh, ow, co)]! * weight.data[at4(weight, co, ci, kh, kw)]!;
             }
           }
           dx.data[at4(dx, b, ih, iw, ci)] = s;

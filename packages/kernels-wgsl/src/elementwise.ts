@@ -48,7 +48,8 @@ export interface ElementwiseOp {
   prelude?: string;
 }
 
-const promoteAll = (t: DType[]): DType => t.reduce<DType>((a, b) => promote(a, b), t[0] === 'bool' ? 'i32' : t[0] ?? 'f32');
+const promoteAll = (t: DType[]): DType =>
+  t.reduce<DType>((a, b) => promote(a, b), t[0] === 'bool' ? 'i32' : (t[0] ?? 'f32'));
 const float = (): DType => 'f32';
 const floats = (t: DType[]): DType[] => t.map(() => 'f32');
 const bool = (): DType => 'bool';
@@ -62,15 +63,48 @@ const sigmoidCpu = (x: number) => 1 / (1 + Math.exp(-x));
 const keepNan = (expr: string, a: string) => `select(${expr}, ${a}, is_nan(${a}))`;
 
 /** A unary float op: operands convert to f32, result f32; a NaN operand gives NaN. */
-function floatUnary(name: string, wgsl: (a: string) => string, cpu: (a: number) => number, prelude?: string): ElementwiseOp {
-  return { name, arity: 1, operandTypes: floats, out: float, wgsl: ([a]) => keepNan(wgsl(a!), a!), cpu: ([a]) => cpu(a!), prelude };
+function floatUnary(
+  name: string,
+  wgsl: (a: string) => string,
+  cpu: (a: number) => number,
+  prelude?: string,
+): ElementwiseOp {
+  return {
+    name,
+    arity: 1,
+    operandTypes: floats,
+    out: float,
+    wgsl: ([a]) => keepNan(wgsl(a!), a!),
+    cpu: ([a]) => cpu(a!),
+    prelude,
+  };
 }
 /** A backward helper (x, dy) → dx of a float activation; NaN in x gives NaN, as PyTorch's does. */
-function activationBackward(name: string, wgsl: (x: string, g: string) => string, cpu: (x: number, g: number) => number, prelude?: string): ElementwiseOp {
-  return { name, arity: 2, operandTypes: floats, out: float, wgsl: ([x, g]) => keepNan(wgsl(x!, g!), x!), cpu: ([x, g]) => cpu(x!, g!), prelude };
+function activationBackward(
+  name: string,
+  wgsl: (x: string, g: string) => string,
+  cpu: (x: number, g: number) => number,
+  prelude?: string,
+): ElementwiseOp {
+  return {
+    name,
+    arity: 2,
+    operandTypes: floats,
+    out: float,
+    wgsl: ([x, g]) => keepNan(wgsl(x!, g!), x!),
+    cpu: ([x, g]) => cpu(x!, g!),
+    prelude,
+  };
 }
 function compare(name: string, op: string, cpu: (a: number, b: number) => boolean): ElementwiseOp {
-  return { name, arity: 2, operandTypes: same, out: bool, wgsl: ([a, b]) => `select(0, 1, ${a} ${op} ${b})`, cpu: ([a, b]) => (cpu(a!, b!) ? 1 : 0) };
+  return {
+    name,
+    arity: 2,
+    operandTypes: same,
+    out: bool,
+    wgsl: ([a, b]) => `select(0, 1, ${a} ${op} ${b})`,
+    cpu: ([a, b]) => (cpu(a!, b!) ? 1 : 0),
+  };
 }
 
 const GELU_PRELUDE = `${ERF_WGSL}
@@ -91,24 +125,55 @@ export const ELEMENTWISE_OPS = {
   // Fills, copies, casts and index-based generators.
   copy: { name: 'copy', arity: 1, operandTypes: (t) => t, out: (t) => t[0]!, wgsl: ([a]) => a!, cpu: ([a]) => a! },
   castF32: { name: 'castF32', arity: 1, operandTypes: floats, out: float, wgsl: ([a]) => a!, cpu: ([a]) => a! },
-  castI32: { name: 'castI32', arity: 1, operandTypes: () => ['i32'], out: () => 'i32', wgsl: ([a]) => a!, cpu: ([a]) => a! },
-  castBool: { name: 'castBool', arity: 1, out: bool, wgsl: ([a], T) => `select(0, 1, ${a} != ${T}(0))`, cpu: ([a]) => (a !== 0 ? 1 : 0) },
+  castI32: {
+    name: 'castI32',
+    arity: 1,
+    operandTypes: () => ['i32'],
+    out: () => 'i32',
+    wgsl: ([a]) => a!,
+    cpu: ([a]) => a!,
+  },
+  castBool: {
+    name: 'castBool',
+    arity: 1,
+    out: bool,
+    wgsl: ([a], T) => `select(0, 1, ${a} != ${T}(0))`,
+    cpu: ([a]) => (a !== 0 ? 1 : 0),
+  },
   arange: {
-    name: 'arange', arity: 2, operandTypes: floats, out: float,
-    wgsl: ([start, step]) => `${start} + f32(i) * ${step}`, cpu: ([start, step], i) => start! + i * step!,
+    name: 'arange',
+    arity: 2,
+    operandTypes: floats,
+    out: float,
+    wgsl: ([start, step]) => `${start} + f32(i) * ${step}`,
+    cpu: ([start, step], i) => start! + i * step!,
   },
   /** Uniform [0, 1) from (seed key, counter base): identical bits in WGSL and the reference. */
   randUniform: {
-    name: 'randUniform', arity: 2, operandTypes: () => ['i32', 'i32'], out: float, prelude: RNG_WGSL,
-    wgsl: ([key, base]) => `rng_uniform(u32(${key}), u32(${base}) + i)`, cpu: ([key, base], i) => uniformFromCounter(key!, (base! + i) >>> 0),
+    name: 'randUniform',
+    arity: 2,
+    operandTypes: () => ['i32', 'i32'],
+    out: float,
+    prelude: RNG_WGSL,
+    wgsl: ([key, base]) => `rng_uniform(u32(${key}), u32(${base}) + i)`,
+    cpu: ([key, base], i) => uniformFromCounter(key!, (base! + i) >>> 0),
   },
   randNormal: {
-    name: 'randNormal', arity: 2, operandTypes: () => ['i32', 'i32'], out: float, prelude: RNG_WGSL,
-    wgsl: ([key, base]) => `rng_normal(u32(${key}), u32(${base}) + i)`, cpu: ([key, base], i) => gaussianFromCounter(key!, (base! + i) >>> 0),
+    name: 'randNormal',
+    arity: 2,
+    operandTypes: () => ['i32', 'i32'],
+    out: float,
+    prelude: RNG_WGSL,
+    wgsl: ([key, base]) => `rng_normal(u32(${key}), u32(${base}) + i)`,
+    cpu: ([key, base], i) => gaussianFromCounter(key!, (base! + i) >>> 0),
   },
   /** Inverted-dropout multiplier: 0 with probability p, else 1/(1-p); same mask as the reference. */
   dropoutMask: {
-    name: 'dropoutMask', arity: 3, operandTypes: () => ['i32', 'i32', 'f32'], out: float, prelude: RNG_WGSL,
+    name: 'dropoutMask',
+    arity: 3,
+    operandTypes: () => ['i32', 'i32', 'f32'],
+    out: float,
+    prelude: RNG_WGSL,
     wgsl: ([key, base, p]) => `select(1.0 / (1.0 - ${p}), 0.0, rng_uniform(u32(${key}), u32(${base}) + i) < ${p})`,
     cpu: ([key, base, p], i) => (uniformFromCounter(key!, (base! + i) >>> 0) < p! ? 0 : 1 / (1 - p!)),
   },
@@ -119,15 +184,30 @@ export const ELEMENTWISE_OPS = {
   square: { name: 'square', arity: 1, wgsl: ([a]) => `${a} * ${a}`, cpu: ([a]) => a! * a! },
   /** sign(NaN) = 0, as PyTorch's (0 < x) − (x < 0). */
   sign: {
-    name: 'sign', arity: 1, wgsl: ([a], T) => (T === 'f32' ? `select(sign(${a}), 0.0, is_nan(${a}))` : `sign(${a})`),
+    name: 'sign',
+    arity: 1,
+    wgsl: ([a], T) => (T === 'f32' ? `select(sign(${a}), 0.0, is_nan(${a}))` : `sign(${a})`),
     cpu: ([a]) => (Number.isNaN(a) ? 0 : Math.sign(a!)),
   },
-  relu: { name: 'relu', arity: 1, wgsl: ([a], T) => (T === 'f32' ? keepNan(`max(${a}, 0.0)`, a!) : `max(${a}, ${T}(0))`), cpu: ([a]) => Math.max(a!, 0) },
+  relu: {
+    name: 'relu',
+    arity: 1,
+    wgsl: ([a], T) => (T === 'f32' ? keepNan(`max(${a}, 0.0)`, a!) : `max(${a}, ${T}(0))`),
+    cpu: ([a]) => Math.max(a!, 0),
+  },
   exp: floatUnary('exp', (a) => `exp(${a})`, Math.exp),
   log: floatUnary('log', (a) => `log_ieee(${a})`, Math.log),
   sqrt: floatUnary('sqrt', (a) => `sqrt(${a})`, Math.sqrt),
-  rsqrt: floatUnary('rsqrt', (a) => `inverseSqrt(${a})`, (a) => 1 / Math.sqrt(a)),
-  reciprocal: floatUnary('reciprocal', (a) => `1.0 / ${a}`, (a) => 1 / a),
+  rsqrt: floatUnary(
+    'rsqrt',
+    (a) => `inverseSqrt(${a})`,
+    (a) => 1 / Math.sqrt(a),
+  ),
+  reciprocal: floatUnary(
+    'reciprocal',
+    (a) => `1.0 / ${a}`,
+    (a) => 1 / a,
+  ),
   sin: floatUnary('sin', (a) => `sin_acc(${a})`, Math.sin, TRIG_WGSL),
   cos: floatUnary('cos', (a) => `cos_acc(${a})`, Math.cos, TRIG_WGSL),
   // Clamped: tanh(±15) is ±1 in f32, and some drivers evaluate tanh through exp, which overflows.
@@ -136,12 +216,25 @@ export const ELEMENTWISE_OPS = {
   floor: floatUnary('floor', (a) => `floor(${a})`, Math.floor),
   ceil: floatUnary('ceil', (a) => `ceil(${a})`, Math.ceil),
   erf: floatUnary('erf', (a) => `erf_f32(${a})`, erf, ERF_WGSL),
-  gelu: floatUnary('gelu', (a) => `0.5 * ${a} * (1.0 + erf_f32(${a} * ${Math.SQRT1_2}))`, (x) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)), ERF_WGSL),
+  gelu: floatUnary(
+    'gelu',
+    (a) => `0.5 * ${a} * (1.0 + erf_f32(${a} * ${Math.SQRT1_2}))`,
+    (x) => 0.5 * x * (1 + erf(x * Math.SQRT1_2)),
+    ERF_WGSL,
+  ),
   geluTanh: floatUnary('geluTanh', (a) => `0.5 * ${a} * (1.0 + gelu_tanh_inner(${a}))`, geluTanhCpu, GELU_PRELUDE),
-  silu: floatUnary('silu', (a) => `${a} / (1.0 + exp(-${a}))`, (x) => x * sigmoidCpu(x)),
+  silu: floatUnary(
+    'silu',
+    (a) => `${a} / (1.0 + exp(-${a}))`,
+    (x) => x * sigmoidCpu(x),
+  ),
   /** elu(x, alpha) = x for x > 0, alpha·(eˣ − 1) otherwise; NaN stays NaN. */
   elu: {
-    name: 'elu', arity: 2, operandTypes: floats, out: float, prelude: EXPM1_PRELUDE,
+    name: 'elu',
+    arity: 2,
+    operandTypes: floats,
+    out: float,
+    prelude: EXPM1_PRELUDE,
     wgsl: ([x, alpha]) => keepNan(`select(${alpha} * expm1_f32(${x}), ${x}, ${x} > 0.0)`, x!),
     cpu: ([x, alpha]) => (x! > 0 ? x! : alpha! * Math.expm1(x!)),
   },
@@ -152,42 +245,98 @@ export const ELEMENTWISE_OPS = {
   mul: { name: 'mul', arity: 2, wgsl: ([a, b]) => `${a} * ${b}`, cpu: ([a, b]) => a! * b! },
   /** Integer division truncates toward zero, as WGSL does; division by zero gives 0 for integers. */
   div: {
-    name: 'div', arity: 2, wgsl: ([a, b], T) => (T === 'f32' ? `${a} / ${b}` : `select(${a} / ${b}, 0, ${b} == 0)`),
+    name: 'div',
+    arity: 2,
+    wgsl: ([a, b], T) => (T === 'f32' ? `${a} / ${b}` : `select(${a} / ${b}, 0, ${b} == 0)`),
     cpu: ([a, b]) => a! / b!,
   },
   /** pow follows WGSL: defined for a positive base only (NaN otherwise on most drivers). */
-  pow: { name: 'pow', arity: 2, operandTypes: floats, out: float, wgsl: ([a, b]) => `pow(${a}, ${b})`, cpu: ([a, b]) => Math.pow(a!, b!) },
-  maximum: { name: 'maximum', arity: 2, wgsl: ([a, b], T) => `${T === 'f32' ? 'max_nan' : 'max'}(${a}, ${b})`, cpu: ([a, b]) => Math.max(a!, b!) },
-  minimum: { name: 'minimum', arity: 2, wgsl: ([a, b], T) => `${T === 'f32' ? 'min_nan' : 'min'}(${a}, ${b})`, cpu: ([a, b]) => Math.min(a!, b!) },
+  pow: {
+    name: 'pow',
+    arity: 2,
+    operandTypes: floats,
+    out: float,
+    wgsl: ([a, b]) => `pow(${a}, ${b})`,
+    cpu: ([a, b]) => Math.pow(a!, b!),
+  },
+  maximum: {
+    name: 'maximum',
+    arity: 2,
+    wgsl: ([a, b], T) => `${T === 'f32' ? 'max_nan' : 'max'}(${a}, ${b})`,
+    cpu: ([a, b]) => Math.max(a!, b!),
+  },
+  minimum: {
+    name: 'minimum',
+    arity: 2,
+    wgsl: ([a, b], T) => `${T === 'f32' ? 'min_nan' : 'min'}(${a}, ${b})`,
+    cpu: ([a, b]) => Math.min(a!, b!),
+  },
   /** 1 where the operand is NaN (a bit test: compilers may fold `x != x`). */
-  isnan: { name: 'isnan', arity: 1, operandTypes: floats, out: bool, wgsl: ([a]) => `select(0, 1, is_nan(${a}))`, cpu: ([a]) => (Number.isNaN(a!) ? 1 : 0) },
+  isnan: {
+    name: 'isnan',
+    arity: 1,
+    operandTypes: floats,
+    out: bool,
+    wgsl: ([a]) => `select(0, 1, is_nan(${a}))`,
+    cpu: ([a]) => (Number.isNaN(a!) ? 1 : 0),
+  },
   eq: compare('eq', '==', (a, b) => a === b),
   ne: compare('ne', '!=', (a, b) => a !== b),
   lt: compare('lt', '<', (a, b) => a < b),
   le: compare('le', '<=', (a, b) => a <= b),
   gt: compare('gt', '>', (a, b) => a > b),
   ge: compare('ge', '>=', (a, b) => a >= b),
-  logicalAnd: { name: 'logicalAnd', arity: 2, operandTypes: () => ['i32', 'i32'], out: bool, wgsl: ([a, b]) => `select(0, 1, ${a} != 0 && ${b} != 0)`, cpu: ([a, b]) => (a && b ? 1 : 0) },
-  logicalOr: { name: 'logicalOr', arity: 2, operandTypes: () => ['i32', 'i32'], out: bool, wgsl: ([a, b]) => `select(0, 1, ${a} != 0 || ${b} != 0)`, cpu: ([a, b]) => (a || b ? 1 : 0) },
-  logicalNot: { name: 'logicalNot', arity: 1, operandTypes: () => ['i32'], out: bool, wgsl: ([a]) => `select(1, 0, ${a} != 0)`, cpu: ([a]) => (a ? 0 : 1) },
+  logicalAnd: {
+    name: 'logicalAnd',
+    arity: 2,
+    operandTypes: () => ['i32', 'i32'],
+    out: bool,
+    wgsl: ([a, b]) => `select(0, 1, ${a} != 0 && ${b} != 0)`,
+    cpu: ([a, b]) => (a && b ? 1 : 0),
+  },
+  logicalOr: {
+    name: 'logicalOr',
+    arity: 2,
+    operandTypes: () => ['i32', 'i32'],
+    out: bool,
+    wgsl: ([a, b]) => `select(0, 1, ${a} != 0 || ${b} != 0)`,
+    cpu: ([a, b]) => (a || b ? 1 : 0),
+  },
+  logicalNot: {
+    name: 'logicalNot',
+    arity: 1,
+    operandTypes: () => ['i32'],
+    out: bool,
+    wgsl: ([a]) => `select(1, 0, ${a} != 0)`,
+    cpu: ([a]) => (a ? 0 : 1),
+  },
 
   /** where(cond, a, b): cond is read as an integer, a and b promote together. */
   where: {
-    name: 'where', arity: 3,
+    name: 'where',
+    arity: 3,
     operandTypes: ([, a, b]) => ['i32', promote(a!, b!), promote(a!, b!)],
     out: ([, a, b]) => promote(a!, b!),
-    wgsl: ([c, a, b]) => `select(${b}, ${a}, ${c} != 0)`, cpu: ([c, a, b]) => (c ? a! : b!),
+    wgsl: ([c, a, b]) => `select(${b}, ${a}, ${c} != 0)`,
+    cpu: ([c, a, b]) => (c ? a! : b!),
   },
 
   // Backward helpers of the activations: (x, dy) → dx, so gradients cost one pass.
   // PyTorch's threshold_backward passes the gradient where x is not ≤ 0, so NaN inputs pass it on.
   reluBackward: {
-    name: 'reluBackward', arity: 2, operandTypes: floats, out: float,
-    wgsl: ([x, g]) => `select(0.0, ${g}, ${x} > 0.0 || is_nan(${x}))`, cpu: ([x, g]) => (x! > 0 || Number.isNaN(x) ? g! : 0),
+    name: 'reluBackward',
+    arity: 2,
+    operandTypes: floats,
+    out: float,
+    wgsl: ([x, g]) => `select(0.0, ${g}, ${x} > 0.0 || is_nan(${x}))`,
+    cpu: ([x, g]) => (x! > 0 || Number.isNaN(x) ? g! : 0),
   },
   /** (x, dy, alpha) → dy·alpha·eˣ where x ≤ 0, else dy: a NaN x passes dy on, as PyTorch's elu_backward. */
   eluBackward: {
-    name: 'eluBackward', arity: 3, operandTypes: floats, out: float,
+    name: 'eluBackward',
+    arity: 3,
+    operandTypes: floats,
+    out: float,
     wgsl: ([x, g, alpha]) => `select(${g}, ${g} * ${alpha} * exp(${x}), ${x} <= 0.0 && !is_nan(${x}))`,
     cpu: ([x, g, alpha]) => (x! <= 0 ? g! * alpha! * Math.exp(x!) : g!),
   },
@@ -208,7 +357,8 @@ export const ELEMENTWISE_OPS = {
   ),
   geluBackward: activationBackward(
     'geluBackward',
-    (x, g) => `${g} * (0.5 * (1.0 + erf_f32(${x} * ${Math.SQRT1_2})) + ${x} * ${1 / Math.sqrt(2 * Math.PI)} * exp(-0.5 * ${x} * ${x}))`,
+    (x, g) =>
+      `${g} * (0.5 * (1.0 + erf_f32(${x} * ${Math.SQRT1_2})) + ${x} * ${1 / Math.sqrt(2 * Math.PI)} * exp(-0.5 * ${x} * ${x}))`,
     (x, g) => g * (0.5 * (1 + erf(x * Math.SQRT1_2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
     ERF_WGSL,
   ),
@@ -252,7 +402,15 @@ const WORDS = STRIDES + 4 * MAX_RANK;
 const WORKGROUP = 64;
 const PER_THREAD = 4;
 
-function source(op: ElementwiseOp, out: DType, inputs: (DType | 'scalar')[], scalarTypes: DType[], operandTypes: DType[], contiguous: boolean, rank: number): string {
+function source(
+  op: ElementwiseOp,
+  out: DType,
+  inputs: (DType | 'scalar')[],
+  scalarTypes: DType[],
+  operandTypes: DType[],
+  contiguous: boolean,
+  rank: number,
+): string {
   const T = wgslType(operandTypes[0] ?? out);
   const decls = [`@group(0) @binding(1) var<storage, read_write> out: array<${wgslType(out)}>;`];
   let binding = 2;
@@ -298,9 +456,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   const last = rank - 1;
   const unravel: string[] = [];
   for (let d = last - 1; d >= 0; d--) {
-    unravel.push(`{ let c = rem % word(${SHAPE + d}u); rem = rem / word(${SHAPE + d}u); oo += c * word(${STRIDES + d}u); ${buffers
-      .map((k) => `o${k} += c * word(${STRIDES + MAX_RANK * (k + 1) + d}u);`)
-      .join(' ')} }`);
+    unravel.push(
+      `{ let c = rem % word(${SHAPE + d}u); rem = rem / word(${SHAPE + d}u); oo += c * word(${STRIDES + d}u); ${buffers
+        .map((k) => `o${k} += c * word(${STRIDES + MAX_RANK * (k + 1) + d}u);`)
+        .join(' ')} }`,
+    );
   }
   const step = (k: number | 'out') => `word(${STRIDES + (k === 'out' ? 0 : MAX_RANK * (k + 1)) + last}u)`;
   return `${uniformBlock(WORDS)}
@@ -335,13 +495,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * Computes `out = op(inputs…)` on the GPU, writing through `out`'s strides (so it can fill a slice
  * of a larger tensor). Input shapes must already broadcast to `out.shape` (stride 0 on broadcast dims).
  */
-export function elementwiseGpu(queue: KernelQueue, op: ElementwiseOp, out: GpuOperand, inputs: (GpuOperand | ScalarOperand)[]): void {
+export function elementwiseGpu(
+  queue: KernelQueue,
+  op: ElementwiseOp,
+  out: GpuOperand,
+  inputs: (GpuOperand | ScalarOperand)[],
+): void {
   checkArity(op, inputs.length);
   const n = numel(out.shape);
   if (n === 0) return;
   const buffers = inputs.filter((x): x is GpuOperand => !isScalar(x));
-  const { shape, strides } = coalesce(out.shape, [out.strides, ...inputs.map((x) => (isScalar(x) ? out.shape.map(() => 0) : x.strides))]);
-  if (shape.length > MAX_RANK) throw new RangeError(`${op.name}: rank ${shape.length} after merging contiguous dims exceeds ${MAX_RANK}`);
+  const { shape, strides } = coalesce(out.shape, [
+    out.strides,
+    ...inputs.map((x) => (isScalar(x) ? out.shape.map(() => 0) : x.strides)),
+  ]);
+  if (shape.length > MAX_RANK)
+    throw new RangeError(`${op.name}: rank ${shape.length} after merging contiguous dims exceeds ${MAX_RANK}`);
   const kinds = inputs.map((x) => (isScalar(x) ? ('scalar' as const) : x.dtype));
   const dtypes = inputs.map((x) => x.dtype);
   const { operands } = elementwiseTypes(op, dtypes);
@@ -354,7 +523,8 @@ export function elementwiseGpu(queue: KernelQueue, op: ElementwiseOp, out: GpuOp
     u.array(STRIDES + MAX_RANK * (k + 1), strides[k + 1]!, MAX_RANK);
   });
   u.array(SHAPE, shape, MAX_RANK, 1).array(STRIDES, strides[0]!, MAX_RANK);
-  const contiguous = shape.length <= 1 && strides.every((st, k) => k > 0 && isScalar(inputs[k - 1]) ? true : (st[0] ?? 1) === 1);
+  const contiguous =
+    shape.length <= 1 && strides.every((st, k) => (k > 0 && isScalar(inputs[k - 1]) ? true : (st[0] ?? 1) === 1));
   // Strided: one invocation per PER_THREAD-element run of an innermost row.
   const inner = shape[shape.length - 1] ?? 1;
   const chunks = Math.ceil(inner / PER_THREAD);
@@ -374,8 +544,14 @@ export function elementwiseGpu(queue: KernelQueue, op: ElementwiseOp, out: GpuOp
 /** The float64 reference of `elementwiseGpu`, with the same operand and write semantics. */
 export function elementwiseCpu(op: ElementwiseOp, out: CpuOperand, inputs: (CpuOperand | ScalarOperand)[]): void {
   checkArity(op, inputs.length);
-  const { operands } = elementwiseTypes(op, inputs.map((x) => x.dtype));
-  const views = [out, ...inputs.map((x) => (isScalar(x) ? { shape: out.shape, strides: out.shape.map(() => 0), offset: 0 } : x))];
+  const { operands } = elementwiseTypes(
+    op,
+    inputs.map((x) => x.dtype),
+  );
+  const views = [
+    out,
+    ...inputs.map((x) => (isScalar(x) ? { shape: out.shape, strides: out.shape.map(() => 0), offset: 0 } : x)),
+  ];
   const args = new Array<number>(inputs.length);
   forEachIndex(out.shape, views, (i, offsets) => {
     inputs.forEach((x, k) => {

@@ -6,7 +6,17 @@
  * Also gather's gradient (a deterministic scatter-add along the dim).
  */
 import { KernelQueue, grid } from './queue.js';
-import { type CpuOperand, type GpuOperand, MAX_RANK, UniformWriter, contiguousStrides, forEachIndex, numel, uniformBlock, wgslType } from './layout.js';
+import {
+  type CpuOperand,
+  type GpuOperand,
+  MAX_RANK,
+  UniformWriter,
+  contiguousStrides,
+  forEachIndex,
+  numel,
+  uniformBlock,
+  wgslType,
+} from './layout.js';
 
 const WORDS = 8 + 4 * MAX_RANK;
 const WG = 64;
@@ -52,10 +62,18 @@ export function gatherGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, in
   if (n === 0) return;
   if (out.shape.length > MAX_RANK) throw new RangeError(`gather: rank ${out.shape.length} exceeds ${MAX_RANK}`);
   const u = new UniformWriter(WORDS)
-    .u32(0, n).u32(1, out.shape.length).u32(2, x.offset).u32(3, index.offset).u32(4, out.offset)
-    .u32(5, dim).u32(6, x.shape[dim]!).f32(7, NaN)
-    .array(8, out.shape, MAX_RANK, 1).array(8 + MAX_RANK, index.strides, MAX_RANK)
-    .array(8 + 2 * MAX_RANK, x.strides, MAX_RANK).array(8 + 3 * MAX_RANK, out.strides, MAX_RANK);
+    .u32(0, n)
+    .u32(1, out.shape.length)
+    .u32(2, x.offset)
+    .u32(3, index.offset)
+    .u32(4, out.offset)
+    .u32(5, dim)
+    .u32(6, x.shape[dim]!)
+    .f32(7, NaN)
+    .array(8, out.shape, MAX_RANK, 1)
+    .array(8 + MAX_RANK, index.strides, MAX_RANK)
+    .array(8 + 2 * MAX_RANK, x.strides, MAX_RANK)
+    .array(8 + 3 * MAX_RANK, out.strides, MAX_RANK);
   queue.dispatch({
     key: `gather:${wgslType(out.dtype)}`,
     source: () => source(wgslType(out.dtype)),
@@ -114,15 +132,28 @@ ${MAIN_HEAD}
 }`;
 }
 
-export function gatherBackwardGpu(queue: KernelQueue, dx: GpuOperand, dy: GpuOperand, index: GpuOperand, dim: number): void {
+export function gatherBackwardGpu(
+  queue: KernelQueue,
+  dx: GpuOperand,
+  dy: GpuOperand,
+  index: GpuOperand,
+  dim: number,
+): void {
   const n = numel(dx.shape);
   if (n === 0) return;
   if (dx.shape.length > MAX_RANK) throw new RangeError(`gatherBackward: rank ${dx.shape.length} exceeds ${MAX_RANK}`);
   const u = new UniformWriter(WORDS)
-    .u32(0, n).u32(1, dx.shape.length).u32(2, dy.offset).u32(3, index.offset).u32(4, dx.offset)
-    .u32(5, dim).u32(6, index.shape[dim]!)
-    .array(8, dx.shape, MAX_RANK, 1).array(8 + MAX_RANK, index.shape, MAX_RANK)
-    .array(8 + 2 * MAX_RANK, index.strides, MAX_RANK).array(8 + 3 * MAX_RANK, dy.strides, MAX_RANK);
+    .u32(0, n)
+    .u32(1, dx.shape.length)
+    .u32(2, dy.offset)
+    .u32(3, index.offset)
+    .u32(4, dx.offset)
+    .u32(5, dim)
+    .u32(6, index.shape[dim]!)
+    .array(8, dx.shape, MAX_RANK, 1)
+    .array(8 + MAX_RANK, index.shape, MAX_RANK)
+    .array(8 + 2 * MAX_RANK, index.strides, MAX_RANK)
+    .array(8 + 3 * MAX_RANK, dy.strides, MAX_RANK);
   queue.dispatch({
     key: 'gatherBackward',
     source: backwardSource,

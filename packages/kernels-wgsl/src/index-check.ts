@@ -34,7 +34,12 @@ function flagState(queue: KernelQueue): FlagState {
   let state = flags.get(queue);
   if (!state) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    state = { buffer: queue.device.createBuffer({ size: FLAG_BYTES, usage }), tags: new Map(), checks: [], dirty: false };
+    state = {
+      buffer: queue.device.createBuffer({ size: FLAG_BYTES, usage }),
+      tags: new Map(),
+      checks: [],
+      dirty: false,
+    };
     flags.set(queue, state);
   }
   return state;
@@ -72,7 +77,12 @@ export function checkIndicesGpu(queue: KernelQueue, index: GpuOperand, check: In
   }
   state.dirty = true;
   const u = new UniformWriter(8)
-    .u32(0, n).u32(1, index.offset).u32(2, check.size).i32(3, check.ignore ?? 0).u32(4, check.ignore === undefined ? 0 : 1).u32(5, tag);
+    .u32(0, n)
+    .u32(1, index.offset)
+    .u32(2, check.size)
+    .i32(3, check.ignore ?? 0)
+    .u32(4, check.ignore === undefined ? 0 : 1)
+    .u32(5, tag);
   queue.dispatch({
     key: 'checkIndices',
     source: () => SOURCE,

@@ -13,8 +13,10 @@ const dims = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 /** [B, C] of x [B, ...spatial, C], after checking the rank, the spatial size and contiguity. */
 function statsShape(op: string, x: View): [number, number] {
-  if (x.shape.length < 3) throw new RangeError(`${op}: input must be [batch, ...spatial, channels] (rank ≥ 3), got ${dims(x.shape)}`);
-  if (numel(x.shape.slice(1, -1)) === 0) throw new RangeError(`${op}: needs at least one spatial element, got ${dims(x.shape)}`);
+  if (x.shape.length < 3)
+    throw new RangeError(`${op}: input must be [batch, ...spatial, channels] (rank ≥ 3), got ${dims(x.shape)}`);
+  if (numel(x.shape.slice(1, -1)) === 0)
+    throw new RangeError(`${op}: needs at least one spatial element, got ${dims(x.shape)}`);
   if (!isContiguous(x)) throw new RangeError(`${op}: operands must be contiguous, got a view of ${dims(x.shape)}`);
   return [x.shape[0]!, x.shape[x.shape.length - 1]!];
 }
@@ -37,7 +39,11 @@ function checkForward(out: { y: View; mean: View; rstd: View }, x: View): void {
 function checkBackward(dx: View, saved: { x: View; mean: View; rstd: View; dy: View }): void {
   const op = 'instanceNormBackward';
   const stats = statsShape(op, saved.x);
-  for (const [what, t] of [['dx', dx], ['dy', saved.dy]] as const) checkSame(op, what, t, saved.x.shape);
+  for (const [what, t] of [
+    ['dx', dx],
+    ['dy', saved.dy],
+  ] as const)
+    checkSame(op, what, t, saved.x.shape);
   checkSame(op, 'mean', saved.mean, stats);
   checkSame(op, 'rstd', saved.rstd, stats);
 }
@@ -50,26 +56,46 @@ function channelRows<T extends View>(t: T): T {
 }
 
 /** y = instanceNorm(x) with per-(b, c) `mean` and `rstd` [B, C] written for the backward. */
-export function instanceNormGpu(queue: KernelQueue, out: { y: GpuOperand; mean: GpuOperand; rstd: GpuOperand }, x: GpuOperand, eps = 1e-5): void {
+export function instanceNormGpu(
+  queue: KernelQueue,
+  out: { y: GpuOperand; mean: GpuOperand; rstd: GpuOperand },
+  x: GpuOperand,
+  eps = 1e-5,
+): void {
   checkForward(out, x);
   layerNormGpu(queue, { y: channelRows(out.y), mean: out.mean, rstd: out.rstd }, channelRows(x), null, null, { eps });
 }
 
 /** dx of instanceNorm from the saved mean and rstd: rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) per (b, c). */
-export function instanceNormBackwardGpu(queue: KernelQueue, dx: GpuOperand, saved: { x: GpuOperand; mean: GpuOperand; rstd: GpuOperand; dy: GpuOperand }): void {
+export function instanceNormBackwardGpu(
+  queue: KernelQueue,
+  dx: GpuOperand,
+  saved: { x: GpuOperand; mean: GpuOperand; rstd: GpuOperand; dy: GpuOperand },
+): void {
   checkBackward(dx, saved);
   const { x, mean, rstd, dy } = saved;
-  layerNormBackwardGpu(queue, { dx: channelRows(dx) }, { x: channelRows(x), weight: null, mean, rstd, dy: channelRows(dy) });
+  layerNormBackwardGpu(
+    queue,
+    { dx: channelRows(dx) },
+    { x: channelRows(x), weight: null, mean, rstd, dy: channelRows(dy) },
+  );
 }
 
 /** Float64 reference of `instanceNormGpu`. */
-export function instanceNormCpu(out: { y: CpuOperand; mean: CpuOperand; rstd: CpuOperand }, x: CpuOperand, eps = 1e-5): void {
+export function instanceNormCpu(
+  out: { y: CpuOperand; mean: CpuOperand; rstd: CpuOperand },
+  x: CpuOperand,
+  eps = 1e-5,
+): void {
   checkForward(out, x);
   layerNormCpu({ y: channelRows(out.y), mean: out.mean, rstd: out.rstd }, channelRows(x), null, null, { eps });
 }
 
 /** Float64 reference of `instanceNormBackwardGpu`. */
-export function instanceNormBackwardCpu(dx: CpuOperand, saved: { x: CpuOperand; mean: CpuOperand; rstd: CpuOperand; dy: CpuOperand }): void {
+export function instanceNormBackwardCpu(
+  dx: CpuOperand,
+  saved: { x: CpuOperand; mean: CpuOperand; rstd: CpuOperand; dy: CpuOperand },
+): void {
   checkBackward(dx, saved);
   const { x, mean, rstd, dy } = saved;
   layerNormBackwardCpu({ dx: channelRows(dx) }, { x: channelRows(x), weight: null, mean, rstd, dy: channelRows(dy) });

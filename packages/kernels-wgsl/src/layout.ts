@@ -58,7 +58,10 @@ export function isContiguous(view: View): boolean {
  * Merges adjacent dims that are laid out contiguously in every operand and drops size-1 dims.
  * A contiguous elementwise op becomes rank 1, so kernels spend no time on index arithmetic.
  */
-export function coalesce(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+export function coalesce(
+  shape: readonly number[],
+  stridesList: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
   const outStrides: number[][] = stridesList.map(() => []);
   for (let d = 0; d < shape.length; d++) {
@@ -97,7 +100,11 @@ export function castValue(value: number, dtype: DType): number {
  * Walks every index of `shape` in row-major order, calling `visit` with the element offset of each
  * view: an odometer, so each step costs O(1) amortised instead of a full unravel.
  */
-export function forEachIndex(shape: readonly number[], views: readonly View[], visit: (linear: number, offsets: number[]) => void): void {
+export function forEachIndex(
+  shape: readonly number[],
+  views: readonly View[],
+  visit: (linear: number, offsets: number[]) => void,
+): void {
   const n = numel(shape);
   if (n === 0) return;
   const rank = shape.length;

@@ -73,7 +73,11 @@ export function layerNormGpu(
   ops.push({ decl: F('y', true), view: out.y, buffer: out.y.buffer });
   if (!rms) ops.push({ decl: P('mean', true), view: asRowOperand(out.mean!, shape), buffer: out.mean!.buffer });
   ops.push({ decl: P('rstd', true), view: asRowOperand(out.rstd, shape), buffer: out.rstd.buffer });
-  const layout = rowLayout(rms ? 'rmsNorm' : 'layerNorm', shape, ops.map((o) => o.view));
+  const layout = rowLayout(
+    rms ? 'rmsNorm' : 'layerNorm',
+    shape,
+    ops.map((o) => o.view),
+  );
   runRowKernel(queue, {
     key: `${rms ? 'rmsNorm' : 'layerNorm'}:${weight ? 'w' : ''}${bias ? 'b' : ''}`,
     operands: ops.map((o) => o.decl),
@@ -129,15 +133,28 @@ function columnBindings(rms: boolean, wantW: boolean): string[] {
   return ['dy', 'part', ...(wantW ? ['x', 'rstd', ...(rms ? [] : ['mean'])] : [])];
 }
 
-function columnSource(rms: boolean, vec: boolean, unit: boolean, wantW: boolean, wantB: boolean, linear: boolean): string {
+function columnSource(
+  rms: boolean,
+  vec: boolean,
+  unit: boolean,
+  wantW: boolean,
+  wantB: boolean,
+  linear: boolean,
+): string {
   const VF = vec ? 'vec4<f32>' : 'f32';
   const types: Record<string, string> = { dy: VF, part: VF, x: VF, rstd: 'f32', mean: 'f32' };
   const decls = columnBindings(rms, wantW).map(
-    (name, k) => `@group(0) @binding(${k + 1}) var<storage, ${name === 'part' ? 'read_write' : 'read'}> ${name}: array<${types[name]}>;`,
+    (name, k) =>
+      `@group(0) @binding(${k + 1}) var<storage, ${name === 'part' ? 'read_write' : 'read'}> ${name}: array<${types[name]}>;`,
   );
   // Operand order in the uniform block: x 0, dy 1, rstd 2, mean 3. With `linear` rows (≤ 1 lead
   // dim after coalescing) each base advances by its lead stride instead of being unravelled.
-  const ops = [['x', 0, true], ['dy', 1, true], ['rstd', 2, false], ['mean', 3, false]] as const;
+  const ops = [
+    ['x', 0, true],
+    ['dy', 1, true],
+    ['rstd', 2, false],
+    ['mean', 3, false],
+  ] as const;
   const used = ops.filter(([name]) => columnBindings(rms, wantW).includes(name));
   const div = (wide: boolean) => (vec && wide ? ' / 4u' : '');
   const init = used
@@ -149,7 +166,8 @@ function columnSource(rms: boolean, vec: boolean, unit: boolean, wantW: boolean,
     .join('\n  ');
   const perRow = used.map(([name, k, wide]) => (linear ? '' : `${name}_o = row_base(${k}u, r)${div(wide)};`)).join(' ');
   const advance = used.map(([name]) => (linear ? `${name}_o += ${name}_step;` : '')).join(' ');
-  const at = (name: string, k: number) => (unit ? `${name}[${name}_o + c]` : `${name}[${name}_o + c * word(${12 + 8 * k + 1}u)]`);
+  const at = (name: string, k: number) =>
+    unit ? `${name}[${name}_o + c]` : `${name}[${name}_o + c * word(${12 + 8 * k + 1}u)]`;
   return `${uniformBlock(ROW_WORDS)}
 ${decls.join('\n')}
 ${ROW_BASE_WGSL}
@@ -226,7 +244,11 @@ export function layerNormBackwardGpu(
   ops.push({ decl: P('rstd'), view: asRowOperand(rstd, shape), buffer: rstd.buffer });
   ops.push({ decl: F('dy'), view: dy, buffer: dy.buffer });
   ops.push({ decl: F('dx', true), view: grads.dx, buffer: grads.dx.buffer });
-  const layout = rowLayout(name, shape, ops.map((o) => o.view));
+  const layout = rowLayout(
+    name,
+    shape,
+    ops.map((o) => o.view),
+  );
   runRowKernel(queue, {
     key: `${name}:dx:${weight ? 'w' : ''}`,
     operands: ops.map((o) => o.decl),
@@ -258,7 +280,8 @@ export function layerNormBackwardGpu(
   const per = chunks === 0 ? 0 : Math.ceil(rows / chunks);
   const bytes = normBackwardScratchBytes(rows, C);
   let scratch = opts.scratch;
-  if (scratch && scratch.size < bytes) throw new RangeError(`${name}: scratch of ${scratch.size} bytes is smaller than the ${bytes} needed`);
+  if (scratch && scratch.size < bytes)
+    throw new RangeError(`${name}: scratch of ${scratch.size} bytes is smaller than the ${bytes} needed`);
   if (!scratch) {
     const tmp = queue.device.createBuffer({ label: `${name} scratch`, size: bytes, usage: GPUBufferUsage.STORAGE });
     queue.afterSubmit(() => tmp.destroy());
@@ -272,7 +295,13 @@ export function layerNormBackwardGpu(
   const unit = mode !== 's';
   const linear = colLayout.leadShape.length <= 1;
   if (chunks > 0 && C > 0) {
-    const byName: Record<string, GPUBuffer> = { dy: dy.buffer, part: scratch, x: x.buffer, rstd: rstd.buffer, mean: mean?.buffer ?? scratch };
+    const byName: Record<string, GPUBuffer> = {
+      dy: dy.buffer,
+      part: scratch,
+      x: x.buffer,
+      rstd: rstd.buffer,
+      mean: mean?.buffer ?? scratch,
+    };
     const buffers = columnBindings(rms, wantW).map((n) => byName[n]!);
     const cv = vec ? C / 4 : C;
     queue.dispatch({
@@ -321,7 +350,12 @@ export function layerNormCpu(
   const rms = opts.rms ?? false;
   const eps = opts.eps ?? 1e-5;
   const shape = x.shape;
-  const layout = rowLayout('layerNorm', shape, [x, out.y, perRowView(out.rstd, shape), ...(rms ? [] : [perRowView(out.mean!, shape)])]);
+  const layout = rowLayout('layerNorm', shape, [
+    x,
+    out.y,
+    perRowView(out.rstd, shape),
+    ...(rms ? [] : [perRowView(out.mean!, shape)]),
+  ]);
   const C = layout.cols;
   const [xs, ys] = [layout.operands[0]!.colStride, layout.operands[1]!.colStride];
   const W = (c: number) => (weight ? weight.data[weight.offset + c * weight.strides[0]!]! : 1);
@@ -350,7 +384,13 @@ export function layerNormBackwardCpu(
   const rms = opts.rms ?? false;
   const { x, weight, rstd, dy, mean } = saved;
   const shape = x.shape;
-  const layout = rowLayout('layerNormBackward', shape, [x, dy, grads.dx, perRowView(rstd, shape), ...(rms ? [] : [perRowView(mean!, shape)])]);
+  const layout = rowLayout('layerNormBackward', shape, [
+    x,
+    dy,
+    grads.dx,
+    perRowView(rstd, shape),
+    ...(rms ? [] : [perRowView(mean!, shape)]),
+  ]);
   const C = layout.cols;
   const [xs, gs, ds] = layout.operands.map((o) => o.colStride);
   const W = (c: number) => (weight ? weight.data[weight.offset + c * weight.strides[0]!]! : 1);

@@ -34,7 +34,10 @@ const ITEMS = 16;
 function contiguousCheck(op: string, t: GpuOperand | CpuOperand): void {
   let expected = 1;
   for (let d = t.shape.length - 1; d >= 0; d--) {
-    if (t.shape[d] !== 1 && t.strides[d] !== expected) throw new RangeError(`${op}: tensors must be contiguous (got strides [${t.strides.join(', ')}] for shape [${t.shape.join(', ')}])`);
+    if (t.shape[d] !== 1 && t.strides[d] !== expected)
+      throw new RangeError(
+        `${op}: tensors must be contiguous (got strides [${t.strides.join(', ')}] for shape [${t.shape.join(', ')}])`,
+      );
     expected *= t.shape[d]!;
   }
 }
@@ -132,13 +135,15 @@ function isVecAligned(...ts: GpuOperand[]): boolean {
 function checkAdamItem(op: string, it: AdamWItem<GpuOperand> | AdamWItem<CpuOperand>): void {
   const n = numel(it.param.shape);
   for (const t of [it.param, it.grad, it.m, it.v]) {
-    if (numel(t.shape) !== n) throw new RangeError(`${op}: param, grad, m and v must have the same size (${n} vs ${numel(t.shape)})`);
+    if (numel(t.shape) !== n)
+      throw new RangeError(`${op}: param, grad, m and v must have the same size (${n} vs ${numel(t.shape)})`);
     contiguousCheck(op, t);
   }
 }
 
 function biasCorrections(opts: AdamWOptions): { b1: number; b2: number; bc1: number; bc2: number } {
-  if (!Number.isInteger(opts.step) || opts.step < 1) throw new RangeError(`adamw: step must be an integer ≥ 1, got ${opts.step}`);
+  if (!Number.isInteger(opts.step) || opts.step < 1)
+    throw new RangeError(`adamw: step must be an integer ≥ 1, got ${opts.step}`);
   const b1 = opts.beta1 ?? 0.9;
   const b2 = opts.beta2 ?? 0.999;
   return { b1, b2, bc1: 1 - b1 ** opts.step, bc2: 1 - b2 ** opts.step };
@@ -152,7 +157,14 @@ export function adamwGpu(queue: KernelQueue, items: readonly AdamWItem<GpuOperan
   const live = items.filter((it) => numel(it.param.shape) > 0);
   for (const batch of chunksOf(live, per)) {
     const u = new UniformWriter(ADAM_WORDS)
-      .f32(0, opts.lr).f32(1, b1).f32(2, b2).f32(3, opts.eps ?? 1e-8).f32(4, bc1).f32(5, bc2).u32(6, opts.step).u32(7, batch.length);
+      .f32(0, opts.lr)
+      .f32(1, b1)
+      .f32(2, b2)
+      .f32(3, opts.eps ?? 1e-8)
+      .f32(4, bc1)
+      .f32(5, bc2)
+      .u32(6, opts.step)
+      .u32(7, batch.length);
     let groups = 0;
     const vecs: boolean[] = [];
     const storage: GPUBuffer[] = [];
@@ -162,8 +174,14 @@ export function adamwGpu(queue: KernelQueue, items: readonly AdamWItem<GpuOperan
       const units = numel(it.param.shape) / div;
       const g = Math.ceil(units / (WG * ITEMS));
       const at = 8 + 8 * k;
-      u.u32(at, groups).u32(at + 1, g).u32(at + 2, units).f32(at + 3, it.weightDecay ?? opts.weightDecay ?? 0.01);
-      u.u32(at + 4, it.param.offset / div).u32(at + 5, it.grad.offset / div).u32(at + 6, it.m.offset / div).u32(at + 7, it.v.offset / div);
+      u.u32(at, groups)
+        .u32(at + 1, g)
+        .u32(at + 2, units)
+        .f32(at + 3, it.weightDecay ?? opts.weightDecay ?? 0.01);
+      u.u32(at + 4, it.param.offset / div)
+        .u32(at + 5, it.grad.offset / div)
+        .u32(at + 6, it.m.offset / div)
+        .u32(at + 7, it.v.offset / div);
       groups += g;
       vecs.push(vec);
       storage.push(it.param.buffer, it.grad.buffer, it.m.buffer, it.v.buffer);
@@ -296,11 +314,17 @@ export function gradNormScratchBytes(grads: readonly GpuOperand[]): number {
  * Writes the global L2 norm √(Σ over all grads of Σ g²) into `norm` (one element). Deterministic.
  * `scratch` (≥ gradNormScratchBytes) holds the partial sums; without it a temporary is made.
  */
-export function gradNormGpu(queue: KernelQueue, norm: GpuOperand, grads: readonly GpuOperand[], opts: { scratch?: GPUBuffer; maxStorageBuffers?: number } = {}): void {
+export function gradNormGpu(
+  queue: KernelQueue,
+  norm: GpuOperand,
+  grads: readonly GpuOperand[],
+  opts: { scratch?: GPUBuffer; maxStorageBuffers?: number } = {},
+): void {
   for (const g of grads) contiguousCheck('gradNorm', g);
   const bytes = gradNormScratchBytes(grads);
   let scratch = opts.scratch;
-  if (scratch && scratch.size < bytes) throw new RangeError(`gradNorm: scratch of ${scratch.size} bytes is smaller than the ${bytes} needed`);
+  if (scratch && scratch.size < bytes)
+    throw new RangeError(`gradNorm: scratch of ${scratch.size} bytes is smaller than the ${bytes} needed`);
   if (!scratch) {
     const tmp = queue.device.createBuffer({ label: 'gradNorm scratch', size: bytes, usage: GPUBufferUsage.STORAGE });
     queue.afterSubmit(() => tmp.destroy());
@@ -308,14 +332,20 @@ export function gradNormGpu(queue: KernelQueue, norm: GpuOperand, grads: readonl
   }
   const per = Math.max(1, Math.min(15, maxBuffers(queue, opts.maxStorageBuffers) - 1));
   let partBase = 0;
-  for (const batch of chunksOf(grads.filter((g) => numel(g.shape) > 0), per)) {
+  for (const batch of chunksOf(
+    grads.filter((g) => numel(g.shape) > 0),
+    per,
+  )) {
     const u = new UniformWriter(SUMSQ_WORDS).u32(0, batch.length).u32(1, partBase);
     let groups = 0;
     const vecs = batch.map((g, k) => {
       const vec = isVecAligned(g);
       const units = vec ? numel(g.shape) / 4 : numel(g.shape);
       const n = Math.ceil(units / UNITS_PER_GROUP);
-      u.u32(4 + 4 * k, groups).u32(5 + 4 * k, n).u32(6 + 4 * k, units).u32(7 + 4 * k, vec ? g.offset / 4 : g.offset);
+      u.u32(4 + 4 * k, groups)
+        .u32(5 + 4 * k, n)
+        .u32(6 + 4 * k, units)
+        .u32(7 + 4 * k, vec ? g.offset / 4 : g.offset);
       groups += n;
       return vec;
     });
@@ -342,17 +372,29 @@ export function gradNormGpu(queue: KernelQueue, norm: GpuOperand, grads: readonl
 /**
  * In place: every grad *= min(1, maxNorm / (norm + 1e-6)), reading `norm` (one element) on the GPU.
  */
-export function scaleByNormGpu(queue: KernelQueue, grads: readonly GpuOperand[], norm: GpuOperand, maxNorm: number, opts: { maxStorageBuffers?: number } = {}): void {
+export function scaleByNormGpu(
+  queue: KernelQueue,
+  grads: readonly GpuOperand[],
+  norm: GpuOperand,
+  maxNorm: number,
+  opts: { maxStorageBuffers?: number } = {},
+): void {
   for (const g of grads) contiguousCheck('clipGradNorm', g);
   const per = Math.max(1, Math.min(15, maxBuffers(queue, opts.maxStorageBuffers) - 1));
-  for (const batch of chunksOf(grads.filter((g) => numel(g.shape) > 0), per)) {
+  for (const batch of chunksOf(
+    grads.filter((g) => numel(g.shape) > 0),
+    per,
+  )) {
     const u = new UniformWriter(SUMSQ_WORDS).u32(0, batch.length).f32(1, maxNorm).u32(2, norm.offset);
     let groups = 0;
     const vecs = batch.map((g, k) => {
       const vec = isVecAligned(g);
       const units = vec ? numel(g.shape) / 4 : numel(g.shape);
       const n = Math.ceil(units / (WG * ITEMS));
-      u.u32(4 + 4 * k, groups).u32(5 + 4 * k, n).u32(6 + 4 * k, units).u32(7 + 4 * k, vec ? g.offset / 4 : g.offset);
+      u.u32(4 + 4 * k, groups)
+        .u32(5 + 4 * k, n)
+        .u32(6 + 4 * k, units)
+        .u32(7 + 4 * k, vec ? g.offset / 4 : g.offset);
       groups += n;
       return vec;
     });
@@ -368,7 +410,13 @@ export function scaleByNormGpu(queue: KernelQueue, grads: readonly GpuOperand[],
 }
 
 /** Global-norm clipping in place; the norm (before clipping) is written to `norm`. */
-export function clipGradNormGpu(queue: KernelQueue, norm: GpuOperand, grads: readonly GpuOperand[], maxNorm: number, opts: { scratch?: GPUBuffer; maxStorageBuffers?: number } = {}): void {
+export function clipGradNormGpu(
+  queue: KernelQueue,
+  norm: GpuOperand,
+  grads: readonly GpuOperand[],
+  maxNorm: number,
+  opts: { scratch?: GPUBuffer; maxStorageBuffers?: number } = {},
+): void {
   gradNormGpu(queue, norm, grads, opts);
   scaleByNormGpu(queue, grads, norm, maxNorm, opts);
 }

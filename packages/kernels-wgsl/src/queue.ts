@@ -56,8 +56,16 @@ const adapterKeys = new WeakMap<KernelQueue, string>();
  * Names the adapter behind a queue: kernels choose schedules by it (software or hardware) and the
  * matmul tunings are cached under it. Pass GPUAdapterInfo or any string.
  */
-export function setAdapterName(queue: KernelQueue, info: string | { vendor?: string; architecture?: string; device?: string; description?: string }): void {
-  adapterKeys.set(queue, typeof info === 'string' ? info : [info.vendor, info.architecture, info.device, info.description].map((s) => s ?? '').join('|'));
+export function setAdapterName(
+  queue: KernelQueue,
+  info: string | { vendor?: string; architecture?: string; device?: string; description?: string },
+): void {
+  adapterKeys.set(
+    queue,
+    typeof info === 'string'
+      ? info
+      : [info.vendor, info.architecture, info.device, info.description].map((s) => s ?? '').join('|'),
+  );
 }
 
 /** The adapter's name: set by `setAdapterName`, else the device's adapterInfo where the platform has it, else 'unknown'. */
@@ -85,8 +93,13 @@ const BINDING_DECL = /@group\(0\)\s*@binding\((\d+)\)\s*var<\s*(uniform|storage)
 export function bindGroupLayoutEntries(wgsl: string): GPUBindGroupLayoutEntry[] {
   const entries: GPUBindGroupLayoutEntry[] = [];
   for (const m of wgsl.matchAll(BINDING_DECL)) {
-    const type: GPUBufferBindingType = m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage';
-    entries.push({ binding: Number(m[1]), visibility: GPUShaderStage.COMPUTE, buffer: { type, hasDynamicOffset: type === 'uniform' } });
+    const type: GPUBufferBindingType =
+      m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage';
+    entries.push({
+      binding: Number(m[1]),
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type, hasDynamicOffset: type === 'uniform' },
+    });
   }
   return entries.sort((a, b) => a.binding - b.binding);
 }
@@ -100,7 +113,13 @@ interface CachedPipeline {
 
 export class KernelQueue {
   readonly device: GPUDevice;
-  readonly stats: QueueStats = { submits: 0, dispatches: 0, pipelinesCreated: 0, pipelineCacheHits: 0, bindGroupsCreated: 0 };
+  readonly stats: QueueStats = {
+    submits: 0,
+    dispatches: 0,
+    pipelinesCreated: 0,
+    pipelineCacheHits: 0,
+    bindGroupsCreated: 0,
+  };
   private readonly pipelines = new Map<string, CachedPipeline>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
@@ -177,7 +196,8 @@ export class KernelQueue {
       return hit;
     }
     const entries: GPUBindGroupEntry[] = [];
-    if (uniform) entries.push({ binding: 0, resource: { buffer: this.uniformBuffer, offset: 0, size: UNIFORM_SLOT_BYTES } });
+    if (uniform)
+      entries.push({ binding: 0, resource: { buffer: this.uniformBuffer, offset: 0, size: UNIFORM_SLOT_BYTES } });
     storage.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
     const group = this.device.createBindGroup({ label: key, layout: p.layout, entries });
     this.stats.bindGroupsCreated++;
@@ -191,7 +211,9 @@ export class KernelQueue {
     if (x === 0 || y === 0 || z === 0) return;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > max || y > max || z > max) {
-      throw new RangeError(`${req.key}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds this device's limit of ${max} per dimension`);
+      throw new RangeError(
+        `${req.key}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds this device's limit of ${max} per dimension`,
+      );
     }
     if (this.slotsUsed === SLOTS_PER_BATCH) this.flush();
     const p = this.cachedPipeline(req.key, req.source);
@@ -200,9 +222,12 @@ export class KernelQueue {
     pass.setPipeline(p.pipeline);
     if (req.uniforms) {
       const bytes = req.uniforms.byteLength;
-      if (bytes > UNIFORM_SLOT_BYTES) throw new RangeError(`${req.key}: uniform block of ${bytes} bytes exceeds ${UNIFORM_SLOT_BYTES}`);
+      if (bytes > UNIFORM_SLOT_BYTES)
+        throw new RangeError(`${req.key}: uniform block of ${bytes} bytes exceeds ${UNIFORM_SLOT_BYTES}`);
       const offset = this.slotsUsed * this.slotBytes;
-      new Uint8Array(this.uniformArena, offset, bytes).set(new Uint8Array(req.uniforms.buffer, req.uniforms.byteOffset, bytes));
+      new Uint8Array(this.uniformArena, offset, bytes).set(
+        new Uint8Array(req.uniforms.buffer, req.uniforms.byteOffset, bytes),
+      );
       this.slotsUsed++;
       pass.setBindGroup(0, bindGroup, [offset]);
     } else {
@@ -218,11 +243,15 @@ export class KernelQueue {
    * with GPU timestamps. `readProfile()` returns per-kernel GPU time of the work since.
    */
   startProfiling(capacity = 2048): void {
-    if (!this.device.features.has('timestamp-query')) throw new Error('startProfiling: this device lacks the timestamp-query feature');
+    if (!this.device.features.has('timestamp-query'))
+      throw new Error('startProfiling: this device lacks the timestamp-query feature');
     this.flush();
     this.profiler = {
       querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }),
-      resolve: this.device.createBuffer({ size: 16 * capacity, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+      resolve: this.device.createBuffer({
+        size: 16 * capacity,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      }),
       keys: [],
       capacity,
     };
@@ -234,7 +263,10 @@ export class KernelQueue {
     if (!prof) throw new Error('readProfile: profiling was not started');
     this.profiler = null;
     const n = prof.keys.length;
-    const out = this.device.createBuffer({ size: Math.max(16, 16 * n), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const out = this.device.createBuffer({
+      size: Math.max(16, 16 * n),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     if (n > 0) {
       const encoder = this.commandEncoder();
       this.endPass();

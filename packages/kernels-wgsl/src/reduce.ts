@@ -14,7 +14,18 @@
  */
 import { KernelQueue, grid } from './queue.js';
 import { IEEE_WGSL } from './math.js';
-import { type CpuOperand, type DType, type GpuOperand, type View, MAX_RANK, UniformWriter, coalesce, numel, uniformBlock, wgslType } from './layout.js';
+import {
+  type CpuOperand,
+  type DType,
+  type GpuOperand,
+  type View,
+  MAX_RANK,
+  UniformWriter,
+  coalesce,
+  numel,
+  uniformBlock,
+  wgslType,
+} from './layout.js';
 
 export type ReduceOpName = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin';
 
@@ -26,11 +37,17 @@ export function reduceOutType(op: ReduceOpName, input: DType): DType {
 }
 
 /** Splits a view into the kept part and the reduced part, each coalesced. */
-export function splitAxes(view: View, axes: readonly number[]): { kept: { shape: number[]; strides: number[] }; reduced: { shape: number[]; strides: number[] } } {
+export function splitAxes(
+  view: View,
+  axes: readonly number[],
+): { kept: { shape: number[]; strides: number[] }; reduced: { shape: number[]; strides: number[] } } {
   const keep = (d: number) => !axes.includes(d);
   const pick = (want: boolean) => {
     const dims = view.shape.map((_, d) => d).filter((d) => keep(d) === want);
-    const c = coalesce(dims.map((d) => view.shape[d]!), [dims.map((d) => view.strides[d]!)]);
+    const c = coalesce(
+      dims.map((d) => view.shape[d]!),
+      [dims.map((d) => view.strides[d]!)],
+    );
     return { shape: c.shape, strides: c.strides[0]! };
   };
   return { kept: pick(true), reduced: pick(false) };
@@ -41,7 +58,9 @@ const WG = 64;
 const THREAD_MODE_MAX = 256;
 
 function accType(op: ReduceOpName, input: DType): 'f32' | 'i32' {
-  return op === 'mean' ? 'f32' : wgslType(op === 'argmax' || op === 'argmin' || op === 'max' || op === 'min' ? input : reduceOutType(op, input));
+  return op === 'mean'
+    ? 'f32'
+    : wgslType(op === 'argmax' || op === 'argmin' || op === 'max' || op === 'min' ? input : reduceOutType(op, input));
 }
 
 function wgslInit(op: ReduceOpName, T: 'f32' | 'i32'): string {
@@ -91,7 +110,14 @@ function wgslCombine(op: ReduceOpName, T: 'f32' | 'i32'): string {
   }
 }
 
-function source(op: ReduceOpName, input: DType, out: DType, mode: 'row' | 'thread', keptRank: number, redRank: number): string {
+function source(
+  op: ReduceOpName,
+  input: DType,
+  out: DType,
+  mode: 'row' | 'thread',
+  keptRank: number,
+  redRank: number,
+): string {
   const T = accType(op, input);
   const O = wgslType(out);
   const isArg = op === 'argmax' || op === 'argmin';
@@ -102,7 +128,10 @@ function source(op: ReduceOpName, input: DType, out: DType, mode: 'row' | 'threa
     if (rank === 0) return `let ${name} = 0u;`;
     if (rank === 1) return `let ${name} = ${idx} * word(${strideAt}u);`;
     const steps: string[] = [];
-    for (let d = rank - 1; d >= 0; d--) steps.push(`${name} += (rem % word(${shapeAt + d}u)) * word(${strideAt + d}u); rem = rem / word(${shapeAt + d}u);`);
+    for (let d = rank - 1; d >= 0; d--)
+      steps.push(
+        `${name} += (rem % word(${shapeAt + d}u)) * word(${strideAt + d}u); rem = rem / word(${shapeAt + d}u);`,
+      );
     return `var ${name} = 0u; { var rem = ${idx}; ${steps.join(' ')} }`;
   };
   const head = `${uniformBlock(WORDS)}
@@ -168,20 +197,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * Reducing zero elements gives the op's identity (0 for sum, 1 for prod, NaN for mean, ±inf and
  * index -1 for max/min/arg*); callers that want an error for those check first.
  */
-export function reduceGpu(queue: KernelQueue, op: ReduceOpName, out: GpuOperand, input: GpuOperand, axes: readonly number[]): void {
+export function reduceGpu(
+  queue: KernelQueue,
+  op: ReduceOpName,
+  out: GpuOperand,
+  input: GpuOperand,
+  axes: readonly number[],
+): void {
   const { kept, reduced } = splitAxes(input, axes);
   const outNumel = numel(kept.shape);
   const redNumel = numel(reduced.shape);
   if (outNumel === 0) return;
-  if (kept.shape.length > MAX_RANK || reduced.shape.length > MAX_RANK) throw new RangeError(`${op}: too many non-mergeable dims (max ${MAX_RANK} kept and ${MAX_RANK} reduced)`);
+  if (kept.shape.length > MAX_RANK || reduced.shape.length > MAX_RANK)
+    throw new RangeError(`${op}: too many non-mergeable dims (max ${MAX_RANK} kept and ${MAX_RANK} reduced)`);
   // Workgroup trees only pay off with few outputs: barriers are expensive on CPU rasterizers.
   const mode = redNumel <= THREAD_MODE_MAX || outNumel >= 32 ? 'thread' : 'row';
   const u = new UniformWriter(WORDS)
-    .u32(0, outNumel).u32(1, redNumel).u32(2, kept.shape.length).u32(3, reduced.shape.length)
-    .u32(4, input.offset).u32(5, out.offset).f32(6, 1 / redNumel)
+    .u32(0, outNumel)
+    .u32(1, redNumel)
+    .u32(2, kept.shape.length)
+    .u32(3, reduced.shape.length)
+    .u32(4, input.offset)
+    .u32(5, out.offset)
+    .f32(6, 1 / redNumel)
     .f32(7, op === 'min' || op === 'argmin' ? Infinity : -Infinity)
-    .array(8, kept.shape, MAX_RANK, 1).array(8 + MAX_RANK, kept.strides, MAX_RANK)
-    .array(8 + 2 * MAX_RANK, reduced.shape, MAX_RANK, 1).array(8 + 3 * MAX_RANK, reduced.strides, MAX_RANK);
+    .array(8, kept.shape, MAX_RANK, 1)
+    .array(8 + MAX_RANK, kept.strides, MAX_RANK)
+    .array(8 + 2 * MAX_RANK, reduced.shape, MAX_RANK, 1)
+    .array(8 + 3 * MAX_RANK, reduced.strides, MAX_RANK);
   const groups = mode === 'thread' ? Math.ceil(outNumel / WG) : outNumel;
   queue.dispatch({
     key: `reduce:${op}:${input.dtype}:${out.dtype}:${mode}:${kept.shape.length}:${reduced.shape.length}`,
@@ -208,7 +251,8 @@ export function reduceCpu(op: ReduceOpName, out: CpuOperand, input: CpuOperand, 
   };
   for (let k = 0; k < outNumel; k++) {
     const base = input.offset + offsetOf(k, kept.shape, kept.strides);
-    let acc = op === 'prod' ? 1 : op === 'sum' || op === 'mean' ? 0 : op === 'max' || op === 'argmax' ? -Infinity : Infinity;
+    let acc =
+      op === 'prod' ? 1 : op === 'sum' || op === 'mean' ? 0 : op === 'max' || op === 'argmax' ? -Infinity : Infinity;
     let accIndex = -1;
     for (let r = 0; r < redNumel; r++) {
       const v = input.data[base + offsetOf(r, reduced.shape, reduced.strides)]!;
@@ -216,7 +260,8 @@ export function reduceCpu(op: ReduceOpName, out: CpuOperand, input: CpuOperand, 
       else if (op === 'prod') acc *= v;
       else if (op === 'max') acc = Math.max(acc, v);
       else if (op === 'min') acc = Math.min(acc, v);
-      else if (Number.isNaN(acc)) continue; // the first NaN wins, as in PyTorch
+      else if (Number.isNaN(acc))
+        continue; // the first NaN wins, as in PyTorch
       else if ((op === 'argmax' ? v > acc : v < acc) || Number.isNaN(v) || accIndex < 0) {
         acc = v;
         accIndex = r;

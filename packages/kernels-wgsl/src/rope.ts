@@ -49,8 +49,13 @@ export function ropeInvFreq(headDim: number, base = 10000): Float32Array {
   return out;
 }
 
-function check(op: string, x: { shape: readonly number[] }, out: { shape: readonly number[] }): { rows: number; L: number; D: number } {
-  if (x.shape.length < 2) throw new RangeError(`${op}: input must be [..., length, headDim], got [${x.shape.join(', ')}]`);
+function check(
+  op: string,
+  x: { shape: readonly number[] },
+  out: { shape: readonly number[] },
+): { rows: number; L: number; D: number } {
+  if (x.shape.length < 2)
+    throw new RangeError(`${op}: input must be [..., length, headDim], got [${x.shape.join(', ')}]`);
   if (out.shape.length !== x.shape.length || out.shape.some((s, d) => s !== x.shape[d])) {
     throw new RangeError(`${op}: output [${out.shape.join(', ')}] must match input [${x.shape.join(', ')}]`);
   }
@@ -112,7 +117,8 @@ export function ropeGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, opts
   if (pairs === 0) return;
   const base = opts.base ?? 10000;
   const offset = opts.positionOffset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`${op}: positionOffset must be a non-negative integer, got ${offset}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new RangeError(`${op}: positionOffset must be a non-negative integer, got ${offset}`);
   const u = new UniformWriter(WORDS)
     .u32(0, rows)
     .u32(1, D / 2)

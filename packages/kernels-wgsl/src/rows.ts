@@ -64,11 +64,20 @@ export function rowLayout(op: string, shape: readonly number[], views: readonly 
   }
   const cols = shape[shape.length - 1]!;
   const lead = shape.slice(0, -1);
-  const merged = coalesce(lead, views.map((v) => v.strides.slice(0, -1)));
+  const merged = coalesce(
+    lead,
+    views.map((v) => v.strides.slice(0, -1)),
+  );
   if (merged.shape.length > MAX_LEAD_RANK) {
-    throw new RangeError(`${op}: the leading dims of [${shape.join(', ')}] need ${merged.shape.length} strided dims (max ${MAX_LEAD_RANK}); make the input contiguous first`);
+    throw new RangeError(
+      `${op}: the leading dims of [${shape.join(', ')}] need ${merged.shape.length} strided dims (max ${MAX_LEAD_RANK}); make the input contiguous first`,
+    );
   }
-  const operands = views.map((v, k) => ({ offset: v.offset, colStride: v.strides[shape.length - 1]!, leadStrides: merged.strides[k]! }));
+  const operands = views.map((v, k) => ({
+    offset: v.offset,
+    colStride: v.strides[shape.length - 1]!,
+    leadStrides: merged.strides[k]!,
+  }));
   return {
     rows: numel(lead),
     cols,
@@ -140,14 +149,21 @@ function workgroupSize(s: RowSchedule): number {
 }
 
 /** WGSL of a row kernel; `body` gets the context above. `extra` is WGSL placed before main. */
-export function rowKernelSource(operands: readonly RowOperandDecl[], schedule: RowSchedule, mode: RowMode, body: (ctx: RowCtx) => string, extra = ''): string {
+export function rowKernelSource(
+  operands: readonly RowOperandDecl[],
+  schedule: RowSchedule,
+  mode: RowMode,
+  body: (ctx: RowCtx) => string,
+  extra = '',
+): string {
   const L = schedule.lanes;
   const wg = workgroupSize(schedule);
   const rpg = wg / L;
   const style = schedule.reduce ?? (L <= 16 ? 'flat' : 'leader');
   const isVec = (o: RowOperandDecl) => mode === 'v' && !o.perRow && o.type === 'f32';
   const decls = operands.map(
-    (o, k) => `@group(0) @binding(${k + 1}) var<storage, ${o.write ? 'read_write' : 'read'}> ${o.name}: array<${isVec(o) ? 'vec4<f32>' : o.type}>;`,
+    (o, k) =>
+      `@group(0) @binding(${k + 1}) var<storage, ${o.write ? 'read_write' : 'read'}> ${o.name}: array<${isVec(o) ? 'vec4<f32>' : o.type}>;`,
   );
   let reductions = 0;
   const used = new Set<string>();
@@ -158,7 +174,11 @@ export function rowKernelSource(operands: readonly RowOperandDecl[], schedule: R
     mode,
     at: (name, c) => (mode === 's' ? `${name}[${name}_o + ${c} * ${name}_s]` : `${name}[${name}_o + ${c}]`),
     el: (name, col) =>
-      mode === 'v' ? `${name}[${name}_o + (${col}) / 4u][(${col}) % 4u]` : mode === 's' ? `${name}[${name}_o + (${col}) * ${name}_s]` : `${name}[${name}_o + ${col}]`,
+      mode === 'v'
+        ? `${name}[${name}_o + (${col}) / 4u][(${col}) % 4u]`
+        : mode === 's'
+          ? `${name}[${name}_o + (${col}) * ${name}_s]`
+          : `${name}[${name}_o + ${col}]`,
     row: (name) => `${name}[${name}_o]`,
     cols: (inner) => `for (var c = ${L === 1 ? '0u' : 'lane'}; c < CV; c += ${L}u) {\n${inner}\n}`,
     reduce: (v, kind) => {
@@ -198,7 +218,10 @@ export function rowKernelSource(operands: readonly RowOperandDecl[], schedule: R
   };
   const code = body(ctx);
   const bases = operands
-    .map((o, k) => `let ${o.name}_o = row_base(${k}u, row)${isVec(o) ? ' / 4u' : ''};${mode === 's' && !o.perRow ? ` let ${o.name}_s = word(${12 + 8 * k + 1}u);` : ''}`)
+    .map(
+      (o, k) =>
+        `let ${o.name}_o = row_base(${k}u, row)${isVec(o) ? ' / 4u' : ''};${mode === 's' && !o.perRow ? ` let ${o.name}_s = word(${12 + 8 * k + 1}u);` : ''}`,
+    )
     .join('\n  ');
   const vecHelpers =
     mode === 'v'
@@ -260,10 +283,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 /** Fills the row uniform block; header words 4–7 are the kernel's own scalars. */
 export function rowUniforms(layout: RowLayout, scalars: (u: UniformWriter) => void = () => {}): UniformWriter {
-  const u = new UniformWriter(ROW_WORDS).u32(0, layout.rows).u32(1, layout.cols).u32(2, layout.leadShape.length).f32(3, -Infinity);
+  const u = new UniformWriter(ROW_WORDS)
+    .u32(0, layout.rows)
+    .u32(1, layout.cols)
+    .u32(2, layout.leadShape.length)
+    .f32(3, -Infinity);
   u.array(8, layout.leadShape, MAX_LEAD_RANK, 1);
   layout.operands.forEach((o, k) => {
-    u.u32(12 + 8 * k, o.offset).u32(12 + 8 * k + 1, o.colStride).array(12 + 8 * k + 2, o.leadStrides, MAX_LEAD_RANK);
+    u.u32(12 + 8 * k, o.offset)
+      .u32(12 + 8 * k + 1, o.colStride)
+      .array(12 + 8 * k + 2, o.leadStrides, MAX_LEAD_RANK);
   });
   scalars(u);
   return u;
@@ -273,7 +302,9 @@ export function rowUniforms(layout: RowLayout, scalars: (u: UniformWriter) => vo
 export function rowMode(layout: RowLayout, operands: readonly RowOperandDecl[], allowVec = true): RowMode {
   const wide = layout.operands.filter((_, k) => !operands[k]!.perRow);
   if (layout.cols > 1 && !wide.every((o) => o.colStride === 1)) return 's';
-  const aligned = wide.every((o, k) => operands[k]!.type !== 'f32' || (o.offset % 4 === 0 && o.leadStrides.every((s) => s % 4 === 0)));
+  const aligned = wide.every(
+    (o, k) => operands[k]!.type !== 'f32' || (o.offset % 4 === 0 && o.leadStrides.every((s) => s % 4 === 0)),
+  );
   return allowVec && layout.cols % 4 === 0 && layout.cols > 0 && aligned && wide.length > 0 ? 'v' : 'u';
 }
 
@@ -302,7 +333,10 @@ export function runRowKernel(
     source: () => rowKernelSource(opts.operands, schedule, mode, opts.body, opts.extra),
     storage: opts.buffers,
     uniforms: rowUniforms(layout, opts.scalars).data,
-    workgroups: grid(Math.ceil(layout.rows / (wg / schedule.lanes)), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(
+      Math.ceil(layout.rows / (wg / schedule.lanes)),
+      queue.device.limits.maxComputeWorkgroupsPerDimension,
+    ),
     label: opts.key,
   });
 }
@@ -336,6 +370,7 @@ export function perRowView(t: View, shape: readonly number[]): View {
 /** A view of a per-column vector [C] as an operand of `shape`: lead strides 0. */
 export function perColumnView(t: View, shape: readonly number[]): View {
   const C = shape[shape.length - 1];
-  if (t.shape.length !== 1 || t.shape[0] !== C) throw new RangeError(`per-column operand [${t.shape.join(', ')}] must be [${C}]`);
+  if (t.shape.length !== 1 || t.shape[0] !== C)
+    throw new RangeError(`per-column operand [${t.shape.join(', ')}] must be [${C}]`);
   return { shape, strides: [...shape.slice(0, -1).map(() => 0), t.strides[0]!], offset: t.offset };
 }

@@ -173,11 +173,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * out [V, D] (contiguous rows: row stride ≥ D, column stride 1) = scatter-add of src [N, D] rows by
  * i32 index [N]. src may be any 2-D view.
  */
-export function scatterAddRowsGpu(queue: KernelQueue, out: GpuOperand, index: GpuOperand, src: GpuOperand, opts: ScatterOptions = {}): void {
+export function scatterAddRowsGpu(
+  queue: KernelQueue,
+  out: GpuOperand,
+  index: GpuOperand,
+  src: GpuOperand,
+  opts: ScatterOptions = {},
+): void {
   const [V, D] = out.shape as [number, number];
   const N = index.shape[0]!;
-  if (out.shape.length !== 2 || src.shape.length !== 2 || index.shape.length !== 1 || src.shape[0] !== N || src.shape[1] !== D) {
-    throw new RangeError(`scatterAdd: expected out [V, D], index [N], src [N, D]; got [${out.shape}], [${index.shape}], [${src.shape}]`);
+  if (
+    out.shape.length !== 2 ||
+    src.shape.length !== 2 ||
+    index.shape.length !== 1 ||
+    src.shape[0] !== N ||
+    src.shape[1] !== D
+  ) {
+    throw new RangeError(
+      `scatterAdd: expected out [V, D], index [N], src [N, D]; got [${out.shape}], [${index.shape}], [${src.shape}]`,
+    );
   }
   if (D > 1 && out.strides[1] !== 1) throw new RangeError('scatterAdd: out rows must be contiguous (column stride 1)');
   if (V * D === 0) return;
@@ -185,28 +199,45 @@ export function scatterAddRowsGpu(queue: KernelQueue, out: GpuOperand, index: Gp
   const outRow = V > 1 ? out.strides[0]! : D;
   const srcRow = N > 1 ? src.strides[0]! : D;
   const srcCol = D > 1 ? src.strides[1]! : 1;
-  const vec = D % 4 === 0 && srcCol === 1 && src.offset % 4 === 0 && srcRow % 4 === 0 && out.offset % 4 === 0 && outRow % 4 === 0;
+  const vec =
+    D % 4 === 0 && srcCol === 1 && src.offset % 4 === 0 && srcRow % 4 === 0 && out.offset % 4 === 0 && outRow % 4 === 0;
   const unit = srcCol === 1;
   const div = vec ? 4 : 1;
   const P = nextPow2(N);
   const u = () =>
     new UniformWriter(WORDS)
-      .u32(0, N).u32(1, V).u32(2, D / div).i32(3, opts.paddingIdx ?? -1)
-      .u32(4, index.offset).u32(5, N > 1 ? index.strides[0]! : 1)
-      .u32(6, src.offset / div).u32(7, srcRow / div).u32(8, srcCol)
-      .u32(9, out.offset / div).u32(10, outRow / div).u32(11, P);
+      .u32(0, N)
+      .u32(1, V)
+      .u32(2, D / div)
+      .i32(3, opts.paddingIdx ?? -1)
+      .u32(4, index.offset)
+      .u32(5, N > 1 ? index.strides[0]! : 1)
+      .u32(6, src.offset / div)
+      .u32(7, srcRow / div)
+      .u32(8, srcCol)
+      .u32(9, out.offset / div)
+      .u32(10, outRow / div)
+      .u32(11, P);
   const maxDim = queue.device.limits.maxComputeWorkgroupsPerDimension;
   let second: GPUBuffer = index.buffer;
   if (strategy === 'sort') {
     const bytes = scatterScratchBytes(N);
     let keys = opts.scratch;
-    if (keys && keys.size < bytes) throw new RangeError(`scatterAdd: scratch of ${keys.size} bytes is smaller than the ${bytes} needed`);
+    if (keys && keys.size < bytes)
+      throw new RangeError(`scatterAdd: scratch of ${keys.size} bytes is smaller than the ${bytes} needed`);
     if (!keys) {
       const tmp = queue.device.createBuffer({ label: 'scatterAdd keys', size: bytes, usage: GPUBufferUsage.STORAGE });
       queue.afterSubmit(() => tmp.destroy());
       keys = tmp;
     }
-    queue.dispatch({ key: 'scatter:keys', source: () => KEYS_SOURCE, storage: [keys, index.buffer], uniforms: u().data, workgroups: grid(Math.ceil(P / WG), maxDim), label: 'scatter keys' });
+    queue.dispatch({
+      key: 'scatter:keys',
+      source: () => KEYS_SOURCE,
+      storage: [keys, index.buffer],
+      uniforms: u().data,
+      workgroups: grid(Math.ceil(P / WG), maxDim),
+      label: 'scatter keys',
+    });
     for (let k = 2; k <= P; k *= 2) {
       for (let j = k / 2; j >= 1; j /= 2) {
         queue.dispatch({
@@ -224,10 +255,24 @@ export function scatterAddRowsGpu(queue: KernelQueue, out: GpuOperand, index: Gp
   const kind = vec ? 'v' : unit ? 'u' : 's';
   const outGroups = grid(Math.ceil((V * D) / div / WG), maxDim);
   if (strategy === 'scan') {
-    queue.dispatch({ key: `scatter:scan:${kind}`, source: () => scanSource(vec, unit), storage: [out.buffer, index.buffer, src.buffer], uniforms: u().data, workgroups: outGroups, label: 'scatter scan' });
+    queue.dispatch({
+      key: `scatter:scan:${kind}`,
+      source: () => scanSource(vec, unit),
+      storage: [out.buffer, index.buffer, src.buffer],
+      uniforms: u().data,
+      workgroups: outGroups,
+      label: 'scatter scan',
+    });
     return;
   }
-  queue.dispatch({ key: `scatter:fill:${vec}`, source: () => fillSource(vec), storage: [out.buffer], uniforms: u().data, workgroups: outGroups, label: 'scatter fill' });
+  queue.dispatch({
+    key: `scatter:fill:${vec}`,
+    source: () => fillSource(vec),
+    storage: [out.buffer],
+    uniforms: u().data,
+    workgroups: outGroups,
+    label: 'scatter fill',
+  });
   queue.dispatch({
     key: `scatter:segments:${kind}`,
     source: () => segmentSource(vec, unit),
@@ -239,15 +284,22 @@ export function scatterAddRowsGpu(queue: KernelQueue, out: GpuOperand, index: Gp
 }
 
 /** Float64 reference of `scatterAddRowsGpu` (same order of summation). */
-export function scatterAddRowsCpu(out: CpuOperand, index: CpuOperand, src: CpuOperand, opts: { paddingIdx?: number | null } = {}): void {
+export function scatterAddRowsCpu(
+  out: CpuOperand,
+  index: CpuOperand,
+  src: CpuOperand,
+  opts: { paddingIdx?: number | null } = {},
+): void {
   const [V, D] = out.shape as [number, number];
   const N = index.shape[0]!;
-  for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) out.data[out.offset + v * out.strides[0]! + d * out.strides[1]!] = 0;
+  for (let v = 0; v < V; v++)
+    for (let d = 0; d < D; d++) out.data[out.offset + v * out.strides[0]! + d * out.strides[1]!] = 0;
   for (let n = 0; n < N; n++) {
     const v = index.data[index.offset + n * index.strides[0]!]!;
     if (v < 0 || v >= V || v === opts.paddingIdx) continue;
     for (let d = 0; d < D; d++) {
-      out.data[out.offset + v * out.strides[0]! + d * out.strides[1]!]! += src.data[src.offset + n * src.strides[0]! + d * src.strides[1]!]!;
+      out.data[out.offset + v * out.strides[0]! + d * out.strides[1]!]! +=
+        src.data[src.offset + n * src.strides[0]! + d * src.strides[1]!]!;
     }
   }
 }

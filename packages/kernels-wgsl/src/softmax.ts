@@ -43,10 +43,20 @@ function gpuView(o: GpuOperand, shape: readonly number[]): View {
 // Softmax / log-softmax
 
 const F = (name: string, write = false): RowOperandDecl => ({ name, type: 'f32', write });
-const P = (name: string, write = false, type: 'f32' | 'i32' = 'f32'): RowOperandDecl => ({ name, type, write, perRow: true });
+const P = (name: string, write = false, type: 'f32' | 'i32' = 'f32'): RowOperandDecl => ({
+  name,
+  type,
+  write,
+  perRow: true,
+});
 
 /** out = softmax(x) (or log-softmax) along the last axis; x and out share a shape, any strides. */
-export function softmaxGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, opts: { log?: boolean; schedule?: RowSchedule; allowVec?: boolean } = {}): void {
+export function softmaxGpu(
+  queue: KernelQueue,
+  out: GpuOperand,
+  x: GpuOperand,
+  opts: { log?: boolean; schedule?: RowSchedule; allowVec?: boolean } = {},
+): void {
   const layout = rowLayout('softmax', x.shape, [x, out]);
   const log = opts.log ?? false;
   runRowKernel(queue, {
@@ -64,11 +74,13 @@ export function softmaxGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, o
   let m = a.x;
   let undefinedRow = lse_undefined(a);
   let nanRow = VF(nan_f32());
-  ${log
-    ? `let logSum = log(a.y);
+  ${
+    log
+      ? `let logSum = log(a.y);
   ${k.cols(`${k.at('y', 'c')} = select((${k.at('x', 'c')} - m) - logSum, nanRow, undefinedRow);`)}`
-    : `let inv = 1.0 / a.y;
-  ${k.cols(`${k.at('y', 'c')} = select(exp(${k.at('x', 'c')} - m) * inv, nanRow, undefinedRow);`)}`}`,
+      : `let inv = 1.0 / a.y;
+  ${k.cols(`${k.at('y', 'c')} = select(exp(${k.at('x', 'c')} - m) * inv, nanRow, undefinedRow);`)}`
+  }`,
   });
 }
 
@@ -76,7 +88,13 @@ export function softmaxGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, o
  * Softmax backward: dx = y ⊙ (dy − Σ dy⊙y); with `log`, log-softmax backward from its output
  * y = log p: dx = dy − exp(y) Σ dy.
  */
-export function softmaxBackwardGpu(queue: KernelQueue, dx: GpuOperand, y: GpuOperand, dy: GpuOperand, opts: { log?: boolean; schedule?: RowSchedule } = {}): void {
+export function softmaxBackwardGpu(
+  queue: KernelQueue,
+  dx: GpuOperand,
+  y: GpuOperand,
+  dy: GpuOperand,
+  opts: { log?: boolean; schedule?: RowSchedule } = {},
+): void {
   const layout = rowLayout('softmaxBackward', y.shape, [y, dy, dx]);
   const log = opts.log ?? false;
   runRowKernel(queue, {
@@ -90,9 +108,11 @@ export function softmaxBackwardGpu(queue: KernelQueue, dx: GpuOperand, y: GpuOpe
   ${k.cols(log ? `s += hsum(${k.at('dy', 'c')});` : `s += hsum(${k.at('dy', 'c')} * ${k.at('y', 'c')});`)}
   ${k.reduce('s', 'sum')}
   if (!valid) { return; }
-  ${k.cols(log
-    ? `${k.at('dx', 'c')} = ${k.at('dy', 'c')} - exp(${k.at('y', 'c')}) * s;`
-    : `${k.at('dx', 'c')} = ${k.at('y', 'c')} * (${k.at('dy', 'c')} - s);`)}`,
+  ${k.cols(
+    log
+      ? `${k.at('dx', 'c')} = ${k.at('dy', 'c')} - exp(${k.at('y', 'c')}) * s;`
+      : `${k.at('dx', 'c')} = ${k.at('y', 'c')} * (${k.at('dy', 'c')} - s);`,
+  )}`,
   });
 }
 
@@ -127,7 +147,8 @@ export function softmaxBackwardCpu(dx: CpuOperand, y: CpuOperand, dy: CpuOperand
     const G = (c: number) => dy.data[gb! + c * go!.colStride]!;
     let s = 0;
     for (let c = 0; c < C; c++) s += opts.log ? G(c) : G(c) * Y(c);
-    for (let c = 0; c < C; c++) dx.data[xb! + c * xo!.colStride] = opts.log ? G(c) - Math.exp(Y(c)) * s : Y(c) * (G(c) - s);
+    for (let c = 0; c < C; c++)
+      dx.data[xb! + c * xo!.colStride] = opts.log ? G(c) - Math.exp(Y(c)) * s : Y(c) * (G(c) - s);
   });
 }
 
@@ -147,9 +168,21 @@ export interface CrossEntropyOptions {
  * (0 on ignored rows) and the row's logsumexp `lse` [...] (saved for the backward). A target
  * outside [0, C) that is not the ignore index gives NaN.
  */
-export function crossEntropyGpu(queue: KernelQueue, loss: GpuOperand, lse: GpuOperand, logits: GpuOperand, targets: GpuOperand, opts: CrossEntropyOptions = {}): void {
+export function crossEntropyGpu(
+  queue: KernelQueue,
+  loss: GpuOperand,
+  lse: GpuOperand,
+  logits: GpuOperand,
+  targets: GpuOperand,
+  opts: CrossEntropyOptions = {},
+): void {
   const shape = logits.shape;
-  const layout = rowLayout('crossEntropy', shape, [logits, gpuView(targets, shape), gpuView(loss, shape), gpuView(lse, shape)]);
+  const layout = rowLayout('crossEntropy', shape, [
+    logits,
+    gpuView(targets, shape),
+    gpuView(loss, shape),
+    gpuView(lse, shape),
+  ]);
   const eps = opts.labelSmoothing ?? 0;
   const smooth = eps !== 0;
   runRowKernel(queue, {
@@ -158,7 +191,12 @@ export function crossEntropyGpu(queue: KernelQueue, loss: GpuOperand, lse: GpuOp
     buffers: [logits.buffer, targets.buffer, loss.buffer, lse.buffer],
     layout,
     schedule: opts.schedule,
-    scalars: (u) => u.i32(4, opts.ignoreIndex ?? -100).f32(5, 1 - eps).f32(6, eps / Math.max(1, layout.cols)).f32(7, NaN),
+    scalars: (u) =>
+      u
+        .i32(4, opts.ignoreIndex ?? -100)
+        .f32(5, 1 - eps)
+        .f32(6, eps / Math.max(1, layout.cols))
+        .f32(7, NaN),
     body: (k) => `
   var a = vec2<f32>(LOWEST, 0.0);
   ${smooth ? 'var sx = 0.0;' : ''}
@@ -196,7 +234,13 @@ export function crossEntropyBackwardGpu(
   opts: CrossEntropyOptions & { scale?: number } = {},
 ): void {
   const shape = logits.shape;
-  const layout = rowLayout('crossEntropyBackward', shape, [logits, gpuView(targets, shape), gpuView(lse, shape), gpuView(dloss, shape), dlogits]);
+  const layout = rowLayout('crossEntropyBackward', shape, [
+    logits,
+    gpuView(targets, shape),
+    gpuView(lse, shape),
+    gpuView(dloss, shape),
+    dlogits,
+  ]);
   const eps = opts.labelSmoothing ?? 0;
   runRowKernel(queue, {
     key: 'crossEntropyBackward',
@@ -204,7 +248,12 @@ export function crossEntropyBackwardGpu(
     buffers: [logits.buffer, targets.buffer, lse.buffer, dloss.buffer, dlogits.buffer],
     layout,
     schedule: opts.schedule,
-    scalars: (u) => u.i32(4, opts.ignoreIndex ?? -100).f32(5, 1 - eps).f32(6, eps / Math.max(1, layout.cols)).f32(7, opts.scale ?? 1),
+    scalars: (u) =>
+      u
+        .i32(4, opts.ignoreIndex ?? -100)
+        .f32(5, 1 - eps)
+        .f32(6, eps / Math.max(1, layout.cols))
+        .f32(7, opts.scale ?? 1),
     body: (k) => `
   if (!valid) { return; }
   let t = ${k.row('tg')};
@@ -218,7 +267,13 @@ export function crossEntropyBackwardGpu(
   });
 }
 
-export function crossEntropyCpu(loss: CpuOperand, lse: CpuOperand, logits: CpuOperand, targets: CpuOperand, opts: CrossEntropyOptions = {}): void {
+export function crossEntropyCpu(
+  loss: CpuOperand,
+  lse: CpuOperand,
+  logits: CpuOperand,
+  targets: CpuOperand,
+  opts: CrossEntropyOptions = {},
+): void {
   const shape = logits.shape;
   const layout = rowViews(shape, logits, perRowView(targets, shape), perRowView(loss, shape), perRowView(lse, shape));
   const C = layout.cols;
@@ -253,7 +308,14 @@ export function crossEntropyBackwardCpu(
   opts: CrossEntropyOptions & { scale?: number } = {},
 ): void {
   const shape = logits.shape;
-  const layout = rowViews(shape, logits, perRowView(targets, shape), perRowView(lse, shape), perRowView(dloss, shape), dlogits);
+  const layout = rowViews(
+    shape,
+    logits,
+    perRowView(targets, shape),
+    perRowView(lse, shape),
+    perRowView(dloss, shape),
+    dlogits,
+  );
   const C = layout.cols;
   const eps = opts.labelSmoothing ?? 0;
   const ignore = opts.ignoreIndex ?? -100;

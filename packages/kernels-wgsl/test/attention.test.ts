@@ -61,13 +61,19 @@ interface Case {
  * Runs forward + backward on the GPU and the float64 reference; `kernelQueue` lets a test route
  * the dispatches through a wrapper. Returns the largest error relative to the tolerance (≤ 1 passes).
  */
-async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue): Promise<{ worst: number; where: string }> {
+async function runCase(
+  c: Case,
+  seed: number,
+  kernelQueue: KernelQueue = queue,
+): Promise<{ worst: number; where: string }> {
   const { B, H, L, D } = c;
   const off = c.offset ?? 0;
   const shape = [B, H, L, D];
   const n = B * H * L * D;
   const [qv, kv, vv, dov] = [0, 1, 2, 3].map((k) => values(n, seed * 5 + k + 1, -1.5, 1.5));
-  const maskv = Array.from({ length: B * L }, (_, i) => (Math.floor(i / L) === 0 && B > 1 ? 0 : (i * 7 + seed) % 5 === 0 ? 0 : 1));
+  const maskv = Array.from({ length: B * L }, (_, i) =>
+    Math.floor(i / L) === 0 && B > 1 ? 0 : (i * 7 + seed) % 5 === 0 ? 0 : 1,
+  );
   const withPad = (v: number[]) => [...Array(off).fill(7), ...v];
   const [qb, kb, vb, dob] = [qv, kv, vv, dov].map((v) => upload(withPad(v)));
   const [ob, dqb, dkb, dvb] = [0, 1, 2, 3].map(() => zeros(n + off));
@@ -78,7 +84,19 @@ async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue):
   const G = (b: GPUBuffer) => gop(b, shape, 'f32', off);
   const opts = { causal: c.causal, keyPaddingMask: mask, tiles: c.tiles, dropout: c.dropout };
   attentionForwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), ...opts });
-  attentionBackwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), dOut: G(dob), dq: G(dqb), dk: G(dkb), dv: G(dvb), stats: gop(sb, [2 * B * H * L]), ...opts });
+  attentionBackwardGpu(kernelQueue, {
+    q: G(qb),
+    k: G(kb),
+    v: G(vb),
+    out: G(ob),
+    lse: gop(lb, [B, H, L]),
+    dOut: G(dob),
+    dq: G(dqb),
+    dk: G(dkb),
+    dv: G(dvb),
+    stats: gop(sb, [2 * B * H * L]),
+    ...opts,
+  });
   const got = {
     out: await readBack(ob, n, off),
     lse: await readBack(lb, B * H * L),
@@ -86,11 +104,37 @@ async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue):
     dk: await readBack(dkb, n, off),
     dv: await readBack(dvb, n, off),
   };
-  const ref = { out: new Float64Array(n), lse: new Float64Array(B * H * L), dq: new Float64Array(n), dk: new Float64Array(n), dv: new Float64Array(n) };
+  const ref = {
+    out: new Float64Array(n),
+    lse: new Float64Array(B * H * L),
+    dq: new Float64Array(n),
+    dk: new Float64Array(n),
+    dv: new Float64Array(n),
+  };
   const C = (v: number[]) => cop(Float64Array.from(v), shape);
   const cmask = c.masked ? cop(Float64Array.from(maskv), [B, L], 'i32') : null;
-  attentionForwardCpu({ q: C(qv), k: C(kv), v: C(vv), out: cop(ref.out, shape), lse: cop(ref.lse, [B, H, L]), keyPaddingMask: cmask, causal: c.causal, dropout: c.dropout });
-  attentionBackwardCpu({ q: C(qv), k: C(kv), v: C(vv), dOut: C(dov), dq: cop(ref.dq, shape), dk: cop(ref.dk, shape), dv: cop(ref.dv, shape), keyPaddingMask: cmask, causal: c.causal, dropout: c.dropout });
+  attentionForwardCpu({
+    q: C(qv),
+    k: C(kv),
+    v: C(vv),
+    out: cop(ref.out, shape),
+    lse: cop(ref.lse, [B, H, L]),
+    keyPaddingMask: cmask,
+    causal: c.causal,
+    dropout: c.dropout,
+  });
+  attentionBackwardCpu({
+    q: C(qv),
+    k: C(kv),
+    v: C(vv),
+    dOut: C(dov),
+    dq: cop(ref.dq, shape),
+    dk: cop(ref.dk, shape),
+    dv: cop(ref.dv, shape),
+    keyPaddingMask: cmask,
+    causal: c.causal,
+    dropout: c.dropout,
+  });
   [qb, kb, vb, dob, ob, dqb, dkb, dvb, lb, sb, mb].forEach((b) => b.destroy());
   let worst = 0;
   let where = '';
@@ -110,7 +154,10 @@ async function runCase(c: Case, seed: number, kernelQueue: KernelQueue = queue):
 
 async function check(c: Case, seed: number): Promise<void> {
   const { worst, where } = await runCase(c, seed);
-  assert.ok(worst <= 1, `B${c.B} H${c.H} L${c.L} D${c.D} causal ${c.causal} masked ${c.masked} tiles ${JSON.stringify(c.tiles ?? 'default')}: ${where}`);
+  assert.ok(
+    worst <= 1,
+    `B${c.B} H${c.H} L${c.L} D${c.D} causal ${c.causal} masked ${c.masked} tiles ${JSON.stringify(c.tiles ?? 'default')}: ${where}`,
+  );
 }
 
 test('schedules fit 16 KiB of workgroup memory for head dims up to 512; long sequences get more rows per thread', () => {
@@ -118,11 +165,15 @@ test('schedules fit 16 KiB of workgroup memory for head dims up to 512; long seq
     for (const L of [1, 64, 65, 4096]) {
       for (const software of [true, false]) {
         const t = attentionTiles(D, L, software);
-        for (const kind of ['fwd', 'dq', 'dkv'] as const) assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
+        for (const kind of ['fwd', 'dq', 'dkv'] as const)
+          assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
       }
     }
   }
-  assert.ok(attentionTiles(32, 1024).fwd.wg > attentionTiles(32, 256).fwd.wg, 'long sequences: more threads per workgroup');
+  assert.ok(
+    attentionTiles(32, 1024).fwd.wg > attentionTiles(32, 256).fwd.wg,
+    'long sequences: more threads per workgroup',
+  );
   assert.ok(attentionTiles(64, 256).fwd.per < attentionTiles(32, 256).fwd.per, 'larger heads: fewer rows per thread');
 });
 
@@ -135,24 +186,62 @@ test('medium and long-sequence schedules for head dims 16, 64 and 160 match the 
 });
 
 test('hardware-GPU schedules (one row per thread, wide key tiles) match the float64 reference on this adapter too', async () => {
-  for (const [L, D, causal, masked, seed] of [[45, 16, true, true, 4], [70, 32, false, true, 5], [33, 64, true, false, 6], [21, 160, false, true, 7]] as const) {
+  for (const [L, D, causal, masked, seed] of [
+    [45, 16, true, true, 4],
+    [70, 32, false, true, 5],
+    [33, 64, true, false, 6],
+    [21, 160, false, true, 7],
+  ] as const) {
     await check({ B: 2, H: 2, L, D, causal, masked, tiles: attentionTiles(D, L, false) }, seed);
   }
-  await check({ B: 1, H: 2, L: 50, D: 16, causal: true, masked: true, dropout: { p: 0.3, key: 3, base: 11 }, tiles: attentionTiles(16, 50, false) }, 9);
+  await check(
+    {
+      B: 1,
+      H: 2,
+      L: 50,
+      D: 16,
+      causal: true,
+      masked: true,
+      dropout: { p: 0.3, key: 3, base: 11 },
+      tiles: attentionTiles(16, 50, false),
+    },
+    9,
+  );
 });
 
 test('odd schedules (tiles and workgroups that do not divide the length or each other) match the reference', async () => {
   const tiles = { fwd: { wg: 8, per: 3, tile: 3 }, dq: { wg: 4, per: 2, tile: 5 }, dkv: { wg: 12, per: 1, tile: 7 } };
-  for (const [L, causal, masked] of [[1, true, true], [2, false, true], [29, true, false], [50, true, true]] as const) {
+  for (const [L, causal, masked] of [
+    [1, true, true],
+    [2, false, true],
+    [29, true, false],
+    [50, true, true],
+  ] as const) {
     await check({ B: 3, H: 2, L, D: 24, causal, masked, tiles }, L);
   }
 });
 
 test('dropout on the probabilities: GPU forward and all three gradients equal the float64 reference with the same mask', async () => {
-  for (const [L, D, causal, masked, p] of [[37, 16, true, true, 0.1], [70, 32, false, true, 0.5], [20, 18, false, false, 0.3]] as const) {
+  for (const [L, D, causal, masked, p] of [
+    [37, 16, true, true, 0.1],
+    [70, 32, false, true, 0.5],
+    [20, 18, false, false, 0.3],
+  ] as const) {
     await check({ B: 2, H: 2, L, D, causal, masked, dropout: { p, key: 12345 + L, base: 777 } }, L);
   }
-  await check({ B: 1, H: 2, L: 83, D: 16, causal: false, masked: true, dropout: { p: 0.2, key: 99, base: 4e9 }, tiles: attentionTiles(16, 1024) }, 3);
+  await check(
+    {
+      B: 1,
+      H: 2,
+      L: 83,
+      D: 16,
+      causal: false,
+      masked: true,
+      dropout: { p: 0.2, key: 99, base: 4e9 },
+      tiles: attentionTiles(16, 1024),
+    },
+    3,
+  );
   // The reference drops about p of the pairs, and a different stream changes the output.
   const d = { p: 0.25, key: 5, base: 0 };
   let dropped = 0;
@@ -166,11 +255,29 @@ test('dropout on the probabilities: GPU forward and all three gradients equal th
   const [q, k, v, dOut] = [1, 2, 3, 4].map((sd) => Float64Array.from(values(n, sd, -1, 1)));
   const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
     const out = new Float64Array(n);
-    attentionForwardCpu({ q: cop(qq, shape), k: cop(kk, shape), v: cop(vv, shape), out: cop(out, shape), lse: cop(new Float64Array(B * H * L), [B, H, L]), causal: true, dropout: drop });
+    attentionForwardCpu({
+      q: cop(qq, shape),
+      k: cop(kk, shape),
+      v: cop(vv, shape),
+      out: cop(out, shape),
+      lse: cop(new Float64Array(B * H * L), [B, H, L]),
+      causal: true,
+      dropout: drop,
+    });
     return out.reduce((acc, o, i) => acc + o * dOut[i]!, 0);
   };
   const grads = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
-  attentionBackwardCpu({ q: cop(q!, shape), k: cop(k!, shape), v: cop(v!, shape), dOut: cop(dOut!, shape), dq: cop(grads[0]!, shape), dk: cop(grads[1]!, shape), dv: cop(grads[2]!, shape), causal: true, dropout: drop });
+  attentionBackwardCpu({
+    q: cop(q!, shape),
+    k: cop(k!, shape),
+    v: cop(v!, shape),
+    dOut: cop(dOut!, shape),
+    dq: cop(grads[0]!, shape),
+    dk: cop(grads[1]!, shape),
+    dv: cop(grads[2]!, shape),
+    causal: true,
+    dropout: drop,
+  });
   const inputs = [q!, k!, v!];
   for (let which = 0; which < 3; which++) {
     for (let i = 0; i < n; i++) {
@@ -182,7 +289,10 @@ test('dropout on the probabilities: GPU forward and all three gradients equal th
       const down = loss(q!, k!, v!);
       x[i] = keep;
       const numeric = (up - down) / 2e-6;
-      assert.ok(Math.abs(numeric - grads[which]![i]!) < 1e-6 + 1e-5 * Math.abs(numeric), `${'qkv'[which]}[${i}]: ${grads[which]![i]} vs ${numeric}`);
+      assert.ok(
+        Math.abs(numeric - grads[which]![i]!) < 1e-6 + 1e-5 * Math.abs(numeric),
+        `${'qkv'[which]}[${i}]: ${grads[which]![i]} vs ${numeric}`,
+      );
     }
   }
 });
@@ -204,7 +314,14 @@ test('more than 65535 workgroups are split over two grid dimensions', async () =
   const lb = zeros(B * H * L);
   // One 4-lane workgroup per head keeps the 70000 workgroups cheap.
   const tiles = { fwd: { wg: 4, per: 1, tile: 1 } };
-  attentionForwardGpu(queue, { q: gop(qb, shape), k: gop(kb, shape), v: gop(vb, shape), out: gop(ob, shape), lse: gop(lb, [B, H, L]), tiles });
+  attentionForwardGpu(queue, {
+    q: gop(qb, shape),
+    k: gop(kb, shape),
+    v: gop(vb, shape),
+    out: gop(ob, shape),
+    lse: gop(lb, [B, H, L]),
+    tiles,
+  });
   // With one key the output is v itself, and the logsumexp is the scaled score.
   close(await readBack(ob, n), vv, 'length-1 attention over 70000 heads', 0, 0);
   [qb, kb, vb, ob, lb].forEach((b) => b.destroy());
@@ -228,7 +345,15 @@ test('the write-after-read barrier is load-bearing: removing it breaks the forwa
       });
     },
   } as unknown as KernelQueue;
-  const c: Case = { B: 1, H: 2, L: 40, D: 16, causal: false, masked: false, tiles: { fwd: { wg: 16, per: 1, tile: 4 } } };
+  const c: Case = {
+    B: 1,
+    H: 2,
+    L: 40,
+    D: 16,
+    causal: false,
+    masked: false,
+    tiles: { fwd: { wg: 16, per: 1, tile: 4 } },
+  };
   const good = await runCase(c, 7);
   assert.ok(good.worst <= 1, good.where);
   const bad = await runCase(c, 7, broken);
@@ -250,7 +375,13 @@ test('the generated WGSL has two barriers per tile loop and no L×L arrays', () 
 });
 
 test('rope kernel matches the float64 reference; the inverse undoes it', async () => {
-  for (const [rows, L, D, base, offset] of [[3, 7, 16, 10000, 0], [2, 300, 32, 10000, 5], [1, 50, 160, 10000, 0], [4, 9, 6, 500, 11], [2, 33, 300, 10000, 1]] as const) {
+  for (const [rows, L, D, base, offset] of [
+    [3, 7, 16, 10000, 0],
+    [2, 300, 32, 10000, 5],
+    [1, 50, 160, 10000, 0],
+    [4, 9, 6, 500, 11],
+    [2, 33, 300, 10000, 1],
+  ] as const) {
     const shape = [rows, L, D];
     const n = rows * L * D;
     const xv = values(n, n, -3, 3);

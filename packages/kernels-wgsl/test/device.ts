@@ -19,8 +19,12 @@ let shared: Promise<TestDevice> | null = null;
 export function plainDevice(): Promise<TestDevice> {
   shared ??= (async () => {
     const { adapter, gpu } = await requestNodeAdapter({ quiet: true });
-    const device = await adapter.requestDevice({ requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage } });
-    device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message));
+    const device = await adapter.requestDevice({
+      requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage },
+    });
+    device.addEventListener('uncapturederror', (e) =>
+      console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message),
+    );
     return { device, queue: new KernelQueue(device), gpu };
   })();
   return shared;
@@ -49,13 +53,28 @@ export async function readBack(buffer: GPUBuffer, count: number, dtype: 'f32' | 
 const contiguous = (shape: readonly number[]) => {
   const s: number[] = [];
   let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]!; }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d]!;
+  }
   return s;
 };
-export function gop(buffer: GPUBuffer, shape: readonly number[], dtype: DType = 'f32', strides = contiguous(shape), offset = 0): GpuOperand {
+export function gop(
+  buffer: GPUBuffer,
+  shape: readonly number[],
+  dtype: DType = 'f32',
+  strides = contiguous(shape),
+  offset = 0,
+): GpuOperand {
   return { buffer, dtype, shape, strides, offset };
 }
-export function cop(data: Float64Array, shape: readonly number[], dtype: DType = 'f32', strides = contiguous(shape), offset = 0): CpuOperand {
+export function cop(
+  data: Float64Array,
+  shape: readonly number[],
+  dtype: DType = 'f32',
+  strides = contiguous(shape),
+  offset = 0,
+): CpuOperand {
   return { data, dtype, shape, strides, offset };
 }
 /** Deterministic pseudo-random values in [lo, hi), rounded to f32 so both sides start equal. */
@@ -66,12 +85,19 @@ export function values(n: number, seed: number, lo = -4, hi = 4): number[] {
     return Math.fround(lo + (s / 2 ** 32) * (hi - lo));
   });
 }
-export function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
+export function close(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  rtol = 1e-5,
+  atol = 1e-6,
+): void {
   assert.is(actual.length, expected.length, `${what}: lengths differ`);
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
     if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
-    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e)))
+      assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
   }
 }

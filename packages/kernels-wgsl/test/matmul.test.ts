@@ -66,11 +66,17 @@ function output(shape: number[]): Operand {
   const n = shape.reduce((a, b) => a * b, 1);
   const buffer = device.createBuffer({ size: Math.max(16, n * 4), usage: USAGE });
   device.queue.writeBuffer(buffer, 0, new Float32Array(n).fill(NaN));
-  return { gpu: { buffer, dtype: 'f32', shape, strides: contiguous(shape), offset: 0 }, cpu: { data: new Float64Array(n), dtype: 'f32', shape, strides: contiguous(shape), offset: 0 } };
+  return {
+    gpu: { buffer, dtype: 'f32', shape, strides: contiguous(shape), offset: 0 },
+    cpu: { data: new Float64Array(n), dtype: 'f32', shape, strides: contiguous(shape), offset: 0 },
+  };
 }
 
 async function read(buffer: GPUBuffer, n: number): Promise<Float32Array> {
-  const staging = device.createBuffer({ size: Math.max(16, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = device.createBuffer({
+    size: Math.max(16, n * 4),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   queue.copy(buffer, 0, staging, 0, Math.max(16, n * 4));
   queue.flush();
   await staging.mapAsync(GPUMapMode.READ);
@@ -86,7 +92,8 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    if (!(Math.abs(a - e) <= atol + 1e-5 * Math.abs(e))) assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
+    if (!(Math.abs(a - e) <= atol + 1e-5 * Math.abs(e)))
+      assert.unreachable(`${what}: element ${i} is ${a}, expected ${e}`);
   }
 }
 
@@ -135,7 +142,14 @@ async function check(c: Case, what: string): Promise<void> {
 }
 
 const direct = (tm: number, tn: number, wx: number, wy: number): MatmulConfig => ({ kind: 'direct', tm, tn, wx, wy });
-const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): MatmulConfig => ({ kind: 'tiled', tm, tn, wx, wy, bk });
+const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): MatmulConfig => ({
+  kind: 'tiled',
+  tm,
+  tn,
+  wx,
+  wy,
+  bk,
+});
 
 const VARIANTS: [string, MatmulPlan][] = [
   ['direct 16x32 (large register tile)', { config: direct(16, 32, 2, 4), splitK: 1 }],
@@ -173,7 +187,14 @@ const FEW: Record<string, number[]> = { big: [0, 6, 7], tiled: [0, 1, 2, 5, 7], 
 for (const [name, plan] of VARIANTS) {
   test(`${name}: odd sizes, transposes, broadcast batch, bias, activations`, async () => {
     const c = plan.config;
-    const few = c.kind === 'tiled' ? (plan.splitK > 1 ? FEW.splitTiled : FEW.tiled) : c.kind === 'direct' && c.tm * c.tn >= 128 ? FEW.big : null;
+    const few =
+      c.kind === 'tiled'
+        ? plan.splitK > 1
+          ? FEW.splitTiled
+          : FEW.tiled
+        : c.kind === 'direct' && c.tm * c.tn >= 128
+          ? FEW.big
+          : null;
     const cases = few ? few.map((i) => CASES[i]!) : CASES;
     for (const x of cases) await check({ ...x, plan }, `${name} ${JSON.stringify(x)}`);
   });
@@ -201,7 +222,10 @@ test('random shapes (fast-check) on the default plans', async () => {
 });
 
 test('dispatches over 65535 workgroups in a dimension are chunked', async () => {
-  await check({ batchA: [], batchB: [], m: 70000, n: 1, k: 2, plan: { config: direct(1, 1, 1, 1), splitK: 1 } }, 'tall chunked');
+  await check(
+    { batchA: [], batchB: [], m: 70000, n: 1, k: 2, plan: { config: direct(1, 1, 1, 1), splitK: 1 } },
+    'tall chunked',
+  );
 });
 
 test('default plans pick skinny, dot and split-K kernels by shape', () => {
@@ -235,7 +259,10 @@ test('tuner times candidates, caches the winner per adapter and shape class, exp
   const seen: string[] = [];
   const result = await tuneMatmul(queue, dims, { candidates, reps: 2, onResult: (t) => seen.push(t.key) });
   assert.is(result.timings.length, 2);
-  assert.equal(seen, result.timings.map((t) => t.key));
+  assert.equal(
+    seen,
+    result.timings.map((t) => t.key),
+  );
   assert.ok(result.timings.every((t) => t.ms > 0 && Number.isFinite(t.gflops)));
   assert.is(result.shapeClass, matmulShapeClass(dims));
   assert.equal(matmulPlanFor(queue, dims), result.best);
@@ -246,7 +273,9 @@ test('tuner times candidates, caches the winner per adapter and shape class, exp
   assert.equal(matmulPlanFor(queue, dims), result.best);
   // the tuned plan is used (and correct) for another shape of the same class
   await check({ batchA: [2], batchB: [2], m: 30, n: 17, k: 40 }, 'tuned class');
-  importMatmulTunings(JSON.stringify({ 'test-adapter': { [matmulShapeClass(dims)]: { config: { kind: 'bogus' }, splitK: 1 } } }));
+  importMatmulTunings(
+    JSON.stringify({ 'test-adapter': { [matmulShapeClass(dims)]: { config: { kind: 'bogus' }, splitK: 1 } } }),
+  );
   assert.equal(matmulPlanFor(queue, dims), result.best, 'invalid imported plans are ignored');
   clearMatmulTunings();
   setAdapterName(queue, { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver' });
@@ -262,7 +291,10 @@ test('shape and dtype errors name the operands', () => {
   assert.throws(() => matmulCpu(out.cpu, { ...A.cpu, dtype: 'i32' }, B.cpu), /only f32/);
   const B2 = operand([3, 5], 3);
   const bias = operand([4], 4);
-  assert.throws(() => matmulGpu(queue, out.gpu, A.gpu, B2.gpu, { bias: bias.gpu }), /bias \[4\] does not broadcast to \[2, 5\]/);
+  assert.throws(
+    () => matmulGpu(queue, out.gpu, A.gpu, B2.gpu, { bias: bias.gpu }),
+    /bias \[4\] does not broadcast to \[2, 5\]/,
+  );
   for (const x of [A, B, B2, out, bias]) x.gpu.buffer.destroy();
 });
 

@@ -2,13 +2,28 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RowSchedule } from '../src/rows.js';
-import { layerNormBackwardCpu, layerNormBackwardGpu, layerNormCpu, layerNormGpu, normBackwardScratchBytes } from '../src/norm.js';
+import {
+  layerNormBackwardCpu,
+  layerNormBackwardGpu,
+  layerNormCpu,
+  layerNormGpu,
+  normBackwardScratchBytes,
+} from '../src/norm.js';
 
 import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';
 const { device, queue } = await plainDevice();
 // ---- end of helpers ----
 
-const SHAPES: [number, number][] = [[1, 1], [3, 5], [6, 1], [4, 8], [33, 70], [2, 300], [300, 12], [17, 1024]];
+const SHAPES: [number, number][] = [
+  [1, 1],
+  [3, 5],
+  [6, 1],
+  [4, 8],
+  [33, 70],
+  [2, 300],
+  [300, 12],
+  [17, 1024],
+];
 
 test('LayerNorm / RMSNorm forward and backward match the float64 reference (affine on/off, schedules, layouts)', async () => {
   let seed = 1;
@@ -17,7 +32,8 @@ test('LayerNorm / RMSNorm forward and backward match the float64 reference (affi
       for (const affine of [0, 1, 2, 3]) {
         const hasW = (affine & 1) !== 0;
         const hasB = (affine & 2) !== 0 && !rms;
-        const schedule: RowSchedule | undefined = [undefined, { lanes: 1 }, { lanes: 4 }, { lanes: 64 }][seed % 4] as RowSchedule | undefined;
+        const schedule: RowSchedule | undefined = [undefined, { lanes: 1 }, { lanes: 4 }, { lanes: 64 }][seed % 4] as
+          RowSchedule | undefined;
         const transposed = seed % 3 === 1;
         const xv = values(R * C, seed++, -3, 5);
         const stored = transposed ? Array.from({ length: R * C }, (_, i) => xv[(i % R) * C + Math.floor(i / R)]!) : xv;
@@ -33,12 +49,25 @@ test('LayerNorm / RMSNorm forward and backward match the float64 reference (affi
         const mean = upload(new Array(R).fill(0));
         const rstd = upload(new Array(R).fill(0));
         const eps = rms ? 1e-6 : 1e-5;
-        layerNormGpu(queue, { y: gop(y, [R, C]), mean: rms ? null : gop(mean, [R]), rstd: gop(rstd, [R]) }, xg, hasW ? gop(wb, [C]) : null, hasB ? gop(bb, [C]) : null, { rms, eps, schedule });
+        layerNormGpu(
+          queue,
+          { y: gop(y, [R, C]), mean: rms ? null : gop(mean, [R]), rstd: gop(rstd, [R]) },
+          xg,
+          hasW ? gop(wb, [C]) : null,
+          hasB ? gop(bb, [C]) : null,
+          { rms, eps, schedule },
+        );
         const ry = new Float64Array(R * C);
         const rm = new Float64Array(R);
         const rr = new Float64Array(R);
         const wc = hasW ? cop(Float64Array.from(wv), [C]) : null;
-        layerNormCpu({ y: cop(ry, [R, C]), mean: rms ? null : cop(rm, [R]), rstd: cop(rr, [R]) }, xc, wc, hasB ? cop(Float64Array.from(bv), [C]) : null, { rms, eps });
+        layerNormCpu(
+          { y: cop(ry, [R, C]), mean: rms ? null : cop(rm, [R]), rstd: cop(rr, [R]) },
+          xc,
+          wc,
+          hasB ? cop(Float64Array.from(bv), [C]) : null,
+          { rms, eps },
+        );
         const what = `${rms ? 'rms' : 'layer'}Norm [${R},${C}] w=${hasW} b=${hasB} ${JSON.stringify(schedule)} T=${transposed}`;
         close(await readBack(y, R * C), ry, `${what} y`, 1e-4, 2e-5);
         close(await readBack(rstd, R), rr, `${what} rstd`, 1e-4, 1e-5);
@@ -54,11 +83,19 @@ test('LayerNorm / RMSNorm forward and backward match the float64 reference (affi
         const dw = upload(new Array(C).fill(0));
         const db = upload(new Array(C).fill(0));
         const useScratch = seed % 2 === 0;
-        const scratch = useScratch ? device.createBuffer({ size: normBackwardScratchBytes(R, C), usage: GPUBufferUsage.STORAGE }) : undefined;
+        const scratch = useScratch
+          ? device.createBuffer({ size: normBackwardScratchBytes(R, C), usage: GPUBufferUsage.STORAGE })
+          : undefined;
         layerNormBackwardGpu(
           queue,
           { dx: gop(dx, [R, C]), dweight: hasW ? gop(dw, [C]) : null, dbias: hasB ? gop(db, [C]) : null },
-          { x: xg, weight: hasW ? gop(wb, [C]) : null, mean: rms ? null : gop(mb2, [R]), rstd: gop(rb2, [R]), dy: gop(dyb, [R, C]) },
+          {
+            x: xg,
+            weight: hasW ? gop(wb, [C]) : null,
+            mean: rms ? null : gop(mb2, [R]),
+            rstd: gop(rb2, [R]),
+            dy: gop(dyb, [R, C]),
+          },
           { rms, schedule, scratch },
         );
         const rdx = new Float64Array(R * C);
@@ -66,7 +103,13 @@ test('LayerNorm / RMSNorm forward and backward match the float64 reference (affi
         const rdb = new Float64Array(C);
         layerNormBackwardCpu(
           { dx: cop(rdx, [R, C]), dweight: hasW ? cop(rdw, [C]) : null, dbias: hasB ? cop(rdb, [C]) : null },
-          { x: xc, weight: wc, mean: rms ? null : cop(Float64Array.from(rmF), [R]), rstd: cop(Float64Array.from(rrF), [R]), dy: cop(Float64Array.from(dyv), [R, C]) },
+          {
+            x: xc,
+            weight: wc,
+            mean: rms ? null : cop(Float64Array.from(rmF), [R]),
+            rstd: cop(Float64Array.from(rrF), [R]),
+            dy: cop(Float64Array.from(dyv), [R, C]),
+          },
           { rms },
         );
         close(await readBack(dx, R * C), rdx, `${what} dx`, 2e-4, 5e-5);
@@ -92,12 +135,23 @@ test('LayerNorm with two non-mergeable lead dims (x is [4,3,C] storage viewed as
     const y = upload(new Array(12 * C).fill(0));
     const mean = upload(new Array(12).fill(0));
     const rstd = upload(new Array(12).fill(0));
-    layerNormGpu(queue, { y: gop(y, shape), mean: gop(mean, [3, 4]), rstd: gop(rstd, [3, 4]) }, gop(xb, shape, 'f32', strides), gop(wb, [C]), null);
+    layerNormGpu(
+      queue,
+      { y: gop(y, shape), mean: gop(mean, [3, 4]), rstd: gop(rstd, [3, 4]) },
+      gop(xb, shape, 'f32', strides),
+      gop(wb, [C]),
+      null,
+    );
     const ry = new Float64Array(12 * C);
     const rm = new Float64Array(12);
     const rr = new Float64Array(12);
     const xc = cop(Float64Array.from(stored), shape, 'f32', strides);
-    layerNormCpu({ y: cop(ry, shape), mean: cop(rm, [3, 4]), rstd: cop(rr, [3, 4]) }, xc, cop(Float64Array.from(wv), [C]), null);
+    layerNormCpu(
+      { y: cop(ry, shape), mean: cop(rm, [3, 4]), rstd: cop(rr, [3, 4]) },
+      xc,
+      cop(Float64Array.from(wv), [C]),
+      null,
+    );
     close(await readBack(y, 12 * C), ry, `y C=${C}`, 1e-4, 2e-5);
     const dx = upload(new Array(12 * C).fill(0));
     const dw = upload(new Array(C).fill(0));
@@ -105,7 +159,13 @@ test('LayerNorm with two non-mergeable lead dims (x is [4,3,C] storage viewed as
     layerNormBackwardGpu(
       queue,
       { dx: gop(dx, shape), dweight: gop(dw, [C]), dbias: gop(db, [C]) },
-      { x: gop(xb, shape, 'f32', strides), weight: gop(wb, [C]), mean: gop(mean, [3, 4]), rstd: gop(rstd, [3, 4]), dy: gop(dyb, shape) },
+      {
+        x: gop(xb, shape, 'f32', strides),
+        weight: gop(wb, [C]),
+        mean: gop(mean, [3, 4]),
+        rstd: gop(rstd, [3, 4]),
+        dy: gop(dyb, shape),
+      },
     );
     const rdx = new Float64Array(12 * C);
     const rdw = new Float64Array(C);
@@ -114,7 +174,13 @@ test('LayerNorm with two non-mergeable lead dims (x is [4,3,C] storage viewed as
     const rrF = Float64Array.from(await readBack(rstd, 12));
     layerNormBackwardCpu(
       { dx: cop(rdx, shape), dweight: cop(rdw, [C]), dbias: cop(rdb, [C]) },
-      { x: xc, weight: cop(Float64Array.from(wv), [C]), mean: cop(rmF, [3, 4]), rstd: cop(rrF, [3, 4]), dy: cop(Float64Array.from(dyv), shape) },
+      {
+        x: xc,
+        weight: cop(Float64Array.from(wv), [C]),
+        mean: cop(rmF, [3, 4]),
+        rstd: cop(rrF, [3, 4]),
+        dy: cop(Float64Array.from(dyv), shape),
+      },
     );
     close(await readBack(dx, 12 * C), rdx, `dx C=${C}`, 2e-4, 5e-5);
     close(await readBack(dw, C), rdw, `dweight C=${C}`, 1e-4, 1e-4);
@@ -132,13 +198,23 @@ test('LayerNorm backward: dweight/dbias are bitwise deterministic', async () => 
   const y = upload(new Array(R * C).fill(0));
   const mean = upload(new Array(R).fill(0));
   const rstd = upload(new Array(R).fill(0));
-  layerNormGpu(queue, { y: gop(y, [R, C]), mean: gop(mean, [R]), rstd: gop(rstd, [R]) }, gop(x, [R, C]), gop(w, [C]), null);
+  layerNormGpu(
+    queue,
+    { y: gop(y, [R, C]), mean: gop(mean, [R]), rstd: gop(rstd, [R]) },
+    gop(x, [R, C]),
+    gop(w, [C]),
+    null,
+  );
   const runs: Float64Array[] = [];
   for (let k = 0; k < 3; k++) {
     const dx = upload(new Array(R * C).fill(0));
     const dw = upload(new Array(C).fill(0));
     const db = upload(new Array(C).fill(0));
-    layerNormBackwardGpu(queue, { dx: gop(dx, [R, C]), dweight: gop(dw, [C]), dbias: gop(db, [C]) }, { x: gop(x, [R, C]), weight: gop(w, [C]), mean: gop(mean, [R]), rstd: gop(rstd, [R]), dy: gop(dy, [R, C]) });
+    layerNormBackwardGpu(
+      queue,
+      { dx: gop(dx, [R, C]), dweight: gop(dw, [C]), dbias: gop(db, [C]) },
+      { x: gop(x, [R, C]), weight: gop(w, [C]), mean: gop(mean, [R]), rstd: gop(rstd, [R]), dy: gop(dy, [R, C]) },
+    );
     runs.push(Float64Array.from([...(await readBack(dw, C)), ...(await readBack(db, C))]));
   }
   assert.equal(Array.from(runs[1]!), Array.from(runs[0]!));

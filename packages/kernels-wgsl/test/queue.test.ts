@@ -18,7 +18,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 function scale(out: GPUBuffer, src: GPUBuffer, mul: number, add: number, n: number): void {
   const uniforms = new UniformWriter(4).u32(0, mul).u32(1, add).u32(2, n).data;
-  queue.dispatch({ key: 'test:scale', source: () => SOURCE, storage: [out, src], uniforms, workgroups: [Math.ceil(n / 64)] });
+  queue.dispatch({
+    key: 'test:scale',
+    source: () => SOURCE,
+    storage: [out, src],
+    uniforms,
+    workgroups: [Math.ceil(n / 64)],
+  });
 }
 
 test('layouts come from the WGSL: uniform with a dynamic offset, read and read_write storage', () => {
@@ -26,12 +32,15 @@ test('layouts come from the WGSL: uniform with a dynamic offset, read and read_w
 @group(0) @binding(0) var<uniform> u: vec4<u32>;
 @group(0) @binding(1) var<storage, read_write> b: array<f32>;
 @group(0) @binding(3) var<storage> c: array<f32>;`);
-  assert.equal(entries.map((e) => [e.binding, e.buffer?.type, e.buffer?.hasDynamicOffset]), [
-    [0, 'uniform', true],
-    [1, 'storage', false],
-    [2, 'read-only-storage', false],
-    [3, 'read-only-storage', false],
-  ]);
+  assert.equal(
+    entries.map((e) => [e.binding, e.buffer?.type, e.buffer?.hasDynamicOffset]),
+    [
+      [0, 'uniform', true],
+      [1, 'storage', false],
+      [2, 'read-only-storage', false],
+      [3, 'read-only-storage', false],
+    ],
+  );
 });
 
 test('bind groups are reused for the same buffers; each dispatch in a batch sees its own uniforms', async () => {
@@ -45,14 +54,23 @@ test('bind groups are reused for the same buffers; each dispatch in a batch sees
   scale(b, a, 1, 5, 10); // same group again, smaller count
   assert.is(queue.stats.bindGroupsCreated - created, 2);
   const [ra, rb] = [await readBack(a, n), await readBack(b, n)];
-  assert.equal(Array.from(ra), Array.from({ length: n }, (_, i) => 3 * i));
-  assert.equal(Array.from(rb), Array.from({ length: n }, (_, i) => 3 * i + 5));
+  assert.equal(
+    Array.from(ra),
+    Array.from({ length: n }, (_, i) => 3 * i),
+  );
+  assert.equal(
+    Array.from(rb),
+    Array.from({ length: n }, (_, i) => 3 * i + 5),
+  );
   // A destroyed buffer's replacement is a new object: it gets its own group, never a stale one.
   a.destroy();
   const c = upload(new Array(n).fill(0));
   scale(c, src, 1, 0, n);
   assert.is(queue.stats.bindGroupsCreated - created, 3);
-  assert.equal(Array.from(await readBack(c, n)), Array.from({ length: n }, (_, i) => i));
+  assert.equal(
+    Array.from(await readBack(c, n)),
+    Array.from({ length: n }, (_, i) => i),
+  );
   [src, b, c].forEach((x) => x.destroy());
   void device;
 });

@@ -9,22 +9,45 @@ const { queue } = await plainDevice();
 
 test('scatter-add rows: scan and sort agree with the reference (padding, out-of-range, strided src)', async () => {
   let seed = 1;
-  for (const [N, V, D] of [[0, 3, 4], [1, 1, 1], [5, 3, 2], [37, 22, 8], [100, 70, 5], [513, 300, 12], [64, 5, 128]] as [number, number, number][]) {
+  for (const [N, V, D] of [
+    [0, 3, 4],
+    [1, 1, 1],
+    [5, 3, 2],
+    [37, 22, 8],
+    [100, 70, 5],
+    [513, 300, 12],
+    [64, 5, 128],
+  ] as [number, number, number][]) {
     for (const strategy of ['scan', 'sort'] as const) {
       for (const variant of [0, 1, 2]) {
         const ids = values(N, seed++, -1, V + 1).map(Math.floor); // includes -1 and V: ignored
         const paddingIdx = variant === 1 ? 1 : null;
         // variant 2: src is a transposed view of a [D, N] buffer
         const sv = values(N * D, seed++);
-        const stored = variant === 2 ? Array.from({ length: N * D }, (_, i) => sv[(i % N) * D + Math.floor(i / N)]!) : sv;
+        const stored =
+          variant === 2 ? Array.from({ length: N * D }, (_, i) => sv[(i % N) * D + Math.floor(i / N)]!) : sv;
         const strides = variant === 2 ? [1, N] : [D, 1];
         const ib = upload(ids, 'i32');
         const sb = upload(stored);
         const ob = upload(new Array(V * D).fill(123));
-        scatterAddRowsGpu(queue, gop(ob, [V, D]), gop(ib, [N], 'i32'), gop(sb, [N, D], 'f32', strides), { strategy, paddingIdx });
+        scatterAddRowsGpu(queue, gop(ob, [V, D]), gop(ib, [N], 'i32'), gop(sb, [N, D], 'f32', strides), {
+          strategy,
+          paddingIdx,
+        });
         const ref = new Float64Array(V * D);
-        scatterAddRowsCpu(cop(ref, [V, D]), cop(Float64Array.from(ids), [N], 'i32'), cop(Float64Array.from(stored), [N, D], 'f32', strides), { paddingIdx });
-        close(await readBack(ob, V * D), ref, `scatter ${strategy} N=${N} V=${V} D=${D} variant ${variant}`, 1e-5, 1e-5);
+        scatterAddRowsCpu(
+          cop(ref, [V, D]),
+          cop(Float64Array.from(ids), [N], 'i32'),
+          cop(Float64Array.from(stored), [N, D], 'f32', strides),
+          { paddingIdx },
+        );
+        close(
+          await readBack(ob, V * D),
+          ref,
+          `scatter ${strategy} N=${N} V=${V} D=${D} variant ${variant}`,
+          1e-5,
+          1e-5,
+        );
         [ib, sb, ob].forEach((b) => b.destroy());
       }
     }

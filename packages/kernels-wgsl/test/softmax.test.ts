@@ -18,21 +18,48 @@ import { close, cop, gop, plainDevice, readBack, upload, values } from './device
 const { queue } = await plainDevice();
 // ---- end of helpers ----
 
-const SHAPES: [number, number][] = [[1, 1], [3, 5], [7, 1], [5, 8], [4, 1024], [33, 70], [2, 300], [300, 12], [1, 4099]];
-const SCHEDULES: (RowSchedule | undefined)[] = [undefined, { lanes: 1 }, { lanes: 4 }, { lanes: 16 }, { lanes: 64 }, { lanes: 64, reduce: 'tree' }, { lanes: 16, reduce: 'leader' }, { lanes: 256 }];
+const SHAPES: [number, number][] = [
+  [1, 1],
+  [3, 5],
+  [7, 1],
+  [5, 8],
+  [4, 1024],
+  [33, 70],
+  [2, 300],
+  [300, 12],
+  [1, 4099],
+];
+const SCHEDULES: (RowSchedule | undefined)[] = [
+  undefined,
+  { lanes: 1 },
+  { lanes: 4 },
+  { lanes: 16 },
+  { lanes: 64 },
+  { lanes: 64, reduce: 'tree' },
+  { lanes: 16, reduce: 'leader' },
+  { lanes: 256 },
+];
 
 /** A [R, C] operand pair laid out as `layout`: 0 contiguous, 1 transposed storage, 2 offset rows with padding. */
 function input(R: number, C: number, layout: number, vals: number[]): { g: GpuOperand; c: CpuOperand; size: number } {
   if (layout === 1) {
     const stored = new Array<number>(R * C);
     for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) stored[c * R + r] = vals[r * C + c]!;
-    return { g: gop(upload(stored), [R, C], 'f32', [1, R]), c: cop(Float64Array.from(stored), [R, C], 'f32', [1, R]), size: R * C };
+    return {
+      g: gop(upload(stored), [R, C], 'f32', [1, R]),
+      c: cop(Float64Array.from(stored), [R, C], 'f32', [1, R]),
+      size: R * C,
+    };
   }
   if (layout === 2) {
     const rowStride = C + 3;
     const stored = new Array<number>(3 + R * rowStride).fill(99);
     for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) stored[3 + r * rowStride + c] = vals[r * C + c]!;
-    return { g: gop(upload(stored), [R, C], 'f32', [rowStride, 1], 3), c: cop(Float64Array.from(stored), [R, C], 'f32', [rowStride, 1], 3), size: stored.length };
+    return {
+      g: gop(upload(stored), [R, C], 'f32', [rowStride, 1], 3),
+      c: cop(Float64Array.from(stored), [R, C], 'f32', [rowStride, 1], 3),
+      size: stored.length,
+    };
   }
   return { g: gop(upload(vals), [R, C]), c: cop(Float64Array.from(vals), [R, C]), size: R * C };
 }
@@ -48,7 +75,13 @@ test('softmax / log-softmax forward match the float64 reference for every schedu
           softmaxGpu(queue, gop(out, [R, C]), x.g, { log, schedule });
           const ref = new Float64Array(R * C);
           softmaxCpu(cop(ref, [R, C]), x.c, { log });
-          close(await readBack(out, R * C), ref, `${log ? 'log' : ''}softmax [${R},${C}] ${JSON.stringify(schedule)} layout ${layout}`, 2e-5, 2e-6);
+          close(
+            await readBack(out, R * C),
+            ref,
+            `${log ? 'log' : ''}softmax [${R},${C}] ${JSON.stringify(schedule)} layout ${layout}`,
+            2e-5,
+            2e-6,
+          );
           x.g.buffer.destroy();
           out.destroy();
         }
@@ -74,7 +107,13 @@ test('softmax backward and log-softmax backward match the reference', async () =
         softmaxBackwardGpu(queue, gop(dx, [R, C]), gop(yb, [R, C]), dy.g, { log, schedule });
         const ref = new Float64Array(R * C);
         softmaxBackwardCpu(cop(ref, [R, C]), cop(Float64Array.from(yv), [R, C]), dy.c, { log });
-        close(await readBack(dx, R * C), ref, `${log ? 'log' : ''}softmaxBackward [${R},${C}] ${JSON.stringify(schedule)}`, 1e-4, 1e-5);
+        close(
+          await readBack(dx, R * C),
+          ref,
+          `${log ? 'log' : ''}softmaxBackward [${R},${C}] ${JSON.stringify(schedule)}`,
+          1e-4,
+          1e-5,
+        );
         [yb, dx, dy.g.buffer].forEach((b) => b.destroy());
       }
     }
@@ -103,7 +142,14 @@ test('softmax is stable for large-magnitude logits and rows starting with -inf',
 
 test('fused cross-entropy forward/backward: ignore index, smoothing, per-row and broadcast dloss', async () => {
   let seed = 300;
-  for (const [N, C] of [[1, 1], [5, 3], [16, 8], [33, 70], [7, 1030], [260, 22]] as [number, number][]) {
+  for (const [N, C] of [
+    [1, 1],
+    [5, 3],
+    [16, 8],
+    [33, 70],
+    [7, 1030],
+    [260, 22],
+  ] as [number, number][]) {
     for (const labelSmoothing of [0, 0.1]) {
       for (const schedule of [undefined, { lanes: 1 }, { lanes: 4 }, { lanes: 64 }] as (RowSchedule | undefined)[]) {
         const big = seed % 2 === 0;
@@ -133,9 +179,19 @@ test('fused cross-entropy forward/backward: ignore index, smoothing, per-row and
           const dlC = cop(Float64Array.from(dv), [N], 'f32', [perRow ? 1 : 0]);
           const scale = perRow ? 1 : 1 / 3;
           const dx = upload(new Array(N * C).fill(0));
-          crossEntropyBackwardGpu(queue, gop(dx, [N, C]), x.g, gop(t, [N], 'i32'), gop(lseB, [N]), dlG, { ...opts, scale });
+          crossEntropyBackwardGpu(queue, gop(dx, [N, C]), x.g, gop(t, [N], 'i32'), gop(lseB, [N]), dlG, {
+            ...opts,
+            scale,
+          });
           const ref = new Float64Array(N * C);
-          crossEntropyBackwardCpu(cop(ref, [N, C]), x.c, cop(Float64Array.from(tv), [N], 'i32'), cop(Float64Array.from(lseF), [N]), dlC, { ...opts, scale });
+          crossEntropyBackwardCpu(
+            cop(ref, [N, C]),
+            x.c,
+            cop(Float64Array.from(tv), [N], 'i32'),
+            cop(Float64Array.from(lseF), [N]),
+            dlC,
+            { ...opts, scale },
+          );
           close(await readBack(dx, N * C), ref, `${what} dlogits perRow=${perRow}`, 1e-4, 1e-5);
           dl.destroy();
           dx.destroy();

@@ -52,19 +52,25 @@ export class MultiHeadAttention extends Module {
   constructor(opts: MultiHeadAttentionOptions) {
     super();
     const { dim, heads } = opts;
-    if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`MultiHeadAttention: dim must be a positive integer, got ${dim}`);
-    if (!Number.isInteger(heads) || heads < 1) throw new RangeError(`MultiHeadAttention: heads must be a positive integer, got ${heads}`);
+    if (!Number.isInteger(dim) || dim < 1)
+      throw new RangeError(`MultiHeadAttention: dim must be a positive integer, got ${dim}`);
+    if (!Number.isInteger(heads) || heads < 1)
+      throw new RangeError(`MultiHeadAttention: heads must be a positive integer, got ${heads}`);
     if (dim % heads !== 0) throw new RangeError(`MultiHeadAttention: dim ${dim} is not divisible by heads ${heads}`);
     this.dim = dim;
     this.heads = heads;
     this.headDim = dim / heads;
     this.useRope = opts.rope ?? true;
     // Rotate-half pairs element i with i + headDim/2, so an odd head dim has no rotation partner.
-    if (this.useRope && this.headDim % 2 !== 0) throw new RangeError(`MultiHeadAttention: RoPE needs an even head dim, got ${this.headDim} (dim ${dim} / heads ${heads})`);
+    if (this.useRope && this.headDim % 2 !== 0)
+      throw new RangeError(
+        `MultiHeadAttention: RoPE needs an even head dim, got ${this.headDim} (dim ${dim} / heads ${heads})`,
+      );
     this.ropeBase = opts.ropeBase ?? 10000;
     this.causal = opts.causal ?? false;
     this.dropout = opts.dropout ?? 0;
-    if (!(this.dropout >= 0 && this.dropout < 1)) throw new RangeError(`MultiHeadAttention: dropout must be in [0, 1), got ${this.dropout}`);
+    if (!(this.dropout >= 0 && this.dropout < 1))
+      throw new RangeError(`MultiHeadAttention: dropout must be in [0, 1), got ${this.dropout}`);
     const bias = opts.bias ?? false;
     this.Wqkv = this.module('Wqkv', new Linear(dim, 3 * dim, { bias }));
     this.out_proj = this.module('out_proj', new Linear(dim, dim, { bias }));
@@ -80,8 +86,13 @@ export class MultiHeadAttention extends Module {
       throw new RangeError(`MultiHeadAttention: x must be [batch, length, ${this.dim}], got [${x.shape.join(', ')}]`);
     }
     const [B, L] = x.shape as [number, number, number];
-    if (keyPaddingMask && (keyPaddingMask.rank !== 2 || keyPaddingMask.shape[0] !== B || keyPaddingMask.shape[1] !== L)) {
-      throw new RangeError(`MultiHeadAttention: keyPaddingMask must be [batch, length] = [${B}, ${L}], got [${keyPaddingMask.shape.join(', ')}]`);
+    if (
+      keyPaddingMask &&
+      (keyPaddingMask.rank !== 2 || keyPaddingMask.shape[0] !== B || keyPaddingMask.shape[1] !== L)
+    ) {
+      throw new RangeError(
+        `MultiHeadAttention: keyPaddingMask must be [batch, length] = [${B}, ${L}], got [${keyPaddingMask.shape.join(', ')}]`,
+      );
     }
     const { heads: H, headDim: hd, dim: D } = this;
     // One [B·L, d] × [d, 3d] matmul; the output's last axis is (q|k|v, head, headDim), so the split
@@ -93,7 +104,12 @@ export class MultiHeadAttention extends Module {
     const base = this.ropeBase;
     const q = this.useRope ? T.rope(qRaw, { base }) : qRaw;
     const k = this.useRope ? T.rope(kRaw, { base }) : kRaw;
-    const out = T.attention(q, k, v, { keyPaddingMask: keyPaddingMask ?? undefined, causal: this.causal, scale: 1 / Math.sqrt(hd), dropout: this.training ? this.dropout : 0 });
+    const out = T.attention(q, k, v, {
+      keyPaddingMask: keyPaddingMask ?? undefined,
+      causal: this.causal,
+      scale: 1 / Math.sqrt(hd),
+      dropout: this.training ? this.dropout : 0,
+    });
     // Merge heads: [B, H, L, hd] → [B, L, H, hd] (view) → [B, L, d] (reshape copies the permuted view).
     return this.out_proj.forward(out.permute([0, 2, 1, 3]).reshape([B, L, D]));
   }

@@ -11,7 +11,10 @@ import type { Tensor } from '@rnagrad/tensor';
 const DTYPES = { F32: 'f32', I32: 'i32' } as const;
 
 /** Serialises tensors (read back from the GPU) into safetensors bytes. */
-export async function encodeSafetensors(tensors: ReadonlyMap<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): Promise<Uint8Array> {
+export async function encodeSafetensors(
+  tensors: ReadonlyMap<string, Tensor> | [string, Tensor][],
+  metadata: Record<string, string> = {},
+): Promise<Uint8Array> {
   const entries = [...tensors];
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -21,7 +24,11 @@ export async function encodeSafetensors(tensors: ReadonlyMap<string, Tensor> | [
     if (t.dtype === 'bool') throw new TypeError(`encodeSafetensors: ${name} is bool; cast it to i32 first`);
     const values = await t.data();
     const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    header[name] = { dtype: t.dtype === 'f32' ? 'F32' : 'I32', shape: [...t.shape], data_offsets: [offset, offset + bytes.byteLength] };
+    header[name] = {
+      dtype: t.dtype === 'f32' ? 'F32' : 'I32',
+      shape: [...t.shape],
+      data_offsets: [offset, offset + bytes.byteLength],
+    };
     chunks.push(bytes);
     offset += bytes.byteLength;
   }
@@ -45,7 +52,10 @@ export interface DecodedCheckpoint {
 }
 
 /** Parses safetensors bytes into tensors on `device`; throws a named error on any corruption. */
-export function decodeSafetensors(bytes: Uint8Array, opts: { device?: T.Device; source?: string } = {}): DecodedCheckpoint {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  opts: { device?: T.Device; source?: string } = {},
+): DecodedCheckpoint {
   const where = opts.source ?? 'checkpoint';
   const fail = (what: string): never => {
     throw new Error(`${where}: corrupt safetensors file: ${what}`);
@@ -56,7 +66,9 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { device?: T.Device; 
   if (headerLength > bytes.length - 8) fail(`header length ${headerLength} exceeds the file size ${bytes.length}`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
+    ) as Record<string, unknown>;
   } catch (err) {
     return fail(`header is not valid JSON (${(err as Error).message})`);
   }
@@ -69,11 +81,20 @@ export function decodeSafetensors(bytes: Uint8Array, opts: { device?: T.Device; 
     const info = raw as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     const dtype = DTYPES[info.dtype as keyof typeof DTYPES];
     if (!dtype) fail(`tensor "${name}" has unsupported dtype ${String(info.dtype)} (F32 and I32 are supported)`);
-    if (!Array.isArray(info.shape) || info.shape.some((s) => !Number.isInteger(s) || s < 0)) fail(`tensor "${name}" has an invalid shape`);
+    if (!Array.isArray(info.shape) || info.shape.some((s) => !Number.isInteger(s) || s < 0))
+      fail(`tensor "${name}" has an invalid shape`);
     const [begin, end] = info.data_offsets ?? [NaN, NaN];
     const expected = info.shape!.reduce((a, b) => a * b, 1) * 4;
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end > dataLength || end - begin !== expected) {
-      fail(`tensor "${name}" [${info.shape!.join(', ')}] needs ${expected} bytes but its data_offsets are [${begin}, ${end}] in ${dataLength} bytes of data`);
+    if (
+      !Number.isInteger(begin) ||
+      !Number.isInteger(end) ||
+      begin < 0 ||
+      end > dataLength ||
+      end - begin !== expected
+    ) {
+      fail(
+        `tensor "${name}" [${info.shape!.join(', ')}] needs ${expected} bytes but its data_offsets are [${begin}, ${end}] in ${dataLength} bytes of data`,
+      );
     }
     // A copy: the data may be unaligned, and Node's Buffer#slice would share the file's memory.
     const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));

@@ -19,7 +19,10 @@ function fnv1a(text: string): number {
 }
 
 /** Named coding sequences → codon ids, split ~90/10 into train/validation by a hash of the name. */
-export function codonCorpus(records: readonly { name: string; sequence: string }[], opts: { validationFraction?: number } = {}): CodonCorpus {
+export function codonCorpus(
+  records: readonly { name: string; sequence: string }[],
+  opts: { validationFraction?: number } = {},
+): CodonCorpus {
   const fraction = opts.validationFraction ?? 0.1;
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
   const corpus: CodonCorpus = { train: [], validation: [], names: { train: [], validation: [] } };
@@ -33,12 +36,19 @@ export function codonCorpus(records: readonly { name: string; sequence: string }
 }
 
 /** Parses a CSV with `gene_name` and `sequence` columns into a codon corpus. */
-export function codonCorpusFromCsv(text: string, opts: { validationFraction?: number; sourceName?: string } = {}): CodonCorpus {
+export function codonCorpusFromCsv(
+  text: string,
+  opts: { validationFraction?: number; sourceName?: string } = {},
+): CodonCorpus {
   const { columns, rows } = parseCsv(text, { sourceName: opts.sourceName });
   for (const needed of ['gene_name', 'sequence']) {
-    if (!columns.includes(needed)) throw new Error(`${opts.sourceName ?? 'CSV'}: missing column "${needed}" (columns: ${columns.join(', ')})`);
+    if (!columns.includes(needed))
+      throw new Error(`${opts.sourceName ?? 'CSV'}: missing column "${needed}" (columns: ${columns.join(', ')})`);
   }
-  return codonCorpus(rows.map((r) => ({ name: r.fields.gene_name!, sequence: r.fields.sequence! })), opts);
+  return codonCorpus(
+    rows.map((r) => ({ name: r.fields.gene_name!, sequence: r.fields.sequence! })),
+    opts,
+  );
 }
 
 /** Where and how to read a codon corpus CSV: plain or gzip-compressed bytes, or a URL to fetch. */
@@ -53,11 +63,18 @@ export interface CorpusSource {
 export const ECOLI_CDS_FILE = 'ecoli_k12_cds.csv.gz';
 
 /** Parses corpus bytes (CSV, or gzip-compressed CSV) with `codonCorpusFromCsv`. */
-export async function codonCorpusFromBytes(bytes: Uint8Array, opts: { validationFraction?: number; sourceName?: string } = {}): Promise<CodonCorpus> {
+export async function codonCorpusFromBytes(
+  bytes: Uint8Array,
+  opts: { validationFraction?: number; sourceName?: string } = {},
+): Promise<CodonCorpus> {
   const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
   let text: string;
   try {
-    text = gzipped ? await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'))).text() : new TextDecoder().decode(bytes);
+    text = gzipped
+      ? await new Response(
+          new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')),
+        ).text()
+      : new TextDecoder().decode(bytes);
   } catch (err) {
     throw new Error(`${opts.sourceName ?? 'corpus'}: cannot decompress the gzip data: ${(err as Error).message}`);
   }
@@ -84,8 +101,12 @@ export async function loadEcoliCds(source: CorpusSource = {}): Promise<CodonCorp
   } catch (err) {
     throw new Error(`loadEcoliCds: cannot fetch ${String(source.url)}: ${(err as Error).message}`);
   }
-  if (!response.ok) throw new Error(`loadEcoliCds: fetching ${String(source.url)} gave HTTP ${response.status} ${response.statusText}`);
-  return codonCorpusFromBytes(new Uint8Array(await response.arrayBuffer()), { ...opts, sourceName: String(source.url) });
+  if (!response.ok)
+    throw new Error(`loadEcoliCds: fetching ${String(source.url)} gave HTTP ${response.status} ${response.statusText}`);
+  return codonCorpusFromBytes(new Uint8Array(await response.arrayBuffer()), {
+    ...opts,
+    sourceName: String(source.url),
+  });
 }
 
 export interface LmBatch {
@@ -108,15 +129,24 @@ export const CODON_TOKENS = { cls: 0, eos: 2, mask: 3, pad: 4, unk: 5, firstCodo
  * tokens), from the start (as HELM truncates) or at a random offset that keeps its place in the
  * gene as position ids, so every position up to the gene length gets trained.
  */
-function window(codons: Int32Array, length: number, opts: BatchOptions, rng: SeededRandom): { tokens: Int32Array; offset: number } {
+function window(
+  codons: Int32Array,
+  length: number,
+  opts: BatchOptions,
+  rng: SeededRandom,
+): { tokens: Int32Array; offset: number } {
   const total = Math.min(codons.length + 2, opts.maxPositions ?? Infinity);
   // A start drawn from [−(length−1), total−1] and clamped: the first positions (<cls>, the 5′ end
   // that generation starts from) are covered as often as mid-gene ones (at most twice as often
   // near the ends), where a start uniform over the valid range would starve them.
-  const start = (opts.crop ?? 'random') === 'random' && total > length ? Math.min(total - length, Math.max(0, rng.intBetween(1 - length, total - 1))) : 0;
+  const start =
+    (opts.crop ?? 'random') === 'random' && total > length
+      ? Math.min(total - length, Math.max(0, rng.intBetween(1 - length, total - 1)))
+      : 0;
   const end = Math.min(total, start + length);
   const tokens = new Int32Array(end - start);
-  for (let i = start; i < end; i++) tokens[i - start] = i === 0 ? CODON_TOKENS.cls : i === codons.length + 1 ? CODON_TOKENS.eos : codons[i - 1]!;
+  for (let i = start; i < end; i++)
+    tokens[i - start] = i === 0 ? CODON_TOKENS.cls : i === codons.length + 1 ? CODON_TOKENS.eos : codons[i - 1]!;
   return { tokens, offset: start };
 }
 
@@ -153,7 +183,8 @@ export function mlmBatch(seqs: readonly Int32Array[], rng: SeededRandom, opts: B
     };
     const masked = codonPositions.filter(() => rng.next() < p);
     masked.forEach(maskAt);
-    if (masked.length === 0 && codonPositions.length) maskAt(codonPositions[rng.intBetween(0, codonPositions.length - 1)]!);
+    if (masked.length === 0 && codonPositions.length)
+      maskAt(codonPositions[rng.intBetween(0, codonPositions.length - 1)]!);
   });
   return batch;
 }
@@ -204,11 +235,16 @@ export function mixSeed(seed: number, ...counters: number[]): number {
  * Batches of `batchSize` sequences by batch index: each epoch is a fresh seeded permutation, so
  * the data order is a pure function of (seed, index) and a resumed run sees the same batches.
  */
-export function sampler<I>(seqs: readonly I[], batchSize: number, seed: number): { batch(index: number): I[]; epochOf(index: number): number } {
+export function sampler<I>(
+  seqs: readonly I[],
+  batchSize: number,
+  seed: number,
+): { batch(index: number): I[]; epochOf(index: number): number } {
   if (seqs.length === 0) throw new RangeError('sampler: the corpus is empty');
   let cached = { epoch: -1, order: [] as number[] };
   const orderOf = (epoch: number) => {
-    if (cached.epoch !== epoch) cached = { epoch, order: seededRandom(mixSeed(seed, epoch)).shuffle(seqs.map((_, i) => i)) };
+    if (cached.epoch !== epoch)
+      cached = { epoch, order: seededRandom(mixSeed(seed, epoch)).shuffle(seqs.map((_, i) => i)) };
     return cached.order;
   };
   return {

@@ -7,7 +7,13 @@
  * - any CSV of sequence,value for regression, with the target standardiser fitted on train only.
  * Splits drawn here are seeded shuffles, so a run is reproducible from its seed.
  */
-import { type CsvRow, type SecondaryStructure, partnersFromDotBracket, partnersFromPairs, seededRandom } from '@rnagrad/tokenizers';
+import {
+  type CsvRow,
+  type SecondaryStructure,
+  partnersFromDotBracket,
+  partnersFromPairs,
+  seededRandom,
+} from '@rnagrad/tokenizers';
 
 export interface StructureRecord extends SecondaryStructure {
   /** ArchiveII family: the file name up to the first `_` (5s, srp, tRNA, …). */
@@ -24,7 +30,10 @@ export function archiveIIFamily(id: string): string {
 function requireColumns(row: CsvRow | undefined, columns: readonly string[], source: string): void {
   if (!row) throw new Error(`${source}: no data rows`);
   const missing = columns.filter((c) => !(c in row.fields));
-  if (missing.length) throw new Error(`${source}: missing column(s) ${missing.join(', ')}; the header has ${Object.keys(row.fields).join(', ')}`);
+  if (missing.length)
+    throw new Error(
+      `${source}: missing column(s) ${missing.join(', ')}; the header has ${Object.keys(row.fields).join(', ')}`,
+    );
 }
 
 export interface ArchiveIIOptions {
@@ -50,15 +59,19 @@ export function archiveIIRecords(rows: readonly CsvRow[], opts: ArchiveIIOptions
     };
     const sequence = fields.sequence!.toUpperCase();
     if (!/^[A-Z]+$/.test(sequence)) fail('the sequence must be letters only');
-    if (Number(fields.length) !== sequence.length) fail(`length column says ${fields.length} but the sequence has ${sequence.length} bases`);
+    if (Number(fields.length) !== sequence.length)
+      fail(`length column says ${fields.length} but the sequence has ${sequence.length} bases`);
     if (sequence.length > maxLength) continue;
     const family = archiveIIFamily(fields.id!);
     if (family !== fields.family) fail(`family column "${fields.family}" differs from the id's prefix "${family}"`);
-    const pairs = fields.pairs === '' ? [] : fields.pairs!.split(';').map((p) => {
-      const m = /^(\d+)-(\d+)$/.exec(p);
-      if (!m) return fail(`malformed pair "${p}" (expected i-j, 1-based)`);
-      return [Number(m[1]) - 1, Number(m[2]) - 1] as [number, number];
-    });
+    const pairs =
+      fields.pairs === ''
+        ? []
+        : fields.pairs!.split(';').map((p) => {
+            const m = /^(\d+)-(\d+)$/.exec(p);
+            if (!m) return fail(`malformed pair "${p}" (expected i-j, 1-based)`);
+            return [Number(m[1]) - 1, Number(m[2]) - 1] as [number, number];
+          });
     let partners: Int32Array;
     try {
       partners = partnersFromPairs(sequence.length, pairs);
@@ -71,14 +84,18 @@ export function archiveIIRecords(rows: readonly CsvRow[], opts: ArchiveIIOptions
     } catch (error) {
       return fail(`structure column: ${(error as Error).message}`);
     }
-    if (fromBrackets.length !== partners.length || fromBrackets.some((p, i) => p !== partners[i])) fail('the pairs and structure columns disagree');
+    if (fromBrackets.length !== partners.length || fromBrackets.some((p, i) => p !== partners[i]))
+      fail('the pairs and structure columns disagree');
     records.push({ id: fields.id!, family, sequence, partners });
   }
   return records;
 }
 
 /** Records from `.ct`-style structures whose ids are ArchiveII file names (a folder of .ct files). */
-export function archiveIIFromStructures(structures: readonly SecondaryStructure[], opts: { maxLength?: number } = {}): StructureRecord[] {
+export function archiveIIFromStructures(
+  structures: readonly SecondaryStructure[],
+  opts: { maxLength?: number } = {},
+): StructureRecord[] {
   const maxLength = opts.maxLength ?? 512;
   return structures
     .filter((s) => s.sequence.length <= maxLength)
@@ -106,9 +123,11 @@ export function leaveOneFamilyOut(
   opts: { validationFraction?: number; seed?: number } = {},
 ): FamilySplit {
   const fraction = opts.validationFraction ?? 0.05;
-  if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`leaveOneFamilyOut: validationFraction must be in [0, 1), got ${fraction}`);
+  if (!(fraction >= 0 && fraction < 1))
+    throw new RangeError(`leaveOneFamilyOut: validationFraction must be in [0, 1), got ${fraction}`);
   const families = [...new Set(records.map((r) => r.family))].sort();
-  if (!families.includes(testFamily)) throw new RangeError(`leaveOneFamilyOut: no family "${testFamily}" (families: ${families.join(', ')})`);
+  if (!families.includes(testFamily))
+    throw new RangeError(`leaveOneFamilyOut: no family "${testFamily}" (families: ${families.join(', ')})`);
   const test = records.filter((r) => r.family === testFamily);
   const testSequences = new Set(test.map((r) => r.sequence));
   const others = records.filter((r) => r.family !== testFamily);
@@ -126,7 +145,19 @@ export function leaveOneFamilyOut(
 
 /** The 13 nRC classes in the data set's README order; a label's index is its class id. */
 export const NRC_CLASSES = [
-  '5S_rRNA', '5_8S_rRNA', 'tRNA', 'ribozyme', 'CD-box', 'miRNA', 'Intron_gpI', 'Intron_gpII', 'HACA-box', 'riboswitch', 'leader', 'scaRNA', 'IRES',
+  '5S_rRNA',
+  '5_8S_rRNA',
+  'tRNA',
+  'ribozyme',
+  'CD-box',
+  'miRNA',
+  'Intron_gpI',
+  'Intron_gpII',
+  'HACA-box',
+  'riboswitch',
+  'leader',
+  'scaRNA',
+  'IRES',
 ] as const;
 
 export interface LabelledSequence {
@@ -156,13 +187,17 @@ export function nrcDataset(
   const source = opts.source ?? 'nrc_13class.csv';
   requireColumns(rows[0], ['id', 'label', 'split', 'sequence'], source);
   const fraction = opts.validationFraction ?? 0.1;
-  if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`nrcDataset: validationFraction must be in [0, 1), got ${fraction}`);
+  if (!(fraction >= 0 && fraction < 1))
+    throw new RangeError(`nrcDataset: validationFraction must be in [0, 1), got ${fraction}`);
   const classOf = new Map<string, number>(NRC_CLASSES.map((c, i) => [c, i]));
   const trainAll: LabelledSequence[] = [];
   let test: LabelledSequence[] = [];
   for (const { fields, lineNumber } of rows) {
     const label = classOf.get(fields.label!);
-    if (label === undefined) throw new Error(`${source} line ${lineNumber}: unknown class "${fields.label}" (classes: ${NRC_CLASSES.join(', ')})`);
+    if (label === undefined)
+      throw new Error(
+        `${source} line ${lineNumber}: unknown class "${fields.label}" (classes: ${NRC_CLASSES.join(', ')})`,
+      );
     if (fields.sequence === '') throw new Error(`${source} line ${lineNumber}: empty sequence`);
     const item = { id: fields.id!, sequence: fields.sequence!.toUpperCase(), label };
     if (fields.split === 'train') trainAll.push(item);
@@ -178,7 +213,13 @@ export function nrcDataset(
   }
   const shuffled = seededRandom(opts.seed ?? 0).shuffle([...trainAll]);
   const validationCount = Math.round(fraction * shuffled.length);
-  return { classes: NRC_CLASSES, validation: shuffled.slice(0, validationCount), train: shuffled.slice(validationCount), test, droppedDuplicates };
+  return {
+    classes: NRC_CLASSES,
+    validation: shuffled.slice(0, validationCount),
+    train: shuffled.slice(validationCount),
+    test,
+    droppedDuplicates,
+  };
 }
 
 export interface ValuedSequence {
@@ -205,7 +246,13 @@ export interface RegressionCsvOptions {
   source?: string;
 }
 
-const SPLIT_NAMES: Record<string, keyof RegressionDataset> = { train: 'train', validation: 'validation', valid: 'validation', val: 'validation', test: 'test' };
+const SPLIT_NAMES: Record<string, keyof RegressionDataset> = {
+  train: 'train',
+  validation: 'validation',
+  valid: 'validation',
+  val: 'validation',
+  test: 'test',
+};
 
 /**
  * A sequence → value data set from CSV rows. Values must be finite numbers; the split comes from
@@ -224,20 +271,25 @@ export function regressionDataset(rows: readonly CsvRow[], opts: RegressionCsvOp
     const sequence = fields[sequenceColumn]!.trim().toUpperCase();
     const value = Number(fields[valueColumn]!.trim() === '' ? NaN : fields[valueColumn]);
     if (sequence === '') throw new Error(`${source} line ${lineNumber}: empty sequence`);
-    if (!Number.isFinite(value)) throw new Error(`${source} line ${lineNumber}: ${valueColumn} "${fields[valueColumn]}" is not a finite number`);
+    if (!Number.isFinite(value))
+      throw new Error(`${source} line ${lineNumber}: ${valueColumn} "${fields[valueColumn]}" is not a finite number`);
     const item = { id: fields.id ?? `line${lineNumber}`, sequence, value };
     if (!hasSplit) {
       all.push(item);
       continue;
     }
     const split = SPLIT_NAMES[fields[splitColumn]!.trim().toLowerCase()];
-    if (!split) throw new Error(`${source} line ${lineNumber}: ${splitColumn} must be train, validation or test, got "${fields[splitColumn]}"`);
+    if (!split)
+      throw new Error(
+        `${source} line ${lineNumber}: ${splitColumn} must be train, validation or test, got "${fields[splitColumn]}"`,
+      );
     out[split].push(item);
   }
   if (!hasSplit) {
     const validation = opts.validationFraction ?? 0.1;
     const test = opts.testFraction ?? 0.1;
-    if (!(validation >= 0 && test >= 0 && validation + test < 1)) throw new RangeError(`regressionDataset: need validation, test fractions ≥ 0 with a sum < 1`);
+    if (!(validation >= 0 && test >= 0 && validation + test < 1))
+      throw new RangeError(`regressionDataset: need validation, test fractions ≥ 0 with a sum < 1`);
     const shuffled = seededRandom(opts.seed ?? 0).shuffle(all);
     const nValidation = Math.round(validation * shuffled.length);
     const nTest = Math.round(test * shuffled.length);
@@ -245,7 +297,8 @@ export function regressionDataset(rows: readonly CsvRow[], opts: RegressionCsvOp
     out.test = shuffled.slice(nValidation, nValidation + nTest);
     out.train = shuffled.slice(nValidation + nTest);
   }
-  if (out.train.length < 2) throw new Error(`${source}: ${out.train.length} training rows; at least 2 are needed to fit the target scale`);
+  if (out.train.length < 2)
+    throw new Error(`${source}: ${out.train.length} training rows; at least 2 are needed to fit the target scale`);
   return out;
 }
 
@@ -259,7 +312,8 @@ export function fitStandardizer(values: readonly number[]): Standardizer {
   if (values.length === 0) throw new RangeError('fitStandardizer: no values');
   const mean = values.reduce((s, v) => s + v, 0) / values.length;
   const std = Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / values.length);
-  if (!(std > 0)) throw new RangeError(`fitStandardizer: all ${values.length} training targets equal ${mean}; nothing to learn`);
+  if (!(std > 0))
+    throw new RangeError(`fitStandardizer: all ${values.length} training targets equal ${mean}; nothing to learn`);
   return { mean, std };
 }
 

@@ -26,13 +26,20 @@ export interface ClassificationMetrics {
   confusion: number[][];
 }
 
-export function classificationMetrics(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): ClassificationMetrics {
-  if (labels.length !== predictions.length) throw new RangeError(`classificationMetrics: ${labels.length} labels but ${predictions.length} predictions`);
+export function classificationMetrics(
+  labels: ArrayLike<number>,
+  predictions: ArrayLike<number>,
+  classes: number,
+): ClassificationMetrics {
+  if (labels.length !== predictions.length)
+    throw new RangeError(`classificationMetrics: ${labels.length} labels but ${predictions.length} predictions`);
   if (labels.length === 0) throw new RangeError('classificationMetrics: no examples');
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   for (let k = 0; k < labels.length; k++) {
     const [t, p] = [labels[k]!, predictions[k]!];
-    for (const c of [t, p]) if (!(Number.isInteger(c) && c >= 0 && c < classes)) throw new RangeError(`classificationMetrics: class ${c} at ${k} is outside 0…${classes - 1}`);
+    for (const c of [t, p])
+      if (!(Number.isInteger(c) && c >= 0 && c < classes))
+        throw new RangeError(`classificationMetrics: class ${c} at ${k} is outside 0…${classes - 1}`);
     confusion[t]![p]!++;
   }
   let correct = 0;
@@ -43,7 +50,13 @@ export function classificationMetrics(labels: ArrayLike<number>, predictions: Ar
     const predicted = confusion.reduce((s, r) => s + r[c]!, 0);
     const precision = predicted ? tp / predicted : 0;
     const recall = support ? tp / support : 0;
-    return { precision, recall, f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0, support, predicted };
+    return {
+      precision,
+      recall,
+      f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+      support,
+      predicted,
+    };
   });
   const present = perClass.filter((c) => c.support > 0 || c.predicted > 0);
   return {
@@ -65,7 +78,8 @@ export interface RegressionMetrics {
 /** MSE, R², Pearson and Spearman of predictions against targets (NaN correlations for constant input). */
 export function regressionMetrics(targets: ArrayLike<number>, predictions: ArrayLike<number>): RegressionMetrics {
   const n = targets.length;
-  if (n !== predictions.length) throw new RangeError(`regressionMetrics: ${n} targets but ${predictions.length} predictions`);
+  if (n !== predictions.length)
+    throw new RangeError(`regressionMetrics: ${n} targets but ${predictions.length} predictions`);
   if (n === 0) throw new RangeError('regressionMetrics: no examples');
   let mean = 0;
   for (let i = 0; i < n; i++) mean += targets[i]! / n;
@@ -74,5 +88,10 @@ export function regressionMetrics(targets: ArrayLike<number>, predictions: Array
     ssRes += (targets[i]! - predictions[i]!) ** 2;
     ssTot += (targets[i]! - mean) ** 2;
   }
-  return { mse: ssRes / n, r2: ssTot > 0 ? 1 - ssRes / ssTot : NaN, pearson: pearson(targets, predictions), spearman: spearman(targets, predictions) };
+  return {
+    mse: ssRes / n,
+    r2: ssTot > 0 ? 1 - ssRes / ssTot : NaN,
+    pearson: pearson(targets, predictions),
+    spearman: spearman(targets, predictions),
+  };
 }

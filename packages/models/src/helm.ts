@@ -107,9 +107,20 @@ class Attention extends Module {
     const merged = out.permute([0, 2, 1, 3]).reshape([B, L, D]);
     const projected = this.c_proj.forward(merged);
     if (record) {
-      for (const [name, t] of [['c_attn', fused], ['q', q], ['k', k], ['v', v]] as const) record(name, t);
+      for (const [name, t] of [
+        ['c_attn', fused],
+        ['q', q],
+        ['k', k],
+        ['v', v],
+      ] as const)
+        record(name, t);
       record('probs', attentionProbabilities(q, k, { keyPaddingMask, causal }));
-      for (const [name, t] of [['heads', out], ['merged', merged], ['c_proj', projected]] as const) record(name, t);
+      for (const [name, t] of [
+        ['heads', out],
+        ['merged', merged],
+        ['c_proj', projected],
+      ] as const)
+        record(name, t);
     }
     return projected;
   }
@@ -171,7 +182,9 @@ class Transformer extends Module {
     this.wpe = this.module('wpe', new Embedding(cfg.maxPositions, cfg.dModel, 0.01));
     if (cfg.positionInit === 'sinusoidal') {
       // RMS of a sin/cos entry is 1/√2: scaled to the token embeddings' std (0.02).
-      const table = T.tensor(sinusoidalPositions(cfg.maxPositions, cfg.dModel, 0.02 * Math.SQRT2), { shape: [cfg.maxPositions, cfg.dModel] });
+      const table = T.tensor(sinusoidalPositions(cfg.maxPositions, cfg.dModel, 0.02 * Math.SQRT2), {
+        shape: [cfg.maxPositions, cfg.dModel],
+      });
       T.assign(this.wpe.weight, table);
       table.dispose();
     } else if (cfg.positionInit !== 'normal') {
@@ -222,11 +235,13 @@ export class HelmModel extends Module {
     ids: Tensor,
     opts: { attentionMask?: Tensor; positions?: Tensor; layer?: number; record?: Recorder } = {},
   ): Tensor {
-    if (ids.rank !== 2 || ids.dtype !== 'i32') throw new TypeError(`HelmModel: ids must be i32 [batch, length], got ${ids.dtype} [${ids.shape.join(', ')}]`);
+    if (ids.rank !== 2 || ids.dtype !== 'i32')
+      throw new TypeError(`HelmModel: ids must be i32 [batch, length], got ${ids.dtype} [${ids.shape.join(', ')}]`);
     const L = ids.shape[1]!;
     const { layers, maxPositions } = this.cfg;
     const layer = opts.layer === undefined || opts.layer === -1 ? layers : opts.layer;
-    if (!Number.isInteger(layer) || layer < 0 || layer > layers) throw new RangeError(`HelmModel: layer ${opts.layer} is out of range 0..${layers} (or −1 for the last)`);
+    if (!Number.isInteger(layer) || layer < 0 || layer > layers)
+      throw new RangeError(`HelmModel: layer ${opts.layer} is out of range 0..${layers} (or −1 for the last)`);
     if (L > maxPositions) throw new RangeError(`HelmModel: length ${L} exceeds maxPositions ${maxPositions}`);
     const t = this.transformer;
     const { record } = opts;

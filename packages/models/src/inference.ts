@@ -27,9 +27,14 @@ export const SAMPLING_DEFAULTS: SamplingOptions = { temperature: 1, topK: 0, top
  * default), cut to the top k and then to the top-p nucleus, renormalised. Ties at the cut keep the
  * lower id, so the result is deterministic.
  */
-export function samplingDistribution(logits: ArrayLike<number>, opts: Partial<SamplingOptions> = {}, allowed?: readonly number[]): Float64Array {
+export function samplingDistribution(
+  logits: ArrayLike<number>,
+  opts: Partial<SamplingOptions> = {},
+  allowed?: readonly number[],
+): Float64Array {
   const { temperature, topK, topP } = { ...SAMPLING_DEFAULTS, ...opts };
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new RangeError(`sampling: temperature must be ≥ 0, got ${temperature}`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new RangeError(`sampling: temperature must be ≥ 0, got ${temperature}`);
   if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`sampling: topK must be an integer ≥ 0, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`sampling: topP must be in (0, 1], got ${topP}`);
   const ids = allowed ?? Array.from({ length: logits.length }, (_, i) => i);
@@ -73,7 +78,10 @@ export function sampleIndex(probs: ArrayLike<number>, rng: SeededRandom): number
 }
 
 /** The tokens a generated coding sequence may contain: the 64 codons and <eos>. */
-export const GENERATION_TOKENS: readonly number[] = [CODON_TOKENS.eos, ...Array.from({ length: 64 }, (_, i) => CODON_TOKENS.firstCodon + i)];
+export const GENERATION_TOKENS: readonly number[] = [
+  CODON_TOKENS.eos,
+  ...Array.from({ length: 64 }, (_, i) => CODON_TOKENS.firstCodon + i),
+];
 
 export interface GenerateOptions extends SamplingOptions {
   /** Codon ids each sequence starts with (no <cls>); one prompt per sequence, or one for all. */
@@ -106,28 +114,45 @@ export function describeCodons(ids: Int32Array, finished: 'eos' | 'length'): Gen
   const nucleotides = codons.join('');
   const translated = translateCds(nucleotides);
   const stop = translated.indexOf('*');
-  return { ids, codons, nucleotides, protein: stop < 0 ? translated : translated.slice(0, stop), finished, endsWithStop: translated.endsWith('*') };
+  return {
+    ids,
+    codons,
+    nucleotides,
+    protein: stop < 0 ? translated : translated.slice(0, stop),
+    finished,
+    endsWithStop: translated.endsWith('*'),
+  };
 }
 
 function assertCausal(model: HelmModel, what: string): void {
-  if (model.cfg.objective !== 'clm') throw new Error(`${what} needs a causal (clm) model; this one is a masked LM (mlm)`);
+  if (model.cfg.objective !== 'clm')
+    throw new Error(`${what} needs a causal (clm) model; this one is a masked LM (mlm)`);
 }
 
 /**
  * Samples `count` coding sequences from a causal model, token by token (the whole prefix is run
  * each step: no key/value cache yet). Only codons and <eos> are sampled.
  */
-export async function generate(model: HelmModel, options: Partial<GenerateOptions> & { count: number }): Promise<GeneratedSequence[]> {
+export async function generate(
+  model: HelmModel,
+  options: Partial<GenerateOptions> & { count: number },
+): Promise<GeneratedSequence[]> {
   assertCausal(model, 'generate');
   const opts = { ...SAMPLING_DEFAULTS, prompts: [new Int32Array(0)], maxCodons: 256, seed: 0, ...options };
-  if (!Number.isInteger(opts.count) || opts.count < 1) throw new RangeError(`generate: count must be an integer ≥ 1, got ${opts.count}`);
-  if (opts.prompts.length !== 1 && opts.prompts.length !== opts.count) throw new RangeError(`generate: ${opts.prompts.length} prompts for ${opts.count} sequences`);
+  if (!Number.isInteger(opts.count) || opts.count < 1)
+    throw new RangeError(`generate: count must be an integer ≥ 1, got ${opts.count}`);
+  if (opts.prompts.length !== 1 && opts.prompts.length !== opts.count)
+    throw new RangeError(`generate: ${opts.prompts.length} prompts for ${opts.count} sequences`);
   const limit = Math.min(opts.maxCodons, model.cfg.maxPositions - 1);
   const rng = seededRandom(opts.seed);
   const rows = Array.from({ length: opts.count }, (_, i) => {
     const prompt = opts.prompts.length === 1 ? opts.prompts[0]! : opts.prompts[i]!;
-    if (prompt.some((id) => id < CODON_TOKENS.firstCodon || id >= CODON_TOKENS.firstCodon + 64)) throw new RangeError(`generate: prompt ${i + 1} holds a token that is not a codon`);
-    if (prompt.length > limit) throw new RangeError(`generate: prompt ${i + 1} has ${prompt.length} codons, more than the ${limit} allowed (maxCodons / the model's maxPositions − 1)`);
+    if (prompt.some((id) => id < CODON_TOKENS.firstCodon || id >= CODON_TOKENS.firstCodon + 64))
+      throw new RangeError(`generate: prompt ${i + 1} holds a token that is not a codon`);
+    if (prompt.length > limit)
+      throw new RangeError(
+        `generate: prompt ${i + 1} has ${prompt.length} codons, more than the ${limit} allowed (maxCodons / the model's maxPositions − 1)`,
+      );
     return { tokens: [CODON_TOKENS.cls, ...prompt], done: null as GeneratedSequence['finished'] | null };
   });
   const V = model.cfg.vocabSize;
@@ -178,7 +203,10 @@ export interface ScoreResult {
 
 function checkLengths(model: HelmModel, seqs: readonly Int32Array[], what: string): void {
   seqs.forEach((s, i) => {
-    if (s.length > model.cfg.maxPositions) throw new RangeError(`${what}: sequence ${i + 1} has ${s.length} tokens, more than the model's maxPositions ${model.cfg.maxPositions}`);
+    if (s.length > model.cfg.maxPositions)
+      throw new RangeError(
+        `${what}: sequence ${i + 1} has ${s.length} tokens, more than the model's maxPositions ${model.cfg.maxPositions}`,
+      );
     if (s.length < 2) throw new RangeError(`${what}: sequence ${i + 1} is empty`);
   });
 }
@@ -187,7 +215,12 @@ function checkLengths(model: HelmModel, seqs: readonly Int32Array[], what: strin
 export type ProgressCallback = (done: number, total: number) => void;
 
 /** Runs `fn` on groups of at most `size` items of similar length; results come back in input order. */
-async function inBatches<I extends { length: number }, R>(items: readonly I[], size: number, onProgress: ProgressCallback | undefined, fn: (group: I[]) => Promise<R[]>): Promise<R[]> {
+async function inBatches<I extends { length: number }, R>(
+  items: readonly I[],
+  size: number,
+  onProgress: ProgressCallback | undefined,
+  fn: (group: I[]) => Promise<R[]>,
+): Promise<R[]> {
   const order = items.map((_, i) => i).sort((a, b) => items[a]!.length - items[b]!.length);
   const out = new Array<R>(items.length);
   for (let s = 0; s < order.length; s += size) {
@@ -221,7 +254,11 @@ function targetLogProbs(logits: Tensor, targets: Int32Array, shape: [number, num
  * Scores sequences (token ids with <cls>/<eos>): log-likelihood for a causal model, the
  * pseudo-log-likelihood (each codon masked alone, one row per codon) for a masked one.
  */
-export async function score(model: HelmModel, seqs: readonly Int32Array[], opts: { batchSize?: number; onProgress?: ProgressCallback } = {}): Promise<ScoreResult[]> {
+export async function score(
+  model: HelmModel,
+  seqs: readonly Int32Array[],
+  opts: { batchSize?: number; onProgress?: ProgressCallback } = {},
+): Promise<ScoreResult[]> {
   checkLengths(model, seqs, 'score');
   const batchSize = opts.batchSize ?? 16;
   model.eval();
@@ -230,7 +267,15 @@ export async function score(model: HelmModel, seqs: readonly Int32Array[], opts:
       const { ids, mask, shape } = padRows(group);
       const targets = new Int32Array(ids.length);
       for (let i = 0; i + 1 < ids.length; i++) targets[i] = ids[i + 1]!;
-      const lp = noGrad(() => T.tidy(() => targetLogProbs(model.forward(T.tensor(ids, { shape, dtype: 'i32' }), T.tensor(mask, { shape, dtype: 'i32' })), targets, shape)));
+      const lp = noGrad(() =>
+        T.tidy(() =>
+          targetLogProbs(
+            model.forward(T.tensor(ids, { shape, dtype: 'i32' }), T.tensor(mask, { shape, dtype: 'i32' })),
+            targets,
+            shape,
+          ),
+        ),
+      );
       const values = (await lp.data()) as Float32Array;
       lp.dispose();
       return group.map((s, b) => scoreOf(values.subarray(b * shape[1], b * shape[1] + s.length - 1)));
@@ -250,7 +295,15 @@ export async function score(model: HelmModel, seqs: readonly Int32Array[], opts:
       const { ids, mask, shape } = padRows(rows);
       const targets = new Int32Array(ids.length);
       chunk.forEach((p, b) => (targets[b * shape[1] + p] = s[p]!));
-      const lp = noGrad(() => T.tidy(() => targetLogProbs(model.forward(T.tensor(ids, { shape, dtype: 'i32' }), T.tensor(mask, { shape, dtype: 'i32' })), targets, shape)));
+      const lp = noGrad(() =>
+        T.tidy(() =>
+          targetLogProbs(
+            model.forward(T.tensor(ids, { shape, dtype: 'i32' }), T.tensor(mask, { shape, dtype: 'i32' })),
+            targets,
+            shape,
+          ),
+        ),
+      );
       const values = (await lp.data()) as Float32Array;
       lp.dispose();
       chunk.forEach((p, b) => (perToken[start + b] = values[b * shape[1] + p]!));
@@ -286,13 +339,24 @@ export interface Embeddings {
 }
 
 /** Hidden states of a layer for each sequence: pooled (mean, CLS) and optionally per token. */
-export async function embed(model: HelmModel, seqs: readonly Int32Array[], opts: EmbedOptions = {}): Promise<Embeddings> {
+export async function embed(
+  model: HelmModel,
+  seqs: readonly Int32Array[],
+  opts: EmbedOptions = {},
+): Promise<Embeddings> {
   checkLengths(model, seqs, 'embed');
   const D = model.cfg.dModel;
   model.eval();
   const rows = await inBatches(seqs, opts.batchSize ?? 16, opts.onProgress, async (group) => {
     const { ids, mask, shape } = padRows(group);
-    const h = noGrad(() => T.tidy(() => model.hiddenStates(T.tensor(ids, { shape, dtype: 'i32' }), { attentionMask: T.tensor(mask, { shape, dtype: 'i32' }), layer: opts.layer })));
+    const h = noGrad(() =>
+      T.tidy(() =>
+        model.hiddenStates(T.tensor(ids, { shape, dtype: 'i32' }), {
+          attentionMask: T.tensor(mask, { shape, dtype: 'i32' }),
+          layer: opts.layer,
+        }),
+      ),
+    );
     const values = (await h.data()) as Float32Array;
     h.dispose();
     return group.map((s, b) => {
@@ -312,7 +376,12 @@ export async function embed(model: HelmModel, seqs: readonly Int32Array[], opts:
     parts.forEach((p, i) => out.set(p, i * D));
     return out;
   };
-  return { mean: stack(rows.map((r) => r.mean)), cls: stack(rows.map((r) => r.cls)), perToken: opts.perToken ? rows.map((r) => r.states) : undefined, dim: D };
+  return {
+    mean: stack(rows.map((r) => r.mean)),
+    cls: stack(rows.map((r) => r.cls)),
+    perToken: opts.perToken ? rows.map((r) => r.states) : undefined,
+    dim: D,
+  };
 }
 
 /** A warning when sequences reach positions the model never trained (their embeddings are untrained). */

@@ -7,11 +7,23 @@ import { Module, normalInit, uniformInit } from './module.js';
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean; std?: number } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean; std?: number } = {},
+  ) {
     super();
     const bound = 1 / Math.sqrt(inFeatures);
-    this.weight = this.param('weight', opts.std !== undefined ? normalInit([outFeatures, inFeatures], opts.std) : uniformInit([outFeatures, inFeatures], bound));
-    this.bias = opts.bias === false ? null : this.param('bias', opts.std !== undefined ? T.zeros([outFeatures]) : uniformInit([outFeatures], bound));
+    this.weight = this.param(
+      'weight',
+      opts.std !== undefined
+        ? normalInit([outFeatures, inFeatures], opts.std)
+        : uniformInit([outFeatures, inFeatures], bound),
+    );
+    this.bias =
+      opts.bias === false
+        ? null
+        : this.param('bias', opts.std !== undefined ? T.zeros([outFeatures]) : uniformInit([outFeatures], bound));
   }
   forward(x: Tensor): Tensor {
     return T.linear(x, this.weight, this.bias ?? undefined);
@@ -22,7 +34,11 @@ export class Linear extends Module {
 export class Conv1D extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, std = 0.02) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    std = 0.02,
+  ) {
     super();
     this.weight = this.param('weight', normalInit([inFeatures, outFeatures], std));
     this.bias = this.param('bias', T.zeros([outFeatures]));
@@ -35,7 +51,10 @@ export class Conv1D extends Module {
 export class LayerNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
-  constructor(readonly size: number, readonly opts: { eps?: number; affine?: boolean } = {}) {
+  constructor(
+    readonly size: number,
+    readonly opts: { eps?: number; affine?: boolean } = {},
+  ) {
     super();
     const affine = opts.affine ?? true;
     this.weight = affine ? this.param('weight', T.ones([size])) : null;
@@ -48,7 +67,11 @@ export class LayerNorm extends Module {
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly count: number, readonly size: number, std = 0.02) {
+  constructor(
+    readonly count: number,
+    readonly size: number,
+    std = 0.02,
+  ) {
     super();
     this.weight = this.param('weight', normalInit([count, size], std));
   }

@@ -14,7 +14,7 @@ function checkPair(name: string, a: Values, b: Values): void {
 export function averageRanks(values: Values): Float64Array {
   const order = Array.from({ length: values.length }, (_, i) => i).sort((i, j) => values[i]! - values[j]!);
   const ranks = new Float64Array(values.length);
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start + 1;
     while (end < order.length && values[order[end]!] === values[order[start]!]) end++;
     const rank = (start + end + 1) / 2; // mean of the 1-based ranks start+1 .. end
@@ -68,7 +68,8 @@ export function auroc(labels: Values, scores: Values): number {
   checkPair('auroc', labels, scores);
   let positives = 0;
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i] !== 0 && labels[i] !== 1) throw new RangeError(`auroc: labels must be 0 or 1, got ${labels[i]} at index ${i}`);
+    if (labels[i] !== 0 && labels[i] !== 1)
+      throw new RangeError(`auroc: labels must be 0 or 1, got ${labels[i]} at index ${i}`);
     if (Number.isNaN(scores[i]!)) return NaN;
     positives += labels[i]!;
   }

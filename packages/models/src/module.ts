@@ -57,17 +57,24 @@ export abstract class Module {
    * unexpected name or a shape mismatch is an error that lists them (silent partial loads are a
    * known source of wrong results in peer projects).
    */
-  loadStateDict(state: ReadonlyMap<string, Tensor>, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  loadStateDict(
+    state: ReadonlyMap<string, Tensor>,
+    opts: { strict?: boolean } = {},
+  ): { missing: string[]; unexpected: string[] } {
     const strict = opts.strict ?? true;
     const params = new Map(this.namedParameters());
     const missing = [...params.keys()].filter((k) => !state.has(k));
     const unexpected = [...state.keys()].filter((k) => !params.has(k));
     const mismatched = [...params].filter(([k, p]) => state.has(k) && state.get(k)!.shape.join() !== p.shape.join());
     if (mismatched.length) {
-      throw new Error(`loadStateDict: shape mismatch for ${mismatched.map(([k, p]) => `${k} (model [${p.shape.join(', ')}], given [${state.get(k)!.shape.join(', ')}])`).join('; ')}`);
+      throw new Error(
+        `loadStateDict: shape mismatch for ${mismatched.map(([k, p]) => `${k} (model [${p.shape.join(', ')}], given [${state.get(k)!.shape.join(', ')}])`).join('; ')}`,
+      );
     }
     if (strict && (missing.length || unexpected.length)) {
-      throw new Error(`loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${unexpected.join(', ')}` : ''}`);
+      throw new Error(
+        `loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${unexpected.join(', ')}` : ''}`,
+      );
     }
     for (const [k, p] of params) if (state.has(k)) T.assign(p, state.get(k)!);
     return { missing, unexpected };

@@ -39,7 +39,10 @@ export class CodonNgram {
    * genes: codon ids without framing. k: the interpolation strength (pseudo-counts given to the
    * lower order). withEos: also predict <eos> (the targets of a causal LM).
    */
-  constructor(genes: readonly Int32Array[], readonly opts: { k?: number; withEos?: boolean } = {}) {
+  constructor(
+    genes: readonly Int32Array[],
+    readonly opts: { k?: number; withEos?: boolean } = {},
+  ) {
     const k = opts.k ?? 64;
     if (!(k > 0)) throw new RangeError(`CodonNgram: k must be > 0, got ${k}`);
     this.classes = Array.from({ length: 64 }, (_, i) => CODON_TOKENS.firstCodon + i);
@@ -75,7 +78,9 @@ export class CodonNgram {
   }
 
   neighbours(l: number, r: number, c: number): number {
-    return (this.tri[(l * BASE + r) * BASE + c]! + this.k * this.left(l, c)) / (this.triContext[l * BASE + r]! + this.k);
+    return (
+      (this.tri[(l * BASE + r) * BASE + c]! + this.k * this.left(l, c)) / (this.triContext[l * BASE + r]! + this.k)
+    );
   }
 
   /** Cross-entropy of the three orders on the scored targets of LM batches (MLM or CLM, as built by data.ts). */
@@ -84,12 +89,16 @@ export class CodonNgram {
     let tokens = 0;
     for (const batch of batches) {
       const [B, L] = batch.shape;
-      const at = (b: number, i: number) => (i >= 0 && i < L && batch.attentionMask[b * L + i] ? batch.ids[b * L + i]! : NONE);
+      const at = (b: number, i: number) =>
+        i >= 0 && i < L && batch.attentionMask[b * L + i] ? batch.ids[b * L + i]! : NONE;
       for (let b = 0; b < B; b++) {
         for (let i = 0; i < L; i++) {
           const c = batch.targets[b * L + i]!;
           if (c === IGNORE_INDEX) continue;
-          if (!this.classes.includes(c)) throw new RangeError(`CodonNgram: target id ${c} is not a class of this model (fit withEos for causal targets)`);
+          if (!this.classes.includes(c))
+            throw new RangeError(
+              `CodonNgram: target id ${c} is not a class of this model (fit withEos for causal targets)`,
+            );
           // MLM: the target sits at i between its neighbours; CLM: it follows the input at i.
           const l = objective === 'mlm' ? at(b, i - 1) : at(b, i);
           sums.unigram -= Math.log(this.unigram(c));
@@ -100,6 +109,11 @@ export class CodonNgram {
       }
     }
     const mean = (s: number) => (tokens ? s / tokens : NaN);
-    return { unigram: mean(sums.unigram), left: mean(sums.left), neighbours: objective === 'mlm' ? mean(sums.neighbours) : NaN, tokens };
+    return {
+      unigram: mean(sums.unigram),
+      left: mean(sums.left),
+      neighbours: objective === 'mlm' ? mean(sums.neighbours) : NaN,
+      tokens,
+    };
   }
 }

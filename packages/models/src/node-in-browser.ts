@@ -5,8 +5,7 @@
 export * from './index.js';
 export const ECOLI_CDS_PATH = '';
 // The Node entry's own names, so a bundle resolves them and reaches the error below.
-export const
-  CHECKPOINT_FORMAT = undefined,
+export const CHECKPOINT_FORMAT = undefined,
   checkpointName = undefined,
   cleanRunFolder = undefined,
   disposeSnapshot = undefined,

@@ -40,7 +40,10 @@ export class AdamW {
   private readonly v: Tensor[];
   private readonly steps: number[];
 
-  constructor(namedParams: [string, Tensor][], readonly opts: AdamWOptions) {
+  constructor(
+    namedParams: [string, Tensor][],
+    readonly opts: AdamWOptions,
+  ) {
     this.names = namedParams.map(([n]) => n);
     this.params = namedParams.map(([, p]) => p);
     const noDecay = opts.noDecay ?? isNoDecayParameter;
@@ -58,7 +61,13 @@ export class AdamW {
   update(lr = this.opts.lr): Tensor | null {
     const live = this.params.map((_, i) => i).filter((i) => this.params[i]!.grad);
     if (live.length === 0) return null;
-    const norm = this.opts.maxGradNorm !== undefined ? T.clipGradNorm(live.map((i) => this.params[i]!.grad!), this.opts.maxGradNorm) : null;
+    const norm =
+      this.opts.maxGradNorm !== undefined
+        ? T.clipGradNorm(
+            live.map((i) => this.params[i]!.grad!),
+            this.opts.maxGradNorm,
+          )
+        : null;
     for (const i of live) this.steps[i]!++;
     // One multi-tensor step per distinct step count (a single group unless unfreezing happened).
     for (const step of new Set(live.map((i) => this.steps[i]!))) {
@@ -94,7 +103,10 @@ export class AdamW {
     }
     this.params.forEach((p, i) => {
       for (const t of [state.m[i]!, state.v[i]!]) {
-        if (t.shape.join() !== p.shape.join()) throw new Error(`AdamW.loadState: moment of ${this.names[i]} is [${t.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`);
+        if (t.shape.join() !== p.shape.join())
+          throw new Error(
+            `AdamW.loadState: moment of ${this.names[i]} is [${t.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`,
+          );
       }
       T.assign(this.m[i]!, state.m[i]!);
       T.assign(this.v[i]!, state.v[i]!);
@@ -108,7 +120,10 @@ export class AdamW {
 }
 
 /** Linear warmup to `maxLr`, then cosine decay to `minLr` at `totalSteps`. */
-export function cosineSchedule(step: number, opts: { maxLr: number; minLr: number; warmupSteps: number; totalSteps: number }): number {
+export function cosineSchedule(
+  step: number,
+  opts: { maxLr: number; minLr: number; warmupSteps: number; totalSteps: number },
+): number {
   if (step < opts.warmupSteps) return (opts.maxLr * (step + 1)) / opts.warmupSteps;
   const progress = Math.min(1, (step - opts.warmupSteps) / Math.max(1, opts.totalSteps - opts.warmupSteps));
   return opts.minLr + 0.5 * (opts.maxLr - opts.minLr) * (1 + Math.cos(Math.PI * progress));

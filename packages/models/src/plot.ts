@@ -9,7 +9,10 @@ export interface Series {
 }
 
 /** A line chart of (x, y) series with axes, ticks and a legend. */
-export function lineChartSvg(series: Series[], opts: { title: string; xLabel: string; yLabel: string; width?: number; height?: number }): string {
+export function lineChartSvg(
+  series: Series[],
+  opts: { title: string; xLabel: string; yLabel: string; width?: number; height?: number },
+): string {
   const width = opts.width ?? 720;
   const height = opts.height ?? 420;
   const m = { left: 64, right: 20, top: 40, bottom: 52 };
@@ -21,7 +24,8 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
   const [y0, y1] = [Math.min(...ys) - pad, Math.max(...ys) + pad];
   const sx = (x: number) => m.left + ((x - x0) / (x1 - x0)) * (width - m.left - m.right);
   const sy = (y: number) => height - m.bottom - ((y - y0) / (y1 - y0)) * (height - m.top - m.bottom);
-  const ticks = (lo: number, hi: number, n: number) => Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+  const ticks = (lo: number, hi: number, n: number) =>
+    Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
   const esc = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
@@ -33,16 +37,24 @@ export function lineChartSvg(series: Series[], opts: { title: string; xLabel: st
     parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${sy(y)}" y2="${sy(y)}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${m.left - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(decimals)}</text>`);
   }
-  for (const x of ticks(x0, x1, 6)) parts.push(`<text x="${sx(x)}" y="${height - m.bottom + 18}" text-anchor="middle">${Math.round(x)}</text>`);
+  for (const x of ticks(x0, x1, 6))
+    parts.push(`<text x="${sx(x)}" y="${height - m.bottom + 18}" text-anchor="middle">${Math.round(x)}</text>`);
   parts.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${height - m.bottom}" stroke="#333"/>`);
-  parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${height - m.bottom}" y2="${height - m.bottom}" stroke="#333"/>`);
+  parts.push(
+    `<line x1="${m.left}" x2="${width - m.right}" y1="${height - m.bottom}" y2="${height - m.bottom}" stroke="#333"/>`,
+  );
   parts.push(`<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${height / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(16 ${height / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const d = s.points.map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     if (s.style !== 'points') parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
-    if (s.style === 'points' || s.points.length < 40) for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${s.color}"/>`);
-    parts.push(`<rect x="${width - m.right - 190}" y="${m.top + 6 + i * 18}" width="12" height="12" fill="${s.color}"/>`);
+    if (s.style === 'points' || s.points.length < 40)
+      for (const [x, y] of s.points) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${s.color}"/>`);
+    parts.push(
+      `<rect x="${width - m.right - 190}" y="${m.top + 6 + i * 18}" width="12" height="12" fill="${s.color}"/>`,
+    );
     parts.push(`<text x="${width - m.right - 172}" y="${m.top + 16 + i * 18}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
@@ -55,7 +67,10 @@ export function asciiChart(values: number[], opts: { width?: number; height?: nu
   const height = opts.height ?? 10;
   if (values.length === 0) return '';
   const buckets = Array.from({ length: width }, (_, i) => {
-    const slice = values.slice(Math.floor((i * values.length) / width), Math.max(Math.floor(((i + 1) * values.length) / width), Math.floor((i * values.length) / width) + 1));
+    const slice = values.slice(
+      Math.floor((i * values.length) / width),
+      Math.max(Math.floor(((i + 1) * values.length) / width), Math.floor((i * values.length) / width) + 1),
+    );
     return slice.reduce((a, b) => a + b, 0) / slice.length;
   });
   const lo = Math.min(...buckets);

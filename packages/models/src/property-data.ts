@@ -39,23 +39,30 @@ const NUCLEOTIDES = /^[ACGTUacgtu]+$/;
 
 function columnsPresent(source: string, columns: string[], needed: string[]): void {
   const missing = needed.filter((c) => !columns.includes(c));
-  if (missing.length) throw new Error(`${source}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (columns: ${columns.join(', ')})`);
+  if (missing.length)
+    throw new Error(
+      `${source}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (columns: ${columns.join(', ')})`,
+    );
 }
 
 /** Codon ids of one record; names the line and the first bad letter of a sequence that is not ACGU/T. */
 function codonsOf(tokenizer: CodonTokenizer, sequence: string, where: string): Int32Array {
   const trimmed = sequence.trim();
-  if (trimmed.length < 3) throw new Error(`${where}: the sequence has ${trimmed.length} nucleotides, fewer than one codon`);
+  if (trimmed.length < 3)
+    throw new Error(`${where}: the sequence has ${trimmed.length} nucleotides, fewer than one codon`);
   if (!NUCLEOTIDES.test(trimmed)) {
     const at = [...trimmed].findIndex((c) => !'ACGTUacgtu'.includes(c));
-    throw new Error(`${where}: letter '${trimmed[at]}' at nucleotide ${at + 1} is not A, C, G or U (a codon containing it has no id)`);
+    throw new Error(
+      `${where}: letter '${trimmed[at]}' at nucleotide ${at + 1} is not A, C, G or U (a codon containing it has no id)`,
+    );
   }
   return tokenizer.encode(trimmed, { addSpecialTokens: false });
 }
 
 function numberOf(text: string, where: string, column: string): number {
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new Error(`${where}: column "${column}" is not a finite number: '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new Error(`${where}: column "${column}" is not a finite number: '${text}'`);
   return value;
 }
 
@@ -76,12 +83,21 @@ export function codonbertDatasetFromCsv(text: string, opts: { name: string; sour
   columnsPresent(source, columns, ['Sequence', 'Value', 'Split']);
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
   const data: PropertyDataset = { name: opts.name, task: 'regression', train: [], validation: [], test: [] };
-  const splits = { train: 'train', val: 'validation', valid: 'validation', validation: 'validation', test: 'test' } as const;
+  const splits = {
+    train: 'train',
+    val: 'validation',
+    valid: 'validation',
+    validation: 'validation',
+    test: 'test',
+  } as const;
   for (const row of rows) {
     const where = `${source} line ${row.lineNumber}`;
     const split = splits[row.fields.Split!.trim().toLowerCase() as keyof typeof splits];
     if (!split) throw new Error(`${where}: Split '${row.fields.Split}' is not train, val or test`);
-    data[split].push({ codons: codonsOf(tokenizer, row.fields.Sequence!, where), target: numberOf(row.fields.Value!, where, 'Value') });
+    data[split].push({
+      codons: codonsOf(tokenizer, row.fields.Sequence!, where),
+      target: numberOf(row.fields.Value!, where, 'Value'),
+    });
   }
   return checkSplits(data, source);
 }
@@ -91,24 +107,40 @@ export function codonbertDatasetFromCsv(text: string, opts: { name: string; sour
  * fold `testFold` is the test set, fold `validationFold` (default: the next one) the validation set,
  * the other eight train.
  */
-export function ecoliExpressionFromCsv(text: string, opts: { testFold: number; validationFold?: number; sourceName?: string }): PropertyDataset {
+export function ecoliExpressionFromCsv(
+  text: string,
+  opts: { testFold: number; validationFold?: number; sourceName?: string },
+): PropertyDataset {
   const source = opts.sourceName ?? ECOLI_EXPRESSION_FILE;
   const { testFold } = opts;
   const validationFold = opts.validationFold ?? (testFold % 10) + 1;
-  for (const [name, fold] of [['testFold', testFold], ['validationFold', validationFold]] as const) {
-    if (!Number.isInteger(fold) || fold < 1 || fold > 10) throw new RangeError(`ecoliExpressionFromCsv: ${name} must be an integer in 1..10, got ${fold}`);
+  for (const [name, fold] of [
+    ['testFold', testFold],
+    ['validationFold', validationFold],
+  ] as const) {
+    if (!Number.isInteger(fold) || fold < 1 || fold > 10)
+      throw new RangeError(`ecoliExpressionFromCsv: ${name} must be an integer in 1..10, got ${fold}`);
   }
-  if (testFold === validationFold) throw new RangeError(`ecoliExpressionFromCsv: the test and validation folds are both ${testFold}`);
+  if (testFold === validationFold)
+    throw new RangeError(`ecoliExpressionFromCsv: the test and validation folds are both ${testFold}`);
   const { columns, rows } = parseCsv(text, { sourceName: source });
   columnsPresent(source, columns, ['sequence', 'label', 'cv_fold']);
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
-  const data: PropertyDataset = { name: `ecoli-fold${testFold}`, task: 'classification', classes: 2, train: [], validation: [], test: [] };
+  const data: PropertyDataset = {
+    name: `ecoli-fold${testFold}`,
+    task: 'classification',
+    classes: 2,
+    train: [],
+    validation: [],
+    test: [],
+  };
   for (const row of rows) {
     const where = `${source} line ${row.lineNumber}`;
     const label = numberOf(row.fields.label!, where, 'label');
     if (label !== 0 && label !== 1) throw new Error(`${where}: label must be 0 or 1, got ${row.fields.label}`);
     const fold = numberOf(row.fields.cv_fold!, where, 'cv_fold');
-    if (!Number.isInteger(fold) || fold < 1 || fold > 10) throw new Error(`${where}: cv_fold must be an integer in 1..10, got ${row.fields.cv_fold}`);
+    if (!Number.isInteger(fold) || fold < 1 || fold > 10)
+      throw new Error(`${where}: cv_fold must be an integer in 1..10, got ${row.fields.cv_fold}`);
     const split = fold === testFold ? 'test' : fold === validationFold ? 'validation' : 'train';
     data[split].push({ codons: codonsOf(tokenizer, row.fields.sequence!, where), target: label });
   }

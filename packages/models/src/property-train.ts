@@ -69,10 +69,16 @@ export class PropertyModel extends Module {
   readonly head: TextCnnHead;
   readonly backbone: HelmModel | null;
   readonly embedding: Embedding | null;
-  constructor(readonly mode: PropertyFinetuneMode, inputSize: number, outputs: number, opts: { backbone?: HelmModel; head?: PropertyTrainOptions['head'] } = {}) {
+  constructor(
+    readonly mode: PropertyFinetuneMode,
+    inputSize: number,
+    outputs: number,
+    opts: { backbone?: HelmModel; head?: PropertyTrainOptions['head'] } = {},
+  ) {
     super();
     this.backbone = mode === 'full' ? this.module('backbone', opts.backbone!) : null;
-    this.embedding = mode === 'scratch' ? this.module('embedding', new Embedding(CODON_TOKENS.firstCodon + 64, inputSize)) : null;
+    this.embedding =
+      mode === 'scratch' ? this.module('embedding', new Embedding(CODON_TOKENS.firstCodon + 64, inputSize)) : null;
     this.head = this.module('head', new TextCnnHead({ inputSize, outputs, ...opts.head }));
   }
 }
@@ -105,7 +111,11 @@ function backboneFeatures(backbone: HelmModel, examples: readonly PropertyExampl
 }
 
 /** Frozen mode: every example's features once, in batches of similar length. */
-async function cacheFeatures(backbone: HelmModel, examples: readonly PropertyExample[], batchSize: number): Promise<Float32Array[]> {
+async function cacheFeatures(
+  backbone: HelmModel,
+  examples: readonly PropertyExample[],
+  batchSize: number,
+): Promise<Float32Array[]> {
   const d = backbone.cfg.dModel;
   const out: Float32Array[] = new Array(examples.length);
   const order = examples.map((_, i) => i).sort((a, b) => examples[a]!.codons.length - examples[b]!.codons.length);
@@ -129,15 +139,26 @@ async function cacheFeatures(backbone: HelmModel, examples: readonly PropertyExa
  * test metrics at the best validation epoch. `backbone` is required except in 'scratch' mode; in
  * 'full' mode its weights change (pass a copy to keep the original).
  */
-export async function finetuneProperty(backbone: HelmModel | null, data: PropertyDataset, options: Partial<PropertyTrainOptions> = {}, hooks: TrainerHooks = {}): Promise<PropertyResult> {
+export async function finetuneProperty(
+  backbone: HelmModel | null,
+  data: PropertyDataset,
+  options: Partial<PropertyTrainOptions> = {},
+  hooks: TrainerHooks = {},
+): Promise<PropertyResult> {
   const opts = { ...PROPERTY_TRAIN_DEFAULTS, ...options };
-  if (!['frozen', 'full', 'scratch'].includes(opts.mode)) throw new RangeError(`finetuneProperty: mode must be frozen, full or scratch, got ${opts.mode}`);
+  if (!['frozen', 'full', 'scratch'].includes(opts.mode))
+    throw new RangeError(`finetuneProperty: mode must be frozen, full or scratch, got ${opts.mode}`);
   if (opts.mode !== 'scratch' && !backbone) throw new Error(`finetuneProperty: mode '${opts.mode}' needs a backbone`);
-  for (const [name, v, min] of [['batchSize', opts.batchSize, 1], ['maxEpochs', opts.maxEpochs, 1], ['patience', opts.patience, 1]] as const) {
-    if (!Number.isInteger(v) || v < min) throw new RangeError(`finetuneProperty: ${name} must be an integer ≥ ${min}, got ${v}`);
+  for (const [name, v, min] of [
+    ['batchSize', opts.batchSize, 1],
+    ['maxEpochs', opts.maxEpochs, 1],
+    ['patience', opts.patience, 1],
+  ] as const) {
+    if (!Number.isInteger(v) || v < min)
+      throw new RangeError(`finetuneProperty: ${name} must be an integer ≥ ${min}, got ${v}`);
   }
   const regression = data.task === 'regression';
-  const outputs = regression ? 1 : data.classes ?? 2;
+  const outputs = regression ? 1 : (data.classes ?? 2);
   const inputSize = opts.mode === 'scratch' ? opts.embeddingSize : backbone!.cfg.dModel;
   const head = { ...opts.head };
   const minLength = Math.max(...(head.kernels ?? [3, 4, 5]));
@@ -145,9 +166,12 @@ export async function finetuneProperty(backbone: HelmModel | null, data: Propert
   for (const split of ['train', 'validation', 'test'] as const) {
     for (const [i, e] of data[split].entries()) {
       if (e.codons.length < minLength || e.codons.length > maxLength) {
-        throw new RangeError(`${data.name}: ${split} example ${i} has ${e.codons.length} codons; the head needs ≥ ${minLength}${backbone ? ` and the backbone ≤ ${maxLength}` : ''}`);
+        throw new RangeError(
+          `${data.name}: ${split} example ${i} has ${e.codons.length} codons; the head needs ≥ ${minLength}${backbone ? ` and the backbone ≤ ${maxLength}` : ''}`,
+        );
       }
-      if (!regression && !(Number.isInteger(e.target) && e.target >= 0 && e.target < outputs)) throw new RangeError(`${data.name}: ${split} example ${i} has class ${e.target}, not in 0..${outputs - 1}`);
+      if (!regression && !(Number.isInteger(e.target) && e.target >= 0 && e.target < outputs))
+        throw new RangeError(`${data.name}: ${split} example ${i} has class ${e.target}, not in 0..${outputs - 1}`);
     }
   }
   const started = performance.now();
@@ -205,7 +229,9 @@ export async function finetuneProperty(backbone: HelmModel | null, data: Propert
       return row.indexOf(Math.max(...row));
     });
     const scores = truth.map((_, i) => y[i * outputs + 1]! - y[i * outputs]!);
-    return outputs === 2 ? { auroc: auroc(truth, scores), accuracy: accuracy(truth, predicted) } : { accuracy: accuracy(truth, predicted) };
+    return outputs === 2
+      ? { auroc: auroc(truth, scores), accuracy: accuracy(truth, predicted) }
+      : { accuracy: accuracy(truth, predicted) };
   };
   const selectBy = regression ? 'spearman' : outputs === 2 ? 'auroc' : 'accuracy';
 
@@ -218,7 +244,9 @@ export async function finetuneProperty(backbone: HelmModel | null, data: Propert
     // NaN (e.g. constant predictions) never counts as better; the untrained head (epoch 0) is the fallback.
     if (best && !(value > best.value)) return;
     for (const t of best?.state.values() ?? []) t.dispose();
-    const state = new Map(model.namedParameters().map(([n, p]) => [n, T.keep(noGrad(() => T.clone(p)))] as [string, Tensor]));
+    const state = new Map(
+      model.namedParameters().map(([n, p]) => [n, T.keep(noGrad(() => T.clone(p)))] as [string, Tensor]),
+    );
     best = { value: Number.isNaN(value) ? -Infinity : value, epoch, state, metrics };
   };
 
@@ -238,8 +266,18 @@ export async function finetuneProperty(backbone: HelmModel | null, data: Propert
       model,
       loss: (m, batch) => {
         const y = forward(m, batch.examples);
-        if (!regression) return T.crossEntropy(y, T.tensor(batch.examples.map((e) => e.target), { shape: [batch.examples.length], dtype: 'i32' }));
-        const target = T.tensor(batch.examples.map((e) => (e.target - mean) / std), { shape: [batch.examples.length] });
+        if (!regression)
+          return T.crossEntropy(
+            y,
+            T.tensor(
+              batch.examples.map((e) => e.target),
+              { shape: [batch.examples.length], dtype: 'i32' },
+            ),
+          );
+        const target = T.tensor(
+          batch.examples.map((e) => (e.target - mean) / std),
+          { shape: [batch.examples.length] },
+        );
         return T.mean(T.square(T.sub(y.reshape([-1]), target)));
       },
       source: {

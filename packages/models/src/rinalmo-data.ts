@@ -38,9 +38,13 @@ export interface NucleotideCorpus {
  * a split that depends only on the file's order. Sequences longer than `maxLength − 2` keep their
  * full length here; batches crop them.
  */
-export function nucleotideCorpus(records: Iterable<FastaRecord>, opts: { validationEvery?: number; source?: string } = {}): NucleotideCorpus {
+export function nucleotideCorpus(
+  records: Iterable<FastaRecord>,
+  opts: { validationEvery?: number; source?: string } = {},
+): NucleotideCorpus {
   const every = opts.validationEvery ?? 20;
-  if (!Number.isInteger(every) || every < 2) throw new RangeError(`nucleotideCorpus: validationEvery must be an integer ≥ 2, got ${every}`);
+  if (!Number.isInteger(every) || every < 2)
+    throw new RangeError(`nucleotideCorpus: validationEvery must be an integer ≥ 2, got ${every}`);
   const tokenizer = new NucleotideTokenizer();
   const corpus: NucleotideCorpus = { train: [], validation: [], validationIds: [], source: opts.source ?? 'corpus' };
   let n = 0;
@@ -54,7 +58,9 @@ export function nucleotideCorpus(records: Iterable<FastaRecord>, opts: { validat
     n++;
   }
   if (corpus.train.length === 0 || corpus.validation.length === 0) {
-    throw new Error(`${corpus.source}: ${n} sequences are too few for a training and a validation split (every ${every}th is held out)`);
+    throw new Error(
+      `${corpus.source}: ${n} sequences are too few for a training and a validation split (every ${every}th is held out)`,
+    );
   }
   return corpus;
 }
@@ -94,10 +100,21 @@ function crop(tokens: Int32Array, maxLength: number, rng: SeededRandom): Int32Ar
 }
 
 /** RiNALMo BERT masking of a batch of tokenized sequences, padded to the longest (after cropping). */
-export function rinalmoMlmBatch(sequences: readonly Int32Array[], rng: SeededRandom, opts: MlmMaskingOptions = {}): RinalmoMlmBatch {
+export function rinalmoMlmBatch(
+  sequences: readonly Int32Array[],
+  rng: SeededRandom,
+  opts: MlmMaskingOptions = {},
+): RinalmoMlmBatch {
   const { maxLength, maskRatio, maskTokenProb, randomTokenProb } = { ...RINALMO_MASKING, ...opts };
-  if (!(maxLength >= 3)) throw new RangeError(`rinalmoMlmBatch: maxLength must be ≥ 3 (<cls>, a token, <eos>), got ${maxLength}`);
-  if (!(maskRatio > 0 && maskRatio <= 1 && maskTokenProb >= 0 && randomTokenProb >= 0 && maskTokenProb + randomTokenProb <= 1)) {
+  if (!(maxLength >= 3))
+    throw new RangeError(`rinalmoMlmBatch: maxLength must be ≥ 3 (<cls>, a token, <eos>), got ${maxLength}`);
+  if (!(
+    maskRatio > 0 &&
+    maskRatio <= 1 &&
+    maskTokenProb >= 0 &&
+    randomTokenProb >= 0 &&
+    maskTokenProb + randomTokenProb <= 1
+  )) {
     throw new RangeError('rinalmoMlmBatch: need 0 < maskRatio ≤ 1 and maskTokenProb + randomTokenProb ≤ 1');
   }
   const rows = sequences.map((s) => crop(s, maxLength, rng));
@@ -121,7 +138,8 @@ export function rinalmoMlmBatch(sequences: readonly Int32Array[], rng: SeededRan
       batch.targets[at + i] = tokens[i]!;
       const u = rng.next();
       if (u < maskTokenProb) batch.ids[at + i] = RINALMO_TOKENS.mask;
-      else if (u < maskTokenProb + randomTokenProb) batch.ids[at + i] = NUCLEOTIDE_IDS[rng.intBetween(0, NUCLEOTIDE_IDS.length - 1)]!;
+      else if (u < maskTokenProb + randomTokenProb)
+        batch.ids[at + i] = NUCLEOTIDE_IDS[rng.intBetween(0, NUCLEOTIDE_IDS.length - 1)]!;
       batch.selected++;
     }
   });
@@ -150,14 +168,19 @@ export class RinalmoMlmSource {
   private readonly perEpoch: number;
   private order: { epoch: number; indices: number[] } | null = null;
 
-  constructor(readonly corpus: NucleotideCorpus, readonly opts: RinalmoMlmSourceOptions) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`RinalmoMlmSource: batchSize must be a positive integer, got ${opts.batchSize}`);
+  constructor(
+    readonly corpus: NucleotideCorpus,
+    readonly opts: RinalmoMlmSourceOptions,
+  ) {
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new RangeError(`RinalmoMlmSource: batchSize must be a positive integer, got ${opts.batchSize}`);
     this.seed = opts.seed ?? 0;
     this.perEpoch = Math.max(1, Math.floor(corpus.train.length / opts.batchSize));
   }
 
   batch(index: number): RinalmoMlmBatch {
-    if (!Number.isInteger(index) || index < 0) throw new RangeError(`RinalmoMlmSource: batch index must be a non-negative integer, got ${index}`);
+    if (!Number.isInteger(index) || index < 0)
+      throw new RangeError(`RinalmoMlmSource: batch index must be a non-negative integer, got ${index}`);
     const epoch = Math.floor(index / this.perEpoch);
     if (this.order?.epoch !== epoch) {
       this.order = { epoch, indices: seededRandom(mix(this.seed, -1 - epoch)).shuffle([...this.corpus.train.keys()]) };
@@ -180,14 +203,18 @@ export class RinalmoMlmSource {
     const sequences = this.corpus.validation.slice(0, opts.limit ?? this.corpus.validation.length);
     const rng = seededRandom(mix(this.seed, 0x7fffffff));
     const out: RinalmoMlmBatch[] = [];
-    for (let i = 0; i < sequences.length; i += size) out.push(rinalmoMlmBatch(sequences.slice(i, i + size), rng, this.opts));
+    for (let i = 0; i < sequences.length; i += size)
+      out.push(rinalmoMlmBatch(sequences.slice(i, i + size), rng, this.opts));
     return out;
   }
 }
 
 /** The batch's ids and targets as i32 tensors [batch, length]. */
 export function rinalmoBatchTensors(batch: RinalmoMlmBatch): { ids: T.Tensor; targets: T.Tensor } {
-  return { ids: T.tensor(batch.ids, { shape: batch.shape, dtype: 'i32' }), targets: T.tensor(batch.targets, { shape: batch.shape, dtype: 'i32' }) };
+  return {
+    ids: T.tensor(batch.ids, { shape: batch.shape, dtype: 'i32' }),
+    targets: T.tensor(batch.targets, { shape: batch.shape, dtype: 'i32' }),
+  };
 }
 
 /**
@@ -195,19 +222,24 @@ export function rinalmoBatchTensors(batch: RinalmoMlmBatch): { ids: T.Tensor; ta
  * (argmax = original token), without gradients; the model is evaluated in eval mode and its
  * training flag restored.
  */
-export async function evaluateRinalmoMlm(model: RinalmoModel, batches: readonly RinalmoMlmBatch[]): Promise<{ loss: number; accuracy: number; selected: number }> {
+export async function evaluateRinalmoMlm(
+  model: RinalmoModel,
+  batches: readonly RinalmoMlmBatch[],
+): Promise<{ loss: number; accuracy: number; selected: number }> {
   const wasTraining = model.training;
   model.eval();
   let [lossSum, correct, selected] = [0, 0, 0];
   try {
     for (const batch of batches) {
-      const [loss, hits] = noGrad(() => T.tidy(() => {
-        const { ids, targets } = rinalmoBatchTensors(batch);
-        const logits = model.forward(ids).logits;
-        if (!logits) throw new Error('evaluateRinalmoMlm: the model has no MLM head');
-        const xe = rinalmoMlmLoss(logits, targets);
-        return [xe, T.sum(T.cast(T.eq(T.argmax(logits, -1), targets), 'f32'))];
-      }));
+      const [loss, hits] = noGrad(() =>
+        T.tidy(() => {
+          const { ids, targets } = rinalmoBatchTensors(batch);
+          const logits = model.forward(ids).logits;
+          if (!logits) throw new Error('evaluateRinalmoMlm: the model has no MLM head');
+          const xe = rinalmoMlmLoss(logits, targets);
+          return [xe, T.sum(T.cast(T.eq(T.argmax(logits, -1), targets), 'f32'))];
+        }),
+      );
       lossSum += (await loss.item()) * batch.selected;
       correct += await hits.item();
       selected += batch.selected;

@@ -30,14 +30,21 @@ export interface RinalmoEmbeddings {
 const MAX_PER_TOKEN_FLOATS = 2 ** 30;
 
 /** Embeds token sequences (official alphabet, each <cls> … <eos>) with `model` in eval mode; its mode is restored. */
-export async function embedRinalmo(model: RinalmoModel, seqs: readonly Int32Array[], opts: RinalmoEmbedOptions = {}): Promise<RinalmoEmbeddings> {
+export async function embedRinalmo(
+  model: RinalmoModel,
+  seqs: readonly Int32Array[],
+  opts: RinalmoEmbedOptions = {},
+): Promise<RinalmoEmbeddings> {
   const batchSize = opts.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`embedRinalmo: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`embedRinalmo: batchSize must be a positive integer, got ${batchSize}`);
   const d = model.cfg.dim;
   const N = seqs.length;
   const maxLength = Math.max(0, ...seqs.map((s) => s.length));
   if (opts.perToken && N * maxLength * d > MAX_PER_TOKEN_FLOATS) {
-    throw new RangeError(`embedRinalmo: per-token output would hold ${N} × ${maxLength} × ${d} floats (over 4 GiB); embed fewer or shorter sequences per call`);
+    throw new RangeError(
+      `embedRinalmo: per-token output would hold ${N} × ${maxLength} × ${d} floats (over 4 GiB); embed fewer or shorter sequences per call`,
+    );
   }
   const mean = new Float32Array(N * d);
   const representation = opts.perToken ? new Float32Array(N * maxLength * d) : undefined;
@@ -50,7 +57,9 @@ export async function embedRinalmo(model: RinalmoModel, seqs: readonly Int32Arra
       const L = Math.max(...rows.map((i) => seqs[i]!.length));
       const ids = new Int32Array(rows.length * L).fill(RINALMO_TOKENS.pad);
       rows.forEach((i, r) => ids.set(seqs[i]!, r * L));
-      const h = noGrad(() => T.tidy(() => model.forward(T.tensor(ids, { shape: [rows.length, L], dtype: 'i32' })).representation));
+      const h = noGrad(() =>
+        T.tidy(() => model.forward(T.tensor(ids, { shape: [rows.length, L], dtype: 'i32' })).representation),
+      );
       const values = (await h.data()) as Float32Array;
       h.dispose();
       rows.forEach((i, r) => {

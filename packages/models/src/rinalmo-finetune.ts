@@ -17,12 +17,32 @@ import { Module } from './module.js';
 import { mixSeed } from './data.js';
 import { RINALMO_TOKENS, RinalmoModel, type RinalmoConfig } from './rinalmo.js';
 import {
-  ClassificationHead, type ClassificationHeadConfig, RegressionHead, type RegressionHeadConfig, SecondaryStructureHead,
-  type SecondaryStructureHeadConfig, pairLoss,
+  ClassificationHead,
+  type ClassificationHeadConfig,
+  RegressionHead,
+  type RegressionHeadConfig,
+  SecondaryStructureHead,
+  type SecondaryStructureHeadConfig,
+  pairLoss,
 } from './rinalmo-heads.js';
-import type { ClassificationDataset, FamilySplit, LabelledSequence, RegressionDataset, Standardizer, StructureRecord, ValuedSequence } from './downstream-data.js';
+import type {
+  ClassificationDataset,
+  FamilySplit,
+  LabelledSequence,
+  RegressionDataset,
+  Standardizer,
+  StructureRecord,
+  ValuedSequence,
+} from './downstream-data.js';
 import { fitStandardizer, standardize, unstandardize } from './downstream-data.js';
-import { THRESHOLD_GRID, meanScores, pairCandidates, pairsAboveThreshold, structureScores, tuneThreshold } from './secondary-structure.js';
+import {
+  THRESHOLD_GRID,
+  meanScores,
+  pairCandidates,
+  pairsAboveThreshold,
+  structureScores,
+  tuneThreshold,
+} from './secondary-structure.js';
 import { classificationMetrics, regressionMetrics } from './downstream-metrics.js';
 import { type BatchSource, type TrainSetup, type UnfreezeStage, gradualUnfreeze } from './trainer.js';
 import { registerModelKind } from './registry.js';
@@ -58,12 +78,20 @@ export class RinalmoDownstream extends Module {
 
   constructor(readonly cfg: RinalmoDownstreamConfig) {
     super();
-    if (!(cfg.task in HEAD_DEFAULTS)) throw new RangeError(`RinalmoDownstream: unknown task "${String(cfg.task)}" (ss, ncrna, regression)`);
+    if (!(cfg.task in HEAD_DEFAULTS))
+      throw new RangeError(`RinalmoDownstream: unknown task "${String(cfg.task)}" (ss, ncrna, regression)`);
     this.encoderName = cfg.task === 'ncrna' ? 'rinalmo' : 'lm';
     this.encoder = this.module(this.encoderName, new RinalmoModel({ ...cfg.encoder, mlmHead: false }));
     const dim = this.encoder.cfg.dim;
     const head = { ...HEAD_DEFAULTS[cfg.task], ...cfg.head, dim } as never;
-    this.head = this.module('pred_head', cfg.task === 'ss' ? new SecondaryStructureHead(head) : cfg.task === 'ncrna' ? new ClassificationHead(head) : new RegressionHead(head));
+    this.head = this.module(
+      'pred_head',
+      cfg.task === 'ss'
+        ? new SecondaryStructureHead(head)
+        : cfg.task === 'ncrna'
+          ? new ClassificationHead(head)
+          : new RegressionHead(head),
+    );
   }
 
   /**
@@ -88,7 +116,10 @@ export class RinalmoDownstream extends Module {
 registerModelKind('rinalmo-downstream', {
   create: (config) => new RinalmoDownstream(config as unknown as RinalmoDownstreamConfig),
   owns: (model) => model instanceof RinalmoDownstream,
-  config: (model) => ({ ...(model as RinalmoDownstream).cfg, encoder: { ...(model as RinalmoDownstream).encoder.cfg } }),
+  config: (model) => ({
+    ...(model as RinalmoDownstream).cfg,
+    encoder: { ...(model as RinalmoDownstream).encoder.cfg },
+  }),
   describe: (config) => `RiNALMo with a ${String(config.task)} head`,
 });
 
@@ -99,11 +130,17 @@ export type RinalmoFinetuneMode = 'frozen' | 'full' | 'gradual';
  * everything, `gradual` the head first and one more group (top block + final LayerNorm, the
  * next block, …, the embedding) every `unfreezeEvery` steps.
  */
-export function finetuneFreezing(model: RinalmoDownstream, mode: RinalmoFinetuneMode, unfreezeEvery = 0): { freeze: string[]; unfreeze: UnfreezeStage[] } {
+export function finetuneFreezing(
+  model: RinalmoDownstream,
+  mode: RinalmoFinetuneMode,
+  unfreezeEvery = 0,
+): { freeze: string[]; unfreeze: UnfreezeStage[] } {
   if (mode === 'full') return { freeze: [], unfreeze: [] };
   if (mode === 'frozen') return { freeze: [model.encoderName], unfreeze: [] };
-  if (mode !== 'gradual') throw new RangeError(`finetuneFreezing: unknown mode "${String(mode)}" (frozen, full, gradual)`);
-  if (!(Number.isInteger(unfreezeEvery) && unfreezeEvery >= 1)) throw new RangeError(`finetuneFreezing: gradual unfreezing needs unfreezeEvery ≥ 1 step, got ${unfreezeEvery}`);
+  if (mode !== 'gradual')
+    throw new RangeError(`finetuneFreezing: unknown mode "${String(mode)}" (frozen, full, gradual)`);
+  if (!(Number.isInteger(unfreezeEvery) && unfreezeEvery >= 1))
+    throw new RangeError(`finetuneFreezing: gradual unfreezing needs unfreezeEvery ≥ 1 step, got ${unfreezeEvery}`);
   return gradualUnfreeze(model.unfreezeGroups(), unfreezeEvery);
 }
 
@@ -113,14 +150,20 @@ const tokenizer = new NucleotideTokenizer();
 class EpochBatches<I> {
   private order: { epoch: number; indices: number[] } | null = null;
   private readonly perEpoch: number;
-  constructor(readonly items: readonly I[], readonly size: number, readonly seed: number) {
+  constructor(
+    readonly items: readonly I[],
+    readonly size: number,
+    readonly seed: number,
+  ) {
     if (items.length === 0) throw new Error('fine-tuning: the training split is empty');
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`fine-tuning: batch size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`fine-tuning: batch size must be a positive integer, got ${size}`);
     this.perEpoch = Math.max(1, Math.floor(items.length / size));
   }
   pick(index: number): I[] {
     const epoch = Math.floor(index / this.perEpoch);
-    if (this.order?.epoch !== epoch) this.order = { epoch, indices: seededRandom(mixSeed(this.seed, epoch)).shuffle([...this.items.keys()]) };
+    if (this.order?.epoch !== epoch)
+      this.order = { epoch, indices: seededRandom(mixSeed(this.seed, epoch)).shuffle([...this.items.keys()]) };
     const start = (index % this.perEpoch) * this.size;
     return this.order.indices.slice(start, start + this.size).map((i) => this.items[i]!);
   }
@@ -142,7 +185,10 @@ function source<I, B extends { tokens: number }>(batches: EpochBatches<I>, make:
 }
 
 /** Token ids of sequences, <cls> … <eos>, cut to `maxLength` tokens (keeping <eos>), right-padded. */
-export function encodeSequences(sequences: readonly string[], maxLength = Infinity): { ids: Int32Array; shape: [number, number]; mask: Float32Array } {
+export function encodeSequences(
+  sequences: readonly string[],
+  maxLength = Infinity,
+): { ids: Int32Array; shape: [number, number]; mask: Float32Array } {
   const rows = sequences.map((s) => {
     const ids = tokenizer.encode(s);
     if (ids.length <= maxLength) return ids;
@@ -160,7 +206,8 @@ export function encodeSequences(sequences: readonly string[], maxLength = Infini
   return { ids, shape: [rows.length, length], mask };
 }
 
-const idsTensor = (e: { ids: Int32Array; shape: [number, number] }) => T.tensor(e.ids, { shape: e.shape, dtype: 'i32' });
+const idsTensor = (e: { ids: Int32Array; shape: [number, number] }) =>
+  T.tensor(e.ids, { shape: e.shape, dtype: 'i32' });
 
 async function withoutGrad<R>(model: Module, run: () => Promise<R>): Promise<R> {
   const wasTraining = (model as RinalmoDownstream).training;
@@ -215,7 +262,10 @@ export interface StructureEvaluation {
 async function structureCandidates(model: RinalmoDownstream, records: readonly StructureRecord[]) {
   const out = [];
   for (const record of records) {
-    out.push({ candidates: pairCandidates(await pairProbabilities(model, record.sequence), record.sequence, THRESHOLD_GRID[0]!), target: record.partners });
+    out.push({
+      candidates: pairCandidates(await pairProbabilities(model, record.sequence), record.sequence, THRESHOLD_GRID[0]!),
+      target: record.partners,
+    });
   }
   return out;
 }
@@ -224,7 +274,11 @@ async function structureCandidates(model: RinalmoDownstream, records: readonly S
  * Tunes the threshold on `validation` (mean F1 with ±1 shifts over RiNALMo's grid), then scores
  * `test` at it; both without gradients, in eval mode.
  */
-export function evaluateStructures(model: RinalmoDownstream, validation: readonly StructureRecord[], test: readonly StructureRecord[]): Promise<StructureEvaluation> {
+export function evaluateStructures(
+  model: RinalmoDownstream,
+  validation: readonly StructureRecord[],
+  test: readonly StructureRecord[],
+): Promise<StructureEvaluation> {
   return withoutGrad(model, async () => {
     const { threshold } = tuneThreshold(await structureCandidates(model, validation));
     const scored = (await structureCandidates(model, test)).map(({ candidates, target }) => {
@@ -232,7 +286,13 @@ export function evaluateStructures(model: RinalmoDownstream, validation: readonl
       return { shift: structureScores(target, predicted, { shift: true }), exact: structureScores(target, predicted) };
     });
     const shift = meanScores(scored.map((s) => s.shift));
-    return { f1: shift.f1, f1Exact: meanScores(scored.map((s) => s.exact)).f1, precision: shift.precision, recall: shift.recall, threshold };
+    return {
+      f1: shift.f1,
+      f1Exact: meanScores(scored.map((s) => s.exact)).f1,
+      precision: shift.precision,
+      recall: shift.recall,
+      threshold,
+    };
   });
 }
 
@@ -250,15 +310,25 @@ export interface FinetuneTask<B> extends TrainSetup<RinalmoDownstream, B> {
 }
 
 /** Secondary structure on a family split: batches of one sequence (as RiNALMo), BCE on the upper triangle. */
-export function secondaryStructureTask(model: RinalmoDownstream, split: Pick<FamilySplit, 'train' | 'validation' | 'test'>, opts: StructureTaskOptions): FinetuneTask<StructureBatch> {
+export function secondaryStructureTask(
+  model: RinalmoDownstream,
+  split: Pick<FamilySplit, 'train' | 'validation' | 'test'>,
+  opts: StructureTaskOptions,
+): FinetuneTask<StructureBatch> {
   if (model.cfg.task !== 'ss') throw new Error(`secondaryStructureTask: the model has a ${model.cfg.task} head`);
-  const train = split.train.filter((r) => r.sequence.length >= 2 && r.sequence.length <= (opts.maxTrainLength ?? Infinity));
+  const train = split.train.filter(
+    (r) => r.sequence.length >= 2 && r.sequence.length <= (opts.maxTrainLength ?? Infinity),
+  );
   const validation = split.validation.slice(0, opts.validationLimit ?? split.validation.length);
-  if (validation.length === 0) throw new Error('secondaryStructureTask: no validation sequences to tune the threshold on');
+  if (validation.length === 0)
+    throw new Error('secondaryStructureTask: no validation sequences to tune the threshold on');
   return {
     model,
     loss: (m, batch) => pairLoss(pairLogits(m, batch.record.sequence), pairTargets(batch.record)),
-    source: source(new EpochBatches(train, 1, opts.seed), ([record]) => ({ record: record!, tokens: record!.sequence.length + 2 })),
+    source: source(new EpochBatches(train, 1, opts.seed), ([record]) => ({
+      record: record!,
+      tokens: record!.sequence.length + 2,
+    })),
     async evaluate(m) {
       const { f1, f1Exact, threshold } = await evaluateStructures(m, validation, validation);
       return { f1, f1Exact, threshold };
@@ -297,42 +367,69 @@ function sequenceBatch(sequences: readonly string[], maxLength: number): Sequenc
 }
 
 function classificationBatch(items: readonly LabelledSequence[], maxLength: number): ClassificationBatch {
-  return { ...sequenceBatch(items.map((i) => i.sequence), maxLength), labels: Int32Array.from(items, (i) => i.label) };
+  return {
+    ...sequenceBatch(
+      items.map((i) => i.sequence),
+      maxLength,
+    ),
+    labels: Int32Array.from(items, (i) => i.label),
+  };
 }
 
 function classLogits(model: RinalmoDownstream, batch: SequenceBatch): Tensor {
   return (model.head as ClassificationHead).forward(model.encoder.forward(idsTensor(batch)).representation);
 }
 
-async function evaluateClassification(model: RinalmoDownstream, items: readonly LabelledSequence[], opts: SequenceTaskOptions): Promise<Record<string, number>> {
+async function evaluateClassification(
+  model: RinalmoDownstream,
+  items: readonly LabelledSequence[],
+  opts: SequenceTaskOptions,
+): Promise<Record<string, number>> {
   return withoutGrad(model, async () => {
     const predictions: number[] = [];
     let lossSum = 0;
     for (let start = 0; start < items.length; start += opts.batchSize) {
       const batch = classificationBatch(items.slice(start, start + opts.batchSize), opts.maxLength);
-      const [loss, argmax] = noGrad(() => T.tidy(() => {
-        const logits = classLogits(model, batch);
-        return [T.crossEntropy(logits, T.tensor(batch.labels, { shape: [batch.labels.length], dtype: 'i32' })), T.argmax(logits, -1)];
-      }));
+      const [loss, argmax] = noGrad(() =>
+        T.tidy(() => {
+          const logits = classLogits(model, batch);
+          return [
+            T.crossEntropy(logits, T.tensor(batch.labels, { shape: [batch.labels.length], dtype: 'i32' })),
+            T.argmax(logits, -1),
+          ];
+        }),
+      );
       lossSum += (await loss!.item()) * batch.labels.length;
       predictions.push(...(await argmax!.data()));
       loss!.dispose();
       argmax!.dispose();
     }
-    const m = classificationMetrics(items.map((i) => i.label), predictions, (model.head as ClassificationHead).cfg.classes);
+    const m = classificationMetrics(
+      items.map((i) => i.label),
+      predictions,
+      (model.head as ClassificationHead).cfg.classes,
+    );
     return { loss: lossSum / items.length, accuracy: m.accuracy, macroF1: m.macroF1, weightedF1: m.weightedF1 };
   });
 }
 
-export function classificationTask(model: RinalmoDownstream, data: ClassificationDataset, opts: SequenceTaskOptions): FinetuneTask<ClassificationBatch> {
+export function classificationTask(
+  model: RinalmoDownstream,
+  data: ClassificationDataset,
+  opts: SequenceTaskOptions,
+): FinetuneTask<ClassificationBatch> {
   if (model.cfg.task !== 'ncrna') throw new Error(`classificationTask: the model has a ${model.cfg.task} head`);
   const classes = (model.head as ClassificationHead).cfg.classes;
-  if (data.classes.length !== classes) throw new Error(`classificationTask: the data has ${data.classes.length} classes, the head ${classes}`);
+  if (data.classes.length !== classes)
+    throw new Error(`classificationTask: the data has ${data.classes.length} classes, the head ${classes}`);
   const validation = data.validation.slice(0, opts.validationLimit ?? data.validation.length);
   return {
     model,
-    loss: (m, batch) => T.crossEntropy(classLogits(m, batch), T.tensor(batch.labels, { shape: [batch.labels.length], dtype: 'i32' })),
-    source: source(new EpochBatches(data.train, opts.batchSize, opts.seed), (items) => classificationBatch(items, opts.maxLength)),
+    loss: (m, batch) =>
+      T.crossEntropy(classLogits(m, batch), T.tensor(batch.labels, { shape: [batch.labels.length], dtype: 'i32' })),
+    source: source(new EpochBatches(data.train, opts.batchSize, opts.seed), (items) =>
+      classificationBatch(items, opts.maxLength),
+    ),
     evaluate: (m) => evaluateClassification(m, validation, opts),
     test: () => evaluateClassification(model, data.test, opts),
   };
@@ -350,27 +447,45 @@ function predictValues(model: RinalmoDownstream, batch: SequenceBatch): Tensor {
   return (model.head as RegressionHead).forward(representation, T.tensor(batch.mask, { shape: batch.shape }));
 }
 
-async function evaluateRegression(model: RinalmoDownstream, items: readonly ValuedSequence[], scaler: Standardizer, opts: SequenceTaskOptions): Promise<Record<string, number>> {
+async function evaluateRegression(
+  model: RinalmoDownstream,
+  items: readonly ValuedSequence[],
+  scaler: Standardizer,
+  opts: SequenceTaskOptions,
+): Promise<Record<string, number>> {
   return withoutGrad(model, async () => {
     const predictions: number[] = [];
     for (let start = 0; start < items.length; start += opts.batchSize) {
-      const batch = sequenceBatch(items.slice(start, start + opts.batchSize).map((i) => i.sequence), opts.maxLength);
+      const batch = sequenceBatch(
+        items.slice(start, start + opts.batchSize).map((i) => i.sequence),
+        opts.maxLength,
+      );
       const values = noGrad(() => T.tidy(() => predictValues(model, batch)));
       predictions.push(...Array.from(await values.dataF64(), (z) => unstandardize(scaler, z)));
       values.dispose();
     }
-    const m = regressionMetrics(items.map((i) => i.value), predictions);
+    const m = regressionMetrics(
+      items.map((i) => i.value),
+      predictions,
+    );
     return { mse: m.mse, r2: m.r2, pearson: m.pearson, spearman: m.spearman };
   });
 }
 
 /** Regression with the targets standardised by mean and population std of the training split only. */
-export function regressionTask(model: RinalmoDownstream, data: RegressionDataset, opts: SequenceTaskOptions): FinetuneTask<RegressionBatch> & { scaler: Standardizer } {
+export function regressionTask(
+  model: RinalmoDownstream,
+  data: RegressionDataset,
+  opts: SequenceTaskOptions,
+): FinetuneTask<RegressionBatch> & { scaler: Standardizer } {
   if (model.cfg.task !== 'regression') throw new Error(`regressionTask: the model has a ${model.cfg.task} head`);
   const scaler = fitStandardizer(data.train.map((r) => r.value));
   const validation = data.validation.slice(0, opts.validationLimit ?? data.validation.length);
   const make = (items: ValuedSequence[]): RegressionBatch => ({
-    ...sequenceBatch(items.map((i) => i.sequence), opts.maxLength),
+    ...sequenceBatch(
+      items.map((i) => i.sequence),
+      opts.maxLength,
+    ),
     targets: Float32Array.from(items, (i) => standardize(scaler, i.value)),
   });
   return {

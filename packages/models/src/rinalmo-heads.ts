@@ -19,7 +19,6 @@ import { Dropout, Linear } from './layers.js';
 
 const INSTANCE_NORM_EPS = 1e-5;
 
-
 /** PyTorch `nn.Conv2d` (stride 1, 'same' padding) on channels-last input; weight [Cout, Cin, k, k]. */
 class Conv2d extends Module {
   readonly weight: Tensor;
@@ -40,7 +39,10 @@ class Conv1d extends Module {
   readonly weight: Tensor;
   constructor(inChannels: number, outChannels: number, kernel: number) {
     super();
-    this.weight = this.param('weight', uniformInit([outChannels, inChannels, kernel], 1 / Math.sqrt(inChannels * kernel)));
+    this.weight = this.param(
+      'weight',
+      uniformInit([outChannels, inChannels, kernel], 1 / Math.sqrt(inChannels * kernel)),
+    );
   }
   forward(x: Tensor): Tensor {
     return T.conv1d(x, this.weight, null, { padding: 'same' });
@@ -50,7 +52,10 @@ class Conv1d extends Module {
 /** `conv_net` = Sequential(conv, IN, act, conv, IN, act, …): only the convs (children 0, 3, 6) hold weights. */
 class ConvNet extends Module {
   readonly convs: (Conv1d | Conv2d)[];
-  constructor(convs: (Conv1d | Conv2d)[], readonly activation: (x: Tensor) => Tensor) {
+  constructor(
+    convs: (Conv1d | Conv2d)[],
+    readonly activation: (x: Tensor) => Tensor,
+  ) {
     super();
     this.convs = convs.map((conv, k) => this.module(String(3 * k), conv));
   }
@@ -105,7 +110,17 @@ export class SecondaryStructureHead extends Module {
     super();
     const c = cfg.channels;
     this.linear_in = this.module('linear_in', new Linear(2 * cfg.dim, c));
-    const block = () => new ResidualBlock(new ConvNet([new Conv2d(c, c, 1, { bias: false }), new Conv2d(c, c, 3, { bias: false }), new Conv2d(c, c, 1, { bias: false })], T.relu));
+    const block = () =>
+      new ResidualBlock(
+        new ConvNet(
+          [
+            new Conv2d(c, c, 1, { bias: false }),
+            new Conv2d(c, c, 3, { bias: false }),
+            new Conv2d(c, c, 1, { bias: false }),
+          ],
+          T.relu,
+        ),
+      );
     this.resnet = this.module('resnet', new ResNet(Array.from({ length: cfg.blocks }, block)));
     this.conv_out = this.module('conv_out', new Conv2d(c, 1, 3));
   }
@@ -163,7 +178,6 @@ export interface RegressionHeadConfig {
   /** Dropout before the output Linear (RiNALMo: 0.2). */
   dropout: number;
 }
-
 
 export class RegressionHead extends Module {
   readonly linear_in: Linear;

@@ -6,7 +6,16 @@
 import type { NucleotideCorpus, RinalmoMlmBatch } from './rinalmo-data.js';
 import { RinalmoMlmSource, evaluateRinalmoMlm, rinalmoBatchTensors } from './rinalmo-data.js';
 import { type RinalmoModel, rinalmoMlmLoss } from './rinalmo.js';
-import { type BatchSource, type TrainResult, type TrainSetup, type TrainerHooks, type TrainerOptions, type TrainerSnapshot, TRAINER_DEFAULTS, train } from './trainer.js';
+import {
+  type BatchSource,
+  type TrainResult,
+  type TrainSetup,
+  type TrainerHooks,
+  type TrainerOptions,
+  type TrainerSnapshot,
+  TRAINER_DEFAULTS,
+  train,
+} from './trainer.js';
 
 export interface RinalmoTaskOptions {
   batchSize: number;
@@ -34,7 +43,11 @@ export interface RinalmoTask extends TrainSetup<RinalmoModel, RinalmoMlmBatch> {
 }
 
 /** The model, masked-token loss, batch source and validation of a RiNALMo MLM run. */
-export function rinalmoTask(model: RinalmoModel, corpus: NucleotideCorpus, options: Partial<RinalmoTaskOptions> = {}): RinalmoTask {
+export function rinalmoTask(
+  model: RinalmoModel,
+  corpus: NucleotideCorpus,
+  options: Partial<RinalmoTaskOptions> = {},
+): RinalmoTask {
   const opts = { ...RINALMO_TRAIN_DEFAULTS, ...options };
   if (!model.lm_mask_head) throw new Error('rinalmoTask: the model has no MLM head (mlmHead: false)');
   if (!Number.isInteger(opts.validationBatches) || opts.validationBatches < 1) {
@@ -70,7 +83,13 @@ export function rinalmoTask(model: RinalmoModel, corpus: NucleotideCorpus, optio
 }
 
 /** RiNALMo MLM pre-training: `rinalmoTask` run by the shared trainer. */
-export function trainRinalmo(model: RinalmoModel, corpus: NucleotideCorpus, options: Partial<RinalmoTrainOptions> = {}, hooks: TrainerHooks = {}, resume?: TrainerSnapshot): Promise<TrainResult> {
+export function trainRinalmo(
+  model: RinalmoModel,
+  corpus: NucleotideCorpus,
+  options: Partial<RinalmoTrainOptions> = {},
+  hooks: TrainerHooks = {},
+  resume?: TrainerSnapshot,
+): Promise<TrainResult> {
   const opts = { ...RINALMO_TRAIN_DEFAULTS, ...options };
   return train(rinalmoTask(model, corpus, opts), opts, hooks, resume);
 }

@@ -65,14 +65,21 @@ export function rinalmoFfnDim(dim: number): number {
 }
 
 /** A config by name or overrides, validated. */
-export function rinalmoConfig(config: RinalmoSize | Partial<RinalmoConfig> & Pick<RinalmoConfig, 'dim' | 'layers' | 'heads'>): Required<RinalmoConfig> {
+export function rinalmoConfig(
+  config: RinalmoSize | (Partial<RinalmoConfig> & Pick<RinalmoConfig, 'dim' | 'layers' | 'heads'>),
+): Required<RinalmoConfig> {
   const merged = typeof config === 'string' ? RINALMO_CONFIGS[config] : { ...BASE, ...config };
-  if (!merged) throw new RangeError(`RiNALMo: unknown config "${String(config)}" (known: ${Object.keys(RINALMO_CONFIGS).join(', ')})`);
+  if (!merged)
+    throw new RangeError(
+      `RiNALMo: unknown config "${String(config)}" (known: ${Object.keys(RINALMO_CONFIGS).join(', ')})`,
+    );
   const full: Required<RinalmoConfig> = { ffnDim: rinalmoFfnDim(merged.dim), ...merged };
   for (const key of ['dim', 'layers', 'heads', 'ffnDim', 'vocabSize'] as const) {
-    if (!Number.isInteger(full[key]) || full[key] < 1) throw new RangeError(`RiNALMo: ${key} must be a positive integer, got ${full[key]}`);
+    if (!Number.isInteger(full[key]) || full[key] < 1)
+      throw new RangeError(`RiNALMo: ${key} must be a positive integer, got ${full[key]}`);
   }
-  if (full.vocabSize <= RINALMO_TOKENS.mask) throw new RangeError(`RiNALMo: vocabSize ${full.vocabSize} has no room for <mask> (id 4)`);
+  if (full.vocabSize <= RINALMO_TOKENS.mask)
+    throw new RangeError(`RiNALMo: vocabSize ${full.vocabSize} has no room for <mask> (id 4)`);
   return full;
 }
 
@@ -117,7 +124,10 @@ export class RinalmoBlock extends Module {
 
   constructor(cfg: Required<RinalmoConfig>) {
     super();
-    this.mh_attn = this.module('mh_attn', new MultiHeadAttention({ dim: cfg.dim, heads: cfg.heads, dropout: cfg.attentionDropout }));
+    this.mh_attn = this.module(
+      'mh_attn',
+      new MultiHeadAttention({ dim: cfg.dim, heads: cfg.heads, dropout: cfg.attentionDropout }),
+    );
     this.attn_layer_norm = this.module('attn_layer_norm', new LayerNorm(cfg.dim));
     this.transition = this.module('transition', new Transition(cfg.dim, cfg.ffnDim, cfg.transitionDropout));
     this.out_layer_norm = this.module('out_layer_norm', new LayerNorm(cfg.dim));
@@ -173,7 +183,7 @@ export class RinalmoModel extends Module {
   readonly transformer: RinalmoTransformer;
   readonly lm_mask_head: MaskedLmHead | null;
 
-  constructor(config: RinalmoSize | Partial<RinalmoConfig> & Pick<RinalmoConfig, 'dim' | 'layers' | 'heads'>) {
+  constructor(config: RinalmoSize | (Partial<RinalmoConfig> & Pick<RinalmoConfig, 'dim' | 'layers' | 'heads'>)) {
     super();
     this.cfg = rinalmoConfig(config);
     const { dim, vocabSize } = this.cfg;
@@ -190,7 +200,9 @@ export class RinalmoModel extends Module {
    */
   forward(tokens: Tensor): RinalmoOutput {
     if (tokens.rank !== 2 || tokens.dtype !== 'i32') {
-      throw new TypeError(`RinalmoModel: tokens must be i32 [batch, length], got ${tokens.dtype} [${tokens.shape.join(', ')}]`);
+      throw new TypeError(
+        `RinalmoModel: tokens must be i32 [batch, length], got ${tokens.dtype} [${tokens.shape.join(', ')}]`,
+      );
     }
     const isToken = T.ne(tokens, RINALMO_TOKENS.pad); // bool [B, L]: the attention's key padding mask
     const tokenMask = T.cast(isToken, 'f32');

@@ -21,7 +21,8 @@ export function bytesSource(bytes: Uint8Array, name = 'safetensors bytes'): Byte
     name,
     size: bytes.length,
     read: async (offset, length) => {
-      if (offset + length > bytes.length) throw new Error(`${name}: read past the end (${offset + length} > ${bytes.length} bytes)`);
+      if (offset + length > bytes.length)
+        throw new Error(`${name}: read past the end (${offset + length} > ${bytes.length} bytes)`);
       return bytes.subarray(offset, offset + length);
     },
   };
@@ -34,14 +35,29 @@ export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?
     size: blob.size,
     read: async (offset, length) => {
       const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
-      if (bytes.length !== length) throw new Error(`${name}: read past the end (${offset + length} > ${blob.size} bytes)`);
+      if (bytes.length !== length)
+        throw new Error(`${name}: read past the end (${offset + length} > ${blob.size} bytes)`);
       return bytes;
     },
   };
 }
 
 /** Bytes per element of every dtype the format defines; the float ones convert to f32 on read. */
-const ITEM_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1 } as const;
+const ITEM_BYTES = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+} as const;
 export type SafetensorsDType = keyof typeof ITEM_BYTES;
 export const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F64', 'F32', 'F16', 'BF16'];
 export type WritableDType = 'F32' | 'F16' | 'BF16';
@@ -66,7 +82,10 @@ export interface SafetensorsIndex {
 
 /** Thrown for a malformed file; the message names the file and the problem. */
 export class SafetensorsError extends Error {
-  constructor(readonly source: string, problem: string) {
+  constructor(
+    readonly source: string,
+    problem: string,
+  ) {
     super(`${source}: corrupt safetensors file: ${problem}`);
     this.name = 'SafetensorsError';
   }
@@ -80,8 +99,12 @@ export async function readSafetensorsIndex(src: ByteSource): Promise<Safetensors
   if (src.size < 8) fail(`truncated: ${src.size} bytes, shorter than the 8-byte header length`);
   const lengthField = await src.read(0, 8);
   const headerLength = Number(new DataView(lengthField.buffer, lengthField.byteOffset, 8).getBigUint64(0, true));
-  if (headerLength > src.size - 8) fail(`header length ${headerLength} exceeds the ${src.size - 8} bytes after the length field (truncated or not safetensors)`);
-  if (headerLength > MAX_HEADER_BYTES) fail(`header length ${headerLength} is over the format's limit of ${MAX_HEADER_BYTES} bytes`);
+  if (headerLength > src.size - 8)
+    fail(
+      `header length ${headerLength} exceeds the ${src.size - 8} bytes after the length field (truncated or not safetensors)`,
+    );
+  if (headerLength > MAX_HEADER_BYTES)
+    fail(`header length ${headerLength} is over the format's limit of ${MAX_HEADER_BYTES} bytes`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await src.read(8, headerLength)));
@@ -89,7 +112,9 @@ export async function readSafetensorsIndex(src: ByteSource): Promise<Safetensors
     fail(`header is not valid UTF-8 JSON (${(err as Error).message})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
-    fail(`header must be a JSON object, got ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}`);
+    fail(
+      `header must be a JSON object, got ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}`,
+    );
   }
   const dataStart = 8 + headerLength;
   const dataLength = src.size - dataStart;
@@ -97,40 +122,54 @@ export async function readSafetensorsIndex(src: ByteSource): Promise<Safetensors
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) fail('__metadata__ must be an object of strings');
+      if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string'))
+        fail('__metadata__ must be an object of strings');
       metadata = raw as Record<string, string>;
       continue;
     }
     const what = `tensor "${name}"`;
     if (raw === null || typeof raw !== 'object') fail(`${what}: entry is not an object`);
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof info.dtype !== 'string' || !(info.dtype in ITEM_BYTES)) fail(`${what}: unknown dtype ${JSON.stringify(info.dtype)}`);
+    if (typeof info.dtype !== 'string' || !(info.dtype in ITEM_BYTES))
+      fail(`${what}: unknown dtype ${JSON.stringify(info.dtype)}`);
     const dtype = info.dtype as SafetensorsDType;
     const shape = info.shape;
-    if (!Array.isArray(shape) || shape.some((s) => !Number.isSafeInteger(s) || s < 0)) fail(`${what}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(shape) || shape.some((s) => !Number.isSafeInteger(s) || s < 0))
+      fail(`${what}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     const offsets = info.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
       fail(`${what}: data_offsets ${JSON.stringify(offsets)} must be two non-negative integers`);
     }
     const [begin, end] = offsets as [number, number];
     const bytes = (shape as number[]).reduce((a, b) => a * b, 1) * ITEM_BYTES[dtype];
-    if (end - begin !== bytes) fail(`${what}: ${dtype} [${(shape as number[]).join(', ')}] needs ${bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
-    if (end > dataLength) fail(`${what}: data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes (file truncated?)`);
+    if (end - begin !== bytes)
+      fail(
+        `${what}: ${dtype} [${(shape as number[]).join(', ')}] needs ${bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
+    if (end > dataLength)
+      fail(`${what}: data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes (file truncated?)`);
     entries.set(name, { name, dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end });
   }
   const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i]!.begin < sorted[i - 1]!.end) fail(`tensors "${sorted[i - 1]!.name}" and "${sorted[i]!.name}" overlap`);
+    if (sorted[i]!.begin < sorted[i - 1]!.end)
+      fail(`tensors "${sorted[i - 1]!.name}" and "${sorted[i]!.name}" overlap`);
   }
   return { source: src.name, entries, metadata };
 }
 
 /** One tensor's values: floats as f32 (F64/F16/BF16 converted), I32 as is. */
-export async function readSafetensorsTensor(src: ByteSource, entry: SafetensorsEntry): Promise<Float32Array | Int32Array> {
+export async function readSafetensorsTensor(
+  src: ByteSource,
+  entry: SafetensorsEntry,
+): Promise<Float32Array | Int32Array> {
   const bytes = await src.read(entry.begin, entry.end - entry.begin);
   // A copy (`new Uint8Array(view)`): the range may be unaligned, and a Node Buffer's slice would share memory.
   if (entry.dtype === 'I32') return new Int32Array(new Uint8Array(bytes).buffer);
-  if (!FLOAT_DTYPES.includes(entry.dtype)) throw new TypeError(`${src.name}: tensor "${entry.name}" is ${entry.dtype}; only F64, F32, F16, BF16 and I32 can be read`);
+  if (!FLOAT_DTYPES.includes(entry.dtype))
+    throw new TypeError(
+      `${src.name}: tensor "${entry.name}" is ${entry.dtype}; only F64, F32, F16, BF16 and I32 can be read`,
+    );
   return decodeFloats(bytes, entry.dtype);
 }
 
@@ -188,7 +227,8 @@ function floatToHalf(value: number, what: string): number {
 
 /** f32 values → little-endian bytes of `dtype` (BF16 rounds to nearest even; NaN stays NaN). */
 export function encodeFloats(values: Float32Array, dtype: WritableDType, what = 'tensor'): Uint8Array {
-  if (dtype === 'F32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  if (dtype === 'F32')
+    return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
   const out = new Uint16Array(values.length);
   if (dtype === 'F16') for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!, what);
   else {
@@ -237,10 +277,16 @@ export async function* safetensorsChunks(
   for (const [name, t] of list) {
     const values = await t.values();
     const expected = t.shape.reduce((a, b) => a * b, 1);
-    if (values.length !== expected) throw new RangeError(`safetensors writer: "${name}" has ${values.length} values for shape [${t.shape.join(', ')}]`);
+    if (values.length !== expected)
+      throw new RangeError(
+        `safetensors writer: "${name}" has ${values.length} values for shape [${t.shape.join(', ')}]`,
+      );
     const isInt = opts.intNames?.has(name) ?? false;
-    if (isInt !== values instanceof Int32Array) throw new TypeError(`safetensors writer: "${name}" must be ${isInt ? 'i32' : 'f32'} values`);
-    yield values instanceof Int32Array ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : encodeFloats(values, dtype, `"${name}"`);
+    if (isInt !== values instanceof Int32Array)
+      throw new TypeError(`safetensors writer: "${name}" must be ${isInt ? 'i32' : 'f32'} values`);
+    yield values instanceof Int32Array
+      ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+      : encodeFloats(values, dtype, `"${name}"`);
   }
 }
 

@@ -42,7 +42,9 @@ export interface PairCandidates {
 export function pairCandidates(probabilities: ArrayLike<number>, sequence: string, floor = 0): PairCandidates {
   const n = sequence.length;
   if (probabilities.length !== n * n) {
-    throw new RangeError(`pairCandidates: a sequence of ${n} bases needs ${n * n} probabilities, got ${probabilities.length}`);
+    throw new RangeError(
+      `pairCandidates: a sequence of ${n} bases needs ${n * n} probabilities, got ${probabilities.length}`,
+    );
   }
   const found: [number, number, number][] = [];
   for (let i = 0; i < n; i++) {
@@ -64,7 +66,10 @@ export function pairCandidates(probabilities: ArrayLike<number>, sequence: strin
 
 /** Greedy one-partner structure from the candidates above `threshold` (a prefix of the sorted list). */
 export function pairsAboveThreshold(candidates: PairCandidates, threshold: number): Int32Array {
-  if (threshold < candidates.floor) throw new RangeError(`pairsAboveThreshold: threshold ${threshold} is below the candidates' floor ${candidates.floor}`);
+  if (threshold < candidates.floor)
+    throw new RangeError(
+      `pairsAboveThreshold: threshold ${threshold} is below the candidates' floor ${candidates.floor}`,
+    );
   const partners = new Int32Array(candidates.length).fill(UNPAIRED);
   for (let k = 0; k < candidates.probability.length && candidates.probability[k]! > threshold; k++) {
     const i = candidates.i[k]!;
@@ -100,8 +105,13 @@ function f1Of(precision: number, recall: number): number {
 }
 
 /** Precision, recall and F1 of one predicted structure against its target (partner tables, equal length). */
-export function structureScores(target: Int32Array, predicted: Int32Array, opts: { shift?: boolean } = {}): StructureScores {
-  if (target.length !== predicted.length) throw new RangeError(`structureScores: target has ${target.length} bases, prediction ${predicted.length}`);
+export function structureScores(
+  target: Int32Array,
+  predicted: Int32Array,
+  opts: { shift?: boolean } = {},
+): StructureScores {
+  if (target.length !== predicted.length)
+    throw new RangeError(`structureScores: target has ${target.length} bases, prediction ${predicted.length}`);
   const shift = opts.shift ?? false;
   let [predictedPairs, truePredicted, targetPairs, recalled] = [0, 0, 0, 0];
   for (let i = 0; i < target.length; i++) {
@@ -123,7 +133,8 @@ export function structureScores(target: Int32Array, predicted: Int32Array, opts:
 
 /** Macro average over sequences (all zeros for an empty list). */
 export function meanScores(scores: readonly StructureScores[]): StructureScores {
-  const mean = (key: keyof StructureScores) => (scores.length ? scores.reduce((s, x) => s + x[key], 0) / scores.length : 0);
+  const mean = (key: keyof StructureScores) =>
+    scores.length ? scores.reduce((s, x) => s + x[key], 0) / scores.length : 0;
   return { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') };
 }
 
@@ -152,7 +163,11 @@ export function tuneThreshold(
   }
   const curve = grid.map((threshold) => ({
     threshold,
-    f1: meanScores(validation.map(({ candidates, target }) => structureScores(target, pairsAboveThreshold(candidates, threshold), { shift: opts.shift ?? true }))).f1,
+    f1: meanScores(
+      validation.map(({ candidates, target }) =>
+        structureScores(target, pairsAboveThreshold(candidates, threshold), { shift: opts.shift ?? true }),
+      ),
+    ).f1,
   }));
   const best = curve.reduce((a, b) => (b.f1 > a.f1 ? b : a));
   return { threshold: best.threshold, f1: best.f1, curve };

@@ -27,13 +27,21 @@ export interface TextCnnConfig {
   dropout: number;
 }
 
-export const TEXTCNN_DEFAULTS: Omit<TextCnnConfig, 'inputSize' | 'outputs'> = { filters: 100, kernels: [3, 4, 5], dropout: 0.2 };
+export const TEXTCNN_DEFAULTS: Omit<TextCnnConfig, 'inputSize' | 'outputs'> = {
+  filters: 100,
+  kernels: [3, 4, 5],
+  dropout: 0.2,
+};
 
 /** A convolution over positions, channels-last: x [B, L, Cin] → [B, L − k + 1, filters]. PyTorch Conv1d's init. */
 export class CodonConv extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
-  constructor(readonly inChannels: number, readonly filters: number, readonly kernel: number) {
+  constructor(
+    readonly inChannels: number,
+    readonly filters: number,
+    readonly kernel: number,
+  ) {
     super();
     const bound = 1 / Math.sqrt(inChannels * kernel);
     this.weight = this.param('weight', uniformInit([filters, inChannels, kernel], bound));
@@ -55,12 +63,20 @@ export class TextCnnHead extends Module {
     super();
     this.cfg = { ...TEXTCNN_DEFAULTS, ...config };
     const { inputSize, outputs, filters, kernels } = this.cfg;
-    for (const [name, v] of [['inputSize', inputSize], ['outputs', outputs], ['filters', filters]] as const) {
+    for (const [name, v] of [
+      ['inputSize', inputSize],
+      ['outputs', outputs],
+      ['filters', filters],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`TextCnnHead: ${name} must be an integer ≥ 1, got ${v}`);
     }
-    if (!kernels.length || kernels.some((k) => !Number.isInteger(k) || k < 1)) throw new RangeError(`TextCnnHead: kernels must be integers ≥ 1, got [${kernels.join(', ')}]`);
+    if (!kernels.length || kernels.some((k) => !Number.isInteger(k) || k < 1))
+      throw new RangeError(`TextCnnHead: kernels must be integers ≥ 1, got [${kernels.join(', ')}]`);
     this.proj = this.module('proj', new Linear(inputSize, 2 * inputSize));
-    this.convs = this.module('convs', new BlockList(kernels.map((k) => new CodonConv(2 * inputSize, filters, k)))).items;
+    this.convs = this.module(
+      'convs',
+      new BlockList(kernels.map((k) => new CodonConv(2 * inputSize, filters, k))),
+    ).items;
     this.drop = this.module('drop', new Dropout(this.cfg.dropout));
     this.fc = this.module('fc', new Linear(filters * kernels.length, outputs));
   }
@@ -77,19 +93,32 @@ export class TextCnnHead extends Module {
   forward(features: Tensor, lengths: readonly number[]): Tensor {
     const [B, L] = features.shape as [number, number, number];
     if (features.rank !== 3 || features.shape[2] !== this.cfg.inputSize) {
-      throw new RangeError(`TextCnnHead: features must be [batch, length, ${this.cfg.inputSize}], got [${features.shape.join(', ')}]`);
+      throw new RangeError(
+        `TextCnnHead: features must be [batch, length, ${this.cfg.inputSize}], got [${features.shape.join(', ')}]`,
+      );
     }
     if (lengths.length !== B) throw new RangeError(`TextCnnHead: ${lengths.length} lengths for a batch of ${B}`);
     lengths.forEach((n, b) => {
-      if (!Number.isInteger(n) || n < this.minLength || n > L) throw new RangeError(`TextCnnHead: row ${b} has length ${n}; it must be in ${this.minLength}..${L} (the widest window to the padded length)`);
+      if (!Number.isInteger(n) || n < this.minLength || n > L)
+        throw new RangeError(
+          `TextCnnHead: row ${b} has length ${n}; it must be in ${this.minLength}..${L} (the widest window to the padded length)`,
+        );
     });
-    const real = T.tensor(Float32Array.from({ length: B * L }, (_, i) => (i % L < lengths[Math.floor(i / L)]! ? 1 : 0)), { shape: [B, L, 1] });
+    const real = T.tensor(
+      Float32Array.from({ length: B * L }, (_, i) => (i % L < lengths[Math.floor(i / L)]! ? 1 : 0)),
+      { shape: [B, L, 1] },
+    );
     const x = T.mul(this.proj.forward(features), real);
     const pooled = this.convs.map((conv) => {
       const k = conv.kernel;
       const windows = L - k + 1;
       // 0 where the window lies inside the real codons, a large negative number where it reaches padding.
-      const exclude = T.tensor(Float32Array.from({ length: B * windows }, (_, i) => (i % windows <= lengths[Math.floor(i / windows)]! - k ? 0 : -1e9)), { shape: [B, windows, 1] });
+      const exclude = T.tensor(
+        Float32Array.from({ length: B * windows }, (_, i) =>
+          i % windows <= lengths[Math.floor(i / windows)]! - k ? 0 : -1e9,
+        ),
+        { shape: [B, windows, 1] },
+      );
       return T.max(T.add(T.relu(conv.forward(x)), exclude), 1);
     });
     return this.fc.forward(this.drop.forward(T.concat(pooled, 1)));

@@ -10,7 +10,16 @@ import { codonTree, randomCodonTree, hxePathTable, leafMembership, seededRandom 
 import { type CodonCorpus, IGNORE_INDEX, type LmBatch, clmBatch, mixSeed, mlmBatch, sampler } from './data.js';
 import type { HelmModel } from './helm.js';
 import { hierarchicalCrossEntropy } from './hxe/op.js';
-import { type BatchSource, type TrainResult, type TrainSetup, type TrainerHooks, type TrainerOptions, type TrainerSnapshot, TRAINER_DEFAULTS, train } from './trainer.js';
+import {
+  type BatchSource,
+  type TrainResult,
+  type TrainSetup,
+  type TrainerHooks,
+  type TrainerOptions,
+  type TrainerSnapshot,
+  TRAINER_DEFAULTS,
+  train,
+} from './trainer.js';
 
 export interface HelmTaskOptions {
   batchSize: number;
@@ -48,7 +57,11 @@ export const TRAIN_DEFAULTS: HelmTrainOptions = {
  * for any other scorer (e.g. the n-gram baselines of `ngram.ts`) that must see the same tokens.
  * They always mask HELM's 15%, whatever the training rate, so runs with other rates stay comparable.
  */
-export function helmValidationBatches(corpus: CodonCorpus, cfg: Pick<HelmModel['cfg'], 'objective' | 'maxPositions'>, options: Partial<HelmTaskOptions> = {}): LmBatch[] {
+export function helmValidationBatches(
+  corpus: CodonCorpus,
+  cfg: Pick<HelmModel['cfg'], 'objective' | 'maxPositions'>,
+  options: Partial<HelmTaskOptions> = {},
+): LmBatch[] {
   const opts = { ...TRAIN_DEFAULTS, ...options };
   const makeBatch = cfg.objective === 'mlm' ? mlmBatch : clmBatch;
   const batchOptions = { length: opts.length, maxPositions: cfg.maxPositions, maskProbability: 0.15 };
@@ -62,9 +75,14 @@ export function helmValidationBatches(corpus: CodonCorpus, cfg: Pick<HelmModel['
  * The loss head: logits [N, V] and targets [N] → scalar mean over non-ignored rows. `hierarchy`
  * picks HXE's tree (default HELM's codon tree; 'random' with a seed for the ablation).
  */
-export function lossFunction(kind: 'hxe' | 'xe', alpha: number, hierarchy: { kind: 'codon' | 'random'; seed?: number } = { kind: 'codon' }): (logits: Tensor, targets: Tensor) => Tensor {
+export function lossFunction(
+  kind: 'hxe' | 'xe',
+  alpha: number,
+  hierarchy: { kind: 'codon' | 'random'; seed?: number } = { kind: 'codon' },
+): (logits: Tensor, targets: Tensor) => Tensor {
   if (kind === 'xe') return (logits, targets) => T.crossEntropy(logits, targets, { ignoreIndex: IGNORE_INDEX });
-  if (hierarchy.kind !== 'codon' && hierarchy.kind !== 'random') throw new RangeError(`lossFunction: hierarchy must be 'codon' or 'random', got ${String(hierarchy.kind)}`);
+  if (hierarchy.kind !== 'codon' && hierarchy.kind !== 'random')
+    throw new RangeError(`lossFunction: hierarchy must be 'codon' or 'random', got ${String(hierarchy.kind)}`);
   const tree = hierarchy.kind === 'random' ? randomCodonTree(hierarchy.seed ?? 1) : codonTree();
   const table = { ...hxePathTable(tree, alpha), membership: leafMembership(tree) };
   return (logits, targets) => hierarchicalCrossEntropy(logits, targets, table, { ignoreIndex: IGNORE_INDEX });
@@ -95,13 +113,21 @@ export interface HelmTask extends TrainSetup<HelmModel, LmBatch> {
 /** The model, loss, batch source and validation of a HELM MLM/CLM run. */
 export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial<HelmTaskOptions> = {}): HelmTask {
   const opts = { ...TRAIN_DEFAULTS, ...options };
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`helmTask: batchSize must be an integer ≥ 1, got ${opts.batchSize}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+    throw new RangeError(`helmTask: batchSize must be an integer ≥ 1, got ${opts.batchSize}`);
   if (!Number.isInteger(opts.length) || opts.length < 2 || opts.length > model.cfg.maxPositions) {
-    throw new RangeError(`helmTask: length must be an integer in 2..${model.cfg.maxPositions} (the model's maxPositions), got ${opts.length}`);
+    throw new RangeError(
+      `helmTask: length must be an integer in 2..${model.cfg.maxPositions} (the model's maxPositions), got ${opts.length}`,
+    );
   }
-  if (!(opts.maskProbability > 0 && opts.maskProbability < 1)) throw new RangeError(`helmTask: maskProbability must be in (0, 1), got ${opts.maskProbability}`);
+  if (!(opts.maskProbability > 0 && opts.maskProbability < 1))
+    throw new RangeError(`helmTask: maskProbability must be in (0, 1), got ${opts.maskProbability}`);
   const makeBatch = model.cfg.objective === 'mlm' ? mlmBatch : clmBatch;
-  const batchOptions = { length: opts.length, maxPositions: model.cfg.maxPositions, maskProbability: opts.maskProbability };
+  const batchOptions = {
+    length: opts.length,
+    maxPositions: model.cfg.maxPositions,
+    maskProbability: opts.maskProbability,
+  };
   const objective = lossFunction(opts.loss, opts.alpha, { kind: opts.hierarchy, seed: opts.hierarchySeed });
   const crossEntropy = lossFunction('xe', 0);
   const V = model.cfg.vocabSize;
@@ -111,7 +137,8 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
 
   const validation = helmValidationBatches(corpus, model.cfg, opts);
 
-  const forward = (m: HelmModel, t: ReturnType<typeof batchTensors>) => m.forward(t.ids, t.mask, t.positions).reshape([-1, V]);
+  const forward = (m: HelmModel, t: ReturnType<typeof batchTensors>) =>
+    m.forward(t.ids, t.mask, t.positions).reshape([-1, V]);
 
   return {
     model,
@@ -120,7 +147,9 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
       const logits = forward(m, t);
       const loss = objective(logits, t.targets);
       // Beside HXE, plain cross-entropy in nats: comparable across losses.
-      return opts.loss === 'xe' ? loss : { loss, metrics: { crossEntropy: noGrad(() => crossEntropy(logits, t.targets)) } };
+      return opts.loss === 'xe'
+        ? loss
+        : { loss, metrics: { crossEntropy: noGrad(() => crossEntropy(logits, t.targets)) } };
     },
     source: {
       batch(index) {
@@ -160,7 +189,11 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
         correct += hits!;
         count += n!;
       }
-      return { loss: loss / validation.length, crossEntropy: ce / validation.length, accuracy: correct / Math.max(1, count) };
+      return {
+        loss: loss / validation.length,
+        crossEntropy: ce / validation.length,
+        accuracy: correct / Math.max(1, count),
+      };
     },
   };
 }
@@ -172,7 +205,13 @@ export function helmUnfreezeGroups(model: HelmModel): string[][] {
 }
 
 /** HELM pre-training: `helmTask` run by the shared trainer. */
-export function trainHelm(model: HelmModel, corpus: CodonCorpus, options: Partial<HelmTrainOptions> = {}, hooks: TrainerHooks = {}, resume?: TrainerSnapshot): Promise<TrainResult> {
+export function trainHelm(
+  model: HelmModel,
+  corpus: CodonCorpus,
+  options: Partial<HelmTrainOptions> = {},
+  hooks: TrainerHooks = {},
+  resume?: TrainerSnapshot,
+): Promise<TrainResult> {
   const opts = { ...TRAIN_DEFAULTS, ...options };
   return train(helmTask(model, corpus, opts), opts, hooks, resume);
 }

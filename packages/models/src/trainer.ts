@@ -30,7 +30,10 @@ export interface BatchSource<B> {
  * Forward + loss of one micro-batch: a scalar with a gradient path to the parameters, optionally
  * with extra scalars to log (computed without gradients, e.g. plain cross-entropy beside HXE).
  */
-export type LossFunction<M extends Module, B> = (model: M, batch: B) => Tensor | { loss: Tensor; metrics: Record<string, Tensor> };
+export type LossFunction<M extends Module, B> = (
+  model: M,
+  batch: B,
+) => Tensor | { loss: Tensor; metrics: Record<string, Tensor> };
 
 export interface EarlyStopping {
   /** A key of the evaluation's result, e.g. 'crossEntropy'. */
@@ -153,7 +156,12 @@ export interface TrainSetup<M extends Module, B> {
  */
 export function matchesPattern(name: string, pattern: string): boolean {
   if (pattern.includes('*')) {
-    const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}(\\..*)?$`);
+    const re = new RegExp(
+      `^${pattern
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}(\\..*)?$`,
+    );
     return re.test(name);
   }
   return name === pattern || name.startsWith(`${pattern}.`);
@@ -162,7 +170,8 @@ export function matchesPattern(name: string, pattern: string): boolean {
 /** Checks that every pattern names at least one parameter (a typo would silently train everything). */
 export function checkPatterns(names: readonly string[], patterns: readonly string[], what: string): void {
   for (const pattern of patterns) {
-    if (!names.some((n) => matchesPattern(n, pattern))) throw new Error(`${what}: "${pattern}" matches no parameter (e.g. ${names.slice(0, 3).join(', ')}, …)`);
+    if (!names.some((n) => matchesPattern(n, pattern)))
+      throw new Error(`${what}: "${pattern}" matches no parameter (e.g. ${names.slice(0, 3).join(', ')}, …)`);
   }
 }
 
@@ -177,7 +186,12 @@ export function gradualUnfreeze(groups: string[][], every: number): { freeze: st
   };
 }
 
-export async function train<M extends Module, B>(setup: TrainSetup<M, B>, options: Partial<TrainerOptions> = {}, hooks: TrainerHooks = {}, resume?: TrainerSnapshot): Promise<TrainResult> {
+export async function train<M extends Module, B>(
+  setup: TrainSetup<M, B>,
+  options: Partial<TrainerOptions> = {},
+  hooks: TrainerHooks = {},
+  resume?: TrainerSnapshot,
+): Promise<TrainResult> {
   const opts = { ...TRAINER_DEFAULTS, ...options };
   validateOptions(opts);
   const { model, loss, source } = setup;
@@ -193,7 +207,9 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
     maxGradNorm: opts.maxGradNorm > 0 && Number.isFinite(opts.maxGradNorm) ? opts.maxGradNorm : undefined,
   });
   const history: TrainHistory = resume ? structuredClone(resume.history) : { steps: [], evaluations: [] };
-  const stopState = resume ? { ...resume.earlyStopping } : { best: null as number | null, bestStep: 0, badEvaluations: 0 };
+  const stopState = resume
+    ? { ...resume.earlyStopping }
+    : { best: null as number | null, bestStep: 0, badEvaluations: 0 };
   let step = resume?.step ?? 0;
   if (resume) {
     optimizer.loadState(resume.optimizer);
@@ -201,7 +217,13 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
   }
 
   const frozenAt = (s: number) =>
-    new Set(names.filter((n) => opts.freeze.some((p) => matchesPattern(n, p)) && !opts.unfreeze.some((u) => s >= u.atStep && u.patterns.some((p) => matchesPattern(n, p)))));
+    new Set(
+      names.filter(
+        (n) =>
+          opts.freeze.some((p) => matchesPattern(n, p)) &&
+          !opts.unfreeze.some((u) => s >= u.atStep && u.patterns.some((p) => matchesPattern(n, p))),
+      ),
+    );
   const applyFreezing = (s: number) => {
     const frozen = frozenAt(s);
     for (const [n, p] of named) requireGrad(p, !frozen.has(n));
@@ -217,15 +239,27 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
     const es = opts.earlyStopping;
     if (!es) return;
     const value = entry.metrics[es.metric];
-    if (value === undefined) throw new Error(`early stopping: the evaluation has no metric "${es.metric}" (it has ${Object.keys(entry.metrics).join(', ')})`);
-    const better = stopState.best === null || (es.mode === 'min' ? value < stopState.best - (es.minDelta ?? 0) : value > stopState.best + (es.minDelta ?? 0));
+    if (value === undefined)
+      throw new Error(
+        `early stopping: the evaluation has no metric "${es.metric}" (it has ${Object.keys(entry.metrics).join(', ')})`,
+      );
+    const better =
+      stopState.best === null ||
+      (es.mode === 'min' ? value < stopState.best - (es.minDelta ?? 0) : value > stopState.best + (es.minDelta ?? 0));
     if (better) Object.assign(stopState, { best: value, bestStep: step, badEvaluations: 0 });
     else if (step > 0) stopState.badEvaluations++;
   };
 
   const snapshot = async (reason: TrainerSnapshot['reason']) => {
     if (!hooks.onSnapshot) return;
-    await hooks.onSnapshot({ step, optimizer: optimizer.state(), history, earlyStopping: { ...stopState }, source: source.state?.() ?? {}, reason });
+    await hooks.onSnapshot({
+      step,
+      optimizer: optimizer.state(),
+      history,
+      earlyStopping: { ...stopState },
+      source: source.state?.() ?? {},
+      reason,
+    });
   };
 
   model.train();
@@ -236,7 +270,12 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
       const started = performance.now();
       applyFreezing(step);
       T.manualSeed(mixSeed(opts.seed, step));
-      const lr = cosineSchedule(step, { maxLr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmupSteps, totalSteps: opts.steps });
+      const lr = cosineSchedule(step, {
+        maxLr: opts.lr,
+        minLr: opts.minLr,
+        warmupSteps: opts.warmupSteps,
+        totalSteps: opts.steps,
+      });
       let tokens = 0;
       const parts: { loss: Tensor; metrics: [string, Tensor][] }[] = [];
       for (let k = 0; k < opts.accumulate; k++) {
@@ -267,10 +306,12 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
       }
       const gradNorm = norm ? await read(norm) : NaN;
       const value = total / opts.accumulate;
-      if (!Number.isFinite(value)) throw new Error(`train: the loss became ${value} at step ${step + 1} (lower --lr, or check the data)`);
+      if (!Number.isFinite(value))
+        throw new Error(`train: the loss became ${value} at step ${step + 1} (lower --lr, or check the data)`);
       step++;
       const entry: StepEntry = { step, loss: value, lr, gradNorm, tokens, ms: performance.now() - started };
-      if (parts[0]!.metrics.length) entry.metrics = Object.fromEntries(Object.entries(sums).map(([n, v]) => [n, v / opts.accumulate]));
+      if (parts[0]!.metrics.length)
+        entry.metrics = Object.fromEntries(Object.entries(sums).map(([n, v]) => [n, v / opts.accumulate]));
       history.steps.push(entry);
       hooks.onStep?.(entry);
       if (opts.evalEvery > 0 && (step % opts.evalEvery === 0 || step === opts.steps)) await evaluate();
@@ -282,7 +323,8 @@ export async function train<M extends Module, B>(setup: TrainSetup<M, B>, option
         stopped = 'interrupt';
         break;
       }
-      if (opts.checkpointEvery > 0 && step % opts.checkpointEvery === 0 && step < opts.steps) await snapshot('interval');
+      if (opts.checkpointEvery > 0 && step % opts.checkpointEvery === 0 && step < opts.steps)
+        await snapshot('interval');
     }
     await snapshot(stopped === 'completed' ? 'end' : stopped);
   } finally {
@@ -303,7 +345,8 @@ function validateOptions(o: TrainerOptions): void {
   int('evalEvery', 0);
   int('checkpointEvery', 0);
   for (const name of ['lr', 'minLr', 'weightDecay', 'eps'] as const) {
-    if (!(o[name] >= 0) || !Number.isFinite(o[name])) throw new RangeError(`train: ${name} must be a finite number ≥ 0, got ${o[name]}`);
+    if (!(o[name] >= 0) || !Number.isFinite(o[name]))
+      throw new RangeError(`train: ${name} must be a finite number ≥ 0, got ${o[name]}`);
   }
   if (!(o.maxGradNorm >= 0)) throw new RangeError(`train: maxGradNorm must be ≥ 0, got ${o.maxGradNorm}`);
   if (o.earlyStopping && !(Number.isInteger(o.earlyStopping.patience) && o.earlyStopping.patience >= 1)) {

@@ -9,15 +9,30 @@ import { Module, decodeSafetensors, encodeSafetensors, loadCheckpoint, saveCheck
 await T.init({ quiet: true });
 
 class Tiny extends Module {
-  readonly w = this.param('w', T.tensor([[1, 2], [3, 4]]));
-  readonly inner = this.module('inner', new (class extends Module {
-    readonly b = this.param('bias', T.tensor([5, 6, 7]));
-  })());
+  readonly w = this.param(
+    'w',
+    T.tensor([
+      [1, 2],
+      [3, 4],
+    ]),
+  );
+  readonly inner = this.module(
+    'inner',
+    new (class extends Module {
+      readonly b = this.param('bias', T.tensor([5, 6, 7]));
+    })(),
+  );
 }
 
 test('parameters have dotted PyTorch-style names', () => {
   const m = new Tiny();
-  assert.equal(m.namedParameters().map(([k, p]) => [k, p.shape]), [['w', [2, 2]], ['inner.bias', [3]]]);
+  assert.equal(
+    m.namedParameters().map(([k, p]) => [k, p.shape]),
+    [
+      ['w', [2, 2]],
+      ['inner.bias', [3]],
+    ],
+  );
   assert.is(m.parameterCount(), 7);
   assert.ok(m.parameters().every((p) => p.requiresGrad));
 });
@@ -37,16 +52,41 @@ test('safetensors round trip, with metadata', async () => {
 test('strict loading names missing, unexpected and mismatched parameters', () => {
   const m = new Tiny();
   assert.throws(() => m.loadStateDict(new Map([['w', T.zeros([2, 2])]])), /missing inner\.bias/);
-  assert.throws(() => m.loadStateDict(new Map([['w', T.zeros([2, 2])], ['inner.bias', T.zeros([3])], ['extra', T.zeros([1])]])), /unexpected extra/);
-  assert.throws(() => m.loadStateDict(new Map([['w', T.zeros([3, 2])], ['inner.bias', T.zeros([3])]])), /shape mismatch for w \(model \[2, 2\], given \[3, 2\]\)/);
+  assert.throws(
+    () =>
+      m.loadStateDict(
+        new Map([
+          ['w', T.zeros([2, 2])],
+          ['inner.bias', T.zeros([3])],
+          ['extra', T.zeros([1])],
+        ]),
+      ),
+    /unexpected extra/,
+  );
+  assert.throws(
+    () =>
+      m.loadStateDict(
+        new Map([
+          ['w', T.zeros([3, 2])],
+          ['inner.bias', T.zeros([3])],
+        ]),
+      ),
+    /shape mismatch for w \(model \[2, 2\], given \[3, 2\]\)/,
+  );
   const loose = m.loadStateDict(new Map([['w', T.zeros([2, 2])]]), { strict: false });
   assert.equal(loose.missing, ['inner.bias']);
 });
 
 test('corrupt checkpoints get errors that name the problem', async () => {
   const good = await encodeSafetensors([['a', T.tensor([1, 2, 3])]]);
-  assert.throws(() => decodeSafetensors(good.subarray(0, 4), { source: 'x.safetensors' }), /x\.safetensors: corrupt safetensors file: only 4 bytes/);
-  assert.throws(() => decodeSafetensors(good.subarray(0, good.length - 4)), /tensor "a" \[3\] needs 12 bytes but its data_offsets are \[0, 12\] in 8 bytes of data/);
+  assert.throws(
+    () => decodeSafetensors(good.subarray(0, 4), { source: 'x.safetensors' }),
+    /x\.safetensors: corrupt safetensors file: only 4 bytes/,
+  );
+  assert.throws(
+    () => decodeSafetensors(good.subarray(0, good.length - 4)),
+    /tensor "a" \[3\] needs 12 bytes but its data_offsets are \[0, 12\] in 8 bytes of data/,
+  );
   const badJson = good.slice();
   badJson[9] = 0x7b;
   badJson[10] = 0x7b;

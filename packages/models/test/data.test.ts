@@ -6,7 +6,10 @@ import { IGNORE_INDEX, clmBatch, codonCorpusFromCsv, loadEcoliCds, mlmBatch, sam
 test('the bundled E. coli corpus loads and splits deterministically by gene name', async () => {
   const corpus = await loadEcoliCds();
   assert.is(corpus.train.length + corpus.validation.length, 3682);
-  assert.ok(corpus.validation.length > 250 && corpus.validation.length < 500, `${corpus.validation.length} validation genes`);
+  assert.ok(
+    corpus.validation.length > 250 && corpus.validation.length < 500,
+    `${corpus.validation.length} validation genes`,
+  );
   const again = await loadEcoliCds();
   assert.equal(again.names.validation.slice(0, 5), corpus.names.validation.slice(0, 5));
   // thrL: ATG AAA CGC ... → first codon ATG = 20
@@ -18,7 +21,10 @@ test('the bundled E. coli corpus loads and splits deterministically by gene name
 });
 
 test('a CSV without the needed columns is refused by name', () => {
-  assert.throws(() => codonCorpusFromCsv('name,seq\na,ATG\n', { sourceName: 'x.csv' }), /x\.csv: missing column "gene_name" \(columns: name, seq\)/);
+  assert.throws(
+    () => codonCorpusFromCsv('name,seq\na,ATG\n', { sourceName: 'x.csv' }),
+    /x\.csv: missing column "gene_name" \(columns: name, seq\)/,
+  );
 });
 
 test('MLM batches: <cls> framing, 15% <mask> with targets only there, padding masked', () => {
@@ -52,7 +58,10 @@ test('the sampler visits every sequence once per epoch, and a batch is a functio
   const seen = [...s.batch(0), ...s.batch(1)].map((x) => x[0]).sort((a, b) => a! - b!);
   assert.equal(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   const epoch2 = [...s.batch(2), ...s.batch(3)].map((x) => x[0]);
-  assert.equal([...epoch2].sort((a, b) => a! - b!), seen);
+  assert.equal(
+    [...epoch2].sort((a, b) => a! - b!),
+    seen,
+  );
   assert.equal(sampler(seqs, 5, 3).batch(3), s.batch(3), 'a fresh sampler gives the same batch 3');
 });
 
@@ -71,9 +80,13 @@ test('random windows keep their offset in the gene as position ids and reach eve
   assert.is(reached.size, 101, 'inputs cover positions 0..100 (101 is only ever a target)');
   // No position is starved: the first (<cls>) is covered as often as a mid-gene one, none over twice as often.
   const hits = new Array<number>(102).fill(0);
-  for (let seed = 0; seed < 2000; seed++) clmBatch([gene], seededRandom(seed), { length: 16 }).positions.forEach((p) => hits[p]!++);
+  for (let seed = 0; seed < 2000; seed++)
+    clmBatch([gene], seededRandom(seed), { length: 16 }).positions.forEach((p) => hits[p]!++);
   const mid = hits[50]!;
-  assert.ok(hits[0]! > 0.8 * mid && Math.min(...hits.slice(0, 101)) > 0.8 * mid && Math.max(...hits) < 2.2 * mid, `coverage ${hits.join(' ')}`);
+  assert.ok(
+    hits[0]! > 0.8 * mid && Math.min(...hits.slice(0, 101)) > 0.8 * mid && Math.max(...hits) < 2.2 * mid,
+    `coverage ${hits.join(' ')}`,
+  );
   // maxPositions cuts the gene: no position at or past it.
   const cut = mlmBatch([gene], seededRandom(1), { length: 16, maxPositions: 20 });
   assert.ok(Math.max(...cut.positions) < 20);

@@ -11,8 +11,16 @@ test('accuracy, macro and weighted F1 (a class absent from labels and prediction
   close(m.accuracy, 4 / 6, 'accuracy');
   close(m.macroF1, (0.8 + 0.5 + 2 / 3) / 3, 'macro F1');
   close(m.weightedF1, (3 * 0.8 + 2 * 0.5 + 1 * (2 / 3)) / 6, 'weighted F1');
-  assert.equal(m.perClass.map((c) => c.support), [3, 2, 1, 0]);
-  assert.equal(m.confusion, [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]);
+  assert.equal(
+    m.perClass.map((c) => c.support),
+    [3, 2, 1, 0],
+  );
+  assert.equal(m.confusion, [
+    [2, 1, 0, 0],
+    [0, 1, 1, 0],
+    [0, 0, 1, 0],
+    [0, 0, 0, 0],
+  ]);
   // Predicted but never true: precision 0 (zero division), F1 0, and it counts in the macro average.
   const n = classificationMetrics([0, 0], [0, 1], 2);
   close(n.macroF1, 1 / 3, 'macro with a predicted-only class');

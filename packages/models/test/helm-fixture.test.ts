@@ -11,8 +11,18 @@ import { HelmModel, IGNORE_INDEX, decodeSafetensors, lossFunction } from '../src
 import { readFile } from 'node:fs/promises';
 
 await T.init({ quiet: true });
-const { tensors, metadata } = decodeSafetensors(await readFile(new URL('../fixtures/helm_fixture.safetensors', import.meta.url)), { source: 'helm_fixture' });
-const config = JSON.parse(metadata.config!) as { vocabSize: number; dModel: number; layers: number; heads: number; dFF: number; maxPositions: number };
+const { tensors, metadata } = decodeSafetensors(
+  await readFile(new URL('../fixtures/helm_fixture.safetensors', import.meta.url)),
+  { source: 'helm_fixture' },
+);
+const config = JSON.parse(metadata.config!) as {
+  vocabSize: number;
+  dModel: number;
+  layers: number;
+  heads: number;
+  dFF: number;
+  maxPositions: number;
+};
 
 for (const name of ['mlm_xe', 'mlm_hxe', 'clm_xe']) {
   test(`HELM ${name}: loss and every gradient match PyTorch to 1e-4 relative`, async () => {

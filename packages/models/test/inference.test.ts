@@ -8,7 +8,16 @@ import * as assert from 'uvu/assert';
 import * as T from '@rnagrad/tensor';
 import { noGrad } from '@rnagrad/autograd';
 import { GENETIC_CODE, seededRandom, translateCds } from '@rnagrad/tokenizers';
-import { GENERATION_TOKENS, HelmModel, embed, generate, sampleIndex, samplingDistribution, score, untrainedPositionsWarning } from '../src/index.js';
+import {
+  GENERATION_TOKENS,
+  HelmModel,
+  embed,
+  generate,
+  sampleIndex,
+  samplingDistribution,
+  score,
+  untrainedPositionsWarning,
+} from '../src/index.js';
 
 await T.init({ quiet: true });
 
@@ -23,8 +32,20 @@ function toyModel(z: Float32Array): HelmModel {
   const model = tiny('clm');
   const d = model.cfg.dModel;
   T.assign(model.transformer.ln_f.weight!, T.zeros([d]));
-  T.assign(model.transformer.ln_f.bias!, T.tensor(Float32Array.from({ length: d }, (_, i) => (i === 0 ? 1 : 0)), { shape: [d] }));
-  T.assign(model.lm_head.weight, T.tensor(Float32Array.from({ length: V * d }, (_, k) => (k % d === 0 ? z[k / d]! : 0)), { shape: [V, d] }));
+  T.assign(
+    model.transformer.ln_f.bias!,
+    T.tensor(
+      Float32Array.from({ length: d }, (_, i) => (i === 0 ? 1 : 0)),
+      { shape: [d] },
+    ),
+  );
+  T.assign(
+    model.lm_head.weight,
+    T.tensor(
+      Float32Array.from({ length: V * d }, (_, k) => (k % d === 0 ? z[k / d]! : 0)),
+      { shape: [V, d] },
+    ),
+  );
   return model;
 }
 
@@ -35,7 +56,9 @@ function randomLogits(seed: number): Float32Array {
 
 /** Independent reference: softmax(z/τ) over the allowed ids, top-k, then top-p, renormalised. */
 function referenceDistribution(z: Float32Array, { temperature = 1, topK = 0, topP = 1 }): Map<number, number> {
-  let items = GENERATION_TOKENS.map((id) => ({ id, logit: z[id]! / temperature })).sort((a, b) => b.logit - a.logit || a.id - b.id);
+  let items = GENERATION_TOKENS.map((id) => ({ id, logit: z[id]! / temperature })).sort(
+    (a, b) => b.logit - a.logit || a.id - b.id,
+  );
   if (topK) items = items.slice(0, topK);
   const max = items[0]!.logit;
   const total = items.reduce((s, x) => s + Math.exp(x.logit - max), 0);
@@ -85,7 +108,10 @@ function assertMatches(draws: number[], expected: Map<number, number>, what: str
     bins++;
   }
   if (bins === 1) return assert.is(counts.size, 1, `${what}: one outcome expected`);
-  assert.ok(chi < chiSquareCritical(bins - 1), `${what}: χ² ${chi.toFixed(1)} over ${bins - 1} df exceeds ${chiSquareCritical(bins - 1).toFixed(1)}`);
+  assert.ok(
+    chi < chiSquareCritical(bins - 1),
+    `${what}: χ² ${chi.toFixed(1)} over ${bins - 1} df exceeds ${chiSquareCritical(bins - 1).toFixed(1)}`,
+  );
 }
 
 test('the toy model has the intended logits at every position', async () => {
@@ -93,7 +119,8 @@ test('the toy model has the intended logits at every position', async () => {
   const model = toyModel(z);
   const logits = noGrad(() => model.forward(T.tensor(Int32Array.from([0, 20, 45]), { shape: [1, 3], dtype: 'i32' })));
   const got = (await logits.data()) as Float32Array;
-  for (let p = 0; p < 3; p++) for (let i = 0; i < V; i++) assert.ok(Math.abs(got[p * V + i]! - z[i]!) < 1e-5, `position ${p}, token ${i}`);
+  for (let p = 0; p < 3; p++)
+    for (let i = 0; i < V; i++) assert.ok(Math.abs(got[p * V + i]! - z[i]!) < 1e-5, `position ${p}, token ${i}`);
   logits.dispose();
   model.dispose();
 });
@@ -107,7 +134,13 @@ test('generate: the first token of 10,000 sequences follows the model distributi
   model.dispose();
 });
 
-for (const opts of [{ temperature: 0.5 }, { temperature: 2 }, { topK: 5 }, { topP: 0.6 }, { topK: 10, topP: 0.8, temperature: 0.7 }]) {
+for (const opts of [
+  { temperature: 0.5 },
+  { temperature: 2 },
+  { topK: 5 },
+  { topP: 0.6 },
+  { topK: 10, topP: 0.8, temperature: 0.7 },
+]) {
   test(`sampler with ${JSON.stringify(opts)}: 10,000 draws follow the reference distribution (χ²)`, async () => {
     const z = randomLogits(4);
     const model = toyModel(z);
@@ -132,7 +165,9 @@ test('top-k = 1 is deterministic (any seed) and equals greedy decoding done by h
   // By hand: argmax over codons and <eos> of the last position, token by token.
   const tokens = [0];
   for (;;) {
-    const logits = noGrad(() => model.forward(T.tensor(Int32Array.from(tokens), { shape: [1, tokens.length], dtype: 'i32' })));
+    const logits = noGrad(() =>
+      model.forward(T.tensor(Int32Array.from(tokens), { shape: [1, tokens.length], dtype: 'i32' })),
+    );
     const all = (await logits.data()) as Float32Array;
     logits.dispose();
     const last = all.subarray((tokens.length - 1) * V);
@@ -150,7 +185,10 @@ test('generated sequences are whole codons that translate; a prompt is kept as t
   const seqs = await generate(model, { count: 6, maxCodons: 12, prompts: [prompt], temperature: 1.5, seed: 8 });
   for (const s of seqs) {
     assert.equal(Array.from(s.ids.subarray(0, 3)), [20, 6, 7]);
-    assert.ok(s.ids.every((id) => id >= 6 && id < 70), 'codon ids only');
+    assert.ok(
+      s.ids.every((id) => id >= 6 && id < 70),
+      'codon ids only',
+    );
     assert.is(s.nucleotides.length, 3 * s.ids.length);
     assert.ok(/^[ACGT]+$/.test(s.nucleotides));
     assert.equal(s.codons.join(''), s.nucleotides);
@@ -191,7 +229,11 @@ async function logitsOf(model: HelmModel, ids: Int32Array): Promise<Float32Array
   return v;
 }
 
-const sequences = [Int32Array.from([0, 20, 45, 54, 33, 2]), Int32Array.from([0, 20, 2]), Int32Array.from([0, 20, 61, 61, 8, 9, 10, 11, 54, 2])];
+const sequences = [
+  Int32Array.from([0, 20, 45, 54, 33, 2]),
+  Int32Array.from([0, 20, 2]),
+  Int32Array.from([0, 20, 61, 61, 8, 9, 10, 11, 54, 2]),
+];
 
 test('causal score = Σ log p(next token) computed by hand from the logits (batched with padding)', async () => {
   const model = tiny('clm', 9);
@@ -201,7 +243,10 @@ test('causal score = Σ log p(next token) computed by hand from the logits (batc
     let want = 0;
     for (let i = 0; i + 1 < s.length; i++) want += logSoftmax(logits.subarray(i * V, (i + 1) * V))[s[i + 1]!]!;
     assert.is(results[k]!.tokens, s.length - 1);
-    assert.ok(Math.abs(results[k]!.logLikelihood - want) < 1e-4 * Math.abs(want), `sequence ${k}: ${results[k]!.logLikelihood} vs ${want}`);
+    assert.ok(
+      Math.abs(results[k]!.logLikelihood - want) < 1e-4 * Math.abs(want),
+      `sequence ${k}: ${results[k]!.logLikelihood} vs ${want}`,
+    );
   }
   model.dispose();
 });
@@ -220,7 +265,10 @@ test('masked score = pseudo-log-likelihood: each codon masked alone, one forward
       count++;
     }
     assert.is(results[k]!.tokens, count);
-    assert.ok(Math.abs(results[k]!.logLikelihood - want) < 1e-4 * Math.abs(want), `sequence ${k}: ${results[k]!.logLikelihood} vs ${want}`);
+    assert.ok(
+      Math.abs(results[k]!.logLikelihood - want) < 1e-4 * Math.abs(want),
+      `sequence ${k}: ${results[k]!.logLikelihood} vs ${want}`,
+    );
   }
   model.dispose();
 });
@@ -250,7 +298,10 @@ test('embed: mean over codon positions and CLS of the chosen layer; per-token st
     }
   }
   assert.is(untrainedPositionsWarning(sequences, 100), null);
-  assert.match(untrainedPositionsWarning(sequences, 6)!, /1 of 3 sequences are longer than 6 tokens, the furthest position this model was trained on \(the longest has 10\)/);
+  assert.match(
+    untrainedPositionsWarning(sequences, 6)!,
+    /1 of 3 sequences are longer than 6 tokens, the furthest position this model was trained on \(the longest has 10\)/,
+  );
   model.dispose();
 });
 

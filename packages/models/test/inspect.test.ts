@@ -25,7 +25,11 @@ for (const objective of ['mlm', 'clm'] as const) {
       const p = inside.attention.subarray(row * L, (row + 1) * L);
       const sum = p.reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(sum - 1) < 1e-5, `row ${row} sums to ${sum}`);
-      if (objective === 'clm') assert.ok(p.slice(query + 1).every((v) => v === 0), `row ${row} attends to later keys`);
+      if (objective === 'clm')
+        assert.ok(
+          p.slice(query + 1).every((v) => v === 0),
+          `row ${row} attends to later keys`,
+        );
     }
     const names = inside.tensors.map((t) => t.name);
     for (const n of ['transformer.h.1.attn.probs', 'transformer.h.0.mlp.c_fc']) assert.ok(names.includes(n), n);

@@ -39,25 +39,40 @@ test('auroc is the Mann–Whitney statistic with ties counting one half', () => 
 
 test('auroc equals the pairwise count on random scores with ties', () => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 5 })), { minLength: 2, maxLength: 40 }), (rows) => {
-      const labels = rows.map((r) => r[0]);
-      const scores = rows.map((r) => r[1]);
-      let pairs = 0;
-      let wins = 0;
-      for (const [li, si] of rows) for (const [lj, sj] of rows) if (li === 1 && lj === 0) {
-        pairs++;
-        wins += si > sj ? 1 : si === sj ? 0.5 : 0;
-      }
-      const got = auroc(labels, scores);
-      return pairs === 0 ? Number.isNaN(got) : Math.abs(got - wins / pairs) < 1e-12;
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 5 })), {
+        minLength: 2,
+        maxLength: 40,
+      }),
+      (rows) => {
+        const labels = rows.map((r) => r[0]);
+        const scores = rows.map((r) => r[1]);
+        let pairs = 0;
+        let wins = 0;
+        for (const [li, si] of rows)
+          for (const [lj, sj] of rows)
+            if (li === 1 && lj === 0) {
+              pairs++;
+              wins += si > sj ? 1 : si === sj ? 0.5 : 0;
+            }
+        const got = auroc(labels, scores);
+        return pairs === 0 ? Number.isNaN(got) : Math.abs(got - wins / pairs) < 1e-12;
+      },
+    ),
   );
 });
 
 test('spearman is 1 under any strictly increasing transform and symmetric', () => {
   fc.assert(
     fc.property(fc.uniqueArray(fc.integer({ min: -1000, max: 1000 }), { minLength: 2, maxLength: 30 }), (v) => {
-      return Math.abs(spearman(v, v.map((t) => Math.exp(t / 100))) - 1) < 1e-12;
+      return (
+        Math.abs(
+          spearman(
+            v,
+            v.map((t) => Math.exp(t / 100)),
+          ) - 1,
+        ) < 1e-12
+      );
     }),
   );
   close(spearman(y, x), spearman(x, y));

@@ -13,7 +13,10 @@ import { MultiHeadAttention, decodeSafetensors } from '../src/index.js';
 import { collectGarbage } from './gc.js';
 
 await T.init({ quiet: true });
-const { tensors, metadata } = decodeSafetensors(await readFile(new URL('../fixtures/mha_fixture.safetensors', import.meta.url)), { source: 'mha_fixture' });
+const { tensors, metadata } = decodeSafetensors(
+  await readFile(new URL('../fixtures/mha_fixture.safetensors', import.meta.url)),
+  { source: 'mha_fixture' },
+);
 const config = JSON.parse(metadata.config!) as { batch: number; length: number; dim: number; heads: number };
 const fixture = (name: string): T.Tensor => {
   const t = tensors.get(name);
@@ -27,7 +30,8 @@ async function assertClose(have: T.Tensor, want: T.Tensor, what: string, tol = 1
   const [h, w] = [await have.dataF64(), await want.dataF64()];
   const scale = Math.max(...w.map(Math.abs));
   for (let i = 0; i < w.length; i++) {
-    if (!(Math.abs(h[i]! - w[i]!) <= tol * scale + 1e-7)) assert.unreachable(`${what}[${i}]: ${h[i]} vs ${w[i]} (max |ref| ${scale})`);
+    if (!(Math.abs(h[i]! - w[i]!) <= tol * scale + 1e-7))
+      assert.unreachable(`${what}[${i}]: ${h[i]} vs ${w[i]} (max |ref| ${scale})`);
   }
 }
 
@@ -53,7 +57,8 @@ for (const name of ['bidirectional', 'causal']) {
     await assertClose(x.grad!, fixture(`${name}.grad.x`), `${name} d/dx`);
     const names = m.namedParameters().map(([n]) => n);
     assert.equal(names, ['Wqkv.weight', 'out_proj.weight']);
-    for (const [pname, p] of m.namedParameters()) await assertClose(p.grad!, fixture(`${name}.grad.${pname}`), `${name} d/d${pname}`);
+    for (const [pname, p] of m.namedParameters())
+      await assertClose(p.grad!, fixture(`${name}.grad.${pname}`), `${name} d/d${pname}`);
     zeroGrad([x, ...m.parameters()]);
     requireGrad(x, false);
     out.dispose();
@@ -70,12 +75,22 @@ test('a RiNALMo block state dict maps onto the parameter names once inv_freq is 
     [`${prefix}out_proj.weight`, T.ones([8, 8])],
     [`${prefix}rotary_emb.inv_freq`, T.ones([2])],
   ]);
-  const state = new Map([...ckpt].filter(([k]) => k.startsWith(prefix) && !k.endsWith('inv_freq')).map(([k, v]) => [k.slice(prefix.length), v]));
+  const state = new Map(
+    [...ckpt]
+      .filter(([k]) => k.startsWith(prefix) && !k.endsWith('inv_freq'))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
   const { missing, unexpected } = m.loadStateDict(state);
   assert.equal([missing, unexpected], [[], []]);
-  assert.throws(() => m.loadStateDict(new Map([...ckpt].map(([k, v]) => [k.slice(prefix.length), v]))), /unexpected rotary_emb\.inv_freq/);
+  assert.throws(
+    () => m.loadStateDict(new Map([...ckpt].map(([k, v]) => [k.slice(prefix.length), v]))),
+    /unexpected rotary_emb\.inv_freq/,
+  );
   const withBias = new MultiHeadAttention({ dim: 8, heads: 2, bias: true });
-  assert.equal(withBias.namedParameters().map(([n, p]) => `${n} [${p.shape.join(', ')}]`), ['Wqkv.weight [24, 8]', 'Wqkv.bias [24]', 'out_proj.weight [8, 8]', 'out_proj.bias [8]']);
+  assert.equal(
+    withBias.namedParameters().map(([n, p]) => `${n} [${p.shape.join(', ')}]`),
+    ['Wqkv.weight [24, 8]', 'Wqkv.bias [24]', 'out_proj.weight [8, 8]', 'out_proj.bias [8]'],
+  );
   for (const t of ckpt.values()) t.dispose();
   withBias.dispose();
   m.dispose();
@@ -88,7 +103,10 @@ test('MultiHeadAttention rejects a wrong input shape and a dim not divisible by 
   T.tidy(() => {
     assert.throws(() => m.forward(T.zeros([2, 5, 12])), /x must be \[batch, length, 16\], got \[2, 5, 12\]/);
     assert.throws(() => m.forward(T.zeros([5, 16])), /got \[5, 16\]/);
-    assert.throws(() => m.forward(T.zeros([2, 5, 16]), T.ones([2, 4], { dtype: 'i32' })), /keyPaddingMask must be \[batch, length\] = \[2, 5\], got \[2, 4\]/);
+    assert.throws(
+      () => m.forward(T.zeros([2, 5, 16]), T.ones([2, 4], { dtype: 'i32' })),
+      /keyPaddingMask must be \[batch, length\] = \[2, 5\], got \[2, 4\]/,
+    );
   });
   m.dispose();
 });
@@ -153,9 +171,19 @@ test('attention dropout: active in training mode only, reproducible under manual
   const evalOut = await run();
   m.train(true);
   assert.equal(Array.from(a), Array.from(b), 'same seed, same dropout');
-  assert.ok(a.some((v, i) => Math.abs(v - c[i]!) > 1e-4), 'the next call draws a new mask');
-  await assertClose(T.tensor(evalOut, { shape: [evalOut.length] }), fixture('bidirectional.out').reshape([evalOut.length]), 'eval mode equals the dropout-free fixture');
-  assert.ok(a.some((v, i) => Math.abs(v - evalOut[i]!) > 1e-3), 'training mode differs from eval');
+  assert.ok(
+    a.some((v, i) => Math.abs(v - c[i]!) > 1e-4),
+    'the next call draws a new mask',
+  );
+  await assertClose(
+    T.tensor(evalOut, { shape: [evalOut.length] }),
+    fixture('bidirectional.out').reshape([evalOut.length]),
+    'eval mode equals the dropout-free fixture',
+  );
+  assert.ok(
+    a.some((v, i) => Math.abs(v - evalOut[i]!) > 1e-3),
+    'training mode differs from eval',
+  );
   assert.throws(() => new MultiHeadAttention({ dim: 8, heads: 2, dropout: 1 }), /dropout must be in \[0, 1\), got 1/);
   x.dispose();
   m.dispose();

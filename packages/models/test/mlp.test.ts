@@ -10,7 +10,10 @@ import { readFile } from 'node:fs/promises';
 import { AdamW, BlockList, Linear, Module, decodeSafetensors } from '../src/index.js';
 
 await T.init({ quiet: true });
-const { tensors, metadata } = decodeSafetensors(await readFile(new URL('../fixtures/mlp_fixture.safetensors', import.meta.url)), { source: 'mlp_fixture' });
+const { tensors, metadata } = decodeSafetensors(
+  await readFile(new URL('../fixtures/mlp_fixture.safetensors', import.meta.url)),
+  { source: 'mlp_fixture' },
+);
 
 /** PyTorch's nn.Sequential(Linear(8, 16), GELU(), Linear(16, 4)): parameters "0.*" and "2.*". */
 class Mlp extends Module {
@@ -42,13 +45,20 @@ test('MLP loss and all gradients match PyTorch to 1e-4 relative', async () => {
   const expected = Number(metadata.loss);
   const got = await loss.item();
   assert.ok(Math.abs(got - expected) <= 1e-4 * expected, `loss ${got} vs ${expected}`);
-  const names: [string, string][] = [['seq.0.weight', '0.weight'], ['seq.0.bias', '0.bias'], ['seq.1.weight', '2.weight'], ['seq.1.bias', '2.bias']];
+  const names: [string, string][] = [
+    ['seq.0.weight', '0.weight'],
+    ['seq.0.bias', '0.bias'],
+    ['seq.1.weight', '2.weight'],
+    ['seq.1.bias', '2.bias'],
+  ];
   const params = new Map(model.namedParameters());
   for (const [ours, theirs] of names) {
     const want = await tensors.get(`grad.${theirs}`)!.dataF64();
     const have = await params.get(ours)!.grad!.dataF64();
     const scale = Math.max(...want.map(Math.abs));
-    want.forEach((w, i) => assert.ok(Math.abs(have[i]! - w) <= 1e-4 * scale + 1e-8, `${ours}[${i}]: ${have[i]} vs ${w}`));
+    want.forEach((w, i) =>
+      assert.ok(Math.abs(have[i]! - w) <= 1e-4 * scale + 1e-8, `${ours}[${i}]: ${have[i]} vs ${w}`),
+    );
   }
   model.dispose();
 });

@@ -11,11 +11,20 @@ function countingData(classes: boolean): PropertyDataset {
   const rng = seededRandom(11);
   const make = (n: number): PropertyExample[] =>
     Array.from({ length: n }, () => {
-      const codons = Int32Array.from({ length: rng.intBetween(6, 12) }, () => (rng.next() < 0.3 ? 45 : rng.intBetween(6, 69)));
+      const codons = Int32Array.from({ length: rng.intBetween(6, 12) }, () =>
+        rng.next() < 0.3 ? 45 : rng.intBetween(6, 69),
+      );
       const count = codons.filter((c) => c === 45).length;
       return { codons, target: classes ? Number(count >= 3) : count };
     });
-  return { name: 'counting', task: classes ? 'classification' : 'regression', classes: classes ? 2 : undefined, train: make(64), validation: make(24), test: make(24) };
+  return {
+    name: 'counting',
+    task: classes ? 'classification' : 'regression',
+    classes: classes ? 2 : undefined,
+    train: make(64),
+    validation: make(24),
+    test: make(24),
+  };
 }
 
 const small = { batchSize: 8, lr: 1e-2, maxEpochs: 6, patience: 3, head: { filters: 8 }, embeddingSize: 8 };
@@ -42,10 +51,19 @@ test('frozen and full backbones: classification gives AUROC and accuracy; frozen
 
 test('bad inputs are refused by name', async () => {
   const data = countingData(false);
-  await finetuneProperty(null, data, { mode: 'frozen' }).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /mode 'frozen' needs a backbone/));
+  await finetuneProperty(null, data, { mode: 'frozen' }).then(
+    () => assert.unreachable(),
+    (e: Error) => assert.match(e.message, /mode 'frozen' needs a backbone/),
+  );
   const short = { ...data, train: [{ codons: Int32Array.of(45, 45), target: 1 }, ...data.train] };
-  await finetuneProperty(null, short, { mode: 'scratch' }).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /counting: train example 0 has 2 codons; the head needs ≥ 5/));
-  await finetuneProperty(null, data, { mode: 'scratch', batchSize: 0 }).then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /batchSize must be an integer ≥ 1/));
+  await finetuneProperty(null, short, { mode: 'scratch' }).then(
+    () => assert.unreachable(),
+    (e: Error) => assert.match(e.message, /counting: train example 0 has 2 codons; the head needs ≥ 5/),
+  );
+  await finetuneProperty(null, data, { mode: 'scratch', batchSize: 0 }).then(
+    () => assert.unreachable(),
+    (e: Error) => assert.match(e.message, /batchSize must be an integer ≥ 1/),
+  );
 });
 
 test.run();

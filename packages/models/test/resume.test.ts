@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '@rnagrad/tensor';
 import { HelmModel, type TrainHistory, helmTask, train } from '../src/index.js';
-import { loadModel, loadTrainingState, resolveCheckpoint, saveCheckpointDir, disposeSnapshot } from '../src/node/index.js';
+import {
+  loadModel,
+  loadTrainingState,
+  resolveCheckpoint,
+  saveCheckpointDir,
+  disposeSnapshot,
+} from '../src/node/index.js';
 import { RESUME_RUN, resumeCorpus } from './fixtures/resume-setup.js';
 
 await T.init({ quiet: true });
@@ -21,8 +27,13 @@ const child = fileURLToPath(new URL('./fixtures/resume-child.ts', import.meta.ur
 const N = RESUME_RUN.trainer.checkpointEvery;
 
 /** Starts the child; resolves when a stdout line matches `until` (or on exit). */
-function runChild(args: object, until?: RegExp): Promise<{ proc: ChildProcess; out: string; exited: Promise<number | null> }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+function runChild(
+  args: object,
+  until?: RegExp,
+): Promise<{ proc: ChildProcess; out: string; exited: Promise<number | null> }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
@@ -32,7 +43,11 @@ function runChild(args: object, until?: RegExp): Promise<{ proc: ChildProcess; o
       if (until?.test(out)) resolve({ proc, out, exited });
     });
     proc.stderr!.on('data', (d: Buffer) => (err += d));
-    void exited.then((code) => (until && !until.test(out) ? reject(new Error(`child exited ${code} before ${until}:\n${out}\n${err}`)) : resolve({ proc, out, exited })));
+    void exited.then((code) =>
+      until && !until.test(out)
+        ? reject(new Error(`child exited ${code} before ${until}:\n${out}\n${err}`))
+        : resolve({ proc, out, exited }),
+    );
   });
 }
 
@@ -52,7 +67,11 @@ test('2N steps straight = N steps, SIGKILL, resume to 2N (losses and weights bit
     const model = new HelmModel(RESUME_RUN.model);
     const task = helmTask(model, resumeCorpus(), RESUME_RUN.task);
     await train(task, RESUME_RUN.trainer, {
-      onSnapshot: async (s) => void (await saveCheckpointDir(straightDir, model, s, { trainedPositions: task.source.trainedPositions(), run: {} })),
+      onSnapshot: async (s) =>
+        void (await saveCheckpointDir(straightDir, model, s, {
+          trainedPositions: task.source.trainedPositions(),
+          run: {},
+        })),
     });
     model.dispose();
 
@@ -77,16 +96,27 @@ test('2N steps straight = N steps, SIGKILL, resume to 2N (losses and weights bit
     // The next start cleans up and finishes the run.
     const done = await runChild({ runDir, resume: true }, /DONE\n/);
     assert.is(await done.exited, 0);
-    assert.equal(readdirSync(runDir).filter((n) => n.includes('.tmp-') || n.includes('.old-')), [], 'no stray temporary files');
+    assert.equal(
+      readdirSync(runDir).filter((n) => n.includes('.tmp-') || n.includes('.old-')),
+      [],
+      'no stray temporary files',
+    );
 
     const final = join(runDir, `checkpoint-00000${2 * N}`);
     const straight = join(straightDir, `checkpoint-00000${2 * N}`);
     const [a, b] = [history(straight), history(final)];
     assert.is(b.steps.length, 2 * N);
-    assert.equal(b.steps.map((s) => s.loss), a.steps.map((s) => s.loss), 'per-step losses');
+    assert.equal(
+      b.steps.map((s) => s.loss),
+      a.steps.map((s) => s.loss),
+      'per-step losses',
+    );
     assert.equal(b.evaluations, a.evaluations, 'validation metrics');
     for (const file of ['model.safetensors', 'optimizer.safetensors']) {
-      assert.ok(readFileSync(join(final, file)).equals(readFileSync(join(straight, file))), `${file} differs from the straight run's`);
+      assert.ok(
+        readFileSync(join(final, file)).equals(readFileSync(join(straight, file))),
+        `${file} differs from the straight run's`,
+      );
     }
   } finally {
     rmSync(root, { recursive: true, force: true });

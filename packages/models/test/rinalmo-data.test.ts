@@ -9,12 +9,22 @@ import { existsSync } from 'node:fs';
 import { parseFasta, seededRandom } from '@rnagrad/tokenizers';
 import * as T from '@rnagrad/tensor';
 import {
-  IGNORE_TARGET, RinalmoMlmSource, RinalmoModel, evaluateRinalmoMlm, nucleotideCorpus, rinalmoBatchTensors, rinalmoMlmBatch,
+  IGNORE_TARGET,
+  RinalmoMlmSource,
+  RinalmoModel,
+  evaluateRinalmoMlm,
+  nucleotideCorpus,
+  rinalmoBatchTensors,
+  rinalmoMlmBatch,
 } from '../src/index.js';
 import { loadNucleotideCorpus, ncrnaPretrainPath } from '../src/node/rinalmo-data-file.js';
 
 const random = seededRandom(9);
-const fasta = Array.from({ length: 60 }, (_, i) => `>s${i} test\n${Array.from({ length: 30 + (i % 17) * 7 }, () => 'ACGUN'[random.intBetween(0, 4)]).join('')}`).join('\n');
+const fasta = Array.from(
+  { length: 60 },
+  (_, i) =>
+    `>s${i} test\n${Array.from({ length: 30 + (i % 17) * 7 }, () => 'ACGUN'[random.intBetween(0, 4)]).join('')}`,
+).join('\n');
 const corpus = nucleotideCorpus(parseFasta(fasta), { source: 'test.fasta' });
 
 test('masking: 15% of standard tokens per row, 80% <mask> / 10% random A,C,G,T / 10% unchanged, loss only there', () => {
@@ -43,7 +53,10 @@ test('masking: 15% of standard tokens per row, 80% <mask> / 10% random A,C,G,T /
         if (batch.ids[k] === 4) masked++;
         else if (batch.ids[k] === original[i]) unchanged++;
         else replaced++;
-        assert.ok(batch.ids[k]! === 4 || batch.ids[k] === original[i] || (batch.ids[k]! >= 5 && batch.ids[k]! <= 8), 'replacements are A, C, G or T');
+        assert.ok(
+          batch.ids[k]! === 4 || batch.ids[k] === original[i] || (batch.ids[k]! >= 5 && batch.ids[k]! <= 8),
+          'replacements are A, C, G or T',
+        );
       }
       const standard = original.filter((t) => t >= 5).length;
       assert.is(rowSelected, Math.max(1, Math.round(0.15 * standard)), 'exactly round(15%) per row');
@@ -84,9 +97,15 @@ test('source: batch(i) is a pure function of (seed, i); epochs cover the trainin
   }
   assert.is(seen.size, perEpoch * 8, 'no sequence twice in an epoch');
   assert.equal(source.validationBatches(), again.validationBatches(), 'the validation masking is fixed');
-  assert.is(source.tokens(source.batch(0)), source.batch(0).attentionMask.reduce((a, b) => a + b, 0));
+  assert.is(
+    source.tokens(source.batch(0)),
+    source.batch(0).attentionMask.reduce((a, b) => a + b, 0),
+  );
   assert.equal([corpus.train.length, corpus.validation.length, corpus.validationIds[0]], [57, 3, 's19']);
-  assert.throws(() => nucleotideCorpus(parseFasta('>a\nACGU\n'), { source: 'one.fasta' }), /one\.fasta: 1 sequences are too few/);
+  assert.throws(
+    () => nucleotideCorpus(parseFasta('>a\nACGU\n'), { source: 'one.fasta' }),
+    /one\.fasta: 1 sequences are too few/,
+  );
 });
 
 test('evaluateRinalmoMlm: selected-weighted loss and argmax accuracy, equal to a hand count, eval mode restored', async () => {
@@ -129,8 +148,14 @@ test('the shared ncRNA corpus (when present): 13,603 sequences, every 20th held 
   assert.is(ncrna.validation.length, Math.floor(13603 / 20));
   const lengths = ncrna.train.map((s) => s.length - 2);
   assert.equal([Math.min(...lengths) >= 42, Math.max(...lengths) <= 500], [true, true]);
-  assert.ok(ncrna.train.every((s) => s.every((t) => t === 0 || t === 2 || (t >= 5 && t <= 8))), 'ACGU only (U read as T)');
-  await loadNucleotideCorpus('/nonexistent/x.fasta').then(() => assert.unreachable(), (err: Error) => assert.match(err.message, /x\.fasta: no such file/));
+  assert.ok(
+    ncrna.train.every((s) => s.every((t) => t === 0 || t === 2 || (t >= 5 && t <= 8))),
+    'ACGU only (U read as T)',
+  );
+  await loadNucleotideCorpus('/nonexistent/x.fasta').then(
+    () => assert.unreachable(),
+    (err: Error) => assert.match(err.message, /x\.fasta: no such file/),
+  );
 });
 
 test.run();

@@ -8,13 +8,31 @@ import * as assert from 'uvu/assert';
 import * as T from '@rnagrad/tensor';
 import { partnersFromDotBracket } from '@rnagrad/tokenizers';
 import {
-  RinalmoDownstream, RinalmoModel, NRC_CLASSES, classificationTask, encodeSequences, finetuneFreezing, kindOf, modelKind, regressionTask,
-  secondaryStructureTask, train,
+  RinalmoDownstream,
+  RinalmoModel,
+  NRC_CLASSES,
+  classificationTask,
+  encodeSequences,
+  finetuneFreezing,
+  kindOf,
+  modelKind,
+  regressionTask,
+  secondaryStructureTask,
+  train,
 } from '../src/index.js';
 import type { RinalmoDownstreamConfig, StructureRecord } from '../src/index.js';
 
 await T.init({ quiet: true });
-const PICO = { dim: 16, layers: 2, heads: 2, vocabSize: 22, dropout: 0, attentionDropout: 0, transitionDropout: 0, mlmHead: false };
+const PICO = {
+  dim: 16,
+  layers: 2,
+  heads: 2,
+  vocabSize: 22,
+  dropout: 0,
+  attentionDropout: 0,
+  transitionDropout: 0,
+  mlmHead: false,
+};
 
 test('parameter names follow the official fine-tuned checkpoints (lm. / rinalmo. and pred_head.)', () => {
   const ss = new RinalmoDownstream({ task: 'ss', encoder: PICO, head: { channels: 4, blocks: 1 } });
@@ -27,12 +45,19 @@ test('parameter names follow the official fine-tuned checkpoints (lm. / rinalmo.
   // The registry rebuilds the model from its stored config.
   const kind = modelKind(kindOf(ss));
   const rebuilt = kind.create(kind.config(ss)) as RinalmoDownstream;
-  assert.equal(rebuilt.namedParameters().map(([n, p]) => [n, p.shape]), ss.namedParameters().map(([n, p]) => [n, p.shape]));
+  assert.equal(
+    rebuilt.namedParameters().map(([n, p]) => [n, p.shape]),
+    ss.namedParameters().map(([n, p]) => [n, p.shape]),
+  );
   for (const m of [ss, nc, rebuilt]) m.dispose();
 });
 
 test('frozen, full and gradual modes: which parameters train when', () => {
-  const model = new RinalmoDownstream({ task: 'regression', encoder: PICO, head: { channels: 4, blocks: 1, dropout: 0 } });
+  const model = new RinalmoDownstream({
+    task: 'regression',
+    encoder: PICO,
+    head: { channels: 4, blocks: 1, dropout: 0 },
+  });
   assert.equal(finetuneFreezing(model, 'frozen'), { freeze: ['lm'], unfreeze: [] });
   assert.equal(finetuneFreezing(model, 'full'), { freeze: [], unfreeze: [] });
   assert.equal(finetuneFreezing(model, 'gradual', 5), {
@@ -56,7 +81,11 @@ test('a pre-trained encoder is copied; its MLM head is left behind', async () =>
     if (name.startsWith('lm_mask_head.')) continue;
     assert.equal(Array.from(await ours.get(`rinalmo.${name}`)!.data()), Array.from(await p.data()), name);
   }
-  const smaller = new RinalmoDownstream({ task: 'ncrna', encoder: { ...PICO, dim: 8 }, head: { hidden: 8, classes: 13 } });
+  const smaller = new RinalmoDownstream({
+    task: 'ncrna',
+    encoder: { ...PICO, dim: 8 },
+    head: { hidden: 8, classes: 13 },
+  });
   assert.throws(() => smaller.loadEncoder(pretrained), /shape mismatch/);
   for (const m of [pretrained, model, smaller]) m.dispose();
 });
@@ -68,17 +97,29 @@ test('encodeSequences: <cls> … <eos>, cut keeping <eos>, right-padded, with a 
   assert.equal(Array.from(encodeSequences(['AC', 'ACGU']).mask), [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
 });
 
-const cfg = (task: RinalmoDownstreamConfig['task'], head: object): RinalmoDownstreamConfig => ({ task, encoder: PICO, head: head as never });
+const cfg = (task: RinalmoDownstreamConfig['task'], head: object): RinalmoDownstreamConfig => ({
+  task,
+  encoder: PICO,
+  head: head as never,
+});
 
 test('secondary structure: the loss falls on a hairpin, and the threshold is tuned on validation', async () => {
   T.manualSeed(1);
-  const hairpin = (id: string, sequence: string, structure: string): StructureRecord => ({ id, family: 'toy', sequence, partners: partnersFromDotBracket(structure) });
+  const hairpin = (id: string, sequence: string, structure: string): StructureRecord => ({
+    id,
+    family: 'toy',
+    sequence,
+    partners: partnersFromDotBracket(structure),
+  });
   const records = [hairpin('a', 'GGGGAAAACCCC', '((((....))))'), hairpin('b', 'GCGCAAAAGCGC', '((((....))))')];
   const model = new RinalmoDownstream(cfg('ss', { channels: 4, blocks: 1 }));
   const task = secondaryStructureTask(model, { train: records, validation: records, test: records }, { seed: 3 });
   const result = await train(task, { steps: 12, lr: 1e-2, minLr: 1e-2, warmupSteps: 0, evalEvery: 12, seed: 3 });
   const losses = result.history.steps.map((s) => s.loss);
-  assert.ok(losses.slice(-3).reduce((a, b) => a + b) < losses.slice(0, 3).reduce((a, b) => a + b), `loss ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+  assert.ok(
+    losses.slice(-3).reduce((a, b) => a + b) < losses.slice(0, 3).reduce((a, b) => a + b),
+    `loss ${losses.map((l) => l.toFixed(3)).join(' ')}`,
+  );
   const last = result.history.evaluations.at(-1)!.metrics;
   assert.ok(last.threshold! >= 0.01 && last.threshold! <= 0.29 && last.f1! >= 0 && last.f1! <= 1, JSON.stringify(last));
   const scored = await task.test();
@@ -88,21 +129,53 @@ test('secondary structure: the loss falls on a hairpin, and the threshold is tun
 
 test('ncRNA classification and regression: short runs train and report their metrics', async () => {
   T.manualSeed(2);
-  const items = Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, sequence: i % 2 ? 'GGGGCCCCGG' : 'AAAUUUAAAU', label: i % 2 }));
+  const items = Array.from({ length: 8 }, (_, i) => ({
+    id: `s${i}`,
+    sequence: i % 2 ? 'GGGGCCCCGG' : 'AAAUUUAAAU',
+    label: i % 2,
+  }));
   const classifier = new RinalmoDownstream(cfg('ncrna', { hidden: 8, classes: 13 }));
-  const cls = classificationTask(classifier, { classes: NRC_CLASSES, train: items, validation: items, test: items, droppedDuplicates: 0 }, { seed: 1, batchSize: 4, maxLength: 16 });
-  const run = await train(cls, { steps: 10, lr: 1e-2, minLr: 1e-2, warmupSteps: 0, evalEvery: 10, seed: 1, ...finetuneFreezing(classifier, 'frozen') });
+  const cls = classificationTask(
+    classifier,
+    { classes: NRC_CLASSES, train: items, validation: items, test: items, droppedDuplicates: 0 },
+    { seed: 1, batchSize: 4, maxLength: 16 },
+  );
+  const run = await train(cls, {
+    steps: 10,
+    lr: 1e-2,
+    minLr: 1e-2,
+    warmupSteps: 0,
+    evalEvery: 10,
+    seed: 1,
+    ...finetuneFreezing(classifier, 'frozen'),
+  });
   assert.ok(run.history.steps.at(-1)!.loss < run.history.steps[0]!.loss);
   const m = await cls.test();
   assert.equal(Object.keys(m).sort(), ['accuracy', 'loss', 'macroF1', 'weightedF1']);
   classifier.dispose();
 
-  const valued = Array.from({ length: 8 }, (_, i) => ({ id: `r${i}`, sequence: 'ACGU'.repeat(1 + (i % 3)), value: 10 + (i % 3) }));
+  const valued = Array.from({ length: 8 }, (_, i) => ({
+    id: `r${i}`,
+    sequence: 'ACGU'.repeat(1 + (i % 3)),
+    value: 10 + (i % 3),
+  }));
   const regressor = new RinalmoDownstream(cfg('regression', { channels: 4, blocks: 1, dropout: 0 }));
-  const reg = regressionTask(regressor, { train: valued.slice(0, 6), validation: valued.slice(6), test: valued.slice(6) }, { seed: 1, batchSize: 3, maxLength: 16 });
+  const reg = regressionTask(
+    regressor,
+    { train: valued.slice(0, 6), validation: valued.slice(6), test: valued.slice(6) },
+    { seed: 1, batchSize: 3, maxLength: 16 },
+  );
   // Standardised on the training targets only: 10, 11, 12, 10, 11, 12.
   assert.ok(Math.abs(reg.scaler.mean - 11) < 1e-12 && Math.abs(reg.scaler.std - Math.sqrt(2 / 3)) < 1e-12);
-  const fit = await train(reg, { steps: 10, lr: 1e-2, minLr: 1e-2, warmupSteps: 0, evalEvery: 0, seed: 1, ...finetuneFreezing(regressor, 'gradual', 3) });
+  const fit = await train(reg, {
+    steps: 10,
+    lr: 1e-2,
+    minLr: 1e-2,
+    warmupSteps: 0,
+    evalEvery: 0,
+    seed: 1,
+    ...finetuneFreezing(regressor, 'gradual', 3),
+  });
   assert.ok(fit.history.steps.every((s) => Number.isFinite(s.loss)));
   const r = await reg.test();
   assert.equal(Object.keys(r).sort(), ['mse', 'pearson', 'r2', 'spearman']);

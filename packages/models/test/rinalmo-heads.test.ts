@@ -8,11 +8,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as T from '@rnagrad/tensor';
 import { readFile } from 'node:fs/promises';
-import { ClassificationHead, RegressionHead, SecondaryStructureHead, decodeSafetensors, pairLoss } from '../src/index.js';
+import {
+  ClassificationHead,
+  RegressionHead,
+  SecondaryStructureHead,
+  decodeSafetensors,
+  pairLoss,
+} from '../src/index.js';
 import type { Module } from '../src/index.js';
 
 await T.init({ quiet: true });
-const { tensors, metadata } = decodeSafetensors(await readFile(new URL('../fixtures/downstream_fixture.safetensors', import.meta.url)), { source: 'downstream_fixture' });
+const { tensors, metadata } = decodeSafetensors(
+  await readFile(new URL('../fixtures/downstream_fixture.safetensors', import.meta.url)),
+  { source: 'downstream_fixture' },
+);
 const fixture = (name: string) => {
   const t = tensors.get(name);
   if (!t) throw new Error(`fixture has no ${name}`);
@@ -35,12 +44,21 @@ async function assertClose(actual: T.Tensor, expected: T.Tensor, tol: number, wh
 
 test('secondary-structure head: logits, BCE on the upper triangle and every gradient match PyTorch', async () => {
   const head = new SecondaryStructureHead({ dim: 8, channels: 6, blocks: 2 });
-  assert.equal(head.namedParameters().map(([n]) => n), [
-    'linear_in.weight', 'linear_in.bias',
-    'resnet.blocks.0.conv_net.0.weight', 'resnet.blocks.0.conv_net.3.weight', 'resnet.blocks.0.conv_net.6.weight',
-    'resnet.blocks.1.conv_net.0.weight', 'resnet.blocks.1.conv_net.3.weight', 'resnet.blocks.1.conv_net.6.weight',
-    'conv_out.weight', 'conv_out.bias',
-  ]);
+  assert.equal(
+    head.namedParameters().map(([n]) => n),
+    [
+      'linear_in.weight',
+      'linear_in.bias',
+      'resnet.blocks.0.conv_net.0.weight',
+      'resnet.blocks.0.conv_net.3.weight',
+      'resnet.blocks.0.conv_net.6.weight',
+      'resnet.blocks.1.conv_net.0.weight',
+      'resnet.blocks.1.conv_net.3.weight',
+      'resnet.blocks.1.conv_net.6.weight',
+      'conv_out.weight',
+      'conv_out.bias',
+    ],
+  );
   loadFromFixture(head, 'ss');
   const x = T.keep(T.clone(fixture('ss.input')).requireGrad());
   const [logits, loss] = T.tidy(() => {
@@ -53,7 +71,8 @@ test('secondary-structure head: logits, BCE on the upper triangle and every grad
   const want = Number(metadata['ss.loss']);
   const got = await loss!.item();
   assert.ok(Math.abs(got - want) <= 1e-5 * want, `loss ${got} vs ${want}`);
-  for (const [name, p] of head.namedParameters()) await assertClose(p.grad!, fixture(`ss.grad.${name}`), 1e-4, `grad ${name}`);
+  for (const [name, p] of head.namedParameters())
+    await assertClose(p.grad!, fixture(`ss.grad.${name}`), 1e-4, `grad ${name}`);
   await assertClose(x.grad!, fixture('ss.grad.input'), 1e-4, 'grad input');
   for (const t of [logits!, loss!, x]) t.dispose();
   head.dispose();
@@ -74,7 +93,8 @@ test('regression head on a padded batch: predictions, MSE and every gradient mat
   await assertClose(pred!, fixture('mrl.output'), 1e-4, 'predictions');
   const want = Number(metadata['mrl.loss']);
   assert.ok(Math.abs((await loss!.item()) - want) <= 1e-5 * want, 'loss');
-  for (const [name, p] of head.namedParameters()) await assertClose(p.grad!, fixture(`mrl.grad.${name}`), 1e-4, `grad ${name}`);
+  for (const [name, p] of head.namedParameters())
+    await assertClose(p.grad!, fixture(`mrl.grad.${name}`), 1e-4, `grad ${name}`);
   await assertClose(x.grad!, fixture('mrl.grad.input'), 1e-4, 'grad input');
   for (const t of [pred!, loss!, x, mask]) t.dispose();
   head.dispose();

@@ -15,7 +15,12 @@ import { disposeSnapshot, loadModel, loadTrainingState, saveCheckpointDir } from
 
 await T.init({ quiet: true });
 
-const records = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, description: '', lineNumber: 1 + 2 * i, sequence: 'ACGU'.repeat(3 + (i % 5)) + 'GGC'.repeat(1 + (i % 3)) }));
+const records = Array.from({ length: 40 }, (_, i) => ({
+  id: `r${i}`,
+  description: '',
+  lineNumber: 1 + 2 * i,
+  sequence: 'ACGU'.repeat(3 + (i % 5)) + 'GGC'.repeat(1 + (i % 3)),
+}));
 const corpus = nucleotideCorpus(records);
 const RUN = { steps: 6, lr: 1e-2, minLr: 1e-3, warmupSteps: 0, evalEvery: 0, checkpointEvery: 3, seed: 3 };
 const TASK = { batchSize: 4, maxLength: 24, validationBatches: 1, seed: 3 };
@@ -30,7 +35,8 @@ test('the RiNALMo task trains through the shared trainer and resumes from its ch
     T.manualSeed(7);
     const model = new RinalmoModel('pico');
     const straight = await train(rinalmoTask(model, corpus, TASK), RUN, {
-      onSnapshot: async (s) => void (s.step === 3 && (await saveCheckpointDir(root, model, s, { trainedPositions: 24, run: {} }))),
+      onSnapshot: async (s) =>
+        void (s.step === 3 && (await saveCheckpointDir(root, model, s, { trainedPositions: 24, run: {} }))),
     });
     const losses = straight.history.steps.map((e) => e.loss);
     assert.ok(losses.every(Number.isFinite));
@@ -41,9 +47,17 @@ test('the RiNALMo task trains through the shared trainer and resumes from its ch
     const snapshot = await loadTrainingState(dir, resumed);
     const rest = await train(rinalmoTask(resumed, corpus, TASK), RUN, {}, snapshot);
     disposeSnapshot(snapshot);
-    assert.equal(rest.history.steps.map((e) => e.loss), losses);
+    assert.equal(
+      rest.history.steps.map((e) => e.loss),
+      losses,
+    );
     const [a, b] = [await weights(model), await weights(resumed)];
-    a.forEach((w, i) => assert.ok(w.every((v, j) => Object.is(v, b[i]![j])), `parameter ${i} differs`));
+    a.forEach((w, i) =>
+      assert.ok(
+        w.every((v, j) => Object.is(v, b[i]![j])),
+        `parameter ${i} differs`,
+      ),
+    );
     model.dispose();
     resumed.dispose();
   } finally {
@@ -68,7 +82,10 @@ test('embedRinalmo: mean over real tokens (<cls>/<eos> included), per-token rows
       assert.ok(Math.abs(e.mean[i * d + k]! - sum / s.length) < 1e-5, `mean ${i},${k}`);
     }
     const row = e.representation!.subarray(i * e.maxLength * d, (i + 1) * e.maxLength * d);
-    assert.ok(row.subarray(s.length * d).every((v) => v === 0), `pad rows of ${i} are zero`);
+    assert.ok(
+      row.subarray(s.length * d).every((v) => v === 0),
+      `pad rows of ${i} are zero`,
+    );
     for (let j = 0; j < s.length * d; j++) assert.ok(Math.abs(row[j]! - values[j]!) < 1e-5, `token value ${i},${j}`);
   }
   model.dispose();

@@ -12,14 +12,24 @@ import * as T from '@rnagrad/tensor';
 import { noGrad, zeroGrad } from '@rnagrad/autograd';
 import { readFile } from 'node:fs/promises';
 import {
-  RINALMO_CONFIGS, RinalmoModel, bytesSource, decodeFloats, loadRinalmoWeights, readSafetensorsIndex, readSafetensorsTensor, rinalmoMlmLoss,
+  RINALMO_CONFIGS,
+  RinalmoModel,
+  bytesSource,
+  decodeFloats,
+  loadRinalmoWeights,
+  readSafetensorsIndex,
+  readSafetensorsTensor,
+  rinalmoMlmLoss,
 } from '../src/index.js';
 import { loadRinalmoFile } from '../src/node/safetensors-file.js';
 import { collectGarbage } from './gc.js';
 
 const rt = await T.init({ quiet: true });
 const fixturePath = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
-const expectedSource = bytesSource(await readFile(fixturePath('rinalmo_tiny_expected.safetensors')), 'rinalmo_tiny_expected');
+const expectedSource = bytesSource(
+  await readFile(fixturePath('rinalmo_tiny_expected.safetensors')),
+  'rinalmo_tiny_expected',
+);
 const expected = await readSafetensorsIndex(expectedSource);
 const config = JSON.parse(expected.metadata.config!) as { dim: number; layers: number; heads: number; ffnDim: number };
 const want = async (name: string) => {
@@ -33,7 +43,13 @@ const asTensor = async (name: string) => {
 };
 
 /** max |have − want| ≤ tol · max |want| over the rows where `keep` is 1 (rows = all but the last dim). */
-function assertClose(have: Float64Array | Float32Array, ref: Float32Array | Int32Array, what: string, keep?: Int32Array, tol = 1e-4): number {
+function assertClose(
+  have: Float64Array | Float32Array,
+  ref: Float32Array | Int32Array,
+  what: string,
+  keep?: Int32Array,
+  tol = 1e-4,
+): number {
   const width = keep ? ref.length / keep.length : ref.length;
   const counted = (i: number) => !keep || keep[Math.floor(i / width)] !== 0;
   let scale = 0;
@@ -43,7 +59,8 @@ function assertClose(have: Float64Array | Float32Array, ref: Float32Array | Int3
     if (!counted(i)) continue;
     const err = Math.abs(have[i]! - ref[i]!);
     worst = Math.max(worst, err / (scale || 1));
-    if (!(err <= tol * scale + 1e-7)) assert.unreachable(`${what}[${i}]: ${have[i]} vs PyTorch ${ref[i]} (max |ref| ${scale})`);
+    if (!(err <= tol * scale + 1e-7))
+      assert.unreachable(`${what}[${i}]: ${have[i]} vs PyTorch ${ref[i]} (max |ref| ${scale})`);
   }
   return worst;
 }
@@ -76,17 +93,35 @@ for (const [file, layout, prefix, dtype] of checkpoints) {
       return { representation: out.representation, logits: out.logits!, loss: l, xe: masked };
     });
     const worst: Record<string, number> = {};
-    worst.representation = assertClose(await representation.dataF64(), (await want('representation')).values, 'representation', notPad);
+    worst.representation = assertClose(
+      await representation.dataF64(),
+      (await want('representation')).values,
+      'representation',
+      notPad,
+    );
     worst.logits = assertClose(await logits.dataF64(), (await want('logits')).values, 'logits', notPad);
     const rep = await representation.dataF64();
-    assert.ok(rep.every((v, i) => notPad[Math.floor(i / config.dim)] || v === 0), 'pad rows of the representation are exactly 0');
+    assert.ok(
+      rep.every((v, i) => notPad[Math.floor(i / config.dim)] || v === 0),
+      'pad rows of the representation are exactly 0',
+    );
     const [gotLoss, gotXe] = [await loss.item(), await xe.item()];
-    assert.ok(Math.abs(gotLoss - Number(expected.metadata.loss)) <= 1e-4 * Math.abs(Number(expected.metadata.loss)), `loss ${gotLoss} vs ${expected.metadata.loss}`);
+    assert.ok(
+      Math.abs(gotLoss - Number(expected.metadata.loss)) <= 1e-4 * Math.abs(Number(expected.metadata.loss)),
+      `loss ${gotLoss} vs ${expected.metadata.loss}`,
+    );
     assert.ok(Math.abs(gotXe - Number(expected.metadata.masked_cross_entropy)) <= 1e-4 * gotXe, `masked XE ${gotXe}`);
     for (const [name, p] of model.namedParameters()) {
       worst[name] = assertClose(await p.grad!.dataF64(), (await want(`grad.${name}`)).values, `d/d${name}`);
     }
-    if (file.includes('official')) console.log(`    worst relative error: ${Object.entries(worst).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}`);
+    if (file.includes('official'))
+      console.log(
+        `    worst relative error: ${Object.entries(worst)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([k, v]) => `${k} ${v.toExponential(1)}`)
+          .join(', ')}`,
+      );
     if (file.includes('finetuned')) {
       assert.equal([...report.aside.keys()], ['threshold', 'pred_head.linear_in.weight', 'pred_head.linear_in.bias']);
       assert.equal(report.verified.filter((k) => k.endsWith('inv_freq')).length, 2);
@@ -103,7 +138,12 @@ for (const [file, layout, prefix, dtype] of checkpoints) {
 }
 
 test('configs: nano/micro/mega/giga sizes, parameter counts (models.md B1) and SwiGLU widths', () => {
-  const want = { nano: [6, 320, 853, 7.51e6], micro: [12, 480, 1280, 33.49e6], mega: [30, 640, 1706, 148.06e6], giga: [33, 1280, 3413, 650.9e6] };
+  const want = {
+    nano: [6, 320, 853, 7.51e6],
+    micro: [12, 480, 1280, 33.49e6],
+    mega: [30, 640, 1706, 148.06e6],
+    giga: [33, 1280, 3413, 650.9e6],
+  };
   for (const [name, [layers, dim, ffn, params]] of Object.entries(want)) {
     const cfg = RINALMO_CONFIGS[name as keyof typeof want];
     assert.equal([cfg.layers, cfg.dim, cfg.heads], [layers, dim, 20]);
@@ -122,7 +162,11 @@ test('configs: nano/micro/mega/giga sizes, parameter counts (models.md B1) and S
 test('token dropout, also in eval mode: <mask> rows zeroed, the rest × 0.88 / (1 − masks / tokens) per sequence', async () => {
   T.manualSeed(3);
   const model = new RinalmoModel('pico').eval();
-  const rows = [[0, 5, 4, 7, 8, 4, 2], [0, 6, 6, 2, 1, 1, 1], [0, 4, 5, 2, 1, 1, 1]];
+  const rows = [
+    [0, 5, 4, 7, 8, 4, 2],
+    [0, 6, 6, 2, 1, 1, 1],
+    [0, 4, 5, 2, 1, 1, 1],
+  ];
   const ids = T.tensor(rows, { dtype: 'i32' });
   // The embedding stage written out by hand: factor per row from counts done here in JS.
   const factors = rows.map((r) => {
@@ -137,7 +181,10 @@ test('token dropout, also in eval mode: <mask> rows zeroed, the rest × 0.88 / (
     const manual = T.mul(model.transformer.final_layer_norm.forward(x), T.cast(isToken, 'f32').unsqueeze(2));
     return [model.forward(ids).representation, manual];
   });
-  assert.equal(factors.map((f) => +f.toFixed(4)), [1.232, 0.88, 1.1733]);
+  assert.equal(
+    factors.map((f) => +f.toFixed(4)),
+    [1.232, 0.88, 1.1733],
+  );
   const [g, r] = [await got.dataF64(), await ref.dataF64()];
   g.forEach((v, i) => assert.ok(Math.abs(v - r[i]!) <= 1e-5, `element ${i}: ${v} vs ${r[i]}`));
   for (const t of [ids, got, ref]) t.dispose();
@@ -148,7 +195,10 @@ test('inference (no tape) frees each block as it goes: 6 blocks need the memory 
   const allocated = async (layers: number) => {
     T.manualSeed(7);
     const model = new RinalmoModel({ dim: 32, layers, heads: 4 }).eval();
-    const ids = T.tensor(Int32Array.from({ length: 2 * 64 }, (_, i) => (i % 64 === 0 ? 0 : 5 + (i % 4))), { shape: [2, 64], dtype: 'i32' });
+    const ids = T.tensor(
+      Int32Array.from({ length: 2 * 64 }, (_, i) => (i % 64 === 0 ? 0 : 5 + (i % 4))),
+      { shape: [2, 64], dtype: 'i32' },
+    );
     await rt.sync();
     rt.pool.trim();
     const before = rt.stats();
@@ -167,7 +217,9 @@ test('inference (no tape) frees each block as it goes: 6 blocks need the memory 
 });
 
 test('safetensors: F16 and BF16 decode exactly, including subnormals, infinities and NaN', () => {
-  const f16 = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x8000]).buffer);
+  const f16 = new Uint8Array(
+    new Uint16Array([0x3c00, 0xc000, 0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x8000]).buffer,
+  );
   const got = decodeFloats(f16, 'F16');
   assert.equal([...got.slice(0, 7)], [1, -2, 2 ** -24, 1023 * 2 ** -24, 65504, Infinity, -Infinity]);
   assert.ok(Number.isNaN(got[7]) && Object.is(got[8], -0));
@@ -175,7 +227,7 @@ test('safetensors: F16 and BF16 decode exactly, including subnormals, infinities
   assert.equal([...decodeFloats(bf16, 'BF16')], [1, -123.5, Math.fround(2 ** -133), Infinity]);
 });
 
-test('no tensors leak: a forward + backward inside tidy returns to the model\'s own tensors', async () => {
+test("no tensors leak: a forward + backward inside tidy returns to the model's own tensors", async () => {
   const model = new RinalmoModel({ dim: config.dim, layers: config.layers, heads: config.heads });
   await loadRinalmoWeights(model, bytesSource(await readFile(fixturePath('rinalmo_tiny_official.safetensors'))));
   await collectGarbage(); // before counting: a finalizer run mid-test would lower the count

@@ -10,8 +10,16 @@ import { requireGrad } from '@rnagrad/autograd';
 import { TextCnnHead, decodeSafetensors } from '../src/index.js';
 
 await T.init({ quiet: true });
-const { tensors, metadata } = decodeSafetensors(await readFile(new URL('../fixtures/textcnn_fixture.safetensors', import.meta.url)), { source: 'textcnn_fixture' });
-const config = JSON.parse(metadata.config!) as { inputSize: number; outputs: number; filters: number; kernels: number[] };
+const { tensors, metadata } = decodeSafetensors(
+  await readFile(new URL('../fixtures/textcnn_fixture.safetensors', import.meta.url)),
+  { source: 'textcnn_fixture' },
+);
+const config = JSON.parse(metadata.config!) as {
+  inputSize: number;
+  outputs: number;
+  filters: number;
+  kernels: number[];
+};
 const lengths = JSON.parse(metadata.lengths!) as number[];
 
 async function near(got: Tensor, want: Tensor, what: string, tol = 1e-4): Promise<void> {
@@ -42,7 +50,10 @@ test('TextCNN head: bad shapes and lengths are refused by name', () => {
   const x = T.zeros([2, 6, 4]);
   assert.throws(() => head.forward(x, [6]), /1 lengths for a batch of 2/);
   assert.throws(() => head.forward(x, [6, 4]), /row 1 has length 4; it must be in 5\.\.6/);
-  assert.throws(() => head.forward(T.zeros([2, 6, 3]), [6, 6]), /features must be \[batch, length, 4\], got \[2, 6, 3\]/);
+  assert.throws(
+    () => head.forward(T.zeros([2, 6, 3]), [6, 6]),
+    /features must be \[batch, length, 4\], got \[2, 6, 3\]/,
+  );
   assert.throws(() => new TextCnnHead({ inputSize: 4, outputs: 1, kernels: [0] }), /kernels must be integers ≥ 1/);
   head.dispose();
 });

@@ -77,7 +77,6 @@ export interface RopeOpts {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-
 /** `t` if contiguous, else an unrecorded contiguous copy (caller disposes copies: see `release`). */
 function contiguousOf(op: string, t: Tensor): Tensor {
   t.assertAlive(op);
@@ -95,27 +94,39 @@ function release(copies: Tensor[], originals: Tensor[]): void {
 }
 
 function requireF32(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) if (t.dtype !== 'f32') throw new TypeError(`${op}: expected f32 tensors, got ${t.dtype} [${t.shape.join(', ')}]`);
+  for (const t of ts)
+    if (t.dtype !== 'f32') throw new TypeError(`${op}: expected f32 tensors, got ${t.dtype} [${t.shape.join(', ')}]`);
 }
 
-function checkQkv(op: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null | undefined): [number, number, number, number] {
+function checkQkv(
+  op: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null | undefined,
+): [number, number, number, number] {
   requireF32(op, q, k, v);
-  if (q.rank !== 4) throw new RangeError(`${op}: q must be [batch, heads, length, headDim], got [${q.shape.join(', ')}]`);
+  if (q.rank !== 4)
+    throw new RangeError(`${op}: q must be [batch, heads, length, headDim], got [${q.shape.join(', ')}]`);
   for (const t of [k, v]) {
     if (t.rank !== 4 || t.shape.some((s, d) => s !== q.shape[d])) {
-      throw new RangeError(`${op}: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] must have the same shape`);
+      throw new RangeError(
+        `${op}: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] must have the same shape`,
+      );
     }
   }
   const [B, H, L, D] = q.shape as [number, number, number, number];
   if (mask) {
-    if (mask.dtype === 'f32') throw new TypeError(`${op}: keyPaddingMask must be i32 or bool (1 = token, 0 = padding), got f32`);
+    if (mask.dtype === 'f32')
+      throw new TypeError(`${op}: keyPaddingMask must be i32 or bool (1 = token, 0 = padding), got f32`);
     if (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== L) {
-      throw new RangeError(`${op}: keyPaddingMask must be [batch, length] = [${B}, ${L}], got [${mask.shape.join(', ')}]`);
+      throw new RangeError(
+        `${op}: keyPaddingMask must be [batch, length] = [${B}, ${L}], got [${mask.shape.join(', ')}]`,
+      );
     }
   }
   return [B, H, L, D];
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Fused attention
@@ -125,7 +136,12 @@ function checkQkv(op: string, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | nu
  * masked scores ([batch, heads, length]; −inf for rows with no key) and the dropout stream used
  * (null without dropout), which `attentionBackward` takes.
  */
-export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): { out: Tensor; logsumexp: Tensor; dropout: AttentionDropout | null } {
+export function attentionForward(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionOpts = {},
+): { out: Tensor; logsumexp: Tensor; dropout: AttentionDropout | null } {
   const op = 'attention';
   const mask = opts.keyPaddingMask ?? null;
   const device = deviceOf(op, mask ? [q, k, v, mask] : [q, k, v]);
@@ -141,8 +157,30 @@ export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
   const out = empty(q.shape, 'f32', device);
   const lse = empty([B, H, L], 'f32', device);
   launch(op, device, {
-    gpu: (at, queue) => attentionForwardGpu(queue, { q: at(qc), k: at(kc), v: at(vc), out: at(out), lse: at(lse), keyPaddingMask: mask && at(mask), causal, scale, dropout }),
-    cpu: (at) => attentionForwardCpu({ q: at(qc), k: at(kc), v: at(vc), out: at(out), lse: at(lse), keyPaddingMask: mask && at(mask), causal, scale, dropout }),
+    gpu: (at, queue) =>
+      attentionForwardGpu(queue, {
+        q: at(qc),
+        k: at(kc),
+        v: at(vc),
+        out: at(out),
+        lse: at(lse),
+        keyPaddingMask: mask && at(mask),
+        causal,
+        scale,
+        dropout,
+      }),
+    cpu: (at) =>
+      attentionForwardCpu({
+        q: at(qc),
+        k: at(kc),
+        v: at(vc),
+        out: at(out),
+        lse: at(lse),
+        keyPaddingMask: mask && at(mask),
+        causal,
+        scale,
+        dropout,
+      }),
   });
   release([qc, kc, vc], inputs);
   return { out, logsumexp: lse, dropout };
@@ -156,7 +194,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts =
   const { out, logsumexp, dropout } = attentionForward(q, k, v, opts);
   const mask = opts.keyPaddingMask ?? null;
   const saved = { out: out.detach(), logsumexp, keyPaddingMask: mask ? mask.detach() : null };
-  return record('attention', [q, k, v], out, { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), dropout }, saved);
+  return record(
+    'attention',
+    [q, k, v],
+    out,
+    { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(q.shape[3]!), dropout },
+    saved,
+  );
 }
 
 /** Disposes what `attention` saved for its backward (idempotent). */
@@ -188,29 +232,61 @@ export function attentionBackward(
   const [B, H, L, D] = checkQkv(op, q, k, v, mask);
   requireF32(op, dOut, out, logsumexp);
   for (const t of [dOut, out]) {
-    if (t.rank !== 4 || t.shape.some((s, d) => s !== q.shape[d])) throw new RangeError(`${op}: dOut and out must be [${q.shape.join(', ')}], got [${t.shape.join(', ')}]`);
+    if (t.rank !== 4 || t.shape.some((s, d) => s !== q.shape[d]))
+      throw new RangeError(`${op}: dOut and out must be [${q.shape.join(', ')}], got [${t.shape.join(', ')}]`);
   }
-  if (logsumexp.size !== B * H * L) throw new RangeError(`${op}: logsumexp must be [${B}, ${H}, ${L}], got [${logsumexp.shape.join(', ')}]`);
+  if (logsumexp.size !== B * H * L)
+    throw new RangeError(`${op}: logsumexp must be [${B}, ${H}, ${L}], got [${logsumexp.shape.join(', ')}]`);
   const causal = opts.causal ?? false;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const dq = empty(q.shape, 'f32', device);
   const dk = empty(q.shape, 'f32', device);
   const dv = empty(q.shape, 'f32', device);
   const inputs = [q, k, v, out, dOut, logsumexp];
-  const [qc, kc, vc, oc, gc, lc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+  const [qc, kc, vc, oc, gc, lc] = inputs.map((t) => contiguousOf(op, t)) as [
+    Tensor,
+    Tensor,
+    Tensor,
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
   const dropout = opts.dropout ?? null;
   launch(op, device, {
     gpu: (at, queue) => {
       const stats = empty([2 * B * H * L], 'f32', 'gpu');
       attentionBackwardGpu(queue, {
-        q: at(qc), k: at(kc), v: at(vc), out: at(oc), lse: at(lc), dOut: at(gc),
-        dq: at(dq), dk: at(dk), dv: at(dv), stats: at(stats),
-        keyPaddingMask: mask && at(mask), causal, scale, dropout,
+        q: at(qc),
+        k: at(kc),
+        v: at(vc),
+        out: at(oc),
+        lse: at(lc),
+        dOut: at(gc),
+        dq: at(dq),
+        dk: at(dk),
+        dv: at(dv),
+        stats: at(stats),
+        keyPaddingMask: mask && at(mask),
+        causal,
+        scale,
+        dropout,
       });
       stats.dispose();
     },
     cpu: (at) =>
-      attentionBackwardCpu({ q: at(qc), k: at(kc), v: at(vc), dOut: at(gc), dq: at(dq), dk: at(dk), dv: at(dv), keyPaddingMask: mask && at(mask), causal, scale, dropout }),
+      attentionBackwardCpu({
+        q: at(qc),
+        k: at(kc),
+        v: at(vc),
+        dOut: at(gc),
+        dq: at(dq),
+        dk: at(dk),
+        dv: at(dv),
+        keyPaddingMask: mask && at(mask),
+        causal,
+        scale,
+        dropout,
+      }),
   });
   release([qc, kc, vc, oc, gc, lc], inputs);
   return { dq, dk, dv };
@@ -335,7 +411,12 @@ function composedProbs(op: string, q: Tensor, k: Tensor, mask: Tensor | null, ca
  * The unfused reference forward, also returning the probabilities P [B, H, L, L] its backward
  * needs (what an autograd graph over the plain ops would save). Unrecorded.
  */
-export function composedAttentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOpts = {}): { out: Tensor; probs: Tensor } {
+export function composedAttentionForward(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionOpts = {},
+): { out: Tensor; probs: Tensor } {
   const op = 'composedAttention';
   const mask = opts.keyPaddingMask ?? null;
   deviceOf(op, mask ? [q, k, v, mask] : [q, k, v]);
@@ -360,7 +441,14 @@ export function composedAttention(q: Tensor, k: Tensor, v: Tensor, opts: Attenti
  * Gradients of the composed path through the same plain ops, from the forward's probabilities
  * (dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q).
  */
-export function composedAttentionBackward(dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor, opts: AttentionOpts = {}): { dq: Tensor; dk: Tensor; dv: Tensor } {
+export function composedAttentionBackward(
+  dOut: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  probs: Tensor,
+  opts: AttentionOpts = {},
+): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const op = 'composedAttentionBackward';
   const mask = opts.keyPaddingMask ?? null;
   deviceOf(op, mask ? [dOut, q, k, v, probs, mask] : [dOut, q, k, v, probs]);

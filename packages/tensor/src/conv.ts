@@ -39,7 +39,8 @@ const dims = (s: readonly number[]) => `[${s.join(', ')}]`;
 function axisPadding(op: string, padding: 'same' | 'valid' | number, kernel: number): [number, number] {
   if (padding === 'same') return [Math.floor((kernel - 1) / 2), kernel - 1 - Math.floor((kernel - 1) / 2)];
   if (padding === 'valid') return [0, 0];
-  if (!Number.isInteger(padding) || padding < 0) throw new RangeError(`${op}: padding must be 'same', 'valid' or a non-negative integer, got ${padding}`);
+  if (!Number.isInteger(padding) || padding < 0)
+    throw new RangeError(`${op}: padding must be 'same', 'valid' or a non-negative integer, got ${padding}`);
   return [padding, padding];
 }
 
@@ -61,7 +62,14 @@ export function conv2dPadding(padding: Conv2dPadding, kh: number, kw: number): C
 const as = (t: Tensor, shape: readonly number[]) => ({ shape, strides: contiguousStrides(shape), offset: t.offset });
 
 /** Checks dtypes and ranks; returns the 4-D shapes the kernels see. */
-function shapes4(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, oneD: boolean, padding: ConvPadding): { x4: number[]; w4: number[] } {
+function shapes4(
+  op: string,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  oneD: boolean,
+  padding: ConvPadding,
+): { x4: number[]; w4: number[] } {
   requireF32(op, x, weight, bias);
   const rank = oneD ? 3 : 4;
   const xWhat = oneD ? '[batch, length, channels]' : '[batch, height, width, channels]';
@@ -69,21 +77,33 @@ function shapes4(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, one
   if (x.rank !== rank) throw new RangeError(`${op}: input must be ${xWhat}, got ${dims(x.shape)}`);
   if (weight.rank !== rank) throw new RangeError(`${op}: weight must be ${wWhat}, got ${dims(weight.shape)}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
-    throw new RangeError(`${op}: bias must be [${weight.shape[0]}] (one per output channel of weight ${dims(weight.shape)}), got ${dims(bias.shape)}`);
+    throw new RangeError(
+      `${op}: bias must be [${weight.shape[0]}] (one per output channel of weight ${dims(weight.shape)}), got ${dims(bias.shape)}`,
+    );
   }
   if (weight.shape[1] !== x.shape[rank - 1]) {
-    throw new RangeError(`${op}: weight ${dims(weight.shape)} expects ${weight.shape[1]} input channels, the input ${dims(x.shape)} has ${x.shape[rank - 1]}`);
+    throw new RangeError(
+      `${op}: weight ${dims(weight.shape)} expects ${weight.shape[1]} input channels, the input ${dims(x.shape)} has ${x.shape[rank - 1]}`,
+    );
   }
   const padded = x.shape[rank - 2]! + padding.left + padding.right;
   if (oneD && padded < weight.shape[2]!) {
-    throw new RangeError(`${op}: kernel ${weight.shape[2]} is longer than the padded length ${padded} (input ${dims(x.shape)}, padding ${padding.left} + ${padding.right})`);
+    throw new RangeError(
+      `${op}: kernel ${weight.shape[2]} is longer than the padded length ${padded} (input ${dims(x.shape)}, padding ${padding.left} + ${padding.right})`,
+    );
   }
   const x4 = oneD ? [x.shape[0]!, 1, x.shape[1]!, x.shape[2]!] : [...x.shape];
   const w4 = oneD ? [weight.shape[0]!, weight.shape[1]!, 1, weight.shape[2]!] : [...weight.shape];
   return { x4, w4 };
 }
 
-function convForward(op: 'conv1d' | 'conv2d', x: Tensor, weight: Tensor, bias: Tensor | null, padding: ConvPadding): Tensor {
+function convForward(
+  op: 'conv1d' | 'conv2d',
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  padding: ConvPadding,
+): Tensor {
   const device = deviceOf(op, [x, weight, ...(bias ? [bias] : [])]);
   const oneD = op === 'conv1d';
   const { x4, w4 } = shapes4(op, x, weight, bias, oneD, padding);
@@ -92,8 +112,17 @@ function convForward(op: 'conv1d' | 'conv2d', x: Tensor, weight: Tensor, bias: T
   const out = empty(oneD ? [g.batch, g.outWidth, g.outChannels] : out4, 'f32', device);
   withContiguous([x, weight, ...(bias ? [bias] : [])], ([xc, wc, bc]) => {
     launch(op, device, {
-      gpu: (at, queue) => conv2dGpu(queue, at(out, as(out, out4)), at(xc!, as(xc!, x4)), at(wc!, as(wc!, w4)), bc ? at(bc) : null, padding),
-      cpu: (at) => conv2dCpu(at(out, as(out, out4)), at(xc!, as(xc!, x4)), at(wc!, as(wc!, w4)), bc ? at(bc) : null, padding),
+      gpu: (at, queue) =>
+        conv2dGpu(
+          queue,
+          at(out, as(out, out4)),
+          at(xc!, as(xc!, x4)),
+          at(wc!, as(wc!, w4)),
+          bc ? at(bc) : null,
+          padding,
+        ),
+      cpu: (at) =>
+        conv2dCpu(at(out, as(out, out4)), at(xc!, as(xc!, x4)), at(wc!, as(wc!, w4)), bc ? at(bc) : null, padding),
     });
   });
   return out;
@@ -112,7 +141,15 @@ export interface ConvGrads {
   dbias: Tensor | null;
 }
 
-function convBackward(op: string, dy: Tensor, x: Tensor, weight: Tensor, padding: ConvPadding, needs: ConvNeeds, oneD: boolean): ConvGrads {
+function convBackward(
+  op: string,
+  dy: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  padding: ConvPadding,
+  needs: ConvNeeds,
+  oneD: boolean,
+): ConvGrads {
   const device = deviceOf(op, [dy, x, weight]);
   requireF32(op, dy);
   const { x4, w4 } = shapes4(op, x, weight, null, oneD, padding);
@@ -120,7 +157,9 @@ function convBackward(op: string, dy: Tensor, x: Tensor, weight: Tensor, padding
   const dy4 = [g.batch, g.outHeight, g.outWidth, g.outChannels];
   const dyShape = oneD ? [g.batch, g.outWidth, g.outChannels] : dy4;
   if (dy.rank !== dyShape.length || dy.shape.some((s, d) => s !== dyShape[d])) {
-    throw new RangeError(`${op}: dy must be the output's shape ${dims(dyShape)} for input ${dims(x.shape)} and weight ${dims(weight.shape)}, got ${dims(dy.shape)}`);
+    throw new RangeError(
+      `${op}: dy must be the output's shape ${dims(dyShape)} for input ${dims(x.shape)} and weight ${dims(weight.shape)}, got ${dims(dy.shape)}`,
+    );
   }
   const dx = (needs.input ?? true) ? empty(x.shape, 'f32', device) : null;
   const dweight = (needs.weight ?? true) ? empty(weight.shape, 'f32', device) : null;
@@ -131,12 +170,20 @@ function convBackward(op: string, dy: Tensor, x: Tensor, weight: Tensor, padding
         if (!dweight) return;
         const bytes = conv2dWeightGradScratchBytes(g);
         const scratch = bytes > 0 ? empty([bytes / 4], 'f32', 'gpu') : null;
-        conv2dWeightGradGpu(queue, at(dweight, as(dweight, w4)), at(dyc!, as(dyc!, dy4)), at(xc!, as(xc!, x4)), padding, scratch?.storage.buffer ?? undefined);
+        conv2dWeightGradGpu(
+          queue,
+          at(dweight, as(dweight, w4)),
+          at(dyc!, as(dyc!, dy4)),
+          at(xc!, as(xc!, x4)),
+          padding,
+          scratch?.storage.buffer ?? undefined,
+        );
         scratch?.dispose();
       },
       cpu: (at) => {
         if (dx) conv2dInputGradCpu(at(dx, as(dx, x4)), at(dyc!, as(dyc!, dy4)), at(wc!, as(wc!, w4)), padding);
-        if (dweight) conv2dWeightGradCpu(at(dweight, as(dweight, w4)), at(dyc!, as(dyc!, dy4)), at(xc!, as(xc!, x4)), padding);
+        if (dweight)
+          conv2dWeightGradCpu(at(dweight, as(dweight, w4)), at(dyc!, as(dyc!, dy4)), at(xc!, as(xc!, x4)), padding);
       },
     });
   });
@@ -149,8 +196,14 @@ function convBackward(op: string, dy: Tensor, x: Tensor, weight: Tensor, padding
  * [Cout] or null → [B, Lout, Cout], Lout = L + padBefore + padAfter − K + 1. Stride 1, dilation 1.
  * Records 'conv1d' on [x, weight, bias?] with attrs { padding, hasBias }.
  */
-export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: { padding?: Conv1dPadding } = {}): Tensor {
-  if (weight.rank !== 3) throw new RangeError(`conv1d: weight must be [outChannels, inChannels, kernel], got ${dims(weight.shape)}`);
+export function conv1d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: { padding?: Conv1dPadding } = {},
+): Tensor {
+  if (weight.rank !== 3)
+    throw new RangeError(`conv1d: weight must be [outChannels, inChannels, kernel], got ${dims(weight.shape)}`);
   const padding = conv1dPadding(opts.padding ?? 'valid', weight.shape[2]!);
   const out = convForward('conv1d', x, weight, bias, padding);
   return record('conv1d', [x, weight, ...(bias ? [bias] : [])], out, { padding, hasBias: !!bias });
@@ -161,19 +214,39 @@ export function conv1d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
  * bias [Cout] or null → [B, Hout, Wout, Cout]. Stride 1, dilation 1. Records 'conv2d' on
  * [x, weight, bias?] with attrs { padding, hasBias }.
  */
-export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: { padding?: Conv2dPadding } = {}): Tensor {
-  if (weight.rank !== 4) throw new RangeError(`conv2d: weight must be [outChannels, inChannels, kernelH, kernelW], got ${dims(weight.shape)}`);
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: { padding?: Conv2dPadding } = {},
+): Tensor {
+  if (weight.rank !== 4)
+    throw new RangeError(
+      `conv2d: weight must be [outChannels, inChannels, kernelH, kernelW], got ${dims(weight.shape)}`,
+    );
   const padding = conv2dPadding(opts.padding ?? 'valid', weight.shape[2]!, weight.shape[3]!);
   const out = convForward('conv2d', x, weight, bias, padding);
   return record('conv2d', [x, weight, ...(bias ? [bias] : [])], out, { padding, hasBias: !!bias });
 }
 
 /** Gradients of `conv1d` (padding as resolved in its attrs); dbias only when `needs.bias`. */
-export function conv1dBackward(dy: Tensor, x: Tensor, weight: Tensor, padding: ConvPadding, needs: ConvNeeds = {}): ConvGrads {
+export function conv1dBackward(
+  dy: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  padding: ConvPadding,
+  needs: ConvNeeds = {},
+): ConvGrads {
   return convBackward('conv1dBackward', dy, x, weight, padding, needs, true);
 }
 
 /** Gradients of `conv2d` (padding as resolved in its attrs); dbias only when `needs.bias`. */
-export function conv2dBackward(dy: Tensor, x: Tensor, weight: Tensor, padding: ConvPadding, needs: ConvNeeds = {}): ConvGrads {
+export function conv2dBackward(
+  dy: Tensor,
+  x: Tensor,
+  weight: Tensor,
+  padding: ConvPadding,
+  needs: ConvNeeds = {},
+): ConvGrads {
   return convBackward('conv2dBackward', dy, x, weight, padding, needs, false);
 }

@@ -6,7 +6,12 @@ import { requireF32, untracked } from './op.js';
 import type { Tensor } from './tensor.js';
 
 /** The inverted-dropout multiplier for `shape`: 0 with probability p, else 1/(1−p). */
-export function dropoutMask(shape: readonly number[], p: number, device: 'gpu' | 'cpu' = ops.getDefaultDevice(), seed?: number): Tensor {
+export function dropoutMask(
+  shape: readonly number[],
+  p: number,
+  device: 'gpu' | 'cpu' = ops.getDefaultDevice(),
+  seed?: number,
+): Tensor {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
   const mask = empty(shape, 'f32', device);
   const { key, base } = takeCounters(mask.size, seed);

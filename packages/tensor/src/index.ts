@@ -6,7 +6,15 @@
  */
 import './methods.js';
 export { Tensor, Storage, tidy, keep, liveTensorCount, type Device } from './tensor.js';
-export { init, runtime, destroyRuntime, hasRuntime, Runtime, type InitOptions, type AdapterDescription } from './runtime.js';
+export {
+  init,
+  runtime,
+  destroyRuntime,
+  hasRuntime,
+  Runtime,
+  type InitOptions,
+  type AdapterDescription,
+} from './runtime.js';
 export { BufferPool, sizeClass, type PoolStats } from './pool.js';
 export * from './ops.js';
 export type { DType } from '@rnagrad/kernels-wgsl';

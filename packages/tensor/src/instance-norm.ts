@@ -1,5 +1,10 @@
 /** Instance norm over the spatial positions of channels-last [B, ...spatial, C] (kernels-wgsl instance-norm.ts). */
-import { instanceNormBackwardCpu, instanceNormBackwardGpu, instanceNormCpu, instanceNormGpu } from '@rnagrad/kernels-wgsl';
+import {
+  instanceNormBackwardCpu,
+  instanceNormBackwardGpu,
+  instanceNormCpu,
+  instanceNormGpu,
+} from '@rnagrad/kernels-wgsl';
 import { deviceOf, empty, launch, record } from './ops.js';
 import { withContiguous } from './rows.js';
 import { requireF32, sameShape } from './op.js';
@@ -11,7 +16,10 @@ export interface InstanceNormAttrs {
 }
 
 function statsShape(op: string, x: Tensor): number[] {
-  if (x.rank < 3) throw new RangeError(`${op}: input must be [batch, ...spatial, channels] ([B, L, C] or [B, H, W, C]), got [${x.shape.join(', ')}]`);
+  if (x.rank < 3)
+    throw new RangeError(
+      `${op}: input must be [batch, ...spatial, channels] ([B, L, C] or [B, H, W, C]), got [${x.shape.join(', ')}]`,
+    );
   return [x.shape[0]!, x.shape[x.rank - 1]!];
 }
 
@@ -54,7 +62,8 @@ export function instanceNormBackward(dy: Tensor, x: Tensor, mean: Tensor, rstd: 
   try {
     withContiguous([x, dy, mean, rstd], ([xc, gc, mc, rc]) => {
       launch(op, device, {
-        gpu: (at, queue) => instanceNormBackwardGpu(queue, at(dx), { x: at(xc!), mean: at(mc!), rstd: at(rc!), dy: at(gc!) }),
+        gpu: (at, queue) =>
+          instanceNormBackwardGpu(queue, at(dx), { x: at(xc!), mean: at(mc!), rstd: at(rc!), dy: at(gc!) }),
         cpu: (at) => instanceNormBackwardCpu(at(dx), { x: at(xc!), mean: at(mc!), rstd: at(rc!), dy: at(gc!) }),
       });
     });

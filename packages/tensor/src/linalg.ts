@@ -59,17 +59,25 @@ function prepare(op: string, a: Tensor, b: Tensor, opts: MatmulOpts): Prepared {
   const shapes = `${fmt(a.shape)} @ ${fmt(b.shape)}`;
   for (const t of tensors) {
     if (t.dtype !== 'f32') {
-      throw new TypeError(`${op}: only f32 tensors are supported, got ${a.dtype} @ ${b.dtype}${opts.bias ? ` with a ${opts.bias.dtype} bias` : ''}; cast first`);
+      throw new TypeError(
+        `${op}: only f32 tensors are supported, got ${a.dtype} @ ${b.dtype}${opts.bias ? ` with a ${opts.bias.dtype} bias` : ''}; cast first`,
+      );
     }
   }
   const activation = opts.activation ?? 'none';
-  if (!ACTIVATIONS.includes(activation)) throw new RangeError(`${op}: unknown activation "${activation}" (expected one of ${ACTIVATIONS.join(', ')})`);
-  if (a.rank === 0 || b.rank === 0) throw new RangeError(`${op}: ${shapes}: both operands need at least 1 dim (use mul for scalars)`);
+  if (!ACTIVATIONS.includes(activation))
+    throw new RangeError(`${op}: unknown activation "${activation}" (expected one of ${ACTIVATIONS.join(', ')})`);
+  if (a.rank === 0 || b.rank === 0)
+    throw new RangeError(`${op}: ${shapes}: both operands need at least 1 dim (use mul for scalars)`);
   const aVector = a.rank === 1;
   const bVector = b.rank === 1;
   // 1-D operands: a [K] is a row [1, K], b [K] a column [K, 1] (stride 0 on the new dim).
-  const av: ViewSpec = aVector ? { shape: [1, a.shape[0]!], strides: [0, a.strides[0]!], offset: a.offset } : { shape: [...a.shape], strides: [...a.strides], offset: a.offset };
-  const bv: ViewSpec = bVector ? { shape: [b.shape[0]!, 1], strides: [b.strides[0]!, 0], offset: b.offset } : { shape: [...b.shape], strides: [...b.strides], offset: b.offset };
+  const av: ViewSpec = aVector
+    ? { shape: [1, a.shape[0]!], strides: [0, a.strides[0]!], offset: a.offset }
+    : { shape: [...a.shape], strides: [...a.strides], offset: a.offset };
+  const bv: ViewSpec = bVector
+    ? { shape: [b.shape[0]!, 1], strides: [b.strides[0]!, 0], offset: b.offset }
+    : { shape: [...b.shape], strides: [...b.strides], offset: b.offset };
   const ka = av.shape[av.shape.length - 1]!;
   const kb = bv.shape[bv.shape.length - 2]!;
   if (ka !== kb) throw new RangeError(`${op}: ${shapes}: inner dims ${ka} and ${kb} differ`);
@@ -80,7 +88,8 @@ function prepare(op: string, a: Tensor, b: Tensor, opts: MatmulOpts): Prepared {
   for (let i = 0; i < rank; i++) {
     const x = batchA[batchA.length - rank + i] ?? 1;
     const y = batchB[batchB.length - rank + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) throw new RangeError(`${op}: ${shapes}: batch dims ${fmt(batchA)} and ${fmt(batchB)} cannot be broadcast`);
+    if (x !== y && x !== 1 && y !== 1)
+      throw new RangeError(`${op}: ${shapes}: batch dims ${fmt(batchA)} and ${fmt(batchB)} cannot be broadcast`);
     batch.push(x === 1 ? y : x);
   }
   const M = av.shape[av.shape.length - 2]!;
@@ -91,7 +100,8 @@ function prepare(op: string, a: Tensor, b: Tensor, opts: MatmulOpts): Prepared {
   if (opts.bias) {
     const x = opts.bias;
     const lead = result.length - x.rank;
-    const bad = () => new RangeError(`${op}: ${shapes}: bias ${fmt(x.shape)} does not broadcast to the result ${fmt(result)}`);
+    const bad = () =>
+      new RangeError(`${op}: ${shapes}: bias ${fmt(x.shape)} does not broadcast to the result ${fmt(result)}`);
     if (lead < 0) throw bad();
     const rs = result.map((size, d) => {
       if (d < lead) return 0;
@@ -146,7 +156,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOpts = {}): Tensor {
       }),
   });
   const result = squeezeView(p, out);
-  return record(op, inputs, result, { activation, hasBias: !!opts.bias }, pre ? { preActivation: squeezeView(p, pre) } : null);
+  return record(
+    op,
+    inputs,
+    result,
+    { activation, hasBias: !!opts.bias },
+    pre ? { preActivation: squeezeView(p, pre) } : null,
+  );
 }
 
 /**
@@ -158,9 +174,12 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activati
   if (weight.rank !== 2) throw new RangeError(`${op}: weight must be 2-D [out, in], got ${fmt(weight.shape)}`);
   const [outF, inF] = weight.shape as [number, number];
   if (x.rank === 0 || x.shape[x.rank - 1] !== inF) {
-    throw new RangeError(`${op}: input ${fmt(x.shape)} must end in ${inF} features to match weight [out, in] = ${fmt(weight.shape)}`);
+    throw new RangeError(
+      `${op}: input ${fmt(x.shape)} must end in ${inF} features to match weight [out, in] = ${fmt(weight.shape)}`,
+    );
   }
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new RangeError(`${op}: bias must be [${outF}] to match weight ${fmt(weight.shape)}, got ${fmt(bias.shape)}`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF))
+    throw new RangeError(`${op}: bias must be [${outF}] to match weight ${fmt(weight.shape)}, got ${fmt(bias.shape)}`);
   const wT = ops.transpose(weight, 0, 1);
   try {
     return matmul(x, wT, { bias: bias ?? undefined, activation });
@@ -174,12 +193,20 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, activati
  * recorded attrs, returns [da, db, dbias] (shapes of a, b and bias; dbias null without a bias).
  * Uses transposed views of the operands (no copies) and sums over broadcast batch dims.
  */
-export function matmulBackward(g: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, attrs: MatmulAttrs, needs: readonly boolean[] = [true, true, true]): [Tensor | null, Tensor | null, Tensor | null] {
+export function matmulBackward(
+  g: Tensor,
+  a: Tensor,
+  b: Tensor,
+  bias: Tensor | null,
+  attrs: MatmulAttrs,
+  needs: readonly boolean[] = [true, true, true],
+): [Tensor | null, Tensor | null, Tensor | null] {
   const act = attrs.activation;
   let dz = g;
   if (act !== 'none') {
     const pre = attrs.saved?.preActivation;
-    if (!pre) throw new Error('matmulBackward: the pre-activation value was not saved (was the op recorded with autograd on?)');
+    if (!pre)
+      throw new Error('matmulBackward: the pre-activation value was not saved (was the op recorded with autograd on?)');
     dz = ops.map(act === 'relu' ? 'reluBackward' : act === 'gelu' ? 'geluBackward' : 'geluTanhBackward', [pre, g]);
   }
   // Work on the promoted (≥ 2-D) forms.

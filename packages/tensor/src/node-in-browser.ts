@@ -6,5 +6,5 @@ export * from './index.js';
 
 throw new Error(
   '@rnagrad/tensor/node is the Node entry (Dawn through the npm package "webgpu"); ' +
-    "in a browser import '@rnagrad/tensor', whose init() uses navigator.gpu."
+    "in a browser import '@rnagrad/tensor', whose init() uses navigator.gpu.",
 );

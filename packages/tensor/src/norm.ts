@@ -1,5 +1,12 @@
 /** LayerNorm and RMSNorm over the last dim (kernels-wgsl norm.ts), forward and backward. */
-import { layerNormBackwardCpu, layerNormBackwardGpu, layerNormCpu, layerNormGpu, normBackwardScratchBytes, numel } from '@rnagrad/kernels-wgsl';
+import {
+  layerNormBackwardCpu,
+  layerNormBackwardGpu,
+  layerNormCpu,
+  layerNormGpu,
+  normBackwardScratchBytes,
+  numel,
+} from '@rnagrad/kernels-wgsl';
 import { deviceOf, empty, launch, record } from './ops.js';
 import { requireF32, sameShape } from './op.js';
 import { withContiguousFallback } from './rows.js';
@@ -9,10 +16,17 @@ function checkAffine(op: string, x: Tensor, p: Tensor | null | undefined, what: 
   if (!p) return;
   requireF32(op, p);
   const C = x.shape[x.rank - 1];
-  if (p.rank !== 1 || p.shape[0] !== C) throw new RangeError(`${op}: ${what} must have shape [${C}], got [${p.shape.join(', ')}]`);
+  if (p.rank !== 1 || p.shape[0] !== C)
+    throw new RangeError(`${op}: ${what} must have shape [${C}], got [${p.shape.join(', ')}]`);
 }
 
-function normForward(op: 'layerNorm' | 'rmsNorm', x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): { y: Tensor; mean: Tensor | null; rstd: Tensor } {
+function normForward(
+  op: 'layerNorm' | 'rmsNorm',
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+): { y: Tensor; mean: Tensor | null; rstd: Tensor } {
   const rms = op === 'rmsNorm';
   const device = deviceOf(op, [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])]);
   requireF32(op, x);
@@ -25,8 +39,23 @@ function normForward(op: 'layerNorm' | 'rmsNorm', x: Tensor, weight: Tensor | nu
   const rstd = empty(lead, 'f32', device);
   withContiguousFallback([x], ([xx]) => {
     launch(op, device, {
-      gpu: (at, queue) => layerNormGpu(queue, { y: at(y), mean: mean && at(mean), rstd: at(rstd) }, at(xx!), weight && at(weight), bias && at(bias), { rms, eps }),
-      cpu: (at) => layerNormCpu({ y: at(y), mean: mean && at(mean), rstd: at(rstd) }, at(xx!), weight && at(weight), bias && at(bias), { rms, eps }),
+      gpu: (at, queue) =>
+        layerNormGpu(
+          queue,
+          { y: at(y), mean: mean && at(mean), rstd: at(rstd) },
+          at(xx!),
+          weight && at(weight),
+          bias && at(bias),
+          { rms, eps },
+        ),
+      cpu: (at) =>
+        layerNormCpu(
+          { y: at(y), mean: mean && at(mean), rstd: at(rstd) },
+          at(xx!),
+          weight && at(weight),
+          bias && at(bias),
+          { rms, eps },
+        ),
     });
   });
   return { y, mean, rstd };
@@ -107,7 +136,12 @@ export function layerNormBackward(
 }
 
 /** Gradients of `rmsNorm` from the saved rstd: dweight if `weight` is given. */
-export function rmsNormBackward(dy: Tensor, x: Tensor, rstd: Tensor, weight: Tensor | null = null): { dx: Tensor; dweight: Tensor | null } {
+export function rmsNormBackward(
+  dy: Tensor,
+  x: Tensor,
+  rstd: Tensor,
+  weight: Tensor | null = null,
+): { dx: Tensor; dweight: Tensor | null } {
   const { dx, dweight } = normBackward('rmsNormBackward', true, dy, x, null, rstd, weight, false);
   return { dx, dweight };
 }

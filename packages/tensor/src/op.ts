@@ -13,7 +13,15 @@
  * calls `record` and autograd's `registerRule` with the same type checks (see @rnagrad/models'
  * hierarchical cross-entropy for a worked example).
  */
-import { type CpuOperand, type DType, type ElementwiseOpName, type GpuOperand, type KernelQueue, contiguousStrides, numel } from '@rnagrad/kernels-wgsl';
+import {
+  type CpuOperand,
+  type DType,
+  type ElementwiseOpName,
+  type GpuOperand,
+  type KernelQueue,
+  contiguousStrides,
+  numel,
+} from '@rnagrad/kernels-wgsl';
 import type { AttentionAttrs, RopeOpts } from './attention.js';
 import type { ConvAttrs } from './conv.js';
 import type { InstanceNormAttrs } from './instance-norm.js';
@@ -27,7 +35,6 @@ type ViewSpec = { shape: readonly number[]; strides: readonly number[]; offset: 
 
 // ---------------------------------------------------------------------------------------------
 // Devices, allocation, operands
-
 
 let defaultDevice: Device = 'gpu';
 /** Device used when an op creates a tensor without being told where (default 'gpu'). */
@@ -44,7 +51,12 @@ export function getDefaultDevice(): Device {
 export const BYTES_PER_ELEMENT = 4;
 
 /** A new, uninitialised contiguous tensor. */
-export function empty(shape: readonly number[], dtype: DType = 'f32', device: Device = defaultDevice, forUpload = false): Tensor {
+export function empty(
+  shape: readonly number[],
+  dtype: DType = 'f32',
+  device: Device = defaultDevice,
+  forUpload = false,
+): Tensor {
   checkShape('empty', shape);
   const n = numel(shape);
   let storage: Storage;
@@ -83,7 +95,8 @@ export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
   for (const x of inputs) {
     if (!(x instanceof Tensor)) continue;
     x.assertAlive(op);
-    if (device && x.device !== device) throw new Error(`${op}: tensors are on different devices (${device} and ${x.device}); move one with .to()`);
+    if (device && x.device !== device)
+      throw new Error(`${op}: tensors are on different devices (${device} and ${x.device}); move one with .to()`);
     device = x.device;
   }
   return device ?? defaultDevice;
@@ -92,10 +105,10 @@ export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
 /** Sizes must be non-negative integers. */
 export function checkShape(op: string, shape: readonly number[]): void {
   for (const s of shape) {
-    if (!Number.isInteger(s) || s < 0) throw new RangeError(`${op}: invalid shape [${shape.join(', ')}] (sizes must be non-negative integers)`);
+    if (!Number.isInteger(s) || s < 0)
+      throw new RangeError(`${op}: invalid shape [${shape.join(', ')}] (sizes must be non-negative integers)`);
   }
 }
-
 
 /**
  * Runs an op's kernel on `device`: `gpu` gets GPU operands and the queue (after checking that the
@@ -121,7 +134,9 @@ export function launch(
 
 /** Refuses non-f32 tensors (the float kernels' inputs). */
 export function requireF32(op: string, ...ts: (Tensor | null | undefined)[]): void {
-  for (const t of ts) if (t && t.dtype !== 'f32') throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype} [${t.shape.join(', ')}]`);
+  for (const t of ts)
+    if (t && t.dtype !== 'f32')
+      throw new TypeError(`${op}: expected an f32 tensor, got ${t.dtype} [${t.shape.join(', ')}]`);
 }
 
 export function sameShape(op: string, a: Tensor, b: Tensor): void {
@@ -135,8 +150,37 @@ export function sameShape(op: string, a: Tensor, b: Tensor): void {
 
 /** The elementwise ops with a gradient; the others (comparisons, casts to integers, backward helpers) are not recorded. */
 export const DIFFERENTIABLE_ELEMENTWISE = [
-  'copy', 'castF32', 'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'neg', 'abs', 'square', 'sign', 'floor', 'ceil',
-  'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'erf', 'gelu', 'geluTanh', 'silu', 'elu', 'where',
+  'copy',
+  'castF32',
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'pow',
+  'maximum',
+  'minimum',
+  'neg',
+  'abs',
+  'square',
+  'sign',
+  'floor',
+  'ceil',
+  'relu',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'reciprocal',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'erf',
+  'gelu',
+  'geluTanh',
+  'silu',
+  'elu',
+  'where',
 ] as const satisfies readonly ElementwiseOpName[];
 export type DifferentiableElementwise = (typeof DIFFERENTIABLE_ELEMENTWISE)[number];
 
@@ -232,8 +276,16 @@ type AttrsWithoutSaved<K extends RecordedOp> = Omit<RecordedOps[K], 'saved'>;
  * Reports op `op` to autograd and returns `output`. `saved` (tensors only the backward needs) is
  * attached as `attrs.saved` and kept for the graph node when autograd takes the op, disposed otherwise.
  */
-export function record<K extends RecordedOp>(op: K, inputs: readonly Tensor[], output: Tensor, attrs: AttrsWithoutSaved<K>, saved?: SavedOf<K> | null): Tensor {
-  const savedTensors = saved ? (Object.values(saved) as (Tensor | null | undefined)[]).filter((t): t is Tensor => !!t) : [];
+export function record<K extends RecordedOp>(
+  op: K,
+  inputs: readonly Tensor[],
+  output: Tensor,
+  attrs: AttrsWithoutSaved<K>,
+  saved?: SavedOf<K> | null,
+): Tensor {
+  const savedTensors = saved
+    ? (Object.values(saved) as (Tensor | null | undefined)[]).filter((t): t is Tensor => !!t)
+    : [];
   if (output.dtype === 'f32' && isRecording(inputs)) {
     try {
       hooks.record!(op, inputs, output, (saved ? { ...attrs, saved } : attrs) as Record<string, unknown>);

@@ -81,7 +81,8 @@ export {
 
 export function normalizeDim(op: string, dim: number, rank: number): number {
   const d = dim < 0 ? dim + rank : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= rank) throw new RangeError(`${op}: dim ${dim} is out of range for a tensor of rank ${rank}`);
+  if (!Number.isInteger(d) || d < 0 || d >= rank)
+    throw new RangeError(`${op}: dim ${dim} is out of range for a tensor of rank ${rank}`);
   return d;
 }
 
@@ -94,7 +95,9 @@ export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): n
       if (size === undefined || size === 1) continue;
       const cur = out[rank - i]!;
       if (cur !== 1 && cur !== size) {
-        throw new RangeError(`${op}: shapes ${shapes.map((x) => `[${x.join(', ')}]`).join(' and ')} cannot be broadcast (dim ${-i}: ${cur} vs ${size})`);
+        throw new RangeError(
+          `${op}: shapes ${shapes.map((x) => `[${x.join(', ')}]`).join(' and ')} cannot be broadcast (dim ${-i}: ${cur} vs ${size})`,
+        );
       }
       out[rank - i] = size;
     }
@@ -124,8 +127,19 @@ function mapInto(name: ElementwiseOpName, out: Tensor, inputs: readonly (Tensor 
   const op = ELEMENTWISE_OPS[name];
   const broadcast = (x: Tensor) => ({ shape: out.shape, strides: broadcastStrides(x, out.shape), offset: x.offset });
   launch(name, out.device, {
-    gpu: (at, queue) => elementwiseGpu(queue, op, at(out), inputs.map((x) => (x instanceof Tensor ? at(x, broadcast(x)) : x))),
-    cpu: (at) => elementwiseCpu(op, at(out), inputs.map((x) => (x instanceof Tensor ? at(x, broadcast(x)) : x))),
+    gpu: (at, queue) =>
+      elementwiseGpu(
+        queue,
+        op,
+        at(out),
+        inputs.map((x) => (x instanceof Tensor ? at(x, broadcast(x)) : x)),
+      ),
+    cpu: (at) =>
+      elementwiseCpu(
+        op,
+        at(out),
+        inputs.map((x) => (x instanceof Tensor ? at(x, broadcast(x)) : x)),
+      ),
   });
 }
 
@@ -136,13 +150,18 @@ export function map(name: ElementwiseOpName, inputs: readonly TensorLike[]): Ten
   const tensorTypes = tensors.map((t) => t.dtype);
   const operands = inputs.map((x) => (x instanceof Tensor ? x : scalarOperand(x, tensorTypes)));
   const shape = broadcastShapes(name, ...tensors.map((t) => t.shape));
-  const { out: dtype } = elementwiseTypes(ELEMENTWISE_OPS[name], operands.map((x) => x.dtype));
+  const { out: dtype } = elementwiseTypes(
+    ELEMENTWISE_OPS[name],
+    operands.map((x) => x.dtype),
+  );
   const out = empty(shape, dtype, device);
   mapInto(name, out, operands);
   if (!isDifferentiable(name)) {
     if (dtype === 'f32' && isRecording(tensors)) {
       out.dispose();
-      throw new Error(`${name}: has no gradient (an input requires grad); wrap the call in noGrad() or detach the input`);
+      throw new Error(
+        `${name}: has no gradient (an input requires grad); wrap the call in noGrad() or detach the input`,
+      );
     }
     return out;
   }
@@ -236,10 +255,14 @@ type Nested = number | boolean | readonly Nested[];
 function flatten(values: Nested, shape: number[], depth: number, out: number[]): void {
   if (Array.isArray(values)) {
     if (shape.length <= depth) shape.push(values.length);
-    else if (shape[depth] !== values.length) throw new RangeError(`tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth}, got ${values.length})`);
+    else if (shape[depth] !== values.length)
+      throw new RangeError(
+        `tensor: ragged nested array (expected length ${shape[depth]} at depth ${depth}, got ${values.length})`,
+      );
     for (const v of values) flatten(v as Nested, shape, depth + 1, out);
   } else {
-    if (depth !== shape.length) throw new RangeError('tensor: ragged nested array (a number where an array was expected)');
+    if (depth !== shape.length)
+      throw new RangeError('tensor: ragged nested array (a number where an array was expected)');
     out.push(Number(values));
   }
 }
@@ -248,7 +271,10 @@ function flatten(values: Nested, shape: number[], depth: number, out: number[]):
  * Creates a tensor from nested arrays or a flat typed array. Without `shape`, nested arrays give
  * it; a flat array becomes 1-D. dtype defaults to i32 for Int32Array, bool for Uint8Array, else f32.
  */
-export function tensor(values: Nested | ArrayLike<number>, opts: CreateOptions & { shape?: readonly number[] } = {}): Tensor {
+export function tensor(
+  values: Nested | ArrayLike<number>,
+  opts: CreateOptions & { shape?: readonly number[] } = {},
+): Tensor {
   let flat: ArrayLike<number>;
   let shape: number[];
   if (typeof values === 'number' || typeof values === 'boolean' || Array.isArray(values)) {
@@ -262,7 +288,8 @@ export function tensor(values: Nested | ArrayLike<number>, opts: CreateOptions &
   }
   if (opts.shape) {
     checkShape('tensor', opts.shape);
-    if (numel(opts.shape) !== flat.length) throw new RangeError(`tensor: ${flat.length} values do not fill shape [${opts.shape.join(', ')}]`);
+    if (numel(opts.shape) !== flat.length)
+      throw new RangeError(`tensor: ${flat.length} values do not fill shape [${opts.shape.join(', ')}]`);
     shape = [...opts.shape];
   }
   const dtype = opts.dtype ?? (values instanceof Int32Array ? 'i32' : values instanceof Uint8Array ? 'bool' : 'f32');
@@ -281,7 +308,10 @@ function upload(t: Tensor, values: ArrayLike<number>): void {
     return;
   }
   if (values.length === 0) return;
-  const words = t.dtype === 'f32' ? Float32Array.from(values) : Int32Array.from(values, (v) => (t.dtype === 'bool' ? (v ? 1 : 0) : v | 0));
+  const words =
+    t.dtype === 'f32'
+      ? Float32Array.from(values)
+      : Int32Array.from(values, (v) => (t.dtype === 'bool' ? (v ? 1 : 0) : v | 0));
   // Safe without a flush: `empty(..., forUpload)` never hands out a buffer that unsubmitted commands use.
   runtime().device.queue.writeBuffer(t.storage.buffer!, 0, words.buffer, words.byteOffset, words.byteLength);
 }
@@ -304,8 +334,16 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   const n = Math.max(0, Math.ceil((end - start) / step));
   const dtype = opts.dtype ?? (Number.isInteger(start) && Number.isInteger(step) ? 'i32' : 'f32');
   const out = empty([n], dtype, opts.device ?? getDefaultDevice(), dtype !== 'f32');
-  if (dtype === 'f32') mapInto('arange', out, [{ value: start, dtype: 'f32' }, { value: step, dtype: 'f32' }]);
-  else upload(out, Array.from({ length: n }, (_, i) => start + i * step));
+  if (dtype === 'f32')
+    mapInto('arange', out, [
+      { value: start, dtype: 'f32' },
+      { value: step, dtype: 'f32' },
+    ]);
+  else
+    upload(
+      out,
+      Array.from({ length: n }, (_, i) => start + i * step),
+    );
   return out;
 }
 
@@ -330,21 +368,48 @@ export function takeCounters(n: number, seed?: number): { key: number; base: num
  * Fills a new tensor of `shape` with a generator op whose operands are all scalars
  * (e.g. `generate('dropoutMask', [n], [key, base, p])`); the op sees the linear index.
  */
-export function generate(name: ElementwiseOpName, shape: readonly number[], scalars: readonly ScalarOperand[], opts: CreateOptions = {}): Tensor {
+export function generate(
+  name: ElementwiseOpName,
+  shape: readonly number[],
+  scalars: readonly ScalarOperand[],
+  opts: CreateOptions = {},
+): Tensor {
   const op = ELEMENTWISE_OPS[name];
-  const out = empty(shape, opts.dtype ?? elementwiseTypes(op, scalars.map((s) => s.dtype)).out, opts.device ?? getDefaultDevice());
+  const out = empty(
+    shape,
+    opts.dtype ??
+      elementwiseTypes(
+        op,
+        scalars.map((s) => s.dtype),
+      ).out,
+    opts.device ?? getDefaultDevice(),
+  );
   mapInto(name, out, scalars);
   return out;
 }
 
-function random(name: 'randUniform' | 'randNormal', shape: readonly number[], opts: CreateOptions & { seed?: number }): Tensor {
+function random(
+  name: 'randUniform' | 'randNormal',
+  shape: readonly number[],
+  opts: CreateOptions & { seed?: number },
+): Tensor {
   const { key, base } = takeCounters(numel(shape), opts.seed);
-  return generate(name, shape, [{ value: key | 0, dtype: 'i32' }, { value: base | 0, dtype: 'i32' }], { device: opts.device });
+  return generate(
+    name,
+    shape,
+    [
+      { value: key | 0, dtype: 'i32' },
+      { value: base | 0, dtype: 'i32' },
+    ],
+    { device: opts.device },
+  );
 }
 /** Uniform [0, 1) floats. */
-export const rand = (shape: readonly number[], opts: CreateOptions & { seed?: number } = {}) => random('randUniform', shape, opts);
+export const rand = (shape: readonly number[], opts: CreateOptions & { seed?: number } = {}) =>
+  random('randUniform', shape, opts);
 /** Standard normal floats (Box–Muller). */
-export const randn = (shape: readonly number[], opts: CreateOptions & { seed?: number } = {}) => random('randNormal', shape, opts);
+export const randn = (shape: readonly number[], opts: CreateOptions & { seed?: number } = {}) =>
+  random('randNormal', shape, opts);
 
 /** Copies a tensor to another device (a new contiguous tensor). */
 export async function to(x: Tensor, device: Device): Promise<Tensor> {
@@ -366,7 +431,10 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     resolved[free] = known === 0 ? 0 : x.size / known;
   }
   checkShape('reshape', resolved);
-  if (numel(resolved) !== x.size) throw new RangeError(`reshape: cannot reshape [${x.shape.join(', ')}] (${x.size} elements) to [${shape.join(', ')}]`);
+  if (numel(resolved) !== x.size)
+    throw new RangeError(
+      `reshape: cannot reshape [${x.shape.join(', ')}] (${x.size} elements) to [${shape.join(', ')}]`,
+    );
   const base = x.isContiguous ? x : clone(x);
   const out = base.view(resolved, contiguousStrides(resolved), base.offset);
   if (base !== x) base.dispose();
@@ -376,8 +444,17 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   x.assertAlive('permute');
   const norm = dims.map((d) => normalizeDim('permute', d, x.rank));
-  if (norm.length !== x.rank || new Set(norm).size !== norm.length) throw new RangeError(`permute: [${dims.join(', ')}] is not a permutation of ${x.rank} dims`);
-  return record('permute', [x], x.view(norm.map((d) => x.shape[d]!), norm.map((d) => x.strides[d]!)), { dims: norm });
+  if (norm.length !== x.rank || new Set(norm).size !== norm.length)
+    throw new RangeError(`permute: [${dims.join(', ')}] is not a permutation of ${x.rank} dims`);
+  return record(
+    'permute',
+    [x],
+    x.view(
+      norm.map((d) => x.shape[d]!),
+      norm.map((d) => x.strides[d]!),
+    ),
+    { dims: norm },
+  );
 }
 
 export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
@@ -399,14 +476,21 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number, step = 1)
   const len = Math.ceil((e - s) / step);
   const shape = x.shape.map((v, k) => (k === d ? len : v));
   const strides = x.strides.map((v, k) => (k === d ? v * step : v));
-  return record('slice', [x], x.view(shape, strides, x.offset + s * x.strides[d]!), { dim: d, start: s, step, inputShape: x.shape });
+  return record('slice', [x], x.view(shape, strides, x.offset + s * x.strides[d]!), {
+    dim: d,
+    start: s,
+    step,
+    inputShape: x.shape,
+  });
 }
 
 /** `length` elements from `start` along `dim` (start must be in range). */
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
   const d = normalizeDim('narrow', dim, x.rank);
   if (start < 0 || length < 0 || start + length > x.shape[d]!) {
-    throw new RangeError(`narrow: [${start}, ${start + length}) is outside dim ${dim} of size ${x.shape[d]} (shape [${x.shape.join(', ')}])`);
+    throw new RangeError(
+      `narrow: [${start}, ${start + length}) is outside dim ${dim} of size ${x.shape[d]} (shape [${x.shape.join(', ')}])`,
+    );
   }
   return slice(x, d, start, start + length);
 }
@@ -425,9 +509,20 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 export function squeeze(x: Tensor, dim?: number): Tensor {
   x.assertAlive('squeeze');
-  const drop = dim === undefined ? x.shape.map((s, d) => (s === 1 ? d : -1)).filter((d) => d >= 0) : [normalizeDim('squeeze', dim, x.rank)].filter((d) => x.shape[d] === 1);
+  const drop =
+    dim === undefined
+      ? x.shape.map((s, d) => (s === 1 ? d : -1)).filter((d) => d >= 0)
+      : [normalizeDim('squeeze', dim, x.rank)].filter((d) => x.shape[d] === 1);
   const keepDims = x.shape.map((_, d) => d).filter((d) => !drop.includes(d));
-  return record('view', [x], x.view(keepDims.map((d) => x.shape[d]!), keepDims.map((d) => x.strides[d]!)), { from: x.shape });
+  return record(
+    'view',
+    [x],
+    x.view(
+      keepDims.map((d) => x.shape[d]!),
+      keepDims.map((d) => x.strides[d]!),
+    ),
+    { from: x.shape },
+  );
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
@@ -457,9 +552,12 @@ export function concat(xs: readonly Tensor[], dim = 0): Tensor {
   const d = normalizeDim('concat', dim, first.rank);
   for (const t of xs) {
     if (t.rank !== first.rank || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {
-      throw new RangeError(`concat: shapes ${xs.map((x) => `[${x.shape.join(', ')}]`).join(', ')} differ outside dim ${dim}`);
+      throw new RangeError(
+        `concat: shapes ${xs.map((x) => `[${x.shape.join(', ')}]`).join(', ')} differ outside dim ${dim}`,
+      );
     }
-    if (t.dtype !== first.dtype) throw new TypeError(`concat: dtypes differ (${first.dtype} and ${t.dtype}); cast first`);
+    if (t.dtype !== first.dtype)
+      throw new TypeError(`concat: dtypes differ (${first.dtype} and ${t.dtype}); cast first`);
   }
   const shape = first.shape.map((s, k) => (k === d ? xs.reduce((acc, t) => acc + t.shape[d]!, 0) : s));
   const out = empty(shape, first.dtype, device);
@@ -504,7 +602,9 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normalizeDim('gather', dim, x.rank);
   if (index.dtype !== 'i32') throw new TypeError(`gather: index must be i32, got ${index.dtype}`);
   if (index.rank !== x.rank || index.shape.some((s, k) => k !== d && s > x.shape[k]!)) {
-    throw new RangeError(`gather: index [${index.shape.join(', ')}] does not fit input [${x.shape.join(', ')}] along dim ${dim}`);
+    throw new RangeError(
+      `gather: index [${index.shape.join(', ')}] does not fit input [${x.shape.join(', ')}] along dim ${dim}`,
+    );
   }
   checkIndices(index, { op: 'gather', size: x.shape[d]! });
   const out = empty(index.shape, x.dtype, device);
@@ -517,7 +617,9 @@ export function gatherBackward(dy: Tensor, dim: number, index: Tensor, inputShap
   const device = deviceOf('gatherBackward', [dy, index]);
   const d = normalizeDim('gatherBackward', dim, inputShape.length);
   if (dy.shape.length !== index.rank || dy.shape.some((s, k) => s !== index.shape[k])) {
-    throw new RangeError(`gatherBackward: dy [${dy.shape.join(', ')}] must have the index's shape [${index.shape.join(', ')}]`);
+    throw new RangeError(
+      `gatherBackward: dy [${dy.shape.join(', ')}] must have the index's shape [${index.shape.join(', ')}]`,
+    );
   }
   const dx = empty(inputShape, 'f32', device);
   launch('gatherBackward', device, {
@@ -531,11 +633,16 @@ export function gatherBackward(dy: Tensor, dim: number, index: Tensor, inputShap
 export function indexSelect(x: Tensor, dim: number, index: Tensor, opts: { op?: string } = {}): Tensor {
   const device = deviceOf('indexSelect', [x, index]);
   const d = normalizeDim('indexSelect', dim, x.rank);
-  if (index.dtype !== 'i32' || index.rank !== 1) throw new TypeError(`indexSelect: index must be a 1-D i32 tensor, got ${index.dtype} [${index.shape.join(', ')}]`);
+  if (index.dtype !== 'i32' || index.rank !== 1)
+    throw new TypeError(`indexSelect: index must be a 1-D i32 tensor, got ${index.dtype} [${index.shape.join(', ')}]`);
   checkIndices(index, { op: opts.op ?? 'indexSelect', size: x.shape[d]! });
   const shape = x.shape.map((s, k) => (k === d ? index.shape[0]! : s));
   const out = empty(shape, x.dtype, device);
-  const indexView = index.view(shape, shape.map((_, k) => (k === d ? index.strides[0]! : 0)), index.offset);
+  const indexView = index.view(
+    shape,
+    shape.map((_, k) => (k === d ? index.strides[0]! : 0)),
+    index.offset,
+  );
   runGather(out, x, indexView, d);
   indexView.dispose();
   return record('indexSelect', [x, index], out, { dim: d });
@@ -577,7 +684,9 @@ function reduce(op: ReduceOpName, x: Tensor, axes: number | readonly number[] | 
   const list = normalizeAxes(op, axes, x.rank);
   const reducedCount = numel(list.map((d) => x.shape[d]!));
   if (reducedCount === 0 && op !== 'sum' && op !== 'prod') {
-    throw new RangeError(`${op}: cannot reduce zero elements (shape [${x.shape.join(', ')}], axes [${list.join(', ')}])`);
+    throw new RangeError(
+      `${op}: cannot reduce zero elements (shape [${x.shape.join(', ')}], axes [${list.join(', ')}])`,
+    );
   }
   const keptShape = x.shape.filter((_, d) => !list.includes(d));
   const out = empty(keptShape, reduceOutType(op, x.dtype), device);
@@ -643,7 +752,11 @@ export async function data(x: Tensor): Promise<Float32Array | Int32Array | Uint8
     return x.dtype === 'f32' ? Float32Array.from(c) : x.dtype === 'i32' ? Int32Array.from(c) : Uint8Array.from(c);
   }
   const raw = await readGpu(x);
-  return x.dtype === 'f32' ? new Float32Array(raw) : x.dtype === 'i32' ? new Int32Array(raw) : Uint8Array.from(new Int32Array(raw));
+  return x.dtype === 'f32'
+    ? new Float32Array(raw)
+    : x.dtype === 'i32'
+      ? new Int32Array(raw)
+      : Uint8Array.from(new Int32Array(raw));
 }
 
 /** The single value of a one-element tensor. */
@@ -670,7 +783,10 @@ async function readGpu(x: Tensor): Promise<ArrayBuffer> {
     return new ArrayBuffer(0);
   }
   // The index-check flag rides along: an out-of-range index found by earlier GPU work throws here.
-  const staging = rt.device.createBuffer({ size: bytes + INDEX_ERROR_BYTES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = rt.device.createBuffer({
+    size: bytes + INDEX_ERROR_BYTES,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   rt.queue.copy(src.storage.buffer!, src.offset * BYTES_PER_ELEMENT, staging, 0, bytes);
   const flagged = encodeIndexErrorRead(rt.queue, staging, bytes);
   if (src !== x) src.dispose();

@@ -1,5 +1,14 @@
 /** Optimizer steps over lists of tensors (kernels-wgsl optim.ts): in place, never recorded. */
-import { type AdamWOptions, adamwCpu, adamwGpu, clipGradNormCpu, clipGradNormGpu, gradNormCpu, gradNormGpu, gradNormScratchBytes } from '@rnagrad/kernels-wgsl';
+import {
+  type AdamWOptions,
+  adamwCpu,
+  adamwGpu,
+  clipGradNormCpu,
+  clipGradNormGpu,
+  gradNormCpu,
+  gradNormGpu,
+  gradNormScratchBytes,
+} from '@rnagrad/kernels-wgsl';
 import * as ops from './ops.js';
 import { deviceOf, empty, launch } from './ops.js';
 import { requireF32 } from './op.js';
@@ -14,23 +23,42 @@ export interface AdamWStepOptions extends Omit<AdamWOptions, 'weightDecay'> {
  * One AdamW step (PyTorch semantics: decoupled decay, bias correction) over every parameter, in
  * place: param, m and v are updated; grads are read. All tensors must be contiguous and f32.
  */
-export function adamwStep(params: readonly Tensor[], grads: readonly Tensor[], ms: readonly Tensor[], vs: readonly Tensor[], opts: AdamWStepOptions): void {
+export function adamwStep(
+  params: readonly Tensor[],
+  grads: readonly Tensor[],
+  ms: readonly Tensor[],
+  vs: readonly Tensor[],
+  opts: AdamWStepOptions,
+): void {
   const op = 'adamwStep';
   if (grads.length !== params.length || ms.length !== params.length || vs.length !== params.length) {
-    throw new RangeError(`${op}: params, grads, ms and vs must have the same length (${params.length}, ${grads.length}, ${ms.length}, ${vs.length})`);
+    throw new RangeError(
+      `${op}: params, grads, ms and vs must have the same length (${params.length}, ${grads.length}, ${ms.length}, ${vs.length})`,
+    );
   }
   if (params.length === 0) return;
   const all = [...params, ...grads, ...ms, ...vs];
   const device = deviceOf(op, all);
   for (const t of all) {
     requireF32(op, t);
-    if (!t.isContiguous) throw new RangeError(`${op}: tensors must be contiguous (got a view of shape [${t.shape.join(', ')}])`);
+    if (!t.isContiguous)
+      throw new RangeError(`${op}: tensors must be contiguous (got a view of shape [${t.shape.join(', ')}])`);
   }
-  const wd = (k: number) => (typeof opts.weightDecay === 'number' || opts.weightDecay === undefined ? opts.weightDecay : opts.weightDecay[k]);
+  const wd = (k: number) =>
+    typeof opts.weightDecay === 'number' || opts.weightDecay === undefined ? opts.weightDecay : opts.weightDecay[k];
   const kopts: AdamWOptions = { ...opts, weightDecay: undefined };
   launch(op, device, {
-    gpu: (at, queue) => adamwGpu(queue, params.map((p, k) => ({ param: at(p), grad: at(grads[k]!), m: at(ms[k]!), v: at(vs[k]!), weightDecay: wd(k) })), kopts),
-    cpu: (at) => adamwCpu(params.map((p, k) => ({ param: at(p), grad: at(grads[k]!), m: at(ms[k]!), v: at(vs[k]!), weightDecay: wd(k) })), kopts),
+    gpu: (at, queue) =>
+      adamwGpu(
+        queue,
+        params.map((p, k) => ({ param: at(p), grad: at(grads[k]!), m: at(ms[k]!), v: at(vs[k]!), weightDecay: wd(k) })),
+        kopts,
+      ),
+    cpu: (at) =>
+      adamwCpu(
+        params.map((p, k) => ({ param: at(p), grad: at(grads[k]!), m: at(ms[k]!), v: at(vs[k]!), weightDecay: wd(k) })),
+        kopts,
+      ),
   });
 }
 

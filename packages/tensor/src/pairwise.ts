@@ -37,10 +37,14 @@ export function pairwiseLinear(x: Tensor, weight: Tensor, bias: Tensor | null = 
   const op = 'pairwiseLinear';
   const [, , d] = checkSequence(op, x);
   if (weight.rank !== 2 || weight.shape[1] !== 2 * d) {
-    throw new RangeError(`${op}: weight must be [out, ${2 * d}] (twice the ${d} features of input ${dims(x.shape)}), got ${dims(weight.shape)}`);
+    throw new RangeError(
+      `${op}: weight must be [out, ${2 * d}] (twice the ${d} features of input ${dims(x.shape)}), got ${dims(weight.shape)}`,
+    );
   }
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
-    throw new RangeError(`${op}: bias must be [${weight.shape[0]}] to match weight ${dims(weight.shape)}, got ${dims(bias.shape)}`);
+    throw new RangeError(
+      `${op}: bias must be [${weight.shape[0]}] to match weight ${dims(weight.shape)}, got ${dims(bias.shape)}`,
+    );
   }
   return tidy(() => {
     const first = linear(x, ops.narrow(weight, 1, 0, d)); // W1·x_i: [B, L, h]

@@ -43,7 +43,14 @@ export class BufferPool {
   private readonly settled = new Map<number, GPUBuffer[]>();
   private readonly recent = new Map<number, GPUBuffer[]>();
   private settleScheduled = false;
-  private readonly counters = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
+  private readonly counters = {
+    liveBuffers: 0,
+    liveBytes: 0,
+    pooledBuffers: 0,
+    pooledBytes: 0,
+    allocations: 0,
+    reuses: 0,
+  };
 
   constructor(
     private readonly device: GPUDevice,
@@ -55,7 +62,9 @@ export class BufferPool {
   acquire(bytes: number, forUpload = false): GPUBuffer {
     const size = sizeClass(Math.max(bytes, 4));
     if (size > this.device.limits.maxBufferSize) {
-      throw new RangeError(`rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize} bytes)`);
+      throw new RangeError(
+        `rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize} bytes)`,
+      );
     }
     let buffer = (forUpload ? undefined : this.recent.get(size)?.pop()) ?? this.settled.get(size)?.pop();
     if (buffer) {

@@ -97,7 +97,9 @@ export class Runtime {
   /** Throws if the device is gone or WebGPU reported an error since the last check. */
   check(what: string): void {
     if (this.lostReason !== null) {
-      throw new Error(`${what}: the GPU device was lost (${this.lostReason}). Its tensors are gone; call init() again to get a new device.`);
+      throw new Error(
+        `${what}: the GPU device was lost (${this.lostReason}). Its tensors are gone; call init() again to get a new device.`,
+      );
     }
     if (this.errors.length > 0) {
       const messages = this.errors.splice(0).join('\n');
@@ -150,7 +152,10 @@ export function init(opts: InitOptions = {}): Promise<Runtime> {
 
 /** The initialised runtime; throws if `await init()` has not run yet. */
 export function runtime(): Runtime {
-  if (!current) throw new Error('rnagrad: no GPU runtime yet — call `await init()` before creating GPU tensors (or use device: "cpu").');
+  if (!current)
+    throw new Error(
+      'rnagrad: no GPU runtime yet — call `await init()` before creating GPU tensors (or use device: "cpu").',
+    );
   return current;
 }
 
@@ -182,7 +187,9 @@ async function createRuntime(opts: InitOptions): Promise<Runtime> {
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isSoftware: /swiftshader|llvmpipe|lavapipe|warp|software/.test(text) || (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
+    isSoftware:
+      /swiftshader|llvmpipe|lavapipe|warp|software/.test(text) ||
+      (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
     host,
   };
   return new Runtime(device, description, handle, opts);
@@ -198,18 +205,21 @@ interface FoundAdapter {
 async function findAdapter(opts: InitOptions): Promise<FoundAdapter> {
   const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (gpu) {
-    const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
+    const adapter = await gpu.requestAdapter(
+      opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined,
+    );
     if (!adapter) throw new Error(NO_BROWSER_ADAPTER_HELP);
     return { adapter, host: 'browser', handle: gpu };
   }
   if (nodeAdapterProvider) return { ...(await nodeAdapterProvider(opts)), host: 'node' };
-  const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  const inNode =
+    typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
   throw new Error(
     inNode
       ? 'rnagrad: this is the browser entry of @rnagrad/tensor, which has no Dawn adapter for Node. ' +
-          "Plain Node picks the Node entry ('@rnagrad/tensor' under the \"node\" export condition) by itself; " +
-          "a bundle built for the browser platform does not: bundle for Node (esbuild --platform=node) instead."
+          'Plain Node picks the Node entry (\'@rnagrad/tensor\' under the "node" export condition) by itself; ' +
+          'a bundle built for the browser platform does not: bundle for Node (esbuild --platform=node) instead.'
       : 'rnagrad: no WebGPU here (no navigator.gpu). Use a browser with WebGPU (Chrome/Edge 113+, Safari 26+, ' +
-          "Firefox 141+ on Windows), or Node with '@rnagrad/tensor' and the npm package \"webgpu\".",
+          'Firefox 141+ on Windows), or Node with \'@rnagrad/tensor\' and the npm package "webgpu".',
   );
 }

@@ -27,11 +27,22 @@ export function embedding(table: Tensor, ids: Tensor, opts: { paddingIdx?: numbe
   flat.dispose();
   const out = untracked(() => ops.reshape(rows, [...ids.shape, table.shape[1]!]));
   rows.dispose();
-  return record(op, [table], out, { numEmbeddings: table.shape[0]!, paddingIdx: opts.paddingIdx ?? null }, { ids: ids.detach() });
+  return record(
+    op,
+    [table],
+    out,
+    { numEmbeddings: table.shape[0]!, paddingIdx: opts.paddingIdx ?? null },
+    { ids: ids.detach() },
+  );
 }
 
 /** Deterministic scatter-add of dy [...ids.shape, D] rows into [numEmbeddings, D]. */
-export function embeddingBackward(ids: Tensor, dy: Tensor, numEmbeddings: number, opts: { paddingIdx?: number | null } = {}): Tensor {
+export function embeddingBackward(
+  ids: Tensor,
+  dy: Tensor,
+  numEmbeddings: number,
+  opts: { paddingIdx?: number | null } = {},
+): Tensor {
   const op = 'embeddingBackward';
   const device = deviceOf(op, [ids, dy]);
   requireF32(op, dy);
@@ -72,7 +83,9 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   const d = normalizeDim(op, dim, x.rank);
   if (index.dtype !== 'i32' || index.rank !== 1) throw new TypeError(`${op}: index must be a 1-D i32 tensor`);
   if (src.rank !== x.rank || src.shape.some((s, k) => (k === d ? s !== index.shape[0] : s !== x.shape[k]))) {
-    throw new RangeError(`${op}: src [${src.shape.join(', ')}] must match x [${x.shape.join(', ')}] with dim ${d} of size ${index.shape[0]}`);
+    throw new RangeError(
+      `${op}: src [${src.shape.join(', ')}] must match x [${x.shape.join(', ')}] with dim ${d} of size ${index.shape[0]}`,
+    );
   }
   const V = x.shape[d]!;
   ops.checkIndices(index, { op, size: V });

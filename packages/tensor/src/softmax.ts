@@ -91,7 +91,9 @@ function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
   requireF32(op, logits);
   if (targets.dtype !== 'i32') throw new TypeError(`${op}: targets must be i32, got ${targets.dtype}`);
   if (logits.rank < 1 || targets.rank !== logits.rank - 1 || targets.shape.some((s, d) => s !== logits.shape[d])) {
-    throw new RangeError(`${op}: logits [${logits.shape.join(', ')}] need targets of shape [${logits.shape.slice(0, -1).join(', ')}], got [${targets.shape.join(', ')}]`);
+    throw new RangeError(
+      `${op}: logits [${logits.shape.join(', ')}] need targets of shape [${logits.shape.slice(0, -1).join(', ')}], got [${targets.shape.join(', ')}]`,
+    );
   }
 }
 
@@ -146,7 +148,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     });
     rows.dispose();
   }
-  return record(op, [logits], out, { reduction, ignoreIndex: kopts.ignoreIndex, labelSmoothing: kopts.labelSmoothing }, saved);
+  return record(
+    op,
+    [logits],
+    out,
+    { reduction, ignoreIndex: kopts.ignoreIndex, labelSmoothing: kopts.labelSmoothing },
+    saved,
+  );
 }
 
 /**
@@ -154,7 +162,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  * row. `dloss` has the loss's shape (targets' shape for 'none', [] or any 1-element shape for
  * 'mean'/'sum'); `count` (non-ignored rows, from the forward) is recomputed when omitted.
  */
-export function crossEntropyBackward(logits: Tensor, targets: Tensor, lse: Tensor, dloss: Tensor, opts: CrossEntropyOpts & { count?: Tensor } = {}): Tensor {
+export function crossEntropyBackward(
+  logits: Tensor,
+  targets: Tensor,
+  lse: Tensor,
+  dloss: Tensor,
+  opts: CrossEntropyOpts & { count?: Tensor } = {},
+): Tensor {
   const op = 'crossEntropyBackward';
   const device = deviceOf(op, [logits, targets, lse, dloss]);
   checkCrossEntropy(op, logits, targets);
@@ -165,7 +179,8 @@ export function crossEntropyBackward(logits: Tensor, targets: Tensor, lse: Tenso
   let ownScale = false;
   if (reduction === 'none') sameShape(op, dloss, targets);
   else {
-    if (dloss.size !== 1) throw new RangeError(`${op}: reduction '${reduction}' needs a 1-element dloss, got [${dloss.shape.join(', ')}]`);
+    if (dloss.size !== 1)
+      throw new RangeError(`${op}: reduction '${reduction}' needs a 1-element dloss, got [${dloss.shape.join(', ')}]`);
     if (reduction === 'mean') {
       const count = opts.count ?? countValid(targets, kopts.ignoreIndex);
       scale = untracked(() => ops.div(dloss, count));
@@ -175,11 +190,14 @@ export function crossEntropyBackward(logits: Tensor, targets: Tensor, lse: Tenso
   }
   // Per-row view of the loss gradient: stride 0 everywhere broadcasts a single value.
   const perRow: View =
-    reduction === 'none' ? viewOf(scale) : { shape: targets.shape, strides: targets.shape.map(() => 0), offset: scale.offset };
+    reduction === 'none'
+      ? viewOf(scale)
+      : { shape: targets.shape, strides: targets.shape.map(() => 0), offset: scale.offset };
   const dx = empty(logits.shape, 'f32', device);
   withContiguousFallback([logits], ([x]) => {
     launch(op, device, {
-      gpu: (at, queue) => crossEntropyBackwardGpu(queue, at(dx), at(x!), at(targets), at(lse), at(scale, perRow), kopts),
+      gpu: (at, queue) =>
+        crossEntropyBackwardGpu(queue, at(dx), at(x!), at(targets), at(lse), at(scale, perRow), kopts),
       cpu: (at) => crossEntropyBackwardCpu(at(dx), at(x!), at(targets), at(lse), at(scale, perRow), kopts),
     });
   });

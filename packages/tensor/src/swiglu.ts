@@ -30,7 +30,12 @@ export function swiglu(u: Tensor, v: Tensor, beta: Tensor): Tensor {
  * Gradients of `swiglu`: with s = σ(βu),
  * du = dy·v·(s + βu·s(1−s)), dv = dy·u·s, dβ = Σ dy·v·u²·s(1−s) (shape of beta).
  */
-export function swigluBackward(u: Tensor, v: Tensor, beta: Tensor, dy: Tensor): { du: Tensor; dv: Tensor; dbeta: Tensor } {
+export function swigluBackward(
+  u: Tensor,
+  v: Tensor,
+  beta: Tensor,
+  dy: Tensor,
+): { du: Tensor; dv: Tensor; dbeta: Tensor } {
   deviceOf('swigluBackward', [u, v, beta, dy]);
   checkSwiglu('swigluBackward', u, v, beta);
   sameShape('swigluBackward', u, dy);

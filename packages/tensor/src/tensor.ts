@@ -147,7 +147,8 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-    if (result instanceof Promise) throw new TypeError('tidy(): the callback returned a Promise; tidy() only takes synchronous functions');
+    if (result instanceof Promise)
+      throw new TypeError('tidy(): the callback returned a Promise; tidy() only takes synchronous functions');
   } finally {
     scopes.splice(scopes.lastIndexOf(scope), 1);
   }
@@ -167,5 +168,6 @@ function collectTensors(value: unknown, into: Set<Tensor>, depth = 0): void {
   }
   if (Array.isArray(value)) for (const v of value) collectTensors(v, into, depth + 1);
   else if (value instanceof Map) for (const v of value.values()) collectTensors(v, into, depth + 1);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectTensors(v, into, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collectTensors(v, into, depth + 1);
 }

@@ -7,7 +7,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { attention, attentionBackward, attentionForward, composedAttentionBackward, composedAttentionForward, releaseAttentionSaved, rope, ropeBackward } from '../src/attention.js';
+import {
+  attention,
+  attentionBackward,
+  attentionForward,
+  composedAttentionBackward,
+  composedAttentionForward,
+  releaseAttentionSaved,
+  rope,
+  ropeBackward,
+} from '../src/attention.js';
 import { assertClose, collectGarbage, rt, valuesFor } from './helpers.js';
 
 type Dev = 'gpu' | 'cpu';
@@ -27,7 +36,7 @@ function maskValues(c: Case): number[] | null {
   if (c.mask === 'none') return null;
   const out: number[] = [];
   let s = c.seed * 7 + 3;
-  const next = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const next = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let b = 0; b < c.B; b++) {
     const len = c.mask === 'padded' ? (b === 0 ? 0 : Math.floor(next() * (c.L + 1))) : c.L;
     for (let i = 0; i < c.L; i++) out.push(c.mask === 'random' ? (next() < 0.7 ? 1 : 0) : i < len ? 1 : 0);
@@ -47,7 +56,13 @@ function inputs(c: Case, device: Dev): Inputs {
   const shape = [c.B, c.H, c.L, c.D];
   const mk = (k: number) => T.tensor(valuesFor(shape, c.seed * 4 + k + 1, -1.5, 1.5), { shape, device });
   const m = maskValues(c);
-  return { q: mk(0), k: mk(1), v: mk(2), dO: mk(3), mask: m ? T.tensor(m, { shape: [c.B, c.L], dtype: 'i32', device }) : null };
+  return {
+    q: mk(0),
+    k: mk(1),
+    v: mk(2),
+    dO: mk(3),
+    mask: m ? T.tensor(m, { shape: [c.B, c.L], dtype: 'i32', device }) : null,
+  };
 }
 
 function disposeAll(...ts: (T.Tensor | null | undefined | Record<string, T.Tensor>)[]): void {
@@ -77,7 +92,10 @@ async function checkCase(c: Case): Promise<void> {
     ['dv', g.grads.dv, cpu.grads.dv, 5e-4, 5e-5],
   ] as const) {
     const [ga, cb] = await Promise.all([a.dataF64(), b.dataF64()]);
-    assert.ok(ga.every((x) => !Number.isNaN(x)), `${what}: ${name} has NaN`);
+    assert.ok(
+      ga.every((x) => !Number.isNaN(x)),
+      `${what}: ${name} has NaN`,
+    );
     assertClose(ga, cb, `${what}: ${name}`, rtol, atol);
   }
   for (const r of results) disposeAll(r.x.q, r.x.k, r.x.v, r.x.dO, r.x.mask, r.out, r.logsumexp, r.grads);
@@ -96,13 +114,20 @@ const caseArb = (maxL: number, dims: readonly number[]) =>
 
 test('attention forward and backward match the float64 oracle (short sequences, head dims 16/24/32/64/160)', async () => {
   // Every head dim at least once (with and without masks/causal), then random cases.
-  for (const D of [16, 24, 32, 64, 160]) await checkCase({ B: 2, H: 1, L: 37, D, causal: D % 32 === 0, mask: D === 64 ? 'random' : 'padded', seed: D });
+  for (const D of [16, 24, 32, 64, 160])
+    await checkCase({ B: 2, H: 1, L: 37, D, causal: D % 32 === 0, mask: D === 64 ? 'random' : 'padded', seed: D });
   await fc.assert(fc.asyncProperty(caseArb(64, [16, 24, 32, 64, 160]), checkCase), { numRuns: 14 });
 });
 
 test('attention on long sequences (lengths 65…300, the long-sequence schedule) matches the oracle', async () => {
   await checkCase({ B: 1, H: 2, L: 300, D: 32, causal: true, mask: 'padded', seed: 5 });
-  await fc.assert(fc.asyncProperty(caseArb(300, [32]).filter((c) => c.L > 64), checkCase), { numRuns: 2 });
+  await fc.assert(
+    fc.asyncProperty(
+      caseArb(300, [32]).filter((c) => c.L > 64),
+      checkCase,
+    ),
+    { numRuns: 2 },
+  );
 });
 
 test('rows whose keys are all masked give zero output, -inf logsumexp and zero gradients, never NaN', async () => {
@@ -119,7 +144,11 @@ test('rows whose keys are all masked give zero output, -inf logsumexp and zero g
     const { out, logsumexp: lse } = attentionForward(q, k, v, { keyPaddingMask: mask, causal });
     const { dq, dk, dv } = attentionBackward(dO, q, k, v, out, lse, { keyPaddingMask: mask, causal });
     const [o, l, gq, gk, gv] = await Promise.all([out, lse, dq, dk, dv].map((t) => t.dataF64()));
-    for (const arr of [o, l, gq, gk, gv]) assert.ok(arr!.every((x) => !Number.isNaN(x)), 'no NaN');
+    for (const arr of [o, l, gq, gk, gv])
+      assert.ok(
+        arr!.every((x) => !Number.isNaN(x)),
+        'no NaN',
+      );
     const empty = (b: number, i: number) => b === 0 || (causal && i < 2);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
@@ -133,7 +162,9 @@ test('rows whose keys are all masked give zero output, -inf logsumexp and zero g
             }
           } else assert.ok(Number.isFinite(l![row]!), 'lse of a row with keys');
           // Padded keys get no gradient.
-          if (b === 0 || i < 2) for (let d = 0; d < D; d++) assert.ok(gk![row * D + d] === 0 && gv![row * D + d] === 0, `dk/dv of padded key ${b},${i}`);
+          if (b === 0 || i < 2)
+            for (let d = 0; d < D; d++)
+              assert.ok(gk![row * D + d] === 0 && gv![row * D + d] === 0, `dk/dv of padded key ${b},${i}`);
         }
       }
     }
@@ -147,13 +178,19 @@ test('attention takes strided inputs (a [B, L, H, D] projection transposed) and 
   const base = (s: number) => T.tensor(valuesFor([B, L, H, D], s), { shape: [B, L, H, D] });
   const [q0, k0, v0] = [base(1), base(2), base(3)];
   const [q, k, v] = [q0, k0, v0].map((t) => T.transpose(t, 1, 2));
-  const mask = T.tensor(Array.from({ length: B * L }, (_, i) => (i % 4 === 3 ? 0 : 1)), { shape: [B, L], dtype: 'bool' });
+  const mask = T.tensor(
+    Array.from({ length: B * L }, (_, i) => (i % 4 === 3 ? 0 : 1)),
+    { shape: [B, L], dtype: 'bool' },
+  );
   const out = attention(q!, k!, v!, { keyPaddingMask: mask, causal: true, scale: 0.3 });
   const [qc, kc, vc, mc] = await Promise.all([q!, k!, v!, mask].map((t) => T.to(t, 'cpu')));
   const ref = attention(qc!, kc!, vc!, { keyPaddingMask: mc, causal: true, scale: 0.3 });
   assertClose(await out.dataF64(), await ref.dataF64(), 'strided attention', 2e-4, 2e-5);
   assert.throws(() => attention(q!, k0, v!), /same shape/);
-  assert.throws(() => attention(q!, k!, v!, { keyPaddingMask: T.ones([B, L + 1], { dtype: 'i32' }) }), /keyPaddingMask must be \[batch, length\]/);
+  assert.throws(
+    () => attention(q!, k!, v!, { keyPaddingMask: T.ones([B, L + 1], { dtype: 'i32' }) }),
+    /keyPaddingMask must be \[batch, length\]/,
+  );
   disposeAll(q0, k0, v0, q, k, v, mask, out, qc, kc, vc, mc, ref);
 });
 
@@ -175,7 +212,15 @@ test('attention records its op with the output and logsumexp saved, and frees th
   const out2 = attention(q!, k!, v!, { causal: true });
   T.hooks.record = prev;
   q!.requiresGrad = false;
-  const rec = seen as unknown as { op: string; attrs: { causal: boolean; scale: number; dropout: null; saved: { out: T.Tensor; logsumexp: T.Tensor; keyPaddingMask: null } } };
+  const rec = seen as unknown as {
+    op: string;
+    attrs: {
+      causal: boolean;
+      scale: number;
+      dropout: null;
+      saved: { out: T.Tensor; logsumexp: T.Tensor; keyPaddingMask: null };
+    };
+  };
   assert.is(rec.op, 'attention');
   assert.is(rec.attrs.causal, true);
   assert.is(rec.attrs.scale, 0.25);
@@ -194,34 +239,64 @@ test('dropout on the probabilities: the same stream on GPU and CPU, the backward
     const opts = { keyPaddingMask: x.mask, causal: true, dropout: 0.3, seed: 5 };
     const { out, logsumexp, dropout } = attentionForward(x.q, x.k, x.v, opts);
     assert.ok(dropout && dropout.p === 0.3, 'the stream is returned');
-    const grads = attentionBackward(x.dO, x.q, x.k, x.v, out, logsumexp, { keyPaddingMask: x.mask, causal: true, dropout });
+    const grads = attentionBackward(x.dO, x.q, x.k, x.v, out, logsumexp, {
+      keyPaddingMask: x.mask,
+      causal: true,
+      dropout,
+    });
     results.push({ x, out, logsumexp, grads });
   }
   const [g, cpu] = results as [(typeof results)[0], (typeof results)[0]];
-  for (const name of ['dq', 'dk', 'dv'] as const) assertClose(await g.grads[name].dataF64(), await cpu.grads[name].dataF64(), `dropout ${name}`, 5e-4, 5e-5);
+  for (const name of ['dq', 'dk', 'dv'] as const)
+    assertClose(await g.grads[name].dataF64(), await cpu.grads[name].dataF64(), `dropout ${name}`, 5e-4, 5e-5);
   const outG = await g.out.dataF64();
   assertClose(outG, await cpu.out.dataF64(), 'dropout out', 2e-4, 2e-5);
   // Without dropout the output differs; with p = 0 it is exactly the plain op.
   const plain = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true });
   const zero = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true, dropout: 0 });
   const plainV = await plain.out.dataF64();
-  assert.ok(plainV.some((v, i) => Math.abs(v - outG[i]!) > 1e-3), 'dropout changes the output');
+  assert.ok(
+    plainV.some((v, i) => Math.abs(v - outG[i]!) > 1e-3),
+    'dropout changes the output',
+  );
   assert.equal(Array.from(await zero.out.dataF64()), Array.from(plainV), 'p = 0 is no dropout');
   assert.is(zero.dropout, null);
   // The same seed reproduces, the global generator moves on between calls.
-  const again = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true, dropout: 0.3, seed: 5 });
+  const again = attentionForward(g.x.q, g.x.k, g.x.v, {
+    keyPaddingMask: g.x.mask,
+    causal: true,
+    dropout: 0.3,
+    seed: 5,
+  });
   assert.equal(Array.from(await again.out.dataF64()), Array.from(outG), 'same seed, same output');
   const a1 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
   const a2 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
   assert.ok(a1.dropout!.base !== a2.dropout!.base, 'fresh counters per call');
   const a2v = await a2.out.dataF64();
-  assert.ok((await a1.out.dataF64()).some((v, i) => Math.abs(v - a2v[i]!) > 1e-3), 'different streams, different outputs');
-  assert.throws(() => composedAttentionForward(g.x.q, g.x.k, g.x.v, { dropout: 0.1 }), /dropout is not supported by the composed reference/);
+  assert.ok(
+    (await a1.out.dataF64()).some((v, i) => Math.abs(v - a2v[i]!) > 1e-3),
+    'different streams, different outputs',
+  );
+  assert.throws(
+    () => composedAttentionForward(g.x.q, g.x.k, g.x.v, { dropout: 0.1 }),
+    /dropout is not supported by the composed reference/,
+  );
   assert.throws(() => attentionForward(g.x.q, g.x.k, g.x.v, { dropout: 1 }), /dropout must be in \[0, 1\), got 1/);
   for (const r of results) {
     disposeAll(r.x.q, r.x.k, r.x.v, r.x.dO, r.x.mask, r.out, r.logsumexp, r.grads);
   }
-  disposeAll(plain.out, plain.logsumexp, zero.out, zero.logsumexp, again.out, again.logsumexp, a1.out, a1.logsumexp, a2.out, a2.logsumexp);
+  disposeAll(
+    plain.out,
+    plain.logsumexp,
+    zero.out,
+    zero.logsumexp,
+    again.out,
+    again.logsumexp,
+    a1.out,
+    a1.logsumexp,
+    a2.out,
+    a2.logsumexp,
+  );
 });
 
 test('composedAttention (matmul → masked softmax → matmul) and its backward agree with the fused op', async () => {
@@ -236,7 +311,8 @@ test('composedAttention (matmul → masked softmax → matmul) and its backward 
     assertClose(await composed.dataF64(), await fused.dataF64(), 'composed vs fused forward', 2e-4, 2e-5);
     const gf = attentionBackward(x.dO, x.q, x.k, x.v, fused, lse, opts);
     const gc = composedAttentionBackward(x.dO, x.q, x.k, x.v, probs, opts);
-    for (const n of ['dq', 'dk', 'dv'] as const) assertClose(await gc[n].dataF64(), await gf[n].dataF64(), `composed vs fused ${n}`, 5e-4, 5e-5);
+    for (const n of ['dq', 'dk', 'dv'] as const)
+      assertClose(await gc[n].dataF64(), await gf[n].dataF64(), `composed vs fused ${n}`, 5e-4, 5e-5);
     disposeAll(x.q, x.k, x.v, x.dO, x.mask, fused, composed, probs, lse, gf, gc);
   }
 });
@@ -298,7 +374,15 @@ test('the float64 oracle: attention backward matches central differences (masks,
 
 test('rope: rotate-half convention on a hand-computed case', async () => {
   // D = 4: inv_freq = [1, 1/100]; position 1 rotates the pair (x0, x2) by 1 rad and (x1, x3) by 0.01 rad.
-  const x = T.tensor([[[0, 0, 0, 0], [1, 2, 0, 0]]], { device: 'cpu' });
+  const x = T.tensor(
+    [
+      [
+        [0, 0, 0, 0],
+        [1, 2, 0, 0],
+      ],
+    ],
+    { device: 'cpu' },
+  );
   const y = await rope(x).dataF64();
   const c1 = Math.cos(1);
   const s1 = Math.sin(1);
@@ -343,7 +427,13 @@ test('rope: backward matches central differences on the float64 path; strided in
   dy.storage.data!.set(w);
   const opts = { base: 10000, positionOffset: 3 };
   const dx = ropeBackward(dy, opts);
-  assertClose(dx.storage.data!, numericGrad(x, w, () => rope(x, opts)), 'rope gradcheck', 1e-7, 1e-9);
+  assertClose(
+    dx.storage.data!,
+    numericGrad(x, w, () => rope(x, opts)),
+    'rope gradcheck',
+    1e-7,
+    1e-9,
+  );
   // A non-contiguous GPU input equals the contiguous result.
   const g = T.tensor(valuesFor([7, 2, 8], 5), { shape: [7, 2, 8] });
   const gt = T.transpose(g, 0, 1);
@@ -384,7 +474,10 @@ test('forward + backward at L = 2048 allocates O(L·d) bytes, not an L×L score 
     const scoreBytes = L * L * 4;
     const used = peak - base;
     assert.ok(used < scoreBytes / 4, `fused attention acquired ${used} bytes; an L×L score matrix is ${scoreBytes}`);
-    assert.ok(used <= 8 * L * D * 4 + 4 * L * 4 * 4, `fused attention acquired ${used} bytes, more than a few [L, d] buffers`);
+    assert.ok(
+      used <= 8 * L * D * 4 + 4 * L * 4 * 4,
+      `fused attention acquired ${used} bytes, more than a few [L, d] buffers`,
+    );
     disposeAll(out, lse, dq, dk, dv);
   } finally {
     pool.acquire = acquire;

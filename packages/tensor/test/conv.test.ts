@@ -3,7 +3,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { assertClose, assertPairClose, both, collectGarbage, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
+import {
+  assertClose,
+  assertPairClose,
+  both,
+  collectGarbage,
+  disposePairs,
+  numericGrad,
+  pair,
+  type Pair,
+  valuesFor,
+  weighted,
+} from './helpers.js';
 
 type Padding = 'same' | 'valid' | number | [number, number];
 
@@ -16,7 +27,12 @@ interface Case {
   seed: number;
 }
 
-const paddingArb = fc.oneof(fc.constant<Padding>('same'), fc.constant<Padding>('valid'), fc.integer({ min: 0, max: 2 }), fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })));
+const paddingArb = fc.oneof(
+  fc.constant<Padding>('same'),
+  fc.constant<Padding>('valid'),
+  fc.integer({ min: 0, max: 2 }),
+  fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+);
 
 /** [B, L, Cin] with L = 1 and odd sizes common, K 1–5 (even K too), Cout 1–9; padding chosen to fit. */
 const conv1dCaseArb = fc
@@ -32,7 +48,14 @@ const conv1dCaseArb = fc
     seed: fc.nat(),
   })
   .map(({ B, L, Cin, Cout, K, padding, ...rest }): Case => {
-    const pad = typeof padding === 'number' ? 2 * padding : Array.isArray(padding) ? padding[0] + padding[1] : padding === 'same' ? K - 1 : 0;
+    const pad =
+      typeof padding === 'number'
+        ? 2 * padding
+        : Array.isArray(padding)
+          ? padding[0] + padding[1]
+          : padding === 'same'
+            ? K - 1
+            : 0;
     return { x: [B, Math.max(L, K - pad), Cin], w: [Cout, Cin, K], padding, ...rest };
   });
 
@@ -65,7 +88,13 @@ function input(shape: number[], seed: number, transposed: boolean): { x: Pair; b
   return { x: both((t) => T.transpose(t, 0, 1), base), base };
 }
 
-const convOf = (rank: number) => (rank === 3 ? T.conv1d : T.conv2d) as (x: T.Tensor, w: T.Tensor, b: T.Tensor | null, o: { padding: Padding }) => T.Tensor;
+const convOf = (rank: number) =>
+  (rank === 3 ? T.conv1d : T.conv2d) as (
+    x: T.Tensor,
+    w: T.Tensor,
+    b: T.Tensor | null,
+    o: { padding: Padding },
+  ) => T.Tensor;
 const backwardOf = (rank: number) => (rank === 3 ? T.conv1dBackward : T.conv2dBackward);
 
 async function checkCase(c: Case, what: string): Promise<void> {
@@ -73,7 +102,10 @@ async function checkCase(c: Case, what: string): Promise<void> {
   const { x, base } = input(c.x, c.seed, c.transposed);
   const w = pair(c.w, valuesFor(c.w, c.seed + 1, -1, 1));
   const b = c.hasBias ? pair([c.w[0]!], valuesFor([c.w[0]!], c.seed + 2)) : null;
-  const y = { g: conv(x.g, w.g, b?.g ?? null, { padding: c.padding }), c: conv(x.c, w.c, b?.c ?? null, { padding: c.padding }) };
+  const y = {
+    g: conv(x.g, w.g, b?.g ?? null, { padding: c.padding }),
+    c: conv(x.c, w.c, b?.c ?? null, { padding: c.padding }),
+  };
   const name = `${what}(x [${c.x}], w [${c.w}], padding ${JSON.stringify(c.padding)}, bias ${c.hasBias}, view ${c.transposed})`;
   // Sums of up to Cin·K products of values ≤ 4: absolute tolerance scaled to the terms.
   const terms = c.w.slice(1).reduce((a, s) => a * s, 1);
@@ -96,8 +128,21 @@ async function checkCase(c: Case, what: string): Promise<void> {
     const bc = b ? T.clone(b.c) : null;
     const loss = () => weighted(conv(xc, wc, bc, { padding: c.padding }), dy.c);
     assertClose(await gc.dx!.dataF64(), await numericGrad(xc, loss), `${name} dx vs central differences`, 1e-5, 1e-7);
-    assertClose(await gc.dweight!.dataF64(), await numericGrad(wc, loss), `${name} dweight vs central differences`, 1e-5, 1e-7);
-    if (bc) assertClose(await gc.dbias!.dataF64(), await numericGrad(bc, loss), `${name} dbias vs central differences`, 1e-5, 1e-7);
+    assertClose(
+      await gc.dweight!.dataF64(),
+      await numericGrad(wc, loss),
+      `${name} dweight vs central differences`,
+      1e-5,
+      1e-7,
+    );
+    if (bc)
+      assertClose(
+        await gc.dbias!.dataF64(),
+        await numericGrad(bc, loss),
+        `${name} dbias vs central differences`,
+        1e-5,
+        1e-7,
+      );
     [xc, wc, bc].forEach((t) => t?.dispose());
   }
   for (const t of [...Object.values(gg), ...Object.values(gc)]) t?.dispose();
@@ -106,25 +151,49 @@ async function checkCase(c: Case, what: string): Promise<void> {
 }
 
 test('conv1d forward and backward match the oracle (L = 1, odd and even K, every padding, views)', async () => {
-  await fc.assert(fc.asyncProperty(conv1dCaseArb, (c) => checkCase(c, 'conv1d')), { numRuns: 40 });
+  await fc.assert(
+    fc.asyncProperty(conv1dCaseArb, (c) => checkCase(c, 'conv1d')),
+    { numRuns: 40 },
+  );
 });
 
 test('conv2d forward and backward match the oracle (1×1, 3×3, 5×5, same and valid, views)', async () => {
-  await fc.assert(fc.asyncProperty(conv2dCaseArb, (c) => checkCase(c, 'conv2d')), { numRuns: 25 });
+  await fc.assert(
+    fc.asyncProperty(conv2dCaseArb, (c) => checkCase(c, 'conv2d')),
+    { numRuns: 25 },
+  );
 });
 
 test('conv1d on longer sequences: weight gradient split over pixel chunks, wide channel tiles', async () => {
-  await checkCase({ x: [3, 157, 10], w: [12, 10, 5], padding: 'same', hasBias: true, transposed: false, seed: 7 }, 'conv1d');
-  await checkCase({ x: [1, 300, 3], w: [2, 3, 3], padding: 'valid', hasBias: false, transposed: true, seed: 8 }, 'conv1d');
+  await checkCase(
+    { x: [3, 157, 10], w: [12, 10, 5], padding: 'same', hasBias: true, transposed: false, seed: 7 },
+    'conv1d',
+  );
+  await checkCase(
+    { x: [1, 300, 3], w: [2, 3, 3], padding: 'valid', hasBias: false, transposed: true, seed: 8 },
+    'conv1d',
+  );
 });
 
 test('conv2d 3×3 on a 19×21 map with 11 → 13 channels (chunked weight gradient)', async () => {
-  await checkCase({ x: [2, 19, 21, 11], w: [13, 11, 3, 3], padding: 'same', hasBias: true, transposed: false, seed: 9 }, 'conv2d');
+  await checkCase(
+    { x: [2, 19, 21, 11], w: [13, 11, 3, 3], padding: 'same', hasBias: true, transposed: false, seed: 9 },
+    'conv2d',
+  );
 });
 
 test('conv1d, conv2d and their gradients read and write operands at nonzero offsets', async () => {
   // Contiguous tensors that start inside their storage: the second half of a batch, a weight slice.
-  for (const [xs, ws] of [[[2, 9, 3], [4, 3, 3]], [[2, 5, 6, 2], [3, 2, 3, 3]]] as const) {
+  for (const [xs, ws] of [
+    [
+      [2, 9, 3],
+      [4, 3, 3],
+    ],
+    [
+      [2, 5, 6, 2],
+      [3, 2, 3, 3],
+    ],
+  ] as const) {
     const conv = convOf(xs.length);
     const xb = pair([2 * xs[0]!, ...xs.slice(1)], valuesFor([2 * xs[0]!, ...xs.slice(1)], 3));
     const wb = pair([ws[0]! + 1, ...ws.slice(1)], valuesFor([ws[0]! + 1, ...ws.slice(1)], 4, -1, 1));
@@ -137,7 +206,8 @@ test('conv1d, conv2d and their gradients read and write operands at nonzero offs
     const pad = xs.length === 3 ? T.conv1dPadding('same', ws[2]!) : T.conv2dPadding('same', ws[2]!, ws[3]!);
     const gg = backwardOf(xs.length)(dy.g, x.g, w.g, pad, { bias: true });
     const gc = backwardOf(xs.length)(dy.c, x.c, w.c, pad, { bias: true });
-    for (const k of ['dx', 'dweight', 'dbias'] as const) await assertPairClose({ g: gg[k]!, c: gc[k]! }, `conv [${xs}] ${k} at an offset`, 1e-4, 1e-4);
+    for (const k of ['dx', 'dweight', 'dbias'] as const)
+      await assertPairClose({ g: gg[k]!, c: gc[k]! }, `conv [${xs}] ${k} at an offset`, 1e-4, 1e-4);
     for (const t of [...Object.values(gg), ...Object.values(gc)]) t?.dispose();
     disposePairs(xb, wb, x, w, y, dyb, dy);
   }
@@ -172,14 +242,33 @@ test('conv: bad shapes get errors that name the op and the shapes', () => {
   const t = (shape: number[]) => T.zeros(shape);
   const cases: [() => unknown, RegExp][] = [
     [() => T.conv1d(t([2, 5]), t([4, 3, 3])), /conv1d: input must be \[batch, length, channels\], got \[2, 5\]/],
-    [() => T.conv1d(t([2, 5, 3]), t([4, 2, 3])), /conv1d: weight \[4, 2, 3\] expects 2 input channels, the input \[2, 5, 3\] has 3/],
-    [() => T.conv1d(t([2, 5, 3]), t([4, 3])), /conv1d: weight must be \[outChannels, inChannels, kernel\], got \[4, 3\]/],
+    [
+      () => T.conv1d(t([2, 5, 3]), t([4, 2, 3])),
+      /conv1d: weight \[4, 2, 3\] expects 2 input channels, the input \[2, 5, 3\] has 3/,
+    ],
+    [
+      () => T.conv1d(t([2, 5, 3]), t([4, 3])),
+      /conv1d: weight must be \[outChannels, inChannels, kernel\], got \[4, 3\]/,
+    ],
     [() => T.conv1d(t([2, 5, 3]), t([4, 3, 3]), t([3])), /conv1d: bias must be \[4\].*got \[3\]/],
-    [() => T.conv1d(t([2, 2, 3]), t([4, 3, 3])), /conv1d: kernel 3 is longer than the padded length 2 \(input \[2, 2, 3\], padding 0 \+ 0\)/],
+    [
+      () => T.conv1d(t([2, 2, 3]), t([4, 3, 3])),
+      /conv1d: kernel 3 is longer than the padded length 2 \(input \[2, 2, 3\], padding 0 \+ 0\)/,
+    ],
     [() => T.conv1d(t([2, 5, 3]), t([4, 3, 3]), null, { padding: -1 }), /conv1d: padding must be/],
-    [() => T.conv2d(t([2, 5, 5, 3]), t([4, 3, 3])), /conv2d: weight must be \[outChannels, inChannels, kernelH, kernelW\], got \[4, 3, 3\]/],
-    [() => T.conv2d(t([5, 5, 3]), t([4, 3, 3, 3])), /conv2d: input must be \[batch, height, width, channels\], got \[5, 5, 3\]/],
-    [() => T.conv2dBackward(t([1, 4, 4, 3]), t([1, 4, 4, 3]), t([2, 3, 3, 3]), { top: 1, bottom: 1, left: 1, right: 1 }), /conv2dBackward: dy must be the output's shape \[1, 4, 4, 2\].*got \[1, 4, 4, 3\]/],
+    [
+      () => T.conv2d(t([2, 5, 5, 3]), t([4, 3, 3])),
+      /conv2d: weight must be \[outChannels, inChannels, kernelH, kernelW\], got \[4, 3, 3\]/,
+    ],
+    [
+      () => T.conv2d(t([5, 5, 3]), t([4, 3, 3, 3])),
+      /conv2d: input must be \[batch, height, width, channels\], got \[5, 5, 3\]/,
+    ],
+    [
+      () =>
+        T.conv2dBackward(t([1, 4, 4, 3]), t([1, 4, 4, 3]), t([2, 3, 3, 3]), { top: 1, bottom: 1, left: 1, right: 1 }),
+      /conv2dBackward: dy must be the output's shape \[1, 4, 4, 2\].*got \[1, 4, 4, 3\]/,
+    ],
   ];
   for (const [fn, re] of cases) assert.throws(fn, re);
 });

@@ -4,7 +4,10 @@ import * as T from '../src/index.js';
 import { assertClose, assertPairClose } from './helpers.js';
 
 test('tensor() infers shapes and dtypes from nested arrays and typed arrays', async () => {
-  const a = T.tensor([[1, 2, 3], [4, 5, 6]]);
+  const a = T.tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   assert.equal(a.shape, [2, 3]);
   assert.is(a.dtype, 'f32');
   assert.is(T.tensor(new Int32Array([1, 2])).dtype, 'i32');
@@ -49,22 +52,35 @@ test('rand is bit-identical on GPU and CPU; randn agrees to f32 rounding; the st
   // Consecutive draws do not repeat; an explicit seed gives a fixed stream.
   const next = await T.rand([1000]).data();
   assert.not.equal(Array.from(next), Array.from(await g1.data()));
-  assert.equal(Array.from(await T.rand([4], { seed: 7 }).data()), Array.from(await T.rand([4], { seed: 7, device: 'cpu' }).data()));
+  assert.equal(
+    Array.from(await T.rand([4], { seed: 7 }).data()),
+    Array.from(await T.rand([4], { seed: 7, device: 'cpu' }).data()),
+  );
 });
 
 test('dropout masks are identical on both devices and keep 1-p of the elements', async () => {
   const { key, base } = T.takeCounters(4096);
-  const scalars = [{ value: key | 0, dtype: 'i32' as const }, { value: base, dtype: 'i32' as const }, { value: 0.3, dtype: 'f32' as const }];
+  const scalars = [
+    { value: key | 0, dtype: 'i32' as const },
+    { value: base, dtype: 'i32' as const },
+    { value: 0.3, dtype: 'f32' as const },
+  ];
   const g = await T.generate('dropoutMask', [4096], scalars).dataF64();
   const c = await T.generate('dropoutMask', [4096], scalars, { device: 'cpu' }).dataF64();
   assertClose(g, c, 'dropout mask', 1e-6, 0);
   const kept = g.filter((v) => v !== 0);
-  assert.ok(kept.every((v) => Math.abs(v - 1 / 0.7) < 1e-6), 'kept values are scaled by 1/(1-p)');
+  assert.ok(
+    kept.every((v) => Math.abs(v - 1 / 0.7) < 1e-6),
+    'kept values are scaled by 1/(1-p)',
+  );
   assert.ok(Math.abs(kept.length / 4096 - 0.7) < 0.03, `kept fraction ${kept.length / 4096}`);
 });
 
 test('to() moves tensors between devices', async () => {
-  const g = T.tensor([[1, 2], [3, 4]]).transpose();
+  const g = T.tensor([
+    [1, 2],
+    [3, 4],
+  ]).transpose();
   const c = await g.to('cpu');
   assert.is(c.device, 'cpu');
   assert.equal(Array.from(await c.data()), [1, 3, 2, 4]);

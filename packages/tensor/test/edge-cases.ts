@@ -24,7 +24,11 @@ export function same(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    const ok = Number.isNaN(e) ? Number.isNaN(a) : Number.isFinite(e) ? Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)) : a === e;
+    const ok = Number.isNaN(e)
+      ? Number.isNaN(a)
+      : Number.isFinite(e)
+        ? Math.abs(a - e) <= tol * Math.max(1, Math.abs(e))
+        : a === e;
     if (!ok) fail(`${what}: element ${i} is ${a}, expected ${e} (got [${Array.from(actual).join(', ')}])`);
   }
 }
@@ -90,7 +94,10 @@ export function edgeCases(): EdgeCase[] {
   add('max / min are NaN and argmax / argmin point at the first NaN (short and long rows)', async () => {
     for (const device of DEVICES) {
       // [4, 5]: many short reductions (one thread each); [2, 700]: few long ones (a workgroup each).
-      for (const [rows, cols] of [[4, 5], [2, 700]] as const) {
+      for (const [rows, cols] of [
+        [4, 5],
+        [2, 700],
+      ] as const) {
         const v = Array.from({ length: rows * cols }, (_, i) => Math.sin(i));
         v[1] = nan; // row 0: NaN at column 1 and, later, at column 3
         v[3] = nan;
@@ -101,9 +108,18 @@ export function edgeCases(): EdgeCase[] {
         const tail = Array.from({ length: rows - 2 }, (_, r) => clean(r + 2));
         same(await values(T.max(x, 1)), [nan, nan, ...tail.map((r) => Math.fround(Math.max(...r)))], `max ${what}`);
         same(await values(T.min(x, 1)), [nan, nan, ...tail.map((r) => Math.fround(Math.min(...r)))], `min ${what}`);
-        const arg = (r: number[], best: (a: number, b: number) => boolean) => r.reduce((bi, val, i) => (best(val, r[bi]!) ? i : bi), 0);
-        same(await values(T.argmax(x, 1)), [1, cols - 1, ...tail.map((r) => arg(r, (a, b) => a > b))], `argmax ${what}`);
-        same(await values(T.argmin(x, 1)), [1, cols - 1, ...tail.map((r) => arg(r, (a, b) => a < b))], `argmin ${what}`);
+        const arg = (r: number[], best: (a: number, b: number) => boolean) =>
+          r.reduce((bi, val, i) => (best(val, r[bi]!) ? i : bi), 0);
+        same(
+          await values(T.argmax(x, 1)),
+          [1, cols - 1, ...tail.map((r) => arg(r, (a, b) => a > b))],
+          `argmax ${what}`,
+        );
+        same(
+          await values(T.argmin(x, 1)),
+          [1, cols - 1, ...tail.map((r) => arg(r, (a, b) => a < b))],
+          `argmin ${what}`,
+        );
         x.dispose();
       }
     }
@@ -111,10 +127,26 @@ export function edgeCases(): EdgeCase[] {
 
   // Rows of 3 (scalar loads) and 8 (vec4 loads); PyTorch: NaN or +inf anywhere, or all −inf, makes the whole row NaN.
   const rows: [number[], number[], number[]][] = [
-    [[1, nan, 3], [nan, nan, nan], [nan, nan, nan]],
-    [[1, inf, 3], [nan, nan, nan], [nan, nan, nan]],
-    [[1, -inf, 3], [0.11920291185379028, 0, 0.8807970285415649], [-2.1269280910491943, -inf, -0.12692804634571075]],
-    [[-inf, -inf, -inf], [nan, nan, nan], [nan, nan, nan]],
+    [
+      [1, nan, 3],
+      [nan, nan, nan],
+      [nan, nan, nan],
+    ],
+    [
+      [1, inf, 3],
+      [nan, nan, nan],
+      [nan, nan, nan],
+    ],
+    [
+      [1, -inf, 3],
+      [0.11920291185379028, 0, 0.8807970285415649],
+      [-2.1269280910491943, -inf, -0.12692804634571075],
+    ],
+    [
+      [-inf, -inf, -inf],
+      [nan, nan, nan],
+      [nan, nan, nan],
+    ],
   ];
   add('softmax and log-softmax of rows with NaN, +inf, −inf and all −inf equal PyTorch', async () => {
     for (const device of DEVICES) {
@@ -156,7 +188,8 @@ export function edgeCases(): EdgeCase[] {
           const exact = v - m - logSum;
           const ulp = ulpOf(Math.fround(exact));
           const err = Math.abs(got[r * 8 + c]! - exact);
-          if (!(err <= ulp)) fail(`logSoftmax (${device}) row ${r} col ${c}: ${got[r * 8 + c]} vs ${exact}, error ${err / ulp} ulp`);
+          if (!(err <= ulp))
+            fail(`logSoftmax (${device}) row ${r} col ${c}: ${got[r * 8 + c]} vs ${exact}, error ${err / ulp} ulp`);
         });
       }
     }
@@ -166,7 +199,11 @@ export function edgeCases(): EdgeCase[] {
     for (const device of DEVICES) {
       const x = T.tensor([1, nan, 3, 1, inf, 3, 1, -inf, 3, 1, 2, 3], { shape: [4, 3], device });
       const targets = T.tensor(new Int32Array([0, 0, 1, 2]), { device });
-      same(await values(T.crossEntropy(x, targets, { reduction: 'none' })), [nan, nan, inf, 0.40760597586631775], `crossEntropy none (${device})`);
+      same(
+        await values(T.crossEntropy(x, targets, { reduction: 'none' })),
+        [nan, nan, inf, 0.40760597586631775],
+        `crossEntropy none (${device})`,
+      );
       same(await values(T.crossEntropy(x, targets)), [nan], `crossEntropy mean (${device})`);
       for (const t of [x, targets]) t.dispose();
     }
@@ -174,13 +211,36 @@ export function edgeCases(): EdgeCase[] {
 
   const ids = (v: number[], device: 'gpu' | 'cpu') => T.tensor(new Int32Array(v), { device });
   const outOfRange: [string, (device: 'gpu' | 'cpu') => T.Tensor, string[]][] = [
-    ['embedding', (d) => T.embedding(T.ones([4, 3], { device: d }), ids([0, 4, 1], d)), ['embedding', 'index 4', '0…3']],
-    ['indexSelect', (d) => T.indexSelect(T.ones([2, 5], { device: d }), 1, ids([0, -1], d)), ['indexSelect', 'index -1', '0…4']],
-    ['gather', (d) => T.gather(T.ones([2, 3], { device: d }), 1, T.tensor(new Int32Array([0, 1, 3, 0]), { shape: [2, 2], device: d })), ['gather', 'index 3', '0…2']],
-    ['crossEntropy', (d) => T.crossEntropy(T.ones([3, 5], { device: d }), ids([0, -100, 5], d)), ['crossEntropy', 'index 5', '0…4', '-100']],
+    [
+      'embedding',
+      (d) => T.embedding(T.ones([4, 3], { device: d }), ids([0, 4, 1], d)),
+      ['embedding', 'index 4', '0…3'],
+    ],
+    [
+      'indexSelect',
+      (d) => T.indexSelect(T.ones([2, 5], { device: d }), 1, ids([0, -1], d)),
+      ['indexSelect', 'index -1', '0…4'],
+    ],
+    [
+      'gather',
+      (d) =>
+        T.gather(
+          T.ones([2, 3], { device: d }),
+          1,
+          T.tensor(new Int32Array([0, 1, 3, 0]), { shape: [2, 2], device: d }),
+        ),
+      ['gather', 'index 3', '0…2'],
+    ],
+    [
+      'crossEntropy',
+      (d) => T.crossEntropy(T.ones([3, 5], { device: d }), ids([0, -100, 5], d)),
+      ['crossEntropy', 'index 5', '0…4', '-100'],
+    ],
   ];
   for (const [name, run, parts] of outOfRange) {
-    add(`${name}: an out-of-range index raises an error naming the op, the value and the range`, () => expectIndexError(name, run, parts));
+    add(`${name}: an out-of-range index raises an error naming the op, the value and the range`, () =>
+      expectIndexError(name, run, parts),
+    );
   }
   add('an out-of-range index on the GPU is reported at the next readback of any tensor', async () => {
     const table = T.ones([4, 3]);
@@ -198,7 +258,11 @@ export function edgeCases(): EdgeCase[] {
  * Runs `run` on each device and checks the out-of-range error it raises (at once on the CPU, at
  * the readback on the GPU) names every one of `parts`; then that the next readback is clean.
  */
-export async function expectIndexError(name: string, run: (device: 'gpu' | 'cpu') => T.Tensor, parts: string[]): Promise<void> {
+export async function expectIndexError(
+  name: string,
+  run: (device: 'gpu' | 'cpu') => T.Tensor,
+  parts: string[],
+): Promise<void> {
   for (const device of DEVICES) {
     const message = await errorOf(async () => {
       // Inputs are freed with the scope; the output after its readback.

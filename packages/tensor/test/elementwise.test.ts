@@ -2,15 +2,40 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { assertPairClose, both, broadcastPairArb, disposePairs, fcOptions, pair, shapeArb, valuesFor, viewOf } from './helpers.js';
+import {
+  assertPairClose,
+  both,
+  broadcastPairArb,
+  disposePairs,
+  fcOptions,
+  pair,
+  shapeArb,
+  valuesFor,
+  viewOf,
+} from './helpers.js';
 
 type Unary = (x: T.Tensor) => T.Tensor;
 const UNARY: [string, Unary, number, number][] = [
-  ['neg', T.neg, -4, 4], ['abs', T.abs, -4, 4], ['square', T.square, -4, 4], ['sign', T.sign, -4, 4],
-  ['relu', T.relu, -4, 4], ['exp', T.exp, -4, 4], ['log', T.log, 0.01, 8], ['sqrt', T.sqrt, 0, 8],
-  ['rsqrt', T.rsqrt, 0.05, 8], ['reciprocal', T.reciprocal, 0.1, 4], ['sin', T.sin, -4, 4], ['cos', T.cos, -4, 4],
-  ['tanh', T.tanh, -20, 20], ['sigmoid', T.sigmoid, -20, 20], ['floor', T.floor, -4, 4], ['ceil', T.ceil, -4, 4],
-  ['erf', T.erf, -4, 4], ['gelu', T.gelu, -6, 6], ['geluTanh', T.geluTanh, -6, 6], ['silu', T.silu, -8, 8],
+  ['neg', T.neg, -4, 4],
+  ['abs', T.abs, -4, 4],
+  ['square', T.square, -4, 4],
+  ['sign', T.sign, -4, 4],
+  ['relu', T.relu, -4, 4],
+  ['exp', T.exp, -4, 4],
+  ['log', T.log, 0.01, 8],
+  ['sqrt', T.sqrt, 0, 8],
+  ['rsqrt', T.rsqrt, 0.05, 8],
+  ['reciprocal', T.reciprocal, 0.1, 4],
+  ['sin', T.sin, -4, 4],
+  ['cos', T.cos, -4, 4],
+  ['tanh', T.tanh, -20, 20],
+  ['sigmoid', T.sigmoid, -20, 20],
+  ['floor', T.floor, -4, 4],
+  ['ceil', T.ceil, -4, 4],
+  ['erf', T.erf, -4, 4],
+  ['gelu', T.gelu, -6, 6],
+  ['geluTanh', T.geluTanh, -6, 6],
+  ['silu', T.silu, -8, 8],
 ];
 
 for (const [name, fn, lo, hi] of UNARY) {
@@ -31,9 +56,19 @@ for (const [name, fn, lo, hi] of UNARY) {
 
 type Binary = (a: T.TensorLike, b: T.TensorLike) => T.Tensor;
 const BINARY: [string, Binary, number, number][] = [
-  ['add', T.add, -4, 4], ['sub', T.sub, -4, 4], ['mul', T.mul, -4, 4], ['div', T.div, 0.5, 4], ['pow', T.pow, 0.1, 3],
-  ['maximum', T.maximum, -4, 4], ['minimum', T.minimum, -4, 4],
-  ['eq', T.eq, -2, 2], ['ne', T.ne, -2, 2], ['lt', T.lt, -2, 2], ['le', T.le, -2, 2], ['gt', T.gt, -2, 2], ['ge', T.ge, -2, 2],
+  ['add', T.add, -4, 4],
+  ['sub', T.sub, -4, 4],
+  ['mul', T.mul, -4, 4],
+  ['div', T.div, 0.5, 4],
+  ['pow', T.pow, 0.1, 3],
+  ['maximum', T.maximum, -4, 4],
+  ['minimum', T.minimum, -4, 4],
+  ['eq', T.eq, -2, 2],
+  ['ne', T.ne, -2, 2],
+  ['lt', T.lt, -2, 2],
+  ['le', T.le, -2, 2],
+  ['gt', T.gt, -2, 2],
+  ['ge', T.ge, -2, 2],
 ];
 
 for (const [name, fn, lo, hi] of BINARY) {

@@ -6,16 +6,22 @@ import { assertClose, assertPairClose, both, disposePairs, pair, shapeArb, value
 
 test('elu forward and backward match the oracle on random shapes, views and alphas', async () => {
   await fc.assert(
-    fc.asyncProperty(shapeArb({ allowEmpty: true }), fc.nat(), fc.nat(5), fc.constantFrom(1, 0.5, 1.7), async (shape, seed, kind, alpha) => {
-      const base = pair(shape, valuesFor(shape, seed, -6, 3));
-      const x = viewOf(base, kind);
-      const y = both((t) => T.elu(t, alpha), x);
-      await assertPairClose(y, `elu([${shape}], ${alpha})`, 2e-6, 1e-7);
-      const dy = pair(x.c.shape, valuesFor(x.c.shape, seed + 1));
-      const dx = both((t, g) => T.map('eluBackward', [t, g, alpha]), x, dy);
-      await assertPairClose(dx, `eluBackward([${shape}], ${alpha})`, 2e-6, 1e-7);
-      disposePairs(base, x, y, dy, dx);
-    }),
+    fc.asyncProperty(
+      shapeArb({ allowEmpty: true }),
+      fc.nat(),
+      fc.nat(5),
+      fc.constantFrom(1, 0.5, 1.7),
+      async (shape, seed, kind, alpha) => {
+        const base = pair(shape, valuesFor(shape, seed, -6, 3));
+        const x = viewOf(base, kind);
+        const y = both((t) => T.elu(t, alpha), x);
+        await assertPairClose(y, `elu([${shape}], ${alpha})`, 2e-6, 1e-7);
+        const dy = pair(x.c.shape, valuesFor(x.c.shape, seed + 1));
+        const dx = both((t, g) => T.map('eluBackward', [t, g, alpha]), x, dy);
+        await assertPairClose(dx, `eluBackward([${shape}], ${alpha})`, 2e-6, 1e-7);
+        disposePairs(base, x, y, dy, dx);
+      },
+    ),
     { numRuns: 25 },
   );
 });

@@ -40,7 +40,13 @@ export async function assertPairClose(p: Pair, what: string, rtol = 1e-5, atol =
   assertClose(g, c, what, rtol, atol);
 }
 
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-6): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  rtol = 1e-5,
+  atol = 1e-6,
+): void {
   assert.is(actual.length, expected.length, `${what}: lengths differ`);
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i]!;
@@ -70,7 +76,12 @@ export function valuesFor(shape: readonly number[], seed: number, lo = -4, hi = 
 
 /** Shape pairs that broadcast: b takes a suffix of a's dims with some set to 1. */
 export const broadcastPairArb = fc
-  .tuple(shapeArb(), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 4 }), fc.boolean())
+  .tuple(
+    shapeArb(),
+    fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+    fc.integer({ min: 0, max: 4 }),
+    fc.boolean(),
+  )
   .map(([a, ones, drop, swap]) => {
     const b = a.slice(Math.min(drop, a.length)).map((s, i) => (ones[i] ? 1 : s));
     return swap ? [b, a] : [a, b];

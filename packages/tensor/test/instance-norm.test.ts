@@ -3,12 +3,35 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, type Pair, valuesFor, weighted } from './helpers.js';
+import {
+  assertClose,
+  assertPairClose,
+  both,
+  disposePairs,
+  numericGrad,
+  pair,
+  type Pair,
+  valuesFor,
+  weighted,
+} from './helpers.js';
 
 /** [B, L, C] or [B, H, W, C], sizes 1–7 (L = 1 and size-1 dims common), or a longer L now and then. */
 const shapeArb = fc.oneof(
-  fc.tuple(fc.integer({ min: 1, max: 3 }), fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 9 }), fc.constant(300)), fc.integer({ min: 1, max: 7 })).map((s) => [...s]),
-  fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 })).map((s) => [...s]),
+  fc
+    .tuple(
+      fc.integer({ min: 1, max: 3 }),
+      fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 9 }), fc.constant(300)),
+      fc.integer({ min: 1, max: 7 }),
+    )
+    .map((s) => [...s]),
+  fc
+    .tuple(
+      fc.integer({ min: 1, max: 2 }),
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 1, max: 5 }),
+    )
+    .map((s) => [...s]),
 );
 
 /** Per (b, c) over the spatial positions, float64, written from the definition. */
@@ -71,7 +94,10 @@ test('instanceNorm forward and backward match the oracle, and the oracle the def
       assertClose(await sc.y.dataF64(), want.y, `${what} oracle vs definition`, 1e-12, 1e-12);
       assertClose(await sc.rstd.dataF64(), want.rstd, `${what} oracle rstd vs definition`, 1e-12, 1e-12);
       const dy = pair(shape, valuesFor(shape, seed + 1));
-      const dx = { g: T.instanceNormBackward(dy.g, x.g, sg.mean, sg.rstd), c: T.instanceNormBackward(dy.c, x.c, sc.mean, sc.rstd) };
+      const dx = {
+        g: T.instanceNormBackward(dy.g, x.g, sg.mean, sg.rstd),
+        c: T.instanceNormBackward(dy.c, x.c, sc.mean, sc.rstd),
+      };
       // dx = rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) cancels when a group saturates (x̂ ≈ ±1, e.g. two
       // positions): f32 rounding then scales with rstd·|dy| (|dy| ≤ 4), not with dx.
       const scale = 4 * Math.max(...want.rstd);
@@ -109,10 +135,22 @@ test('instanceNorm: a NaN poisons only its own (batch, channel); a constant chan
 });
 
 test('instanceNorm: bad shapes get errors that name the op and the shapes', () => {
-  assert.throws(() => T.instanceNorm(T.zeros([4, 3])), /instanceNorm: input must be \[batch, \.\.\.spatial, channels\].*got \[4, 3\]/);
-  assert.throws(() => T.instanceNorm(T.zeros([2, 0, 3])), /instanceNorm: needs at least one spatial element, got \[2, 0, 3\]/);
-  assert.throws(() => T.instanceNormBackward(T.zeros([2, 4, 3]), T.zeros([2, 5, 3]), T.zeros([2, 3]), T.zeros([2, 3])), /instanceNormBackward: shapes \[2, 4, 3\] and \[2, 5, 3\] must be equal/);
-  assert.throws(() => T.instanceNormBackward(T.zeros([2, 4, 3]), T.zeros([2, 4, 3]), T.zeros([3, 2]), T.zeros([2, 3])), /instanceNormBackward: mean must be \[2, 3\], got \[3, 2\]/);
+  assert.throws(
+    () => T.instanceNorm(T.zeros([4, 3])),
+    /instanceNorm: input must be \[batch, \.\.\.spatial, channels\].*got \[4, 3\]/,
+  );
+  assert.throws(
+    () => T.instanceNorm(T.zeros([2, 0, 3])),
+    /instanceNorm: needs at least one spatial element, got \[2, 0, 3\]/,
+  );
+  assert.throws(
+    () => T.instanceNormBackward(T.zeros([2, 4, 3]), T.zeros([2, 5, 3]), T.zeros([2, 3]), T.zeros([2, 3])),
+    /instanceNormBackward: shapes \[2, 4, 3\] and \[2, 5, 3\] must be equal/,
+  );
+  assert.throws(
+    () => T.instanceNormBackward(T.zeros([2, 4, 3]), T.zeros([2, 4, 3]), T.zeros([3, 2]), T.zeros([2, 3])),
+    /instanceNormBackward: mean must be \[2, 3\], got \[3, 2\]/,
+  );
 });
 
 test.run();

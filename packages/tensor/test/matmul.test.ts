@@ -31,7 +31,18 @@ async function assertMatmulClose(p: Pair, what: string, k: number): Promise<void
 }
 
 const dimArb = fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 70 }));
-const batchArb = fc.constantFrom<[number[], number[]]>([[], []], [[3], [3]], [[2, 1], [3]], [[1], [2]], [[4], []], [[], [2, 3]], [[2, 1, 2], [1, 3, 1]]);
+const batchArb = fc.constantFrom<[number[], number[]]>(
+  [[], []],
+  [[3], [3]],
+  [[2, 1], [3]],
+  [[1], [2]],
+  [[4], []],
+  [[], [2, 3]],
+  [
+    [2, 1, 2],
+    [1, 3, 1],
+  ],
+);
 
 test('matmul matches the oracle on random shapes, broadcast batches, transposed views, bias and activations', async () => {
   await fc.assert(
@@ -56,9 +67,18 @@ test('matmul matches the oracle on random shapes, broadcast batches, transposed 
         const probe = matmul(A.view.c, B.view.c);
         const resultShape = [...probe.shape];
         probe.dispose();
-        const biasShape = r.bias === 'row' && !(r.vec === 'b' || r.vec === 'both') ? [r.n] : r.bias === 'full' ? resultShape : r.bias === 'col' && resultShape.length >= 1 ? [...resultShape.slice(0, -1), 1] : null;
+        const biasShape =
+          r.bias === 'row' && !(r.vec === 'b' || r.vec === 'both')
+            ? [r.n]
+            : r.bias === 'full'
+              ? resultShape
+              : r.bias === 'col' && resultShape.length >= 1
+                ? [...resultShape.slice(0, -1), 1]
+                : null;
         const bias = biasShape ? pair(biasShape, valuesFor(biasShape, r.seed + 2, -1, 1)) : null;
-        const y = bias ? both((a, b, c) => matmul(a, b, { bias: c, activation: r.activation }), A.view, B.view, bias) : both((a, b) => matmul(a, b, { activation: r.activation }), A.view, B.view);
+        const y = bias
+          ? both((a, b, c) => matmul(a, b, { bias: c, activation: r.activation }), A.view, B.view, bias)
+          : both((a, b) => matmul(a, b, { activation: r.activation }), A.view, B.view);
         assert.equal(y.g.shape, resultShape);
         await assertMatmulClose(y, `${JSON.stringify(r)} -> [${resultShape}]`, r.k);
         disposePairs(A.base, A.view, B.base, B.view, y, ...(bias ? [bias] : []));
@@ -88,10 +108,19 @@ test('PyTorch shape rules: vectors promoted and squeezed, batch dims broadcast',
 });
 
 test('values of small cases, K = 0, and the dot product of two vectors', async () => {
-  const a = T.tensor([[1, 2], [3, 4]]);
-  const b = T.tensor([[5, 6], [7, 8]]);
+  const a = T.tensor([
+    [1, 2],
+    [3, 4],
+  ]);
+  const b = T.tensor([
+    [5, 6],
+    [7, 8],
+  ]);
   assert.equal(Array.from(await matmul(a, b).data()), [19, 22, 43, 50]);
-  assert.equal(Array.from(await matmul(a, b, { bias: T.tensor([1, -100]), activation: 'relu' }).data()), [20, 0, 44, 0]);
+  assert.equal(
+    Array.from(await matmul(a, b, { bias: T.tensor([1, -100]), activation: 'relu' }).data()),
+    [20, 0, 44, 0],
+  );
   const v = T.tensor([1, 2, 3]);
   const d = matmul(v, v);
   assert.equal(d.shape, []);
@@ -112,7 +141,21 @@ test('each activation with a bias, on both devices, at sizes that are not tile m
 });
 
 test('large K (split-K path) and tiny outputs with long K (workgroup-per-output path)', async () => {
-  const cases: [number[], number[]][] = [[[7, 1500], [1500, 9]], [[1, 2000], [2000, 1]], [[2000], [2000]], [[2, 3, 600], [600, 2]]];
+  const cases: [number[], number[]][] = [
+    [
+      [7, 1500],
+      [1500, 9],
+    ],
+    [
+      [1, 2000],
+      [2000, 1],
+    ],
+    [[2000], [2000]],
+    [
+      [2, 3, 600],
+      [600, 2],
+    ],
+  ];
   for (const [sa, sb] of cases) {
     const a = pair(sa, valuesFor(sa, 11, -1, 1));
     const b = pair(sb, valuesFor(sb, 12, -1, 1));
@@ -141,15 +184,33 @@ test('linear uses the [out, in] weight through a transposed view and matches mat
 
 test('shape, dtype and device errors name the op and both shapes', () => {
   const z = (s: number[], dtype: T.DType = 'f32', device: T.Device = 'cpu') => T.zeros(s, { dtype, device });
-  assert.throws(() => matmul(z([2, 3]), z([4, 5])), (e: Error) => e instanceof RangeError && e.message === 'matmul: [2, 3] @ [4, 5]: inner dims 3 and 4 differ');
+  assert.throws(
+    () => matmul(z([2, 3]), z([4, 5])),
+    (e: Error) => e instanceof RangeError && e.message === 'matmul: [2, 3] @ [4, 5]: inner dims 3 and 4 differ',
+  );
   assert.throws(() => matmul(z([3]), z([4])), /matmul: \[3\] @ \[4\]: inner dims 3 and 4 differ/);
-  assert.throws(() => matmul(z([2, 2, 3]), z([5, 3, 4])), /matmul: \[2, 2, 3\] @ \[5, 3, 4\]: batch dims \[2\] and \[5\] cannot be broadcast/);
+  assert.throws(
+    () => matmul(z([2, 2, 3]), z([5, 3, 4])),
+    /matmul: \[2, 2, 3\] @ \[5, 3, 4\]: batch dims \[2\] and \[5\] cannot be broadcast/,
+  );
   assert.throws(() => matmul(z([]), z([3])), /matmul: \[\] @ \[3\]: both operands need at least 1 dim/);
-  assert.throws(() => matmul(z([2, 3], 'i32'), z([3, 2])), (e: Error) => e instanceof TypeError && /matmul: only f32 tensors are supported, got i32 @ f32/.test(e.message));
-  assert.throws(() => matmul(z([2, 3]), z([3, 4]), { bias: z([3]) }), /matmul: \[2, 3\] @ \[3, 4\]: bias \[3\] does not broadcast to the result \[2, 4\]/);
-  assert.throws(() => matmul(z([2, 3]), z([3, 4]), { activation: 'tanh' as MatmulActivation }), /unknown activation "tanh"/);
+  assert.throws(
+    () => matmul(z([2, 3], 'i32'), z([3, 2])),
+    (e: Error) => e instanceof TypeError && /matmul: only f32 tensors are supported, got i32 @ f32/.test(e.message),
+  );
+  assert.throws(
+    () => matmul(z([2, 3]), z([3, 4]), { bias: z([3]) }),
+    /matmul: \[2, 3\] @ \[3, 4\]: bias \[3\] does not broadcast to the result \[2, 4\]/,
+  );
+  assert.throws(
+    () => matmul(z([2, 3]), z([3, 4]), { activation: 'tanh' as MatmulActivation }),
+    /unknown activation "tanh"/,
+  );
   assert.throws(() => matmul(z([2, 3]), z([3, 4], 'f32', 'gpu')), /matmul: tensors are on different devices/);
-  assert.throws(() => linear(z([2, 3]), z([4, 5])), /linear: input \[2, 3\] must end in 5 features to match weight \[out, in\] = \[4, 5\]/);
+  assert.throws(
+    () => linear(z([2, 3]), z([4, 5])),
+    /linear: input \[2, 3\] must end in 5 features to match weight \[out, in\] = \[4, 5\]/,
+  );
   assert.throws(() => linear(z([2, 5]), z([4, 5]), z([5])), /linear: bias must be \[4\]/);
   assert.throws(() => linear(z([2, 5]), z([20])), /linear: weight must be 2-D/);
 });
@@ -209,7 +270,10 @@ test('matmulBackward matches central differences of sum(matmul(a, b, {bias, act}
     const bv = valuesFor(c.b, 22, -1.5, 1.5);
     const xv = c.bias ? valuesFor(c.bias, 23, -1, 1) : null;
     const f = (a: number[], b: number[], x: number[] | null) => {
-      const y = matmul(T.tensor(a, { shape: c.a, ...dev }), T.tensor(b, { shape: c.b, ...dev }), { bias: x ? T.tensor(x, { shape: c.bias!, ...dev }) : undefined, activation: c.act });
+      const y = matmul(T.tensor(a, { shape: c.a, ...dev }), T.tensor(b, { shape: c.b, ...dev }), {
+        bias: x ? T.tensor(x, { shape: c.bias!, ...dev }) : undefined,
+        activation: c.act,
+      });
       return y;
     };
     const y0 = f(av, bv, xv);
@@ -228,7 +292,11 @@ test('matmulBackward matches central differences of sum(matmul(a, b, {bias, act}
     const b = T.tensor(bv, { shape: c.b, ...dev });
     const bias = xv ? T.tensor(xv, { shape: c.bias!, ...dev }) : null;
     const pre = matmul(a, b, { bias: bias ?? undefined });
-    const attrs: MatmulAttrs = { activation: c.act, hasBias: !!bias, saved: c.act === 'none' ? null : { preActivation: pre } };
+    const attrs: MatmulAttrs = {
+      activation: c.act,
+      hasBias: !!bias,
+      saved: c.act === 'none' ? null : { preActivation: pre },
+    };
     const [da, db, dx] = matmulBackward(r, a, b, bias, attrs);
     assert.equal(da!.shape, c.a);
     assert.equal(db!.shape, c.b);
@@ -259,7 +327,11 @@ test('matmulBackward on the GPU matches the CPU', async () => {
   const g = mk([2, 7, 6], 4);
   const pre = both((x, w, c) => matmul(x, w, { bias: c }), a, b, bias);
   const grads = (dev: 'g' | 'c') =>
-    matmulBackward(g[dev], a[dev], b[dev], bias[dev], { activation: 'geluTanh', hasBias: true, saved: { preActivation: pre[dev] } });
+    matmulBackward(g[dev], a[dev], b[dev], bias[dev], {
+      activation: 'geluTanh',
+      hasBias: true,
+      saved: { preActivation: pre[dev] },
+    });
   const [gg, cc] = [grads('g'), grads('c')];
   for (let i = 0; i < 3; i++) await assertMatmulClose({ g: gg[i]!, c: cc[i]! }, `grad ${i}`, 14);
   disposePairs(a, b, bias, g, pre);

@@ -35,9 +35,26 @@ test('pairwiseLinear equals Linear(outerConcat(x)) and matches the oracle (L = 1
       const fast = { g: T.pairwiseLinear(x.g, w.g, b?.g ?? null), c: T.pairwiseLinear(x.c, w.c, b?.c ?? null) };
       assert.equal(fast.c.shape, [B, L, L, h]);
       await assertPairClose(fast, what, 1e-5, 1e-5 * d);
-      const full = both((xx, ww, ...bb) => T.tidy(() => T.linear(T.outerConcat(xx), ww, bb[0] ?? null)), x, w, ...(b ? [b] : []));
-      assertClose(await fast.c.dataF64(), await full.c.dataF64(), `${what} vs the materialised map (oracle)`, 1e-12, 1e-12);
-      assertClose(await fast.g.dataF64(), await full.g.dataF64(), `${what} vs the materialised map (GPU)`, 1e-5, 1e-5 * d);
+      const full = both(
+        (xx, ww, ...bb) => T.tidy(() => T.linear(T.outerConcat(xx), ww, bb[0] ?? null)),
+        x,
+        w,
+        ...(b ? [b] : []),
+      );
+      assertClose(
+        await fast.c.dataF64(),
+        await full.c.dataF64(),
+        `${what} vs the materialised map (oracle)`,
+        1e-12,
+        1e-12,
+      );
+      assertClose(
+        await fast.g.dataF64(),
+        await full.g.dataF64(),
+        `${what} vs the materialised map (GPU)`,
+        1e-5,
+        1e-5 * d,
+      );
       disposePairs(x, w, fast, full, ...(b ? [b] : []));
     }),
     { numRuns: 25 },
@@ -45,9 +62,18 @@ test('pairwiseLinear equals Linear(outerConcat(x)) and matches the oracle (L = 1
 });
 
 test('pairwiseLinear and outerConcat: bad shapes get errors that name the op and the shapes', () => {
-  assert.throws(() => T.outerConcat(T.zeros([3, 4])), /outerConcat: input must be \[batch, length, features\], got \[3, 4\]/);
-  assert.throws(() => T.pairwiseLinear(T.zeros([1, 3, 4]), T.zeros([5, 4])), /pairwiseLinear: weight must be \[out, 8\] \(twice the 4 features of input \[1, 3, 4\]\), got \[5, 4\]/);
-  assert.throws(() => T.pairwiseLinear(T.zeros([1, 3, 4]), T.zeros([5, 8]), T.zeros([4])), /pairwiseLinear: bias must be \[5\]/);
+  assert.throws(
+    () => T.outerConcat(T.zeros([3, 4])),
+    /outerConcat: input must be \[batch, length, features\], got \[3, 4\]/,
+  );
+  assert.throws(
+    () => T.pairwiseLinear(T.zeros([1, 3, 4]), T.zeros([5, 4])),
+    /pairwiseLinear: weight must be \[out, 8\] \(twice the 4 features of input \[1, 3, 4\]\), got \[5, 4\]/,
+  );
+  assert.throws(
+    () => T.pairwiseLinear(T.zeros([1, 3, 4]), T.zeros([5, 8]), T.zeros([4])),
+    /pairwiseLinear: bias must be \[5\]/,
+  );
 });
 
 test.run();

@@ -4,7 +4,13 @@ import * as fc from 'fast-check';
 import * as T from '../src/index.js';
 import { assertPairClose, both, disposePairs, pair, shapeArb, valuesFor, viewOf } from './helpers.js';
 
-const axesArb = fc.tuple(shapeArb({ maxRank: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.boolean(), fc.nat(), fc.nat(5));
+const axesArb = fc.tuple(
+  shapeArb({ maxRank: 4 }),
+  fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+  fc.boolean(),
+  fc.nat(),
+  fc.nat(5),
+);
 
 for (const op of ['sum', 'mean', 'prod', 'max', 'min'] as const) {
   test(`${op} over random axes (keepdim on/off, strided views) matches the oracle`, async () => {
@@ -25,15 +31,26 @@ for (const op of ['sum', 'mean', 'prod', 'max', 'min'] as const) {
 for (const op of ['argmax', 'argmin'] as const) {
   test(`${op} along each axis and flattened, first index on ties`, async () => {
     await fc.assert(
-      fc.asyncProperty(shapeArb({ maxRank: 3 }), fc.nat(), fc.nat(3), fc.boolean(), async (shape, seed, axisPick, keepdim) => {
-        // Few distinct integers, so ties are frequent.
-        const x = pair(shape, valuesFor(shape, seed, -2, 2, true));
-        const axis = shape.length === 0 ? undefined : axisPick % (shape.length + 1) === shape.length ? undefined : axisPick % (shape.length + 1);
-        const y = both((t) => T[op](t, axis, keepdim && axis !== undefined), x);
-        await assertPairClose(y, `${op}([${shape}], axis ${axis})`);
-        assert.is(y.g.dtype, 'i32');
-        disposePairs(x, y);
-      }),
+      fc.asyncProperty(
+        shapeArb({ maxRank: 3 }),
+        fc.nat(),
+        fc.nat(3),
+        fc.boolean(),
+        async (shape, seed, axisPick, keepdim) => {
+          // Few distinct integers, so ties are frequent.
+          const x = pair(shape, valuesFor(shape, seed, -2, 2, true));
+          const axis =
+            shape.length === 0
+              ? undefined
+              : axisPick % (shape.length + 1) === shape.length
+                ? undefined
+                : axisPick % (shape.length + 1);
+          const y = both((t) => T[op](t, axis, keepdim && axis !== undefined), x);
+          await assertPairClose(y, `${op}([${shape}], axis ${axis})`);
+          assert.is(y.g.dtype, 'i32');
+          disposePairs(x, y);
+        },
+      ),
       { numRuns: 25 },
     );
   });

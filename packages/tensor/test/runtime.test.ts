@@ -32,7 +32,10 @@ test('one pipeline serves every shape of an op', async () => {
   }
   await rt.sync();
   // ones (fill), mul, sum: at most one new pipeline each (sum has two schedules).
-  assert.ok(rt.stats().pipelinesCreated - before <= 4, `${rt.stats().pipelinesCreated - before} pipelines for 40 shapes`);
+  assert.ok(
+    rt.stats().pipelinesCreated - before <= 4,
+    `${rt.stats().pipelinesCreated - before} pipelines for 40 shapes`,
+  );
 });
 
 test('buffers are recycled through the pool', async () => {
@@ -101,11 +104,20 @@ test('leak check: thousands of ops in scopes return live buffers to baseline', a
   await rt.sync();
   const end = rt.stats();
   // `<=`: the FinalizationRegistry may also reclaim handles that earlier tests never disposed.
-  assert.ok(T.liveTensorCount() <= baseTensors, `live tensor handles back to baseline (${T.liveTensorCount()} vs ${baseTensors})`);
-  assert.ok(end.liveBuffers <= base.liveBuffers, `live GPU buffers back to baseline (${end.liveBuffers} vs ${base.liveBuffers})`);
+  assert.ok(
+    T.liveTensorCount() <= baseTensors,
+    `live tensor handles back to baseline (${T.liveTensorCount()} vs ${baseTensors})`,
+  );
+  assert.ok(
+    end.liveBuffers <= base.liveBuffers,
+    `live GPU buffers back to baseline (${end.liveBuffers} vs ${base.liveBuffers})`,
+  );
   assert.ok(end.liveBytes <= base.liveBytes);
   assert.ok(end.dispatches - base.dispatches > 1000, 'thousands of dispatches ran');
-  assert.ok(end.allocations - base.allocations < 40, `pool keeps allocations flat (${end.allocations - base.allocations} new)`);
+  assert.ok(
+    end.allocations - base.allocations < 40,
+    `pool keeps allocations flat (${end.allocations - base.allocations} new)`,
+  );
 });
 
 test('tidy keeps returned tensors and moves them to the parent scope', async () => {
@@ -141,7 +153,10 @@ test('tensors over the binding limit are refused with a clear error', () => {
   rt.bindingLimit = 1024;
   try {
     const big = T.empty([1000]);
-    assert.throws(() => big.add(1), /add: tensor \[1000\] occupies 4096 bytes, more than this device's maxStorageBufferBindingSize \(1024 bytes\)/);
+    assert.throws(
+      () => big.add(1),
+      /add: tensor \[1000\] occupies 4096 bytes, more than this device's maxStorageBufferBindingSize \(1024 bytes\)/,
+    );
     big.dispose();
   } finally {
     rt.bindingLimit = saved;

@@ -3,9 +3,26 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { crossEntropy, crossEntropyBackward, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from '../src/softmax.js';
-import { assertClose, assertPairClose, both, disposePairs, numericGrad, pair, shapeArb, valuesFor, viewOf, weighted } from './helpers.js';
-
+import {
+  crossEntropy,
+  crossEntropyBackward,
+  logSoftmax,
+  logSoftmaxBackward,
+  softmax,
+  softmaxBackward,
+} from '../src/softmax.js';
+import {
+  assertClose,
+  assertPairClose,
+  both,
+  disposePairs,
+  numericGrad,
+  pair,
+  shapeArb,
+  valuesFor,
+  viewOf,
+  weighted,
+} from './helpers.js';
 
 for (const [name, fwd, bwd] of [
   ['softmax', softmax, softmaxBackward],
@@ -13,14 +30,20 @@ for (const [name, fwd, bwd] of [
 ] as const) {
   test(`${name} forward matches the oracle on random shapes, dims and views`, async () => {
     await fc.assert(
-      fc.asyncProperty(shapeArb({ allowEmpty: true }), fc.nat(), fc.nat(5), fc.integer({ min: -4, max: 3 }), async (shape, seed, kind, dimRaw) => {
-        const base = pair(shape, valuesFor(shape, seed, -8, 8));
-        const x = viewOf(base, kind);
-        const dim = x.c.rank === 0 ? -1 : ((dimRaw % x.c.rank) + x.c.rank) % x.c.rank;
-        const y = both((t) => fwd(t, dim), x);
-        await assertPairClose(y, `${name}([${x.c.shape}], dim ${dim})`, 2e-5, 2e-6);
-        disposePairs(base, x, y);
-      }),
+      fc.asyncProperty(
+        shapeArb({ allowEmpty: true }),
+        fc.nat(),
+        fc.nat(5),
+        fc.integer({ min: -4, max: 3 }),
+        async (shape, seed, kind, dimRaw) => {
+          const base = pair(shape, valuesFor(shape, seed, -8, 8));
+          const x = viewOf(base, kind);
+          const dim = x.c.rank === 0 ? -1 : ((dimRaw % x.c.rank) + x.c.rank) % x.c.rank;
+          const y = both((t) => fwd(t, dim), x);
+          await assertPairClose(y, `${name}([${x.c.shape}], dim ${dim})`, 2e-5, 2e-6);
+          disposePairs(base, x, y);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -80,12 +103,23 @@ function ceCase(lead: number[], C: number, seed: number, scale = 5, ignoreIndex 
 
 test('crossEntropy matches the oracle and -logSoftmax at the target, for every reduction', async () => {
   await fc.assert(
-    fc.asyncProperty(shapeArb({ maxRank: 2 }), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.constantFrom('mean', 'sum', 'none'), fc.constantFrom(0, 0.1), fc.boolean(),
+    fc.asyncProperty(
+      shapeArb({ maxRank: 2 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.nat(),
+      fc.constantFrom('mean', 'sum', 'none'),
+      fc.constantFrom(0, 0.1),
+      fc.boolean(),
       async (lead, C, seed, reduction, labelSmoothing, big) => {
         const { logits, targets, tv } = ceCase(lead, C, seed, big ? 3e3 : 5);
         const opts = { reduction, labelSmoothing } as const;
         const loss = both((x, t) => crossEntropy(x, t, opts), logits, targets);
-        await assertPairClose(loss, `crossEntropy([${lead}, ${C}], ${reduction}, ε=${labelSmoothing})`, 2e-5, big ? 2e-3 : 2e-5);
+        await assertPairClose(
+          loss,
+          `crossEntropy([${lead}, ${C}], ${reduction}, ε=${labelSmoothing})`,
+          2e-5,
+          big ? 2e-3 : 2e-5,
+        );
         // independent check on the CPU: from logSoftmax
         const lsm = await logSoftmax(logits.c).dataF64();
         let total = 0;
@@ -105,14 +139,20 @@ test('crossEntropy matches the oracle and -logSoftmax at the target, for every r
         if (reduction === 'mean' && count === 0) assert.ok(Number.isNaN(got[0]!));
         else assertClose(got, expected, 'crossEntropy vs logSoftmax', 1e-9, big ? 1e-6 : 1e-9);
         disposePairs(logits, targets, loss);
-      }),
+      },
+    ),
     { numRuns: 40 },
   );
 });
 
 test('crossEntropyBackward matches the oracle; the oracle matches central differences', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 2 }), fc.integer({ min: 1, max: 9 }), fc.nat(), fc.constantFrom('mean', 'sum', 'none'), fc.constantFrom(0, 0.2),
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 2 }),
+      fc.integer({ min: 1, max: 9 }),
+      fc.nat(),
+      fc.constantFrom('mean', 'sum', 'none'),
+      fc.constantFrom(0, 0.2),
       async (lead, C, seed, reduction, labelSmoothing) => {
         const { logits, targets, tv } = ceCase(lead, C, seed, 4, 1);
         const opts = { reduction, labelSmoothing, ignoreIndex: 1 } as const;
@@ -140,7 +180,8 @@ test('crossEntropyBackward matches the oracle; the oracle matches central differ
         assertClose(await dx.c.dataF64(), numeric, 'crossEntropyBackward vs central differences', 1e-5, 1e-7);
         xc.dispose();
         disposePairs(logits, targets, lse, dloss, dx);
-      }),
+      },
+    ),
     { numRuns: 30 },
   );
 });
@@ -166,13 +207,19 @@ test('ops record their names and saved tensors for autograd, and free saved tens
     calls.push({ op, attrs });
     output.gradNode = {}; // "taken"
   };
-  const x = T.tensor([[1, 2, 3], [4, 5, 6]]);
+  const x = T.tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   x.requiresGrad = true;
   const t = T.tensor([2, -100], { dtype: 'i32' });
   const before = T.liveTensorCount();
   const y = softmax(x);
   const l = crossEntropy(x, t);
-  assert.equal(calls.map((c) => c.op), ['softmax', 'crossEntropy']);
+  assert.equal(
+    calls.map((c) => c.op),
+    ['softmax', 'crossEntropy'],
+  );
   assert.equal(calls[0]!.attrs, { dim: 1 });
   const saved = calls[1]!.attrs.saved as Record<string, T.Tensor>;
   assert.equal(Object.keys(saved).sort(), ['count', 'lse', 'targets']);

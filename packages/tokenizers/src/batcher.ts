@@ -37,7 +37,10 @@ class BatchFiller {
   private indices: number[] = [];
   private longest = 0;
 
-  constructor(private readonly batchSize: number, private readonly maxTokens: number) {}
+  constructor(
+    private readonly batchSize: number,
+    private readonly maxTokens: number,
+  ) {}
 
   /** Adds a sequence; returns the batch it closed, if adding it did not fit. */
   add(index: number, length: number): Int32Array | undefined {
@@ -128,7 +131,10 @@ export function* bucketedTokenBatches(
   padId: number,
   options: BucketBatchOptions,
 ): Generator<IndexedTokenBatch> {
-  const plan = bucketBatches(sequences.map((sequence) => sequence.length), options);
+  const plan = bucketBatches(
+    sequences.map((sequence) => sequence.length),
+    options,
+  );
   for (const indices of plan) {
     const rows = Array.from(indices, (index) => sequences[index]!);
     yield { ...padBatch(rows, padId), indices };

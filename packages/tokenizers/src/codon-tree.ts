@@ -57,7 +57,7 @@ export function randomCodonTree(seed: number): LabelTree {
   const random = seededRandom(seed);
   const shuffled = random.shuffle([...CODONS]);
   const groups = new Map<string, string[]>();
-  for (let start = 0; start < shuffled.length; ) {
+  for (let start = 0; start < shuffled.length;) {
     const size = random.intBetween(1, Math.min(6, shuffled.length - start));
     const group = shuffled.slice(start, start + size);
     start += size;

@@ -12,7 +12,14 @@ import {
 const BASES = 'ACGT';
 
 /** HELM's special tokens, ASCII-sorted exactly as the hierarchical loss numbers its classes. */
-export const CODON_SPECIAL_TOKENS = Object.freeze(['<cls>', '<distill_token>', '<eos>', '<mask>', '<pad>', '<unk>'] as const);
+export const CODON_SPECIAL_TOKENS = Object.freeze([
+  '<cls>',
+  '<distill_token>',
+  '<eos>',
+  '<mask>',
+  '<pad>',
+  '<unk>',
+] as const);
 
 /** The 64 codons in id order (AAA, AAC, …, TTT). */
 export const CODONS: readonly string[] = Object.freeze(
@@ -84,11 +91,16 @@ function codonCount(normalized: string, policy: RemainderPolicy, report: (messag
 
 function baseIndex(code: number): number {
   switch (code) {
-    case 65: return 0; // A
-    case 67: return 1; // C
-    case 71: return 2; // G
-    case 84: return 3; // T
-    default: return -1;
+    case 65:
+      return 0; // A
+    case 67:
+      return 1; // C
+    case 71:
+      return 2; // G
+    case 84:
+      return 3; // T
+    default:
+      return -1;
   }
 }
 

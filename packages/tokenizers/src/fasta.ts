@@ -36,9 +36,10 @@ class FastaParser {
   private readonly allowed: Set<string> | undefined;
 
   constructor(private readonly options: FastaOptions) {
-    this.allowed = options.alphabet === undefined
-      ? undefined
-      : new Set([...options.alphabet.toUpperCase(), ...options.alphabet.toLowerCase()]);
+    this.allowed =
+      options.alphabet === undefined
+        ? undefined
+        : new Set([...options.alphabet.toUpperCase(), ...options.alphabet.toLowerCase()]);
   }
 
   /** Consumes one line; returns the previous record when this line starts a new one. */
@@ -48,16 +49,17 @@ class FastaParser {
     if (trimmed.startsWith('>')) {
       const finished = this.finish();
       const header = trimmed.slice(1).trim();
-      if (header === '') this.fail('empty header after \'>\'');
+      if (header === '') this.fail("empty header after '>'");
       const space = header.search(/\s/);
-      this.header = space === -1
-        ? { id: header, description: '', lineNumber: this.lineNumber }
-        : { id: header.slice(0, space), description: header.slice(space).trim(), lineNumber: this.lineNumber };
+      this.header =
+        space === -1
+          ? { id: header, description: '', lineNumber: this.lineNumber }
+          : { id: header.slice(0, space), description: header.slice(space).trim(), lineNumber: this.lineNumber };
       return finished;
     }
     const data = text.replace(WHITESPACE, '');
     if (data === '') return undefined;
-    if (this.header === undefined) this.fail('sequence data before any \'>\' header');
+    if (this.header === undefined) this.fail("sequence data before any '>' header");
     if (this.allowed !== undefined) this.checkAlphabet(text, this.allowed, this.header.id);
     this.parts.push(data);
     return undefined;

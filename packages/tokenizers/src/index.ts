@@ -37,7 +37,12 @@ export {
 } from './tree.js';
 export { codonTree, randomCodonTree } from './codon-tree.js';
 export {
-  type HxeEdge, type HxeOptions, type HxePathTable, hxeBreakdown, hxeLossReference, hxePathTable,
+  type HxeEdge,
+  type HxeOptions,
+  type HxePathTable,
+  hxeBreakdown,
+  hxeLossReference,
+  hxePathTable,
 } from './hxe.js';
 export { type SeededRandom, seededRandom } from './random.js';
 export { ParseError, type TextSource, splitLines, streamLines } from './text.js';
@@ -58,9 +63,4 @@ export {
   partnersFromDotBracket,
   partnersFromPairs,
 } from './structure.js';
-export {
-  type BucketBatchOptions,
-  type IndexedTokenBatch,
-  bucketBatches,
-  bucketedTokenBatches,
-} from './batcher.js';
+export { type BucketBatchOptions, type IndexedTokenBatch, bucketBatches, bucketedTokenBatches } from './batcher.js';

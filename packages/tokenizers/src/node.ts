@@ -28,7 +28,13 @@ const STRUCTURE_READERS: Record<string, (text: string, path: string) => Secondar
   db: (text, path) => parseDotBracket(text, { sourceName: path }),
 };
 const STRUCTURE_EXTENSIONS: Record<string, keyof typeof STRUCTURE_READERS> = {
-  ct: 'ct', bpseq: 'bpseq', db: 'db', dbn: 'db', dot: 'db', st: 'db', fold: 'db',
+  ct: 'ct',
+  bpseq: 'bpseq',
+  db: 'db',
+  dbn: 'db',
+  dot: 'db',
+  st: 'db',
+  fold: 'db',
 };
 
 /**
@@ -38,7 +44,10 @@ const STRUCTURE_EXTENSIONS: Record<string, keyof typeof STRUCTURE_READERS> = {
 export function readStructureFile(path: string): SecondaryStructure[] {
   const extension = /\.([A-Za-z]+)$/.exec(path)?.[1]?.toLowerCase() ?? '';
   const format = STRUCTURE_EXTENSIONS[extension];
-  if (!format) throw new Error(`${path}: unknown structure format ".${extension}" (use .ct, .bpseq, .db, .dbn, .dot, .st or .fold)`);
+  if (!format)
+    throw new Error(
+      `${path}: unknown structure format ".${extension}" (use .ct, .bpseq, .db, .dbn, .dot, .st or .fold)`,
+    );
   if (!existsSync(path)) throw new Error(`${path}: no such file`);
   return STRUCTURE_READERS[format]!(readFileSync(path, 'utf8'), path);
 }

@@ -13,8 +13,28 @@ import {
  * and the gap `-`). Pretrained embedding rows are indexed by these ids, so the order is fixed.
  */
 export const RINALMO_VOCAB = Object.freeze([
-  '<cls>', '<pad>', '<eos>', '<unk>', '<mask>',
-  'A', 'C', 'G', 'T', 'I', 'R', 'Y', 'K', 'M', 'S', 'W', 'B', 'D', 'H', 'V', 'N', '-',
+  '<cls>',
+  '<pad>',
+  '<eos>',
+  '<unk>',
+  '<mask>',
+  'A',
+  'C',
+  'G',
+  'T',
+  'I',
+  'R',
+  'Y',
+  'K',
+  'M',
+  'S',
+  'W',
+  'B',
+  'D',
+  'H',
+  'V',
+  'N',
+  '-',
 ] as const);
 
 export interface NucleotideTokenizerOptions {
@@ -88,9 +108,7 @@ export class NucleotideTokenizer {
       if (id === SKIPPED) continue;
       if (id === NOT_IN_ALPHABET) {
         if (this.strict) {
-          throw new SyntaxError(
-            `unexpected character ${JSON.stringify(sequence[position])} at position ${position}`,
-          );
+          throw new SyntaxError(`unexpected character ${JSON.stringify(sequence[position])} at position ${position}`);
         }
         ids[n++] = this.unkId;
       } else {

@@ -26,7 +26,10 @@ export const UNPAIRED = -1;
  * layer the next pair of symbols; `Aa`, `Bb`, … (upper case opens) follow `<>`, as in bpRNA/WUSS.
  */
 const PAGES: readonly (readonly [string, string])[] = [
-  ['(', ')'], ['[', ']'], ['{', '}'], ['<', '>'],
+  ['(', ')'],
+  ['[', ']'],
+  ['{', '}'],
+  ['<', '>'],
   ...Array.from({ length: 26 }, (_, k) => [String.fromCharCode(65 + k), String.fromCharCode(97 + k)] as const),
 ];
 /** Characters read as an unpaired base (`.` is written; the others occur in other tools' output). */
@@ -52,7 +55,8 @@ export function partnersFromPairs(length: number, pairs: Iterable<readonly [numb
     }
     if (i === j) throw new RangeError(`base ${i} cannot pair with itself`);
     for (const k of [i, j]) {
-      if (partners[k] !== UNPAIRED) throw new RangeError(`base ${k} is in two pairs (with ${partners[k]} and with ${k === i ? j : i})`);
+      if (partners[k] !== UNPAIRED)
+        throw new RangeError(`base ${k} is in two pairs (with ${partners[k]} and with ${k === i ? j : i})`);
     }
     partners[i] = j;
     partners[j] = i;
@@ -68,9 +72,12 @@ export function dotBracketFromPartners(partners: Int32Array): string {
   const chars = new Array<string>(partners.length).fill('.');
   const pages: [number, number][][] = [];
   for (const [i, j] of basePairs(partners)) {
-    let page = pages.findIndex((placed) => !placed.some(([k, l]) => (k < i && i < l && l < j) || (i < k && k < j && j < l)));
+    let page = pages.findIndex(
+      (placed) => !placed.some(([k, l]) => (k < i && i < l && l < j) || (i < k && k < j && j < l)),
+    );
     if (page === -1) {
-      if (pages.length === PAGES.length) throw new RangeError(`the structure needs more than ${PAGES.length} bracket pages`);
+      if (pages.length === PAGES.length)
+        throw new RangeError(`the structure needs more than ${PAGES.length} bracket pages`);
       page = pages.push([]) - 1;
     }
     pages[page]!.push([i, j]);
@@ -94,7 +101,8 @@ export function partnersFromDotBracket(structure: string): Int32Array {
       if (j === undefined) throw new RangeError(`unmatched '${char}' at column ${i + 1}`);
       partners[i] = j;
       partners[j] = i;
-    } else if (!UNPAIRED_CHARS.has(char)) throw new RangeError(`unexpected character ${JSON.stringify(char)} at column ${i + 1}`);
+    } else if (!UNPAIRED_CHARS.has(char))
+      throw new RangeError(`unexpected character ${JSON.stringify(char)} at column ${i + 1}`);
   }
   const open = stacks.findIndex((s) => s.length > 0);
   if (open !== -1) throw new RangeError(`unclosed '${PAGES[open]![0]}' at column ${stacks[open]![0]! + 1}`);
@@ -178,14 +186,17 @@ export function parseDotBracket(text: string, options: StructureReadOptions = {}
  * structure. An empty sequence has no dot-bracket line and is refused.
  */
 export function formatDotBracket(structures: readonly SecondaryStructure[]): string {
-  for (const s of structures) if (s.sequence.length === 0) throw new RangeError(`structure '${s.id}': an empty sequence has no dot-bracket form`);
-  return structures
-    .map((s) => `>${s.id}\n${s.sequence}\n${dotBracketFromPartners(checked(s).partners)}\n`)
-    .join('');
+  for (const s of structures)
+    if (s.sequence.length === 0) throw new RangeError(`structure '${s.id}': an empty sequence has no dot-bracket form`);
+  return structures.map((s) => `>${s.id}\n${s.sequence}\n${dotBracketFromPartners(checked(s).partners)}\n`).join('');
 }
 
 /** Partner tables read from files must be symmetric and within range; reports the first bad line. */
-function reciprocal(partners: Int32Array, lines: readonly number[], fail: (detail: string, line: number) => never): void {
+function reciprocal(
+  partners: Int32Array,
+  lines: readonly number[],
+  fail: (detail: string, line: number) => never,
+): void {
   partners.forEach((j, i) => {
     if (j === UNPAIRED) return;
     if (j === i) fail(`base ${i + 1} pairs with itself`, lines[i]!);
@@ -198,7 +209,8 @@ function reciprocal(partners: Int32Array, lines: readonly number[], fail: (detai
 
 /** Parses a whole-number field; anything else fails with the field's name. */
 function integerField(text: string | undefined, what: string, fail: (detail: string) => never): number {
-  if (text === undefined || !/^-?\d+$/.test(text)) fail(`${what} must be an integer, got ${JSON.stringify(text ?? '')}`);
+  if (text === undefined || !/^-?\d+$/.test(text))
+    fail(`${what} must be an integer, got ${JSON.stringify(text ?? '')}`);
   return Number(text);
 }
 
@@ -221,7 +233,7 @@ export function parseCt(text: string, options: StructureReadOptions = {}): Secon
       continue;
     }
     const [countText, ...title] = header.split(/\s+/);
-    const count = integerField(countText, 'the header\'s base count', fail);
+    const count = integerField(countText, "the header's base count", fail);
     if (count < 0) fail(`the header's base count must be ≥ 0, got ${count}`);
     const headerLine = at + 1;
     const bases: string[] = [];
@@ -229,14 +241,22 @@ export function parseCt(text: string, options: StructureReadOptions = {}): Secon
     const lineOf: number[] = [];
     for (let k = 1; k <= count; k++) {
       at++;
-      if (at >= lines.length) fail(`the header on line ${headerLine} announces ${count} bases, but the input ends after ${k - 1}`, lines.length);
+      if (at >= lines.length)
+        fail(
+          `the header on line ${headerLine} announces ${count} bases, but the input ends after ${k - 1}`,
+          lines.length,
+        );
       const fields = lines[at]!.trim().split(/\s+/);
       if (fields.length < 6) fail(`expected 6 columns (index base previous next partner number), got ${fields.length}`);
       const index = integerField(fields[0], 'the index', fail);
       if (index !== k) fail(`expected base index ${k}, got ${index}`);
       checkSequence(fields[1]!, fail);
       if (fields[1]!.length !== 1) fail(`the base must be one letter, got ${JSON.stringify(fields[1])}`);
-      for (const [col, what] of [[2, 'the previous index'], [3, 'the next index'], [5, 'the natural number']] as const) {
+      for (const [col, what] of [
+        [2, 'the previous index'],
+        [3, 'the next index'],
+        [5, 'the natural number'],
+      ] as const) {
         integerField(fields[col], what, fail);
       }
       const partner = integerField(fields[4], 'the partner', fail);
@@ -257,7 +277,10 @@ export function formatCt(structures: readonly SecondaryStructure[]): string {
   return structures
     .map((s) => {
       const n = checked(s).partners.length;
-      const rows = Array.from(s.partners, (j, i) => `${i + 1}\t${s.sequence[i]}\t${i}\t${i + 1 < n ? i + 2 : 0}\t${j + 1}\t${i + 1}`);
+      const rows = Array.from(
+        s.partners,
+        (j, i) => `${i + 1}\t${s.sequence[i]}\t${i}\t${i + 1 < n ? i + 2 : 0}\t${j + 1}\t${i + 1}`,
+      );
       return `${n}\t${s.id}\n${rows.map((r) => `${r}\n`).join('')}`;
     })
     .join('');
@@ -316,7 +339,8 @@ function checked(s: SecondaryStructure): SecondaryStructure {
   if (s.sequence.length !== s.partners.length) {
     throw new RangeError(`structure '${s.id}': ${s.sequence.length} bases but ${s.partners.length} partner entries`);
   }
-  if (s.sequence.length > 0 && !SEQUENCE.test(s.sequence)) throw new RangeError(`structure '${s.id}': the sequence must be letters only`);
+  if (s.sequence.length > 0 && !SEQUENCE.test(s.sequence))
+    throw new RangeError(`structure '${s.id}': the sequence must be letters only`);
   if (/[\n\r]/.test(s.id)) throw new RangeError(`structure id ${JSON.stringify(s.id)} contains a line break`);
   s.partners.forEach((j, i) => {
     if (j !== UNPAIRED && (j < 0 || j >= s.partners.length || j === i || s.partners[j] !== i)) {

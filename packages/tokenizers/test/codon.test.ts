@@ -91,7 +91,10 @@ test('decode to a codon string', () => {
   const ids = tokenizer.encode('atgNNNtaa');
   assert.is(tokenizer.decode(ids), 'ATG<unk>TAA');
   assert.is(tokenizer.decode(ids, { separator: ' ' }), 'ATG <unk> TAA');
-  assert.is(tokenizer.decode([0, 20, 3, 2, 4, 1], { skipSpecialTokens: false }), '<cls>ATG<mask><eos><pad><distill_token>');
+  assert.is(
+    tokenizer.decode([0, 20, 3, 2, 4, 1], { skipSpecialTokens: false }),
+    '<cls>ATG<mask><eos><pad><distill_token>',
+  );
   assert.is(tokenizer.decode([0, 20, 3, 2, 4, 1]), 'ATG<mask>');
 });
 
@@ -120,7 +123,10 @@ test('genetic code: 64 codons, 3 stops, 61 sense, 20 amino acids', () => {
 });
 
 test('translate a CDS', () => {
-  assert.is(translateCds('ATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA'), 'MKRISTTITTTITITTGNGAG*');
+  assert.is(
+    translateCds('ATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA'),
+    'MKRISTTITTTITITTGNGAG*',
+  );
   assert.is(translateCds('AUG-NNN-UAA'), 'MX*');
   assert.is(translateCds('ATGGC'), 'M');
   assert.throws(() => translateCds('ATGGC', { remainder: 'error' }), /sequence length 5/);

@@ -62,7 +62,10 @@ test('column selection by name, with a clear error for a missing column', async 
     await column(text, 'seq');
     assert.unreachable('should have thrown');
   } catch (error) {
-    assert.is((error as Error).message, "CSV line 1: no column named 'seq'; the header has: gene_name, median_exp, sequence");
+    assert.is(
+      (error as Error).message,
+      "CSV line 1: no column named 'seq'; the header has: gene_name, median_exp, sequence",
+    );
   }
 });
 
@@ -77,7 +80,10 @@ test('property: quoted round trip survives any chunking', async () => {
         const text = ['x,y', ...records.map((r) => r.map(quote).join(','))].join('\n');
         const chunks: string[] = [];
         for (let i = 0; i < text.length; i += size) chunks.push(text.slice(i, i + size));
-        assert.equal((await rows(chunks)).map((r) => [r.fields.x, r.fields.y]), records);
+        assert.equal(
+          (await rows(chunks)).map((r) => [r.fields.x, r.fields.y]),
+          records,
+        );
       },
     ),
     { numRuns: 150 },

@@ -45,7 +45,10 @@ const NCRNA = `${DATA}ncrna_pretrain/ncrna_rfam14_ncypred.fasta`;
     for await (const _ of readCsvColumnFile(ECOLI, 'seq')) assert.unreachable('no rows expected');
     assert.unreachable('should have thrown');
   } catch (error) {
-    assert.match((error as Error).message, /^CSV line 1: no column named 'seq'; the header has: gene_name, median_exp, sequence \(.*ecoli_k12_cds_expression\.csv\)$/);
+    assert.match(
+      (error as Error).message,
+      /^CSV line 1: no column named 'seq'; the header has: gene_name, median_exp, sequence \(.*ecoli_k12_cds_expression\.csv\)$/,
+    );
   }
 });
 

@@ -47,11 +47,15 @@ test('sequence before a header is an error with the line number', () => {
 
 test('optional alphabet check names line and column', async () => {
   const text = '>a\nACGU\r\nAC XU\n';
-  assert.throws(() => parseFasta(text, { alphabet: 'ACGTUN' }), /FASTA line 3: unexpected character "X" at column 4 in record 'a'/);
+  assert.throws(
+    () => parseFasta(text, { alphabet: 'ACGTUN' }),
+    /FASTA line 3: unexpected character "X" at column 4 in record 'a'/,
+  );
   assert.equal(parseFasta('>a\nacgun\n', { alphabet: 'ACGTUN' })[0]!.sequence, 'acgun');
   await collect(text, { alphabet: 'ACGTUN', sourceName: 'x.fa' }).then(
     () => assert.unreachable('should have thrown'),
-    (error: Error) => assert.is(error.message, 'FASTA line 3: unexpected character "X" at column 4 in record \'a\' (x.fa)'),
+    (error: Error) =>
+      assert.is(error.message, 'FASTA line 3: unexpected character "X" at column 4 in record \'a\' (x.fa)'),
   );
 });
 
@@ -76,8 +80,14 @@ test('property: any chunking of text or UTF-8 bytes streams the same records', a
           start += size;
         }
         const expected = records.map((r) => r.lines.join(''));
-        assert.equal((await collect(chunks)).map((r) => r.sequence), expected);
-        assert.equal(parseFasta(text).map((r) => r.id), records.map((r) => r.id));
+        assert.equal(
+          (await collect(chunks)).map((r) => r.sequence),
+          expected,
+        );
+        assert.equal(
+          parseFasta(text).map((r) => r.id),
+          records.map((r) => r.id),
+        );
       },
     ),
     { numRuns: 150 },

@@ -64,7 +64,12 @@ test('plain CE of the test vectors is 5.002400', () => {
 test('mean HXE matches the reference values at α = 0, 0.2, 0.4, 0.6', () => {
   const tree = codonTree();
   const logits = referenceLogits();
-  const expected: [number, number][] = [[0, 0.050024], [0.2, 0.063175], [0.4, 0.078723], [0.6, 0.095298]];
+  const expected: [number, number][] = [
+    [0, 0.050024],
+    [0.2, 0.063175],
+    [0.4, 0.078723],
+    [0.6, 0.095298],
+  ];
   for (const [alpha, value] of expected) {
     const losses = hxeLossReference(logits, NUM_CLASSES, TARGETS, tree, alpha);
     assert.ok(Math.abs(mean(losses) - value) < 1e-5, `α=${alpha}: ${mean(losses)} vs ${value}`);
@@ -91,7 +96,12 @@ test('at α = 0 HXE is exactly CE / 100 per row; unnormalized it is CE', () => {
 
 test('path table: normalizers, widths, padding and the ATG / <eos> rows', () => {
   const tree = codonTree();
-  const expectedZ: [number, number][] = [[0, 100], [0.2, 52.3464], [0.4, 28.7775], [0.6, 16.7974]];
+  const expectedZ: [number, number][] = [
+    [0, 100],
+    [0.2, 52.3464],
+    [0.4, 28.7775],
+    [0.6, 16.7974],
+  ];
   for (const [alpha, z] of expectedZ) assert.ok(Math.abs(hxePathTable(tree, alpha).normalizer - z) < 1e-4);
   const table = hxePathTable(tree, 0.2);
   assert.is(table.numClasses, 70);
@@ -100,14 +110,23 @@ test('path table: normalizers, widths, padding and the ATG / <eos> rows', () => 
   const w = (depth: number): number => Math.exp(-0.2 * depth) / table.normalizer;
   // <eos> (class 2) is a depth-2 leaf: entries (leaf, w(2)), (eos node, w(1) − w(2)), then root padding.
   const eos = [...table.nodes.subarray(8, 12)];
-  assert.equal(eos.map((n) => tree.labels[n]), ['<eos>', 'eos', 'all_tokens', 'all_tokens']);
+  assert.equal(
+    eos.map((n) => tree.labels[n]),
+    ['<eos>', 'eos', 'all_tokens', 'all_tokens'],
+  );
   assert.ok(Math.abs(table.coefficients[8]! - w(2)) < 1e-15);
   assert.ok(Math.abs(table.coefficients[9]! - (w(1) - w(2))) < 1e-15);
   assert.equal([...table.coefficients.subarray(10, 12)], [0, 0]);
   // ATG (class 20) is a depth-3 leaf under start_codon.
-  assert.equal([...table.nodes.subarray(80, 84)].map((n) => tree.labels[n]), ['ATG', 'start_codon', 'codons', 'all_tokens']);
+  assert.equal(
+    [...table.nodes.subarray(80, 84)].map((n) => tree.labels[n]),
+    ['ATG', 'start_codon', 'codons', 'all_tokens'],
+  );
   // GCT (class 45) is a depth-4 leaf: every slot is used.
-  assert.equal([...table.nodes.subarray(180, 184)].map((n) => tree.labels[n]), ['GCT', 'A', 'aa_codons', 'codons']);
+  assert.equal(
+    [...table.nodes.subarray(180, 184)].map((n) => tree.labels[n]),
+    ['GCT', 'A', 'aa_codons', 'codons'],
+  );
   assert.ok(table.coefficients.every((c) => c >= 0));
   // The normalized sense-codon leaf weight at α = 0.2 from the reference table (0.00858).
   assert.ok(Math.abs(table.coefficients[180]! - 0.00858) < 5e-6);
@@ -152,7 +171,10 @@ test('hxeBreakdown: the GCT path (GCT → A → aa_codons → codons → root), 
     assert.ok(Math.abs(edges.at(-1)!.parentMass - 1) < 1e-12, 'the root holds all the mass');
   });
   const gct = hxeBreakdown(logits.subarray(0, NUM_CLASSES), 45, tree, 0.2);
-  assert.equal(gct.edges.map((e) => e.label), ['GCT', 'A', 'aa_codons', 'codons']);
+  assert.equal(
+    gct.edges.map((e) => e.label),
+    ['GCT', 'A', 'aa_codons', 'codons'],
+  );
   assert.throws(() => hxeBreakdown(logits.subarray(0, 10), 1, tree, 0.2), /70 classes, the logits 10/);
   assert.throws(() => hxeBreakdown(logits.subarray(0, NUM_CLASSES), 70, tree, 0.2), /outside 0\.\.69/);
 });

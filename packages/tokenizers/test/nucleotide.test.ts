@@ -16,10 +16,7 @@ test('vocabulary has RiNALMo ids in order', () => {
   assert.is(tokenizer.tokenToId('N'), 20);
   assert.is(tokenizer.tokenToId('-'), 21);
   assert.is(tokenizer.idToToken(4), '<mask>');
-  assert.equal(
-    [tokenizer.clsId, tokenizer.padId, tokenizer.eosId, tokenizer.unkId, tokenizer.maskId],
-    [0, 1, 2, 3, 4],
-  );
+  assert.equal([tokenizer.clsId, tokenizer.padId, tokenizer.eosId, tokenizer.unkId, tokenizer.maskId], [0, 1, 2, 3, 4]);
   assert.throws(() => tokenizer.tokenToId('U'), /not in the RiNALMo vocabulary/);
   assert.throws(() => tokenizer.idToToken(22), /outside the vocabulary/);
 });
@@ -53,7 +50,10 @@ test('truncation policies', () => {
   assert.is(ids.length, 10);
   assert.equal([...tokenizer.encode('ACGTACGT', { maxLength: 4 })], [0, 5, 6, 7]);
   assert.equal([...tokenizer.encode('ACGTACGT', { maxLength: 4, truncation: 'keepEos' })], [0, 5, 6, 2]);
-  assert.throws(() => tokenizer.encode('ACGTACGT', { maxLength: 4, truncation: 'error' }), /10 tokens, more than maxLength 4/);
+  assert.throws(
+    () => tokenizer.encode('ACGTACGT', { maxLength: 4, truncation: 'error' }),
+    /10 tokens, more than maxLength 4/,
+  );
   assert.equal([...tokenizer.encode('AC', { maxLength: 4, truncation: 'error' })], [0, 5, 6, 2]);
   assert.throws(() => tokenizer.encode('ACGT', { maxLength: 0 }), /maxLength must be a positive integer/);
 });
@@ -115,7 +115,10 @@ test('property: batch rows equal single encodes, padding is masked', () => {
         assert.equal([...row.subarray(0, single.length)], [...single]);
         assert.ok(row.subarray(single.length).every((id) => id === tokenizer.padId));
         const mask = batch.attentionMask.subarray(r * length, (r + 1) * length);
-        assert.is(mask.reduce((a, b) => a + b, 0), single.length);
+        assert.is(
+          mask.reduce((a, b) => a + b, 0),
+          single.length,
+        );
       });
     }),
   );

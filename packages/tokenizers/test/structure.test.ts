@@ -22,15 +22,17 @@ import { join } from 'node:path';
 
 /** A random structure: a random matching on a random subset of bases, so pseudoknots of any depth occur. */
 const structure: fc.Arbitrary<SecondaryStructure> = fc.integer({ min: 0, max: 70 }).chain((n) =>
-  fc.record({
-    id: fc.stringMatching(/^[A-Za-z0-9_.-]{0,10}$/),
-    sequence: fc.stringMatching(new RegExp(`^[ACGUN]{${n}}$`)),
-    paired: fc.shuffledSubarray([...Array(n).keys()]),
-  }).map(({ id, sequence, paired }) => {
-    const pairs: [number, number][] = [];
-    for (let k = 0; k + 1 < paired.length; k += 2) pairs.push([paired[k]!, paired[k + 1]!]);
-    return { id, sequence, partners: partnersFromPairs(n, pairs) };
-  }),
+  fc
+    .record({
+      id: fc.stringMatching(/^[A-Za-z0-9_.-]{0,10}$/),
+      sequence: fc.stringMatching(new RegExp(`^[ACGUN]{${n}}$`)),
+      paired: fc.shuffledSubarray([...Array(n).keys()]),
+    })
+    .map(({ id, sequence, paired }) => {
+      const pairs: [number, number][] = [];
+      for (let k = 0; k + 1 < paired.length; k += 2) pairs.push([paired[k]!, paired[k + 1]!]);
+      return { id, sequence, partners: partnersFromPairs(n, pairs) };
+    }),
 );
 
 const plain = (s: SecondaryStructure) => ({ id: s.id, sequence: s.sequence, partners: Array.from(s.partners) });
@@ -48,13 +50,39 @@ function parseErrorOf(run: () => unknown): ParseError {
 
 test('dot-bracket with nested pairs and a pseudoknot', () => {
   const partners = partnersFromDotBracket('((..[[..))..]]');
-  assert.equal(basePairs(partners), [[0, 9], [1, 8], [4, 13], [5, 12]]);
+  assert.equal(basePairs(partners), [
+    [0, 9],
+    [1, 8],
+    [4, 13],
+    [5, 12],
+  ]);
   assert.is(dotBracketFromPartners(partners), '((..[[..))..]]');
   assert.is(dotBracketFromPartners(partnersFromDotBracket('<<..Aa..>>')), '((..()..))');
   assert.is(dotBracketFromPartners(partnersFromDotBracket('<<..A>>a')), '((..[))]');
   // Three mutually crossing pairs need three pages; {} then <> then Aa.
-  assert.is(dotBracketFromPartners(partnersFromPairs(8, [[0, 4], [1, 5], [2, 6], [3, 7]])), '([{<)]}>');
-  assert.is(dotBracketFromPartners(partnersFromPairs(10, [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]])), '([{<A)]}>a');
+  assert.is(
+    dotBracketFromPartners(
+      partnersFromPairs(8, [
+        [0, 4],
+        [1, 5],
+        [2, 6],
+        [3, 7],
+      ]),
+    ),
+    '([{<)]}>',
+  );
+  assert.is(
+    dotBracketFromPartners(
+      partnersFromPairs(10, [
+        [0, 5],
+        [1, 6],
+        [2, 7],
+        [3, 8],
+        [4, 9],
+      ]),
+    ),
+    '([{<A)]}>a',
+  );
 });
 
 test('dot-bracket errors name the column', () => {
@@ -63,7 +91,10 @@ test('dot-bracket errors name the column', () => {
   assert.throws(() => partnersFromDotBracket('(.*.)'), /unexpected character "\*" at column 3/);
   assert.throws(() => partnersFromDotBracket('([)]a'), /unmatched 'a' at column 5/);
   // 31 mutually crossing pairs need 31 pages: one more than the 30 symbol pairs.
-  const crossing = partnersFromPairs(62, Array.from({ length: 31 }, (_, k) => [k, k + 31] as [number, number]));
+  const crossing = partnersFromPairs(
+    62,
+    Array.from({ length: 31 }, (_, k) => [k, k + 31] as [number, number]),
+  );
   assert.throws(() => dotBracketFromPartners(crossing), /more than 30 bracket pages/);
 });
 
@@ -74,8 +105,14 @@ test('dot-bracket files: headers, RNAfold energies, bpRNA .st, and located error
     { id: 'two', sequence: 'ACGUACGU', partners: Array(8).fill(-1) },
   ]);
   const st = '#Name: bpRNA_X_1\n#Length: 9\n#PageNumber: 1\nGGGAAACCC\n(((...)))\nSSSHHHSSS\nNNNNNNNNN\n';
-  assert.equal(parseDotBracket(st).map((s) => s.id), ['bpRNA_X_1']);
-  assert.equal(parseDotBracket('ACGU\n(..)\n').map((s) => s.id), ['']);
+  assert.equal(
+    parseDotBracket(st).map((s) => s.id),
+    ['bpRNA_X_1'],
+  );
+  assert.equal(
+    parseDotBracket('ACGU\n(..)\n').map((s) => s.id),
+    [''],
+  );
 
   let error = parseErrorOf(() => parseDotBracket('>a\nGGGAAACCC\n(((...)).\n', { sourceName: 'a.db' }));
   assert.is(error.message, "dot-bracket line 3: unclosed '(' at column 1 (a.db)");
@@ -90,7 +127,8 @@ test('dot-bracket files: headers, RNAfold energies, bpRNA .st, and located error
 });
 
 test('CT: header title, several records, reciprocity and located errors', () => {
-  const ct = '5 ENERGY = -1.0 tiny\n1 G 0 2 5 1\n2 A 1 3 0 2\n3 A 2 4 0 3\n4 A 3 5 0 4\n5 C 4 0 1 5\n\n2\tb\n1\tA\t0\t2\t0\t1\n2\tU\t1\t0\t0\t2\n';
+  const ct =
+    '5 ENERGY = -1.0 tiny\n1 G 0 2 5 1\n2 A 1 3 0 2\n3 A 2 4 0 3\n4 A 3 5 0 4\n5 C 4 0 1 5\n\n2\tb\n1\tA\t0\t2\t0\t1\n2\tU\t1\t0\t0\t2\n';
   assert.equal(parseCt(ct).map(plain), [
     { id: 'ENERGY = -1.0 tiny', sequence: 'GAAAC', partners: [4, -1, -1, -1, 0] },
     { id: 'b', sequence: 'AU', partners: [-1, -1] },
@@ -123,7 +161,14 @@ test('BPSEQ: CRW header lines, comments and located errors', () => {
 });
 
 test('partnersFromPairs and the writers refuse invalid structures', () => {
-  assert.throws(() => partnersFromPairs(4, [[0, 3], [3, 1]]), /base 3 is in two pairs/);
+  assert.throws(
+    () =>
+      partnersFromPairs(4, [
+        [0, 3],
+        [3, 1],
+      ]),
+    /base 3 is in two pairs/,
+  );
   assert.throws(() => partnersFromPairs(4, [[0, 4]]), /outside a sequence of length 4/);
   assert.throws(() => partnersFromPairs(4, [[2, 2]]), /cannot pair with itself/);
   const asymmetric = { id: 'a', sequence: 'ACGU', partners: Int32Array.from([3, -1, -1, -1]) };
@@ -155,9 +200,13 @@ test('readStructureFile picks the reader by extension and names the file', () =>
   writeFileSync(join(dir, 'h.ct'), formatCt([hairpin]));
   writeFileSync(join(dir, 'h.bpseq'), formatBpseq(hairpin));
   writeFileSync(join(dir, 'h.dbn'), formatDotBracket([hairpin]));
-  for (const name of ['h.ct', 'h.bpseq', 'h.dbn']) assert.equal(readStructureFile(join(dir, name)).map(plain), [plain(hairpin)]);
+  for (const name of ['h.ct', 'h.bpseq', 'h.dbn'])
+    assert.equal(readStructureFile(join(dir, name)).map(plain), [plain(hairpin)]);
   writeFileSync(join(dir, 'bad.ct'), '2 x\n1 G 0 2 2 1\n');
-  assert.throws(() => readStructureFile(join(dir, 'bad.ct')), /CT line 2: the header on line 1 announces 2 bases.*bad\.ct/);
+  assert.throws(
+    () => readStructureFile(join(dir, 'bad.ct')),
+    /CT line 2: the header on line 1 announces 2 bases.*bad\.ct/,
+  );
   assert.throws(() => readStructureFile(join(dir, 'missing.bpseq')), /missing\.bpseq: no such file/);
   assert.throws(() => readStructureFile(join(dir, 'h.txt')), /unknown structure format "\.txt"/);
 });

@@ -68,7 +68,10 @@ test('classes under nodes and the membership matrix agree', () => {
   assert.equal([...under[tree.labels.indexOf('A')]!], [42, 43, 44, 45]);
   under.forEach((classes, node) => {
     const row = membership.subarray(node * 70, (node + 1) * 70);
-    assert.is(row.reduce((a, b) => a + b, 0), classes.length);
+    assert.is(
+      row.reduce((a, b) => a + b, 0),
+      classes.length,
+    );
     for (const c of classes) assert.is(row[c], 1);
   });
 });
@@ -118,7 +121,11 @@ test('treeFromSpec builds any tree; validation rejects broken ones', () => {
   assert.throws(() => treeFromSpec({ label: 'r', children: ['a', 'a'] }, ['a']), /appears twice/);
   assert.throws(() => treeFromSpec({ label: 'r', children: ['a'] }, ['a', 'b']), /missing from the tree: b/);
   assert.throws(() => treeFromSpec({ label: 'r', children: ['z'] }, ['a']), /'z' is not one of the classes/);
-  const valid = (): LabelTree => ({ labels: ['r', 'a', 'b'], parent: Int32Array.of(-1, 0, 0), leafIds: Int32Array.of(1, 2) });
+  const valid = (): LabelTree => ({
+    labels: ['r', 'a', 'b'],
+    parent: Int32Array.of(-1, 0, 0),
+    leafIds: Int32Array.of(1, 2),
+  });
   validateTree(valid());
   assert.throws(() => validateTree({ ...valid(), parent: Int32Array.of(-1, -1, 0) }), /exactly one root/);
   assert.throws(() => validateTree({ ...valid(), parent: Int32Array.of(-1, 2, 1) }), /cycle/);

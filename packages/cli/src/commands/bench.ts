@@ -30,7 +30,13 @@ const repoBench = fileURLToPath(new URL('../../../../bench/run.ts', import.meta.
 
 export async function runBench(a: Parsed<typeof flags>): Promise<void> {
   if (!a.builtin && existsSync(repoBench)) {
-    const args = ['--import', 'tsx', repoBench, ...(a.quick ? ['--quick'] : []), ...(a.only ? [`--only=${a.only}`] : [])];
+    const args = [
+      '--import',
+      'tsx',
+      repoBench,
+      ...(a.quick ? ['--quick'] : []),
+      ...(a.only ? [`--only=${a.only}`] : []),
+    ];
     process.stderr.write(`running the repository bench: node ${args.join(' ')}\n`);
     const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
     process.exitCode = r.status ?? 1;
@@ -55,7 +61,9 @@ export async function runBench(a: Parsed<typeof flags>): Promise<void> {
     }
     times.sort((p, q) => p - q);
     const ms = times[Math.floor(times.length / 2)]!;
-    process.stdout.write(`  matmul ${n}×${n}×${n}: ${ms.toFixed(2)} ms median of ${a.reps}, ${((2 * n ** 3) / ms / 1e6).toFixed(2)} GFLOP/s\n`);
+    process.stdout.write(
+      `  matmul ${n}×${n}×${n}: ${ms.toFixed(2)} ms median of ${a.reps}, ${((2 * n ** 3) / ms / 1e6).toFixed(2)} GFLOP/s\n`,
+    );
     x.dispose();
     y.dispose();
   }

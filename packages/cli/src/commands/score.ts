@@ -31,7 +31,10 @@ export async function runScore(a: Parsed<typeof flags>): Promise<void> {
   const { model, config, dir } = await loadHelm(a.model);
   const ids = encodeCodons(records);
   ids.forEach((s, i) => {
-    if (s.length > model.cfg.maxPositions) throw new UsageError(`${a.input}: ${records[i]!.name} has ${s.length - 2} codons; the model takes at most ${model.cfg.maxPositions - 2}`);
+    if (s.length > model.cfg.maxPositions)
+      throw new UsageError(
+        `${a.input}: ${records[i]!.name} has ${s.length - 2} codons; the model takes at most ${model.cfg.maxPositions - 2}`,
+      );
   });
   warnUntrainedPositions(ids, config);
   const kind = model.cfg.objective === 'clm' ? 'log_likelihood' : 'pseudo_log_likelihood';
@@ -43,7 +46,10 @@ export async function runScore(a: Parsed<typeof flags>): Promise<void> {
   };
   const results = await score(model, ids, { onProgress, batchSize: a.batch });
   progress?.finish();
-  const rows = results.map((r, i) => `${records[i]!.name}\t${ids[i]!.length - 2}\t${r.tokens}\t${r.logLikelihood.toFixed(4)}\t${(r.logLikelihood / r.tokens).toFixed(4)}`);
+  const rows = results.map(
+    (r, i) =>
+      `${records[i]!.name}\t${ids[i]!.length - 2}\t${r.tokens}\t${r.logLikelihood.toFixed(4)}\t${(r.logLikelihood / r.tokens).toFixed(4)}`,
+  );
   const text = `name\tcodons\tscored_tokens\t${kind}\tmean_per_token\n${rows.join('\n')}\n`;
   if (a.output) writeFileSync(a.output, text);
   else process.stdout.write(text);

@@ -67,11 +67,14 @@ export function dqSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): strin
       const dotq = treeSum(comps.map((i) => G.dot(`q${r}_${i}`, `k${j}_${i}`)));
       body.push(`let p${r}_${j} = exp2(select(b${j} + ${dotq}, ${NEG}, k0 + ${u32(j)} > lim${r}) - st${r}.x);`);
       const dp = treeSum(comps.map((i) => G.dot(`d${r}_${i}`, `w${j}_${i}`)));
-      body.push(`let ds${r}_${j} = p${r}_${j} * (${drop ? `drop_keep(dc${r} + k0 + ${u32(j)}) * ${dp}` : dp} - st${r}.y);`);
+      body.push(
+        `let ds${r}_${j} = p${r}_${j} * (${drop ? `drop_keep(dc${r} + k0 + ${u32(j)}) * ${dp}` : dp} - st${r}.y);`,
+      );
     }
   }
   // One read-modify-write of each accumulator per tile.
-  for (const r of rows) for (const i of comps) body.push(`g${r}_${i} += ${treeSum(keys.map((j) => `ds${r}_${j} * k${j}_${i}`))};`);
+  for (const r of rows)
+    for (const i of comps) body.push(`g${r}_${i} += ${treeSum(keys.map((j) => `ds${r}_${j} * k${j}_${i}`))};`);
   const fin = rows.map(
     (r) => `if (row${r} < L) {
     let ga = word(${U.O}u) + (rowBase + row${r}) * ${u32(DV)};
@@ -140,19 +143,30 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): stri
   }
   // One read-modify-write of each accumulator per tile.
   for (const r of rows) {
-    for (const i of comps) body.push(`gv${r}_${i} += ${treeSum(queries.map((j) => (drop ? `p${r}_${j} * kp${r}_${j} * d${j}_${i}` : `p${r}_${j} * d${j}_${i}`)))};`);
+    for (const i of comps)
+      body.push(
+        `gv${r}_${i} += ${treeSum(queries.map((j) => (drop ? `p${r}_${j} * kp${r}_${j} * d${j}_${i}` : `p${r}_${j} * d${j}_${i}`)))};`,
+      );
     for (const i of comps) body.push(`gk${r}_${i} += ${treeSum(queries.map((j) => `ds${r}_${j} * q${j}_${i}`))};`);
   }
   const n = BQ * DV;
   const load = `{ let lim = (L - i0) * ${u32(DV)};
   let qBase = word(${U.Q}u) + (rowBase + i0) * ${u32(DV)};
   let dBase = word(${U.DO}u) + (rowBase + i0) * ${u32(DV)};
-  ${tileLoop(n, WG, `var qx = ${G.zero}; var dx = ${G.zero};
+  ${tileLoop(
+    n,
+    WG,
+    `var qx = ${G.zero}; var dx = ${G.zero};
     if (e < lim) { qx = qb[qBase + e]; dx = dob[dBase + e]; }
-    qt[e] = qx; dt[e] = dx;`)}
-  ${tileLoop(BQ, WG, `var sx = vec2<f32>(1e30, 0.0);
+    qt[e] = qx; dt[e] = dx;`,
+  )}
+  ${tileLoop(
+    BQ,
+    WG,
+    `var sx = vec2<f32>(1e30, 0.0);
     if (i0 + e < L) { sx = stats[word(${U.STATS}u) + rowBase + i0 + e]; }
-    qst[e] = sx;`)} }`;
+    qst[e] = sx;`,
+  )} }`;
   const fin = rows.map(
     (r) => `if (key${r} < L) {
     let ga = word(${U.O}u) + (rowBase + key${r}) * ${u32(DV)};

@@ -1,6 +1,19 @@
 /** WGSL of the forward kernel: online softmax (FlashAttention-2) over key tiles, O and the row logsumexp. */
 import type { AttentionTileConfig } from './schedule.js';
-import { type Gen, M_INIT, MAIN, NEG, NO_LIMIT, U, header, loadKeyTile, maskBinding, treeMax, treeSum, u32 } from './wgsl.js';
+import {
+  type Gen,
+  M_INIT,
+  MAIN,
+  NEG,
+  NO_LIMIT,
+  U,
+  header,
+  loadKeyTile,
+  maskBinding,
+  treeMax,
+  treeSum,
+  u32,
+} from './wgsl.js';
 
 /** The forward kernel: O and the row logsumexp, online softmax over key tiles. */
 export function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): string {
@@ -11,7 +24,9 @@ export function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): 
   const keys = [...Array(BC).keys()];
   const s: string[] = [];
   for (const r of rows) {
-    s.push(`let row${r} = q0 + lid + ${u32(r * WG)}; let qa${r} = word(${U.Q}u) + (rowBase + min(row${r}, L - 1u)) * ${u32(DV)};`);
+    s.push(
+      `let row${r} = q0 + lid + ${u32(r * WG)}; let qa${r} = word(${U.Q}u) + (rowBase + min(row${r}, L - 1u)) * ${u32(DV)};`,
+    );
     s.push(`let lim${r} = select(${NO_LIMIT}, row${r}, causal);`);
     for (const i of comps) s.push(`let q${r}_${i} = qb[qa${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`var o${r}_${i} = ${G.zero};`);
@@ -34,11 +49,13 @@ export function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): 
     for (const j of keys) body.push(`let p${r}_${j} = exp2(s${r}_${j} - mn${r});`);
     body.push(`l${r} = l${r} * al${r} + ${treeSum(keys.map((j) => `p${r}_${j}`))};`);
     // Dropout scales what reaches O, not the normaliser.
-    for (const j of keys) body.push(`let pv${r}_${j} = ${drop ? `p${r}_${j} * drop_keep(dc${r} + k0 + ${u32(j)})` : `p${r}_${j}`};`);
+    for (const j of keys)
+      body.push(`let pv${r}_${j} = ${drop ? `p${r}_${j} * drop_keep(dc${r} + k0 + ${u32(j)})` : `p${r}_${j}`};`);
   }
   for (const i of comps) {
     for (const j of keys) body.push(`let v${i}_${j} = vt[${u32(j * DV + i)}];`);
-    for (const r of rows) body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `pv${r}_${j} * v${i}_${j}`))};`);
+    for (const r of rows)
+      body.push(`o${r}_${i} = o${r}_${i} * al${r} + ${treeSum(keys.map((j) => `pv${r}_${j} * v${i}_${j}`))};`);
   }
   const fin: string[] = [];
   for (const r of rows) {

@@ -53,7 +53,14 @@ function widthOf(D: number, operands: GpuOperand[]): 1 | 4 {
   return D % 4 === 0 && operands.every((o) => o.offset % 4 === 0) ? 4 : 1;
 }
 
-function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean, mask: GpuOperand | null | undefined, drop: AttentionDropout | null): UniformWriter {
+function baseUniforms(
+  dims: Dims,
+  blocks: number,
+  scale: number,
+  causal: boolean,
+  mask: GpuOperand | null | undefined,
+  drop: AttentionDropout | null,
+): UniformWriter {
   const u = new UniformWriter(WORDS)
     .u32(U.CAUSAL, causal ? 1 : 0)
     .u32(U.BH, dims.B * dims.H)
@@ -63,8 +70,12 @@ function baseUniforms(dims: Dims, blocks: number, scale: number, causal: boolean
     .f32(U.C, scale * LOG2E)
     .f32(U.SCALE, scale)
     .f32(U.NEG_INF, -Infinity);
-  if (mask) u.u32(U.MASKED, 1).u32(U.MASK, mask.offset).u32(U.MASK_SB, mask.strides[0]!).u32(U.MASK_SL, mask.strides[1]!);
-  if (drop) u.f32(U.DROP_P, drop.p).u32(U.DROP_KEY, drop.key >>> 0).u32(U.DROP_BASE, drop.base >>> 0);
+  if (mask)
+    u.u32(U.MASKED, 1).u32(U.MASK, mask.offset).u32(U.MASK_SB, mask.strides[0]!).u32(U.MASK_SL, mask.strides[1]!);
+  if (drop)
+    u.f32(U.DROP_P, drop.p)
+      .u32(U.DROP_KEY, drop.key >>> 0)
+      .u32(U.DROP_BASE, drop.base >>> 0);
   return u;
 }
 
@@ -72,10 +83,18 @@ function tileKey(t: AttentionTileConfig): string {
   return `${t.wg}x${t.per}x${t.tile}`;
 }
 
-function checkTiles(op: string, kind: 'fwd' | 'dq' | 'dkv', t: AttentionTileConfig, D: number, device: GPUDevice): void {
+function checkTiles(
+  op: string,
+  kind: 'fwd' | 'dq' | 'dkv',
+  t: AttentionTileConfig,
+  D: number,
+  device: GPUDevice,
+): void {
   const bytes = attentionWorkgroupBytes(kind, D, t.tile);
   if (bytes > device.limits.maxComputeWorkgroupStorageSize) {
-    throw new RangeError(`${op}: ${kind} tile of ${t.tile} rows × headDim ${D} needs ${bytes} bytes of workgroup memory, more than this device's ${device.limits.maxComputeWorkgroupStorageSize}`);
+    throw new RangeError(
+      `${op}: ${kind} tile of ${t.tile} rows × headDim ${D} needs ${bytes} bytes of workgroup memory, more than this device's ${device.limits.maxComputeWorkgroupStorageSize}`,
+    );
   }
 }
 
@@ -84,8 +103,15 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   const op = 'attention';
   const dims = dimsOf(op, args.q, [args.k, args.v, args.out]);
   checkMask(op, args.keyPaddingMask, dims);
-  for (const [name, t] of [['q', args.q], ['k', args.k], ['v', args.v], ['out', args.out]] as const) checkGpuOperand(op, name, t);
-  if (args.lse.dtype !== 'f32' || numel(args.lse.shape) !== dims.B * dims.H * dims.L) throw new RangeError(`${op}: lse must be f32 [batch, heads, length]`);
+  for (const [name, t] of [
+    ['q', args.q],
+    ['k', args.k],
+    ['v', args.v],
+    ['out', args.out],
+  ] as const)
+    checkGpuOperand(op, name, t);
+  if (args.lse.dtype !== 'f32' || numel(args.lse.shape) !== dims.B * dims.H * dims.L)
+    throw new RangeError(`${op}: lse must be f32 [batch, heads, length]`);
   const { B, H, L, D } = dims;
   if (B * H * L === 0) return;
   const W = widthOf(D, [args.q, args.k, args.v, args.out]);
@@ -105,7 +131,14 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   queue.dispatch({
     key: `attn-fwd:${D}:${W}:${tileKey(cfg)}${drop ? ':drop' : ''}`,
     source: () => forwardSource(G, cfg, !!drop),
-    storage: [args.out.buffer, args.lse.buffer, args.q.buffer, args.k.buffer, args.v.buffer, (args.keyPaddingMask ?? args.q).buffer],
+    storage: [
+      args.out.buffer,
+      args.lse.buffer,
+      args.q.buffer,
+      args.k.buffer,
+      args.v.buffer,
+      (args.keyPaddingMask ?? args.q).buffer,
+    ],
     uniforms: u.data,
     workgroups: grid(B * H * blocks, queue.device.limits.maxComputeWorkgroupsPerDimension),
     label: 'attention forward',
@@ -120,15 +153,28 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   const op = 'attentionBackward';
   const dims = dimsOf(op, args.q, [args.k, args.v, args.out, args.dOut, args.dq, args.dk, args.dv]);
   checkMask(op, args.keyPaddingMask, dims);
-  const named = [['q', args.q], ['k', args.k], ['v', args.v], ['out', args.out], ['dOut', args.dOut], ['dq', args.dq], ['dk', args.dk], ['dv', args.dv]] as const;
+  const named = [
+    ['q', args.q],
+    ['k', args.k],
+    ['v', args.v],
+    ['out', args.out],
+    ['dOut', args.dOut],
+    ['dq', args.dq],
+    ['dk', args.dk],
+    ['dv', args.dv],
+  ] as const;
   for (const [name, t] of named) checkGpuOperand(op, name, t);
   const { B, H, L, D } = dims;
-  if (args.lse.dtype !== 'f32' || numel(args.lse.shape) !== B * H * L) throw new RangeError(`${op}: lse must be f32 [batch, heads, length]`);
+  if (args.lse.dtype !== 'f32' || numel(args.lse.shape) !== B * H * L)
+    throw new RangeError(`${op}: lse must be f32 [batch, heads, length]`);
   if (args.stats.dtype !== 'f32' || numel(args.stats.shape) < 2 * B * H * L || args.stats.offset % 2 !== 0) {
     throw new RangeError(`${op}: stats scratch must hold 2·batch·heads·length f32 at an even offset`);
   }
   if (B * H * L === 0) return;
-  const W = widthOf(D, named.map(([, t]) => t));
+  const W = widthOf(
+    D,
+    named.map(([, t]) => t),
+  );
   const G = gen(D, W);
   const tiles = attentionTiles(D, L, isSoftwareAdapter(queue));
   const dqCfg = { ...tiles.dq, ...args.tiles?.dq };
@@ -173,8 +219,19 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   queue.dispatch({
     key: `attn-dkv:${variant}:${tileKey(dkvCfg)}${drop ? ':drop' : ''}`,
     source: () => dkvSource(G, dkvCfg, !!drop),
-    storage: [args.dk.buffer, args.dv.buffer, args.q.buffer, args.k.buffer, args.v.buffer, args.dOut.buffer, args.stats.buffer, mask],
-    uniforms: common(kvBlocks).u32(U.O, args.dk.offset / W).u32(U.OUT2, args.dv.offset / W).data,
+    storage: [
+      args.dk.buffer,
+      args.dv.buffer,
+      args.q.buffer,
+      args.k.buffer,
+      args.v.buffer,
+      args.dOut.buffer,
+      args.stats.buffer,
+      mask,
+    ],
+    uniforms: common(kvBlocks)
+      .u32(U.O, args.dk.offset / W)
+      .u32(U.OUT2, args.dv.offset / W).data,
     workgroups: grid(B * H * kvBlocks, maxDim),
     label: 'attention backward dK dV',
   });
@@ -189,5 +246,10 @@ export function attentionSources(
   const G = gen(headDim, W);
   const t = { ...attentionTiles(headDim, opts.length ?? 1024, opts.software ?? true), ...opts.tiles };
   const drop = opts.dropout ?? false;
-  return { fwd: forwardSource(G, t.fwd, drop), stats: statsSource(G), dq: dqSource(G, t.dq, drop), dkv: dkvSource(G, t.dkv, drop) };
+  return {
+    fwd: forwardSource(G, t.fwd, drop),
+    stats: statsSource(G),
+    dq: dqSource(G, t.dq, drop),
+    dkv: dkvSource(G, t.dkv, drop),
+  };
 }

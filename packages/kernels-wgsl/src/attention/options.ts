@@ -33,7 +33,8 @@ export interface Dims {
 }
 
 export function dimsOf(op: string, q: { shape: readonly number[] }, others: { shape: readonly number[] }[]): Dims {
-  if (q.shape.length !== 4) throw new RangeError(`${op}: q must be [batch, heads, length, headDim], got [${q.shape.join(', ')}]`);
+  if (q.shape.length !== 4)
+    throw new RangeError(`${op}: q must be [batch, heads, length, headDim], got [${q.shape.join(', ')}]`);
   for (const t of others) {
     if (t.shape.length !== 4 || t.shape.some((s, d) => s !== q.shape[d])) {
       throw new RangeError(`${op}: q [${q.shape.join(', ')}] and [${t.shape.join(', ')}] must have the same shape`);
@@ -44,12 +45,19 @@ export function dimsOf(op: string, q: { shape: readonly number[] }, others: { sh
   return { B, H, L, D };
 }
 
-export function checkMask(op: string, mask: { shape: readonly number[]; dtype: string } | null | undefined, dims: Dims): void {
+export function checkMask(
+  op: string,
+  mask: { shape: readonly number[]; dtype: string } | null | undefined,
+  dims: Dims,
+): void {
   if (!mask) return;
   if (mask.shape.length !== 2 || mask.shape[0] !== dims.B || mask.shape[1] !== dims.L) {
-    throw new RangeError(`${op}: keyPaddingMask must be [batch, length] = [${dims.B}, ${dims.L}], got [${mask.shape.join(', ')}]`);
+    throw new RangeError(
+      `${op}: keyPaddingMask must be [batch, length] = [${dims.B}, ${dims.L}], got [${mask.shape.join(', ')}]`,
+    );
   }
-  if (mask.dtype === 'f32') throw new TypeError(`${op}: keyPaddingMask must be i32 or bool (1 = token, 0 = padding), got f32`);
+  if (mask.dtype === 'f32')
+    throw new TypeError(`${op}: keyPaddingMask must be i32 or bool (1 = token, 0 = padding), got f32`);
 }
 
 export function checkGpuOperand(op: string, name: string, t: GpuOperand): void {

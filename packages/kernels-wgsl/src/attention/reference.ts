@@ -1,13 +1,6 @@
 /** Float64 references of the attention kernels: straightforward O(L²·D), probabilities recomputed. */
 import type { CpuOperand } from '../layout.js';
-import {
-  type AttentionOptions,
-  type Dims,
-  attentionDropoutFactor,
-  checkMask,
-  dimsOf,
-  dropoutOf,
-} from './options.js';
+import { type AttentionOptions, type Dims, attentionDropoutFactor, checkMask, dimsOf, dropoutOf } from './options.js';
 
 export interface AttentionCpuArgs extends AttentionOptions {
   q: CpuOperand;
@@ -27,7 +20,8 @@ function probabilities(args: AttentionCpuArgs, dims: Dims, b: number, h: number,
   const mask = args.keyPaddingMask;
   let m = -Infinity;
   for (let j = 0; j < L; j++) {
-    const ok = (!args.causal || j <= i) && (!mask || mask.data[mask.offset + b * mask.strides[0]! + j * mask.strides[1]!] !== 0);
+    const ok =
+      (!args.causal || j <= i) && (!mask || mask.data[mask.offset + b * mask.strides[0]! + j * mask.strides[1]!] !== 0);
     if (!ok) {
       p[j] = -Infinity;
       continue;
@@ -74,7 +68,9 @@ export function attentionForwardCpu(args: AttentionCpuArgs & { out: CpuOperand; 
 }
 
 /** Float64 backward: dq, dk, dv from dOut, recomputing the probabilities. */
-export function attentionBackwardCpu(args: AttentionCpuArgs & { dOut: CpuOperand; dq: CpuOperand; dk: CpuOperand; dv: CpuOperand }): void {
+export function attentionBackwardCpu(
+  args: AttentionCpuArgs & { dOut: CpuOperand; dq: CpuOperand; dk: CpuOperand; dv: CpuOperand },
+): void {
   const dims = dimsOf('attentionBackward', args.q, [args.k, args.v, args.dOut, args.dq, args.dk, args.dv]);
   checkMask('attentionBackward', args.keyPaddingMask, dims);
   const { B, H, L, D } = dims;
@@ -95,7 +91,9 @@ export function attentionBackwardCpu(args: AttentionCpuArgs & { dOut: CpuOperand
         let Di = 0;
         for (let j = 0; j < L; j++) {
           let dp = 0;
-          if (P[i * L + j] !== 0) for (let d = 0; d < D; d++) dp += args.dOut.data[at4(args.dOut, b, h, i, d)]! * args.v.data[at4(args.v, b, h, j, d)]!;
+          if (P[i * L + j] !== 0)
+            for (let d = 0; d < D; d++)
+              dp += args.dOut.data[at4(args.dOut, b, h, i, d)]! * args.v.data[at4(args.v, b, h, j, d)]!;
           const m = drop ? attentionDropoutFactor(drop, L, b * H + h, i, j) : 1;
           dS[i * L + j] = dp * m;
           Di += P[i * L + j]! * dp * m;

@@ -89,13 +89,17 @@ export function tileLoop(count: number, wg: number, body: string): string {
 
 export function header(dropout = false): string {
   return `${uniformBlock(WORDS)}
-fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }${dropout ? `
+fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }${
+    dropout
+      ? `
 ${RNG_WGSL}
 /** Keep factor of the pair at counter offset \`c\` (see attentionDropoutFactor). */
 fn drop_keep(c: u32) -> f32 {
   let p = fword(${U.DROP_P}u);
   return select(1.0 / (1.0 - p), 0.0, rng_uniform(word(${U.DROP_KEY}u), word(${U.DROP_BASE}u) + c) < p);
-}` : ''}`;
+}`
+      : ''
+  }`;
 }
 
 export const MAIN = `@compute @workgroup_size(WG)

@@ -19,7 +19,11 @@ function scratchBuffer(queue: KernelQueue, bytes: number): GPUBuffer {
   if (cur && cur.bytes >= bytes) return cur.buffer;
   if (cur) queue.afterSubmit(() => cur.buffer.destroy());
   const size = Math.max(bytes, 1 << 20);
-  const buffer = queue.device.createBuffer({ label: 'rnagrad matmul split-K partials', size, usage: GPUBufferUsage.STORAGE });
+  const buffer = queue.device.createBuffer({
+    label: 'rnagrad matmul split-K partials',
+    size,
+    usage: GPUBufferUsage.STORAGE,
+  });
   scratch.set(queue, { buffer, bytes: size });
   return buffer;
 }
@@ -49,7 +53,11 @@ function vectorStores(L: Layout, out: GpuOperand, opts: MatmulGpuOptions): boole
   const al = (x: number) => x % 4 === 0;
   const ok = (m: Mat | null, buf: GPUBuffer | undefined, k: number) =>
     !!m && !!buf && buf.size % 16 === 0 && m.s1 === 1 && al(m.off) && al(m.s0) && L.batchStrides[k]!.every(al);
-  return ok(L.c, out.buffer, 0) && (!L.bias || ok(L.bias, opts.bias?.buffer, 3)) && (!L.pre || ok(L.pre, opts.preActivation?.buffer, 4));
+  return (
+    ok(L.c, out.buffer, 0) &&
+    (!L.bias || ok(L.bias, opts.bias?.buffer, 3)) &&
+    (!L.pre || ok(L.pre, opts.preActivation?.buffer, 4))
+  );
 }
 
 /**
@@ -57,13 +65,22 @@ function vectorStores(L: Layout, out: GpuOperand, opts: MatmulGpuOptions): boole
  * input); `a` is [..., M, K] and `b` [..., K, N], their batch dims broadcasting to out's; `bias`
  * broadcasts to out's shape. Transposed operands are views with swapped strides.
  */
-export function matmulGpu(queue: KernelQueue, out: GpuOperand, a: GpuOperand, b: GpuOperand, opts: MatmulGpuOptions = {}): void {
+export function matmulGpu(
+  queue: KernelQueue,
+  out: GpuOperand,
+  a: GpuOperand,
+  b: GpuOperand,
+  opts: MatmulGpuOptions = {},
+): void {
   checkDtypes([out, a, b, opts.bias, opts.preActivation]);
   const L = resolveLayout(out, a, b, opts.bias, opts.preActivation);
   if (L.batch === 0 || L.m === 0 || L.n === 0) return;
   const dims: MatmulDims = { batch: L.batch, m: L.m, n: L.n, k: L.k };
   const plan = opts.plan ?? matmulPlanFor(queue, dims);
-  if (!validPlan(plan)) throw new RangeError(`matmul: invalid plan ${JSON.stringify(plan)} (tiled tiles must fit 16 KiB of workgroup memory; at most 256 threads)`);
+  if (!validPlan(plan))
+    throw new RangeError(
+      `matmul: invalid plan ${JSON.stringify(plan)} (tiled tiles must fit 16 KiB of workgroup memory; at most 256 threads)`,
+    );
   const act = opts.activation ?? 'none';
   const f: Flags = { act, bias: !!opts.bias, pre: !!opts.preActivation, split: false };
   const extraStorage: GPUBuffer[] = [];
@@ -107,7 +124,10 @@ export function matmulGpu(queue: KernelQueue, out: GpuOperand, a: GpuOperand, b:
   }
   let target: GPUBuffer = out.buffer;
   if (splits > 1) target = scratchBuffer(queue, splits * L.batch * L.m * L.n * 4);
-  const storage = splits > 1 ? [target, a.buffer, b.buffer, ...vecStorage] : [target, a.buffer, b.buffer, ...extraStorage, ...vecStorage];
+  const storage =
+    splits > 1
+      ? [target, a.buffer, b.buffer, ...vecStorage]
+      : [target, a.buffer, b.buffer, ...extraStorage, ...vecStorage];
   const [bm, bn] = tileOf(c);
   const tilesY = Math.ceil(L.m / bm);
   const tilesX = Math.ceil(L.n / bn);
@@ -116,7 +136,14 @@ export function matmulGpu(queue: KernelQueue, out: GpuOperand, a: GpuOperand, b:
     const bCount = Math.min(zPer, L.batch - b0);
     for (let y0 = 0; y0 < tilesY; y0 += maxDim) {
       for (let x0 = 0; x0 < tilesX; x0 += maxDim) {
-        const u = writeUniforms(L, { splits, kChunk, partOff: 0, rowStart: y0 * bm, colStart: x0 * bn, batchStart: b0 });
+        const u = writeUniforms(L, {
+          splits,
+          kChunk,
+          partOff: 0,
+          rowStart: y0 * bm,
+          colStart: x0 * bn,
+          batchStart: b0,
+        });
         queue.dispatch({
           key,
           source,

@@ -44,7 +44,8 @@ export function validPlan(p: MatmulPlan): boolean {
   if (!c || !Number.isInteger(p.splitK) || p.splitK < 1) return false;
   const pow2 = (x: number) => Number.isInteger(x) && x > 0 && (x & (x - 1)) === 0;
   if (c.kind === 'dot') return pow2(c.wg) && c.wg <= 256;
-  if (![c.tm, c.tn, c.wx, c.wy].every((x) => Number.isInteger(x) && x > 0) || c.wx * c.wy > 256 || c.tm * c.tn > 1024) return false;
+  if (![c.tm, c.tn, c.wx, c.wy].every((x) => Number.isInteger(x) && x > 0) || c.wx * c.wy > 256 || c.tm * c.tn > 1024)
+    return false;
   if (c.kind === 'direct') return c.tm <= 64 && c.tn <= 64;
   return c.kind === 'tiled' && tiledFits(c);
 }
@@ -53,11 +54,29 @@ function tiledFits(c: TiledConfig): boolean {
   const T = c.wx * c.wy;
   const BM = c.wy * c.tm;
   const BN = c.wx * c.tn;
-  return (BM * c.bk) % T === 0 && (BN * c.bk) % T === 0 && (c.tn % 4 !== 0 || (BN * c.bk) % 4 === 0) && 4 * c.bk * (BM + BN) <= 16384;
+  return (
+    (BM * c.bk) % T === 0 &&
+    (BN * c.bk) % T === 0 &&
+    (c.tn % 4 !== 0 || (BN * c.bk) % 4 === 0) &&
+    4 * c.bk * (BM + BN) <= 16384
+  );
 }
 
-export const direct = (tm: number, tn: number, wx: number, wy: number): DirectConfig => ({ kind: 'direct', tm, tn, wx, wy });
-export const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): TiledConfig => ({ kind: 'tiled', tm, tn, wx, wy, bk });
+export const direct = (tm: number, tn: number, wx: number, wy: number): DirectConfig => ({
+  kind: 'direct',
+  tm,
+  tn,
+  wx,
+  wy,
+});
+export const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): TiledConfig => ({
+  kind: 'tiled',
+  tm,
+  tn,
+  wx,
+  wy,
+  bk,
+});
 
 /** Output rows/cols one workgroup covers. */
 export function tileOf(c: MatmulConfig): [number, number] {
@@ -94,12 +113,22 @@ export function defaultMatmulPlan(d: MatmulDims, software: boolean): MatmulPlan 
   else {
     // CPU adapters: loads cost far more than FMAs, so the biggest register tile that fits the
     // matrix (idle SIMD lanes waste as much) and still yields enough workgroups, with split-K's help.
-    const options = [direct(32, 16, 4, 2), direct(16, 16, 2, 4), direct(16, 16, 2, 2), direct(8, 8, 4, 4), direct(4, 4, 8, 4)];
+    const options = [
+      direct(32, 16, 4, 2),
+      direct(16, 16, 2, 4),
+      direct(16, 16, 2, 2),
+      direct(8, 8, 4, 4),
+      direct(4, 4, 8, 4),
+    ];
     const up16 = (x: number) => Math.max(16, Math.ceil(x / 16) * 16);
     const usable = (c: MatmulConfig) => {
       const [bm, bn] = tileOf(c);
       const groups = workgroupsOf(c, d);
-      return bm <= up16(d.m) && bn <= up16(d.n) && (groups >= minGroups || (d.k >= 256 && groups * Math.floor(d.k / 128) >= minGroups));
+      return (
+        bm <= up16(d.m) &&
+        bn <= up16(d.n) &&
+        (groups >= minGroups || (d.k >= 256 && groups * Math.floor(d.k / 128) >= minGroups))
+      );
     };
     config = options.find(usable) ?? options[options.length - 1]!;
   }

@@ -36,7 +36,8 @@ export function matmulCpu(out: CpuOperand, a: CpuOperand, b: CpuOperand, opts: M
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let acc = 0;
-        for (let p = 0; p < K; p++) acc += a.data[ao + i * L.a.s0 + p * L.a.s1]! * b.data[bo + p * L.b.s0 + j * L.b.s1]!;
+        for (let p = 0; p < K; p++)
+          acc += a.data[ao + i * L.a.s0 + p * L.a.s1]! * b.data[bo + p * L.b.s0 + j * L.b.s1]!;
         if (L.bias) acc += opts.bias!.data[L.bias.off + offs[3]! + i * L.bias.s0 + j * L.bias.s1]!;
         if (L.pre) opts.preActivation!.data[L.pre.off + offs[4]! + i * L.pre.s0 + j * L.pre.s1] = acc;
         out.data[co + i * L.c.s0 + j * L.c.s1] = activationCpu(act, acc);

@@ -19,48 +19,140 @@ export function directSource(cfg: DirectConfig, f: Flags, va: VecMode, vb: VecMo
   if (va !== 's') extra.push(`@group(0) @binding(${binding++}) var<storage, read> A4: array<vec4<f32>>;`);
   if (vb !== 's') extra.push(`@group(0) @binding(${binding++}) var<storage, read> B4: array<vec4<f32>>;`);
   // a(i, kk): A[row i][k + kk] within a block of 4 k-steps; b(kk, j) likewise.
-  const a = (i: number, kk: number) => (va === 'k' ? `va${i}[${kk}]` : va === 'm' ? `va${kk}_${i >> 2}[${i & 3}]` : `sa${kk}_${i}`);
-  const b = (kk: number, j: number) => (vb === 'n' ? `vb${kk}_${j >> 2}[${j & 3}]` : vb === 'k' ? `vb${j}[${kk}]` : `sb${kk}_${j}`);
-  const bq = (kk: number, q: number) => (vb === 'n' ? `vb${kk}_${q}` : `vec4<f32>(${[0, 1, 2, 3].map((r) => b(kk, 4 * q + r)).join(', ')})`);
+  const a = (i: number, kk: number) =>
+    va === 'k' ? `va${i}[${kk}]` : va === 'm' ? `va${kk}_${i >> 2}[${i & 3}]` : `sa${kk}_${i}`;
+  const b = (kk: number, j: number) =>
+    vb === 'n' ? `vb${kk}_${j >> 2}[${j & 3}]` : vb === 'k' ? `vb${j}[${kk}]` : `sb${kk}_${j}`;
+  const bq = (kk: number, q: number) =>
+    vb === 'n' ? `vb${kk}_${q}` : `vec4<f32>(${[0, 1, 2, 3].map((r) => b(kk, 4 * q + r)).join(', ')})`;
   let block = '';
-  if (va === 'k') block += range(tm).map((i) => `let va${i} = A4[av${i} + k4];`).join(' ') + '\n';
-  if (vb === 'k') block += range(tn).map((j) => `let vb${j} = B4[bv${j} + k4];`).join(' ') + '\n';
+  if (va === 'k')
+    block +=
+      range(tm)
+        .map((i) => `let va${i} = A4[av${i} + k4];`)
+        .join(' ') + '\n';
+  if (vb === 'k')
+    block +=
+      range(tn)
+        .map((j) => `let vb${j} = B4[bv${j} + k4];`)
+        .join(' ') + '\n';
   for (let kk = 0; kk < 4; kk++) {
     block += `{ let kk${kk} = k + ${kk}u;\n`;
-    if (va === 'm') block += range(tm / 4).map((q) => `let va${kk}_${q} = A4[av${q} + kk${kk} * sak4];`).join(' ') + '\n';
-    if (va === 's') block += range(tm).map((i) => `let sa${kk}_${i} = A[ar${i} + kk${kk} * sak];`).join(' ') + '\n';
-    if (vb === 'n') block += range(tn / 4).map((q) => `let vb${kk}_${q} = B4[bv${q} + kk${kk} * sbk4];`).join(' ') + '\n';
-    if (vb === 's') block += range(tn).map((j) => `let sb${kk}_${j} = B[bc${j} + kk${kk} * sbk];`).join(' ') + '\n';
+    if (va === 'm')
+      block +=
+        range(tm / 4)
+          .map((q) => `let va${kk}_${q} = A4[av${q} + kk${kk} * sak4];`)
+          .join(' ') + '\n';
+    if (va === 's')
+      block +=
+        range(tm)
+          .map((i) => `let sa${kk}_${i} = A[ar${i} + kk${kk} * sak];`)
+          .join(' ') + '\n';
+    if (vb === 'n')
+      block +=
+        range(tn / 4)
+          .map((q) => `let vb${kk}_${q} = B4[bv${q} + kk${kk} * sbk4];`)
+          .join(' ') + '\n';
+    if (vb === 's')
+      block +=
+        range(tn)
+          .map((j) => `let sb${kk}_${j} = B[bc${j} + kk${kk} * sbk];`)
+          .join(' ') + '\n';
     for (let i = 0; i < tm; i++) {
       block += vacc
-        ? range(tn / 4).map((q) => `c${i}_${q} = fma(vec4<f32>(${a(i, kk)}), ${bq(kk, q)}, c${i}_${q});`).join(' ') + '\n'
-        : range(tn).map((j) => `c${i}_${j} = fma(${a(i, kk)}, ${b(kk, j)}, c${i}_${j});`).join(' ') + '\n';
+        ? range(tn / 4)
+            .map((q) => `c${i}_${q} = fma(vec4<f32>(${a(i, kk)}), ${bq(kk, q)}, c${i}_${q});`)
+            .join(' ') + '\n'
+        : range(tn)
+            .map((j) => `c${i}_${j} = fma(${a(i, kk)}, ${b(kk, j)}, c${i}_${j});`)
+            .join(' ') + '\n';
     }
     block += '}\n';
   }
   // Tail: one k-step at a time through the scalar bindings.
-  let tail = range(tm).map((i) => `let ta${i} = A[ar${i} + k * sak];`).join(' ') + '\n';
-  tail += range(tn).map((j) => `let tb${j} = B[bc${j} + k * sbk];`).join(' ') + '\n';
+  let tail =
+    range(tm)
+      .map((i) => `let ta${i} = A[ar${i} + k * sak];`)
+      .join(' ') + '\n';
+  tail +=
+    range(tn)
+      .map((j) => `let tb${j} = B[bc${j} + k * sbk];`)
+      .join(' ') + '\n';
   for (let i = 0; i < tm; i++) {
     tail += vacc
-      ? range(tn / 4).map((q) => `c${i}_${q} = fma(vec4<f32>(ta${i}), vec4<f32>(${[0, 1, 2, 3].map((r) => `tb${4 * q + r}`).join(', ')}), c${i}_${q});`).join(' ') + '\n'
-      : range(tn).map((j) => `c${i}_${j} = fma(ta${i}, tb${j}, c${i}_${j});`).join(' ') + '\n';
+      ? range(tn / 4)
+          .map(
+            (q) =>
+              `c${i}_${q} = fma(vec4<f32>(ta${i}), vec4<f32>(${[0, 1, 2, 3].map((r) => `tb${4 * q + r}`).join(', ')}), c${i}_${q});`,
+          )
+          .join(' ') + '\n'
+      : range(tn)
+          .map((j) => `c${i}_${j} = fma(ta${i}, tb${j}, c${i}_${j});`)
+          .join(' ') + '\n';
   }
   const offsets: string[] = [];
-  offsets.push(range(tm).map((i) => `let ar${i} = oa + min(row0 + ${i}u, M - 1u) * sam;`).join(' '));
-  offsets.push(range(tn).map((j) => `let bc${j} = ob + min(col0 + ${j}u, N - 1u) * sbn;`).join(' '));
+  offsets.push(
+    range(tm)
+      .map((i) => `let ar${i} = oa + min(row0 + ${i}u, M - 1u) * sam;`)
+      .join(' '),
+  );
+  offsets.push(
+    range(tn)
+      .map((j) => `let bc${j} = ob + min(col0 + ${j}u, N - 1u) * sbn;`)
+      .join(' '),
+  );
   // vec4 offsets (in vec4 units); the launcher checked the alignment these divisions rely on.
-  if (va === 'k') offsets.push(range(tm).map((i) => `let av${i} = ar${i} / 4u;`).join(' '));
-  if (va === 'm') offsets.push(`let sak4 = sak / 4u; ` + range(tm / 4).map((q) => `let av${q} = (oa + min(row0 + ${4 * q}u, M - 4u)) / 4u;`).join(' '));
-  if (vb === 'n') offsets.push(`let sbk4 = sbk / 4u; ` + range(tn / 4).map((q) => `let bv${q} = (ob + min(col0 + ${4 * q}u, N - 4u)) / 4u;`).join(' '));
-  if (vb === 'k') offsets.push(range(tn).map((j) => `let bv${j} = bc${j} / 4u;`).join(' '));
+  if (va === 'k')
+    offsets.push(
+      range(tm)
+        .map((i) => `let av${i} = ar${i} / 4u;`)
+        .join(' '),
+    );
+  if (va === 'm')
+    offsets.push(
+      `let sak4 = sak / 4u; ` +
+        range(tm / 4)
+          .map((q) => `let av${q} = (oa + min(row0 + ${4 * q}u, M - 4u)) / 4u;`)
+          .join(' '),
+    );
+  if (vb === 'n')
+    offsets.push(
+      `let sbk4 = sbk / 4u; ` +
+        range(tn / 4)
+          .map((q) => `let bv${q} = (ob + min(col0 + ${4 * q}u, N - 4u)) / 4u;`)
+          .join(' '),
+    );
+  if (vb === 'k')
+    offsets.push(
+      range(tn)
+        .map((j) => `let bv${j} = bc${j} / 4u;`)
+        .join(' '),
+    );
   const decl = vacc
-    ? range(tm).map((i) => range(tn / 4).map((q) => `var c${i}_${q} = vec4<f32>(0.0);`).join(' ')).join('\n  ')
-    : range(tm).map((i) => range(tn).map((j) => `var c${i}_${j} = 0.0;`).join(' ')).join('\n  ');
+    ? range(tm)
+        .map((i) =>
+          range(tn / 4)
+            .map((q) => `var c${i}_${q} = vec4<f32>(0.0);`)
+            .join(' '),
+        )
+        .join('\n  ')
+    : range(tm)
+        .map((i) =>
+          range(tn)
+            .map((j) => `var c${i}_${j} = 0.0;`)
+            .join(' '),
+        )
+        .join('\n  ');
   // The epilogue is a loop over a private copy of the accumulators: one copy of the bias/activation
   // code instead of tm·tn (compile time), while the hot loop keeps plain variables (registers).
   const cols = vacc ? tn / 4 : tn;
-  const copy = range(tm).map((i) => range(cols).map((q) => `res[${i * cols + q}] = c${i}_${q};`).join(' ')).join('\n  ');
+  const copy = range(tm)
+    .map((i) =>
+      range(cols)
+        .map((q) => `res[${i * cols + q}] = c${i}_${q};`)
+        .join(' '),
+    )
+    .join('\n  ');
   const loopStores = `var res: array<${vacc ? 'vec4<f32>' : 'f32'}, ${tm * cols}>;
   ${copy}
   for (var i = 0u; i < ${tm}u; i++) {
@@ -146,7 +238,8 @@ export function tiledSource(cfg: TiledConfig, f: Flags, aKFast: boolean, bNFast:
     for (let i = 0; i < tm; i++) inner += `let a${i} = As[${kk * BM}u + ly * ${tm}u + ${i}u]; `;
     if (vec) {
       for (let q = 0; q < tn / 4; q++) inner += `let b${q} = Bs[${(kk * BN) / 4}u + lx * ${tn / 4}u + ${q}u]; `;
-      for (let i = 0; i < tm; i++) for (let q = 0; q < tn / 4; q++) inner += `c${i}_${q} = fma(vec4<f32>(a${i}), b${q}, c${i}_${q}); `;
+      for (let i = 0; i < tm; i++)
+        for (let q = 0; q < tn / 4; q++) inner += `c${i}_${q} = fma(vec4<f32>(a${i}), b${q}, c${i}_${q}); `;
     } else {
       for (let j = 0; j < tn; j++) inner += `let b${j} = Bs[${kk * BN}u + lx * ${tn}u + ${j}u]; `;
       for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) inner += `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j}); `;
@@ -155,10 +248,29 @@ export function tiledSource(cfg: TiledConfig, f: Flags, aKFast: boolean, bNFast:
   }
   const acc = (i: number, j: number) => (vec ? `c${i}_${j >> 2}[${j & 3}]` : `c${i}_${j}`);
   const decl = vec
-    ? range(tm).map((i) => range(tn / 4).map((q) => `var c${i}_${q} = vec4<f32>(0.0);`).join(' ')).join('\n  ')
-    : range(tm).map((i) => range(tn).map((j) => `var c${i}_${j} = 0.0;`).join(' ')).join('\n  ');
+    ? range(tm)
+        .map((i) =>
+          range(tn / 4)
+            .map((q) => `var c${i}_${q} = vec4<f32>(0.0);`)
+            .join(' '),
+        )
+        .join('\n  ')
+    : range(tm)
+        .map((i) =>
+          range(tn)
+            .map((j) => `var c${i}_${j} = 0.0;`)
+            .join(' '),
+        )
+        .join('\n  ');
   const stores = range(tm)
-    .map((i) => range(tn).map((j) => `if (row0 + ${i}u < M && col0 + ${j}u < N) ${epilogue(f, acc(i, j), `(row0 + ${i}u)`, `(col0 + ${j}u)`, 'sk', 'bi')}`).join('\n  '))
+    .map((i) =>
+      range(tn)
+        .map(
+          (j) =>
+            `if (row0 + ${i}u < M && col0 + ${j}u < N) ${epilogue(f, acc(i, j), `(row0 + ${i}u)`, `(col0 + ${j}u)`, 'sk', 'bi')}`,
+        )
+        .join('\n  '),
+    )
     .join('\n  ');
   const wgDecl = `var<workgroup> As: array<f32, ${BM * bk}>;
 var<workgroup> Bs: ${vec ? `array<vec4<f32>, ${(BN * bk) / 4}>` : `array<f32, ${BN * bk}>`};`;

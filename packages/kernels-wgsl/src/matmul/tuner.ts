@@ -25,12 +25,30 @@ export interface MatmulTuneResult {
 /** Candidate plans for a shape: register-blocked tiles that fit it, the workgroup-memory tiled kernel, and split-K variants. */
 export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
   const pool: MatmulConfig[] = [
-    direct(16, 32, 2, 4), direct(32, 16, 4, 2), direct(32, 32, 2, 2), direct(16, 16, 2, 4), direct(16, 16, 4, 4), direct(8, 32, 2, 8),
-    direct(8, 16, 4, 4), direct(16, 8, 8, 4), direct(8, 8, 4, 4), direct(4, 4, 8, 8),
-    direct(1, 16, 16, 1), direct(2, 16, 8, 2), direct(4, 16, 8, 1), direct(8, 16, 4, 1),
-    direct(16, 1, 1, 16), direct(16, 2, 2, 8), direct(16, 4, 1, 8), direct(16, 8, 1, 4),
-    direct(1, 4, 64, 1), direct(4, 1, 1, 64), direct(1, 1, 64, 1),
-    tiled(4, 4, 8, 8, 16), tiled(8, 4, 8, 8, 8), tiled(4, 4, 16, 16, 8),
+    direct(16, 32, 2, 4),
+    direct(32, 16, 4, 2),
+    direct(32, 32, 2, 2),
+    direct(16, 16, 2, 4),
+    direct(16, 16, 4, 4),
+    direct(8, 32, 2, 8),
+    direct(8, 16, 4, 4),
+    direct(16, 8, 8, 4),
+    direct(8, 8, 4, 4),
+    direct(4, 4, 8, 8),
+    direct(1, 16, 16, 1),
+    direct(2, 16, 8, 2),
+    direct(4, 16, 8, 1),
+    direct(8, 16, 4, 1),
+    direct(16, 1, 1, 16),
+    direct(16, 2, 2, 8),
+    direct(16, 4, 1, 8),
+    direct(16, 8, 1, 4),
+    direct(1, 4, 64, 1),
+    direct(4, 1, 1, 64),
+    direct(1, 1, 64, 1),
+    tiled(4, 4, 8, 8, 16),
+    tiled(8, 4, 8, 8, 8),
+    tiled(4, 4, 16, 16, 8),
   ];
   const fits = (c: MatmulConfig) => {
     const [bm, bn] = tileOf(c);
@@ -55,7 +73,12 @@ export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
 export async function tuneMatmul(
   queue: KernelQueue,
   d: MatmulDims,
-  opts: { candidates?: MatmulPlan[]; reps?: number; maxMsPerCandidate?: number; onResult?: (t: MatmulTiming) => void } = {},
+  opts: {
+    candidates?: MatmulPlan[];
+    reps?: number;
+    maxMsPerCandidate?: number;
+    onResult?: (t: MatmulTiming) => void;
+  } = {},
 ): Promise<MatmulTuneResult> {
   const { device } = queue;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
@@ -69,7 +92,13 @@ export async function tuneMatmul(
   const A = mk(d.batch * d.m * d.k);
   const B = mk(d.batch * d.k * d.n);
   const C = mk(d.batch * d.m * d.n);
-  const view = (buffer: GPUBuffer, shape: number[]): GpuOperand => ({ buffer, dtype: 'f32', shape, strides: contiguousStrides(shape), offset: 0 });
+  const view = (buffer: GPUBuffer, shape: number[]): GpuOperand => ({
+    buffer,
+    dtype: 'f32',
+    shape,
+    strides: contiguousStrides(shape),
+    offset: 0,
+  });
   const shapes = { a: [d.batch, d.m, d.k], b: [d.batch, d.k, d.n], c: [d.batch, d.m, d.n] };
   const reps = opts.reps ?? 5;
   const timings: MatmulTiming[] = [];
@@ -82,7 +111,10 @@ export async function tuneMatmul(
       await queue.sync();
       const first = performance.now() - t;
       const times: number[] = [];
-      const n = opts.maxMsPerCandidate && first * reps > opts.maxMsPerCandidate ? Math.max(1, Math.floor(opts.maxMsPerCandidate / first)) : reps;
+      const n =
+        opts.maxMsPerCandidate && first * reps > opts.maxMsPerCandidate
+          ? Math.max(1, Math.floor(opts.maxMsPerCandidate / first))
+          : reps;
       for (let r = 0; r < n; r++) {
         t = performance.now();
         run();

@@ -58,5 +58,9 @@ export interface MatmulGpuOptions extends MatmulOptions<GpuOperand> {
 }
 
 export const configKey = (c: MatmulConfig): string =>
-  c.kind === 'dot' ? `dot${c.wg}` : c.kind === 'direct' ? `direct${c.tm}x${c.tn}/${c.wx}x${c.wy}` : `tiled${c.tm}x${c.tn}/${c.wx}x${c.wy}/k${c.bk}`;
+  c.kind === 'dot'
+    ? `dot${c.wg}`
+    : c.kind === 'direct'
+      ? `direct${c.tm}x${c.tn}/${c.wx}x${c.wy}`
+      : `tiled${c.tm}x${c.tn}/${c.wx}x${c.wy}/k${c.bk}`;
 export const planKey = (p: MatmulPlan): string => `${configKey(p.config)}${p.splitK > 1 ? `/split${p.splitK}` : ''}`;

@@ -65,12 +65,26 @@ export async function saveCheckpointDir(
     run: info.run,
   };
   const named = model.namedParameters();
-  const moments: [string, Tensor][] = named.flatMap(([n], i) => [[`m.${n}`, snapshot.optimizer.m[i]!] as [string, Tensor], [`v.${n}`, snapshot.optimizer.v[i]!] as [string, Tensor]]);
-  await writeSynced(join(tmp, 'model.safetensors'), await encodeSafetensors(named, { format: CHECKPOINT_FORMAT, kind }));
+  const moments: [string, Tensor][] = named.flatMap(([n], i) => [
+    [`m.${n}`, snapshot.optimizer.m[i]!] as [string, Tensor],
+    [`v.${n}`, snapshot.optimizer.v[i]!] as [string, Tensor],
+  ]);
+  await writeSynced(
+    join(tmp, 'model.safetensors'),
+    await encodeSafetensors(named, { format: CHECKPOINT_FORMAT, kind }),
+  );
   await info.afterWeights?.(); // a seam for tests that kill the writer half-way
-  await writeSynced(join(tmp, 'optimizer.safetensors'), await encodeSafetensors(moments, { steps: JSON.stringify(snapshot.optimizer.steps) }));
+  await writeSynced(
+    join(tmp, 'optimizer.safetensors'),
+    await encodeSafetensors(moments, { steps: JSON.stringify(snapshot.optimizer.steps) }),
+  );
   await writeSynced(join(tmp, 'config.json'), JSON.stringify(config, null, 1));
-  const state = { step: snapshot.step, reason: snapshot.reason, earlyStopping: snapshot.earlyStopping, source: snapshot.source };
+  const state = {
+    step: snapshot.step,
+    reason: snapshot.reason,
+    earlyStopping: snapshot.earlyStopping,
+    source: snapshot.source,
+  };
   await writeSynced(join(tmp, 'state.json'), JSON.stringify(state, null, 1));
   await writeSynced(join(tmp, 'metrics.json'), JSON.stringify(snapshot.history));
   // A checkpoint of the same step (a resumed run that was already complete) is replaced whole.
@@ -126,10 +140,12 @@ export async function cleanRunFolder(runDir: string): Promise<string[]> {
  */
 export async function resolveCheckpoint(path: string): Promise<string> {
   if (!(await exists(path))) throw new Error(`${path}: no such checkpoint or run folder`);
-  if (!(await stat(path)).isDirectory()) throw new Error(`${path}: a checkpoint is a folder (with config.json and model.safetensors), not a file`);
+  if (!(await stat(path)).isDirectory())
+    throw new Error(`${path}: a checkpoint is a folder (with config.json and model.safetensors), not a file`);
   if (await exists(join(path, 'config.json'))) return path;
   const all = await listCheckpoints(path);
-  if (all.length === 0) throw new Error(`${path}: no checkpoint here (neither config.json nor checkpoint-NNNNNN folders)`);
+  if (all.length === 0)
+    throw new Error(`${path}: no checkpoint here (neither config.json nor checkpoint-NNNNNN folders)`);
   return all.at(-1)!.path;
 }
 
@@ -138,7 +154,9 @@ async function readJson<J>(path: string): Promise<J> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}) — not a complete checkpoint`);
+    throw new Error(
+      `${path}: cannot read (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}) — not a complete checkpoint`,
+    );
   }
   try {
     return JSON.parse(text) as J;
@@ -149,8 +167,14 @@ async function readJson<J>(path: string): Promise<J> {
 
 export async function readCheckpointConfig(dir: string): Promise<CheckpointConfig> {
   const config = await readJson<CheckpointConfig>(join(dir, 'config.json'));
-  if (config.format !== CHECKPOINT_FORMAT || typeof config.model?.kind !== 'string' || typeof config.model.config !== 'object') {
-    throw new Error(`${join(dir, 'config.json')}: not an rnagrad checkpoint config (format "${String(config.format)}")`);
+  if (
+    config.format !== CHECKPOINT_FORMAT ||
+    typeof config.model?.kind !== 'string' ||
+    typeof config.model.config !== 'object'
+  ) {
+    throw new Error(
+      `${join(dir, 'config.json')}: not an rnagrad checkpoint config (format "${String(config.format)}")`,
+    );
   }
   return config;
 }
@@ -160,7 +184,9 @@ async function readTensors(path: string): Promise<{ tensors: Map<string, Tensor>
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message})`);
+    throw new Error(
+      `${path}: cannot read (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message})`,
+    );
   }
   return decodeSafetensors(bytes, { source: path });
 }
@@ -170,7 +196,9 @@ function disposeAll(tensors: Map<string, Tensor>): void {
 }
 
 /** Rebuilds the model of a checkpoint (or of a run folder's newest checkpoint) from the folder alone. */
-export async function loadModel<M extends Module = Module>(path: string): Promise<{ model: M; config: CheckpointConfig; dir: string }> {
+export async function loadModel<M extends Module = Module>(
+  path: string,
+): Promise<{ model: M; config: CheckpointConfig; dir: string }> {
   const dir = await resolveCheckpoint(path);
   const config = await readCheckpointConfig(dir);
   const { tensors } = await readTensors(join(dir, 'model.safetensors'));
@@ -196,11 +224,19 @@ export async function loadTrainingState(dir: string, model: Module): Promise<Tra
     return t;
   };
   const steps = JSON.parse(metadata.steps ?? 'null') as number[] | null;
-  if (!Array.isArray(steps) || steps.length !== names.length) throw new Error(`${dir}/optimizer.safetensors: step counts missing or not one per parameter`);
-  const state = await readJson<Pick<TrainerSnapshot, 'step' | 'reason' | 'earlyStopping' | 'source'>>(join(dir, 'state.json'));
+  if (!Array.isArray(steps) || steps.length !== names.length)
+    throw new Error(`${dir}/optimizer.safetensors: step counts missing or not one per parameter`);
+  const state = await readJson<Pick<TrainerSnapshot, 'step' | 'reason' | 'earlyStopping' | 'source'>>(
+    join(dir, 'state.json'),
+  );
   const history = await readJson<TrainerSnapshot['history']>(join(dir, 'metrics.json'));
-  if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`${dir}/state.json: corrupt checkpoint: bad step ${String(state.step)}`);
-  return { ...state, history, optimizer: { steps, m: names.map((n) => pick(`m.${n}`)), v: names.map((n) => pick(`v.${n}`)) } };
+  if (!Number.isInteger(state.step) || state.step < 0)
+    throw new Error(`${dir}/state.json: corrupt checkpoint: bad step ${String(state.step)}`);
+  return {
+    ...state,
+    history,
+    optimizer: { steps, m: names.map((n) => pick(`m.${n}`)), v: names.map((n) => pick(`v.${n}`)) },
+  };
 }
 
 /** Frees the moment tensors a loaded snapshot holds (after `train` copied them). */

@@ -5,8 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { type CsvRow } from '@rnagrad/tokenizers';
 import { readCsvFile, readStructureFile } from '@rnagrad/tokenizers/node';
 import {
-  type ArchiveIIOptions, type ClassificationDataset, type RegressionCsvOptions, type RegressionDataset, type StructureRecord,
-  archiveIIFromStructures, archiveIIRecords, nrcDataset, regressionDataset,
+  type ArchiveIIOptions,
+  type ClassificationDataset,
+  type RegressionCsvOptions,
+  type RegressionDataset,
+  type StructureRecord,
+  archiveIIFromStructures,
+  archiveIIRecords,
+  nrcDataset,
+  regressionDataset,
 } from '../downstream-data.js';
 
 /** ../shared/data next to the repository, or `$RNAGRAD_DATA` when that is set. */
@@ -18,7 +25,8 @@ export const archiveIIPath = (): string => `${sharedDataRoot()}/archiveII/archiv
 export const nrcPath = (): string => `${sharedDataRoot()}/ncrna_nrc/nrc_13class.csv`;
 
 function mustExist(path: string, what: string): void {
-  if (!existsSync(path)) throw new Error(`${path}: no such file (${what}; pass a path, or set RNAGRAD_DATA to the folder holding it)`);
+  if (!existsSync(path))
+    throw new Error(`${path}: no such file (${what}; pass a path, or set RNAGRAD_DATA to the folder holding it)`);
 }
 
 async function readRows(path: string): Promise<CsvRow[]> {
@@ -34,9 +42,13 @@ async function readRows(path: string): Promise<CsvRow[]> {
 export async function loadArchiveII(path = archiveIIPath(), opts: ArchiveIIOptions = {}): Promise<StructureRecord[]> {
   mustExist(path, 'the ArchiveII CSV or a folder of .ct files');
   if (statSync(path).isDirectory()) {
-    const files = readdirSync(path).filter((f) => f.toLowerCase().endsWith('.ct')).sort();
+    const files = readdirSync(path)
+      .filter((f) => f.toLowerCase().endsWith('.ct'))
+      .sort();
     if (files.length === 0) throw new Error(`${path}: no .ct files in this folder`);
-    const structures = files.flatMap((f) => readStructureFile(join(path, f)).map((s) => ({ ...s, id: f.replace(/\.ct$/i, '') })));
+    const structures = files.flatMap((f) =>
+      readStructureFile(join(path, f)).map((s) => ({ ...s, id: f.replace(/\.ct$/i, '') })),
+    );
     return archiveIIFromStructures(structures, opts);
   }
   return archiveIIRecords(await readRows(path), { ...opts, source: path });

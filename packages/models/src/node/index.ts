@@ -18,5 +18,12 @@ export {
 export { type InterruptFlag, onInterrupt } from './interrupt.js';
 export { fileSource, loadRinalmoFile, writeSafetensorsFile } from './safetensors-file.js';
 export { loadNucleotideCorpus, ncrnaPretrainPath } from './rinalmo-data-file.js';
-export { loadArchiveII, loadNrc, loadRegressionCsv, archiveIIPath, nrcPath, sharedDataRoot } from './downstream-data-file.js';
+export {
+  loadArchiveII,
+  loadNrc,
+  loadRegressionCsv,
+  archiveIIPath,
+  nrcPath,
+  sharedDataRoot,
+} from './downstream-data-file.js';
 export { loadCodonbertDataset, loadEcoliExpression } from './property-data-file.js';

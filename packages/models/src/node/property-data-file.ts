@@ -2,7 +2,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  CODONBERT_FILES, type CodonbertDatasetName, ECOLI_EXPRESSION_FILE, type PropertyDataset, codonbertDatasetFromCsv, ecoliExpressionFromCsv,
+  CODONBERT_FILES,
+  type CodonbertDatasetName,
+  ECOLI_EXPRESSION_FILE,
+  type PropertyDataset,
+  codonbertDatasetFromCsv,
+  ecoliExpressionFromCsv,
 } from '../property-data.js';
 
 /** The file itself, or `file` inside `path` when it is a folder; a clear error when neither exists. */
@@ -23,13 +28,19 @@ async function readDataFile(path: string, file: string): Promise<{ text: string;
  */
 export async function loadCodonbertDataset(name: CodonbertDatasetName, path: string): Promise<PropertyDataset> {
   const file = CODONBERT_FILES[name];
-  if (!file) throw new RangeError(`unknown CodonBERT data set "${String(name)}" (known: ${Object.keys(CODONBERT_FILES).join(', ')})`);
+  if (!file)
+    throw new RangeError(
+      `unknown CodonBERT data set "${String(name)}" (known: ${Object.keys(CODONBERT_FILES).join(', ')})`,
+    );
   const { text, source } = await readDataFile(path, file);
   return codonbertDatasetFromCsv(text, { name, sourceName: source });
 }
 
 /** The E. coli expression classes (file or its folder, ../shared/data/ecoli_expression_mpepe) with one fold as test. */
-export async function loadEcoliExpression(path: string, opts: { testFold: number; validationFold?: number }): Promise<PropertyDataset> {
+export async function loadEcoliExpression(
+  path: string,
+  opts: { testFold: number; validationFold?: number },
+): Promise<PropertyDataset> {
   const { text, source } = await readDataFile(path, ECOLI_EXPRESSION_FILE);
   return ecoliExpressionFromCsv(text, { ...opts, sourceName: source });
 }

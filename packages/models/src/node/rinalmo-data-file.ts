@@ -15,8 +15,14 @@ export function ncrnaPretrainPath(): string {
 }
 
 /** Reads a FASTA file into a corpus with a fixed validation split (every `validationEvery`-th record). */
-export async function loadNucleotideCorpus(path = ncrnaPretrainPath(), opts: { validationEvery?: number } = {}): Promise<NucleotideCorpus> {
-  if (!existsSync(path)) throw new Error(`${path}: no such file (the ncRNA corpus is in ../shared/data/ncrna_pretrain, or set RNAGRAD_DATA)`);
+export async function loadNucleotideCorpus(
+  path = ncrnaPretrainPath(),
+  opts: { validationEvery?: number } = {},
+): Promise<NucleotideCorpus> {
+  if (!existsSync(path))
+    throw new Error(
+      `${path}: no such file (the ncRNA corpus is in ../shared/data/ncrna_pretrain, or set RNAGRAD_DATA)`,
+    );
   const records: FastaRecord[] = [];
   for await (const record of readFastaFile(path)) records.push(record);
   return nucleotideCorpus(records, { ...opts, source: path });

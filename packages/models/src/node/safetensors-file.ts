@@ -16,7 +16,9 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
     handle = await open(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${path}: cannot open: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
+    throw new Error(
+      `${path}: cannot open: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`,
+    );
   }
   const { size } = await handle.stat();
   return {
@@ -27,7 +29,10 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(bytes, done, length - done, offset + done);
-        if (bytesRead === 0) throw new Error(`${path}: file ended at ${offset + done} bytes while reading ${length} bytes from ${offset} (changed while reading?)`);
+        if (bytesRead === 0)
+          throw new Error(
+            `${path}: file ended at ${offset + done} bytes while reading ${length} bytes from ${offset} (changed while reading?)`,
+          );
         done += bytesRead;
       }
       return bytes;
@@ -37,7 +42,11 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
 }
 
 /** Streams tensors into `path` atomically: readers see the old file or the complete new one. */
-export async function writeSafetensorsFile(path: string, tensors: Iterable<[string, TensorToWrite]>, opts: { dtype?: WritableDType; metadata?: Record<string, string>; intNames?: ReadonlySet<string> } = {}): Promise<void> {
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: Iterable<[string, TensorToWrite]>,
+  opts: { dtype?: WritableDType; metadata?: Record<string, string>; intNames?: ReadonlySet<string> } = {},
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   const handle = await open(tmp, 'w');
@@ -54,7 +63,11 @@ export async function writeSafetensorsFile(path: string, tensors: Iterable<[stri
 }
 
 /** `loadRinalmoWeights` from a file path; the file is closed whatever happens. */
-export async function loadRinalmoFile(model: RinalmoModel, path: string, opts: RinalmoLoadOptions = {}): Promise<RinalmoLoadReport> {
+export async function loadRinalmoFile(
+  model: RinalmoModel,
+  path: string,
+  opts: RinalmoLoadOptions = {},
+): Promise<RinalmoLoadReport> {
   const source = await fileSource(path);
   try {
     return await loadRinalmoWeights(model, source, opts);
