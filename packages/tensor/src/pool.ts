@@ -20,6 +20,8 @@ export interface PoolStats {
   /** Buffers held by live tensors. */
   liveBuffers: number;
   liveBytes: number;
+  /** The most bytes live tensors held at once since the runtime started (or `resetPeak()`). */
+  peakLiveBytes: number;
   /** Buffers kept for reuse. */
   pooledBuffers: number;
   pooledBytes: number;
@@ -46,6 +48,7 @@ export class BufferPool {
   private readonly counters = {
     liveBuffers: 0,
     liveBytes: 0,
+    peakLiveBytes: 0,
     pooledBuffers: 0,
     pooledBytes: 0,
     allocations: 0,
@@ -78,6 +81,7 @@ export class BufferPool {
     }
     this.counters.liveBuffers++;
     this.counters.liveBytes += size;
+    this.counters.peakLiveBytes = Math.max(this.counters.peakLiveBytes, this.counters.liveBytes);
     return buffer;
   }
 
@@ -102,6 +106,11 @@ export class BufferPool {
 
   stats(): PoolStats {
     return { ...this.counters };
+  }
+
+  /** Starts a new peak measurement from what is live now. */
+  resetPeak(): void {
+    this.counters.peakLiveBytes = this.counters.liveBytes;
   }
 
   /** Destroys every pooled buffer (live ones are untouched). */

@@ -32,34 +32,9 @@
  * The leaf term is always in the log domain. A row holding NaN or +inf, or only −inf, gets a NaN
  * loss and a NaN gradient row, as PyTorch's cross-entropy does.
  *
- * Versions, [16384, 70], HELM codon tree at α = 0.2 (3 group entries per class) vs XE, fwd+bwd,
- * every sample synchronised on GPU completion. SwiftShader (Vulkan on 2 CPU cores), wall-clock
- * medians swing ±40% with other load, so versions were compared interleaved in one process.
- *   v1  per-class range tests against every entry, fused fwd+bwd kernel (loss and dlogits in one
- *       dispatch, a separate pass scaling dlogits by the incoming gradient):
- *         64 lanes/row (tree reductions in workgroup memory):  HXE 6831 ms  XE 4049 ms
- *          4 lanes/row:                                         HXE  306 ms  XE  224 ms
- *          1 lane/row (64 rows per workgroup, no barriers):     HXE 75.4 ms  XE 61.6 ms  (1.22×)
- *       → workgroup barriers are what SwiftShader pays for; one lane per row is the default.
- *   v2  8-entry unrolled variants cost 4–10 s of pipeline compilation each: capped at 4 per pass.
- *   v3  one-class entries merged into the leaf, suffix-sum backward: HXE/XE 1.28–1.41× fwd+bwd,
- *       forward alone 1.6×; the HXE op (with its scale pass) 1.57× the fused crossEntropy op.
- *   v4  (dropped) "rings" (entry i minus entry i−1) walked per row, the largest one by
- *       complement: 1.3–1.9×; short per-row loops with different bounds in each lane cost
- *       SwiftShader far more than their length suggests (12 extra classes ≈ +50% forward).
- *   v5  segments in rank order (bounds shared by every row), forward + separate backward with
- *       per-row stats (the scale pass gone): HXE/XE 1.14–1.29× fwd+bwd; forward 1.4×, of which
- *       the per-class order lookup ≈ +25% and the per-segment tests ≈ +20% of XE. Nested loops
- *       over segments vs one flat loop: equal; the order read as vec4 (loop unrolled by 4): slower.
- *   v6  (this file) v5 with the walk unrolled for C ≤ 128. bench/hxe.ts (rounds × 15, pooled
- *       medians), two runs:
- *         kernel fwd+bwd HXE 25.0 / 34.0 ms, XE 23.2 / 27.0 ms (1.08× / 1.26×); forward 1.14× / 1.20×
- *         op (autograd, loss + backward): HXE 31.4 / 36.2 ms, XE 31.7 / 28.2 ms, fused
- *         crossEntropy op 43.3 / 39.7 ms: HXE/CE 0.73× / 0.91× (target ≤ 1.3×).
- *       First call (pipeline compiles) 0.7 s for HXE.
- *   Tried and dropped earlier: the rank table staged in workgroup memory (one barrier per
- *   workgroup): 2.5–3× slower; a row per subgroup (subgroupMax/Add, 4 lanes): slower than one
- *   lane per row for a plain logsumexp (22.7 vs 15.1 ms).
+ * The measured versions behind this design (per-row lanes, unrolling, segments) are in NOTES.md
+ * next to this file.
+ *
  * On a GPU the kernels should be bound by logits/dlogits traffic for HXE and XE alike (not measured
  * here: no GPU).
  */
