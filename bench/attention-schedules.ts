@@ -34,7 +34,8 @@ const { queue, device } = rt;
 if (!device.features.has('timestamp-query')) throw new Error('attention-schedules: the adapter lacks timestamp-query');
 const software = isSoftwareAdapter(queue);
 console.log(
-  `adapter: ${rt.adapter.description || rt.adapter.device} (${software ? 'software' : 'hardware'}); ${REPS} reps; GPU ms per kernel (median of reps)`,
+  `adapter: ${rt.adapter.description || rt.adapter.device} (${software ? 'software' : 'hardware'}); ${REPS} reps; ` +
+    `GPU ms per kernel (median of reps)`,
 );
 
 let seed = 3;
@@ -91,7 +92,8 @@ for (const [B, H, L, D] of SHAPES) {
   const outputs = async () => Promise.all([o, dq, dk, dv].map((b) => read(b, n)));
   const def = attentionTiles(D, L, software).fwd;
   console.log(
-    `\n[${shape.join(', ')}]  default ${def.wg}x${def.per}x${def.tile}   (wg x per x tile: fwd | dQ | dK/dV | total, ms)`,
+    `\n[${shape.join(', ')}]  default ${def.wg}x${def.per}x${def.tile}   (wg x per x tile: fwd | dQ | dK/dV | ` +
+      `total, ms)`,
   );
   for (const causal of [false, true]) {
     run(null, causal);
@@ -129,7 +131,8 @@ for (const [B, H, L, D] of SHAPES) {
         }
         const [f, a, b] = [median(times.fwd!), median(times.dq!), median(times.dkv!)];
         console.log(
-          `  ${name.padEnd(18)} ${f.toFixed(3).padStart(9)} | ${a.toFixed(3).padStart(9)} | ${b.toFixed(3).padStart(9)} | ${(f + a + b).toFixed(3).padStart(9)}`,
+          `  ${name.padEnd(18)} ${f.toFixed(3).padStart(9)} | ${a.toFixed(3).padStart(9)} ` +
+            `| ${b.toFixed(3).padStart(9)} | ${(f + a + b).toFixed(3).padStart(9)}`,
         );
       } catch (err) {
         console.log(`  ${name.padEnd(18)} failed: ${(err as Error).message.split('\n')[0]}`);

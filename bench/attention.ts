@@ -30,7 +30,8 @@ const D = Number(process.env.HEADDIM ?? 32);
 
 const rt = await T.init({ quiet: true });
 console.log(
-  `device: ${rt.adapter.description || rt.adapter.device} (${rt.adapter.isSoftware ? 'software' : 'hardware'}); B ${B}, H ${H}, d ${D}; ${ROUNDS} rounds × ${ITERATIONS} iterations`,
+  `device: ${rt.adapter.description || rt.adapter.device} (${rt.adapter.isSoftware ? 'software' : 'hardware'}); ` +
+    `B ${B}, H ${H}, d ${D}; ${ROUNDS} rounds × ${ITERATIONS} iterations`,
 );
 
 let seed = 7;
@@ -134,7 +135,8 @@ for (const L of LENGTHS) {
           ? ` (target ≥ 2×: ${c / f >= 2 ? 'met' : 'missed'})`
           : '';
     console.log(
-      `${tag}: fused fwd+bwd ${f.toFixed(1)} ms, composed ${c.toFixed(1)} ms → ${(c / f).toFixed(2)}×${target}; fwd ${ff.toFixed(1)} vs ${cf.toFixed(1)} ms → ${(cf / ff).toFixed(2)}×`,
+      `${tag}: fused fwd+bwd ${f.toFixed(1)} ms, composed ${c.toFixed(1)} ms → ${(c / f).toFixed(2)}×${target}; ` +
+        `fwd ${ff.toFixed(1)} vs ${cf.toFixed(1)} ms → ${(cf / ff).toFixed(2)}×`,
     );
   }
 }

@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/matmul.ts                 256³, 512³, 1024³, [8,128,64]×[8,64,128] + FMA ceiling
  *   node --import tsx bench/matmul.ts --tune          first autotune each case's shape class (slow on CPU adapters)
- *   node --import tsx bench/matmul.ts --tunings f.json   load tuned plans from f.json if it exists; with --tune, save them there
+ *   node --import tsx bench/matmul.ts --tunings f.json   load tuned plans from f.json if it exists; with --tune,
+ *                                                        save them there
  *   node --import tsx bench/matmul.ts --cases 1024    only the cases whose name contains one of the given words
  *
  * Each sample runs the tensor-level `matmul` (output allocated from the pool, then disposed) and
@@ -36,7 +37,8 @@ const PEER_CEILING = 7.7;
 const rt = await init({ quiet: true });
 const { device, queue } = rt;
 console.log(
-  `adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description}${rt.adapter.isSoftware ? ' (software)' : ''}`,
+  `adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description}` +
+    `${rt.adapter.isSoftware ? ' (software)' : ''}`,
 );
 if (tuningsFile && existsSync(tuningsFile)) {
   importMatmulTunings(readFileSync(tuningsFile, 'utf8'));
@@ -160,7 +162,8 @@ for (const c of CASES) {
       maxMsPerCandidate: 6000,
       onResult: (t) =>
         console.log(
-          `  ${t.key.padEnd(34)} best ${t.ms.toFixed(1).padStart(8)} ms (${t.gflops.toFixed(2)} GFLOP/s), median ${t.medianMs.toFixed(1)} ms`,
+          `  ${t.key.padEnd(34)} best ${t.ms.toFixed(1).padStart(8)} ms (${t.gflops.toFixed(2)} GFLOP/s), ` +
+            `median ${t.medianMs.toFixed(1)} ms`,
         ),
     });
     console.log(`  → ${planKey(res.best)} for shape class ${res.shapeClass}`);
@@ -203,17 +206,23 @@ const ceilingBest = fmaFlops / ceiling.best / 1e6;
 
 const g = (flops: number, ms: number) => flops / ms / 1e6;
 console.log(
-  `\nFMA ceiling (vec4 fma chains, same run): p50 ${ceilingGflops.toFixed(2)} GFLOP/s, best ${ceilingBest.toFixed(2)} (peers' run: ${PEER_CEILING})\n`,
+  `\nFMA ceiling (vec4 fma chains, same run): p50 ${ceilingGflops.toFixed(2)} GFLOP/s, ` +
+    `best ${ceilingBest.toFixed(2)} (peers' run: ${PEER_CEILING})\n`,
 );
 console.log(
-  `${'case'.padEnd(31)} ${'plan'.padEnd(24)} ${'p50 ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ${'best'.padStart(6)} ${'cpu/2'.padStart(6)} ${'ceil%'.padStart(6)} ${'×jax-js'.padStart(8)} target`,
+  `${'case'.padEnd(31)} ${'plan'.padEnd(24)} ${'p50 ms'.padStart(8)} ${'GFLOP/s'.padStart(8)} ` +
+    `${'best'.padStart(6)} ${'cpu/2'.padStart(6)} ${'ceil%'.padStart(6)} ${'×jax-js'.padStart(8)} target`,
 );
 for (const r of rows) {
   const p50 = g(r.flops, r.p50);
   const jax = JAX_JS[r.name];
   const target = TARGET[r.name];
   console.log(
-    `${r.name.padEnd(31)} ${r.plan.padEnd(24)} ${r.p50.toFixed(1).padStart(8)} ${p50.toFixed(2).padStart(8)} ${g(r.flops, r.best).toFixed(2).padStart(6)} ${g(r.flops, r.cpu).toFixed(2).padStart(6)} ${((100 * p50) / ceilingGflops).toFixed(0).padStart(5)}% ${jax ? `${(p50 / jax).toFixed(2)}×`.padStart(8) : ''.padStart(8)} ${target ? `${target} ${p50 >= target ? 'met' : 'not met'}` : ''}`,
+    `${r.name.padEnd(31)} ${r.plan.padEnd(24)} ${r.p50.toFixed(1).padStart(8)} ${p50.toFixed(2).padStart(8)} ` +
+      `${g(r.flops, r.best).toFixed(2).padStart(6)} ${g(r.flops, r.cpu).toFixed(2).padStart(6)} ` +
+      `${((100 * p50) / ceilingGflops).toFixed(0).padStart(5)}% ` +
+      `${jax ? `${(p50 / jax).toFixed(2)}×`.padStart(8) : ''.padStart(8)} ` +
+      `${target ? `${target} ${p50 >= target ? 'met' : 'not met'}` : ''}`,
   );
 }
 if (TUNE && tuningsFile) {

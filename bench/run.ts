@@ -53,7 +53,8 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 if (flag('help') || flag('h')) {
   console.log(
-    `usage: pnpm bench [--quick] [--only=${CASES.map((c) => c.name).join(',')}] [--no-peers | --peers=${PEER_ENGINES.join(',')}] [--out=DIR] [--no-write]`,
+    `usage: pnpm bench [--quick] [--only=${CASES.map((c) => c.name).join(',')}] [--no-peers | ` +
+      `--peers=${PEER_ENGINES.join(',')}] [--out=DIR] [--no-write]`,
   );
   process.exit(0);
 }
@@ -86,10 +87,12 @@ process.env.XDG_RUNTIME_DIR ??= os.tmpdir();
 const rt = await T.init({ quiet: true });
 const adapter = rt.adapter;
 log(
-  `rnagrad bench (${quick ? 'quick' : 'full'}) — adapter: ${adapter.vendor} ${adapter.architecture} "${adapter.description}"${adapter.isSoftware ? ' (software)' : ''}; node ${process.version}; ${os.cpus().length} CPU cores; load ${os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ')}`,
+  `rnagrad bench (${quick ? 'quick' : 'full'}) — adapter: ${adapter.vendor} ${adapter.architecture} ` +
+    `"${adapter.description}"${adapter.isSoftware ? ' (software)' : ''}; node ${process.version}; ` +
+    `${os.cpus().length} CPU cores; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
 );
 const adapterExtra: Record<string, unknown> = {};
 try {
@@ -179,7 +182,8 @@ const peerInfo = pool.runInfo();
 for (const p of PEER_ENGINES) if (!peers.has(p)) log(`${p}: not run (--no-peers/--peers)`);
 for (const i of peerInfo)
   log(
-    `${i.engine} ${i.version ?? ''}: ${i.completed}/${i.tasks} tasks ran, ${(i.busyMs / 1000).toFixed(0)} s${i.error ? ` — ${i.error}` : ''}`,
+    `${i.engine} ${i.version ?? ''}: ${i.completed}/${i.tasks} tasks ran, ` +
+      `${(i.busyMs / 1000).toFixed(0)} s${i.error ? ` — ${i.error}` : ''}`,
   );
 
 // The ceilings again, at the end: other load on the machine only ever lowers them, so the higher
@@ -210,7 +214,9 @@ const results: BenchResults = {
   mode: quick ? 'quick' : 'full',
   date: started.toISOString(),
   durationS: (performance.now() - t0) / 1000,
-  command: `node ${[...process.execArgv, ...process.argv.slice(1)].map((a) => a.replace(benchDir, 'bench/')).join(' ')}`,
+  command: `node ${[...process.execArgv, ...process.argv.slice(1)]
+    .map((a) => a.replace(benchDir, 'bench/'))
+    .join(' ')}`,
   only: only ?? null,
   machine: {
     node: process.version,

@@ -26,7 +26,9 @@ const JAX_JS_GBPS = 0.159;
 const rt = await init({ quiet: true });
 const { device, queue } = rt;
 console.log(
-  `adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description}${rt.adapter.isSoftware ? ' (software)' : ''}`,
+  `adapter: ${rt.adapter.vendor} ${rt.adapter.architecture} ${rt.adapter.description}${
+    rt.adapter.isSoftware ? ' (software)' : ''
+  }`,
 );
 
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -244,7 +246,8 @@ console.log(
   `softmax [1024,1024]:   ${gbps(bytes, sm.p50).toFixed(3)} GB/s p50, ${gbps(bytes, sm.min).toFixed(3)} GB/s best`,
 );
 console.log(
-  `  vs jax-js 0.159 GB/s: ${(gbps(bytes, sm.p50) / JAX_JS_GBPS).toFixed(2)}× (p50), ${(gbps(bytes, sm.min) / JAX_JS_GBPS).toFixed(2)}× (best)`,
+  `  vs jax-js 0.159 GB/s: ${(gbps(bytes, sm.p50) / JAX_JS_GBPS).toFixed(2)}× ` +
+    `(p50), ${(gbps(bytes, sm.min) / JAX_JS_GBPS).toFixed(2)}× (best)`,
 );
 console.log(`  vs copy ceiling:      ${((100 * cp.p50) / sm.p50).toFixed(0)}% (p50)`);
 console.log(`cross-entropy fwd+bwd [16384,70]: ${ce.p50.toFixed(2)} ms p50, ${ce.min.toFixed(2)} ms best`);

@@ -109,7 +109,8 @@ test('concat, gather, slices', async () => {
   );
 });
 
-// PyTorch edge semantics (NaN, ±inf, log-softmax precision, out-of-range indices): the Node cases, here on the browser's GPU.
+// PyTorch edge semantics (NaN, ±inf, log-softmax precision, out-of-range indices): the Node cases, here on the
+// browser's GPU.
 for (const [name, run] of [...edgeCases(), ...hxeEdgeCases()]) test(`edge: ${name}`, run);
 
 test('gather: gradient (deterministic scatter-add along the dim) equals the CPU oracle', async () => {
@@ -185,29 +186,33 @@ test('fused attention (causal, key padding): output and dq, dk, dv equal the CPU
     await assertSame(gpu[i]!, cpu[i]!, `attention ${name}`, 1e-4);
 });
 
-test('MultiHeadAttention (Wqkv, RoPE, padding), bidirectional and causal: output and gradients equal PyTorch in the browser', async () => {
-  const bytes = new Uint8Array(await (await fetch('/mha_fixture.safetensors')).arrayBuffer());
-  const { tensors, metadata } = decodeSafetensors(bytes);
-  const config = JSON.parse(metadata.config!) as { dim: number; heads: number };
-  const get = (name: string) => tensors.get(name)!;
-  const close = async (have: T.Tensor, want: T.Tensor, what: string) => {
-    const [h, w] = [await have.dataF64(), await want.dataF64()];
-    const scale = Math.max(...w.map(Math.abs));
-    w.forEach((x, i) => check(Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`));
-  };
-  for (const name of ['bidirectional', 'causal']) {
-    const m = new MultiHeadAttention({ dim: config.dim, heads: config.heads, causal: name === 'causal' });
-    m.loadStateDict(new Map([...tensors].filter(([k]) => k.startsWith('param.')).map(([k, v]) => [k.slice(6), v])));
-    const x = requireGrad(get('x').clone());
-    const out = m.forward(x, get('mask'));
-    T.sum(T.mul(out, get('loss_weights'))).backward();
-    await close(out, get(`${name}.out`), `${name} output`);
-    await close(x.grad!, get(`${name}.grad.x`), `${name} d/dx`);
-    for (const [pname, p] of m.namedParameters())
-      await close(p.grad!, get(`${name}.grad.${pname}`), `${name} d/d${pname}`);
-    m.dispose();
-  }
-});
+test(
+  'MultiHeadAttention (Wqkv, RoPE, padding), bidirectional and causal: output and gradients equal PyTorch in the ' +
+    'browser',
+  async () => {
+    const bytes = new Uint8Array(await (await fetch('/mha_fixture.safetensors')).arrayBuffer());
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    const config = JSON.parse(metadata.config!) as { dim: number; heads: number };
+    const get = (name: string) => tensors.get(name)!;
+    const close = async (have: T.Tensor, want: T.Tensor, what: string) => {
+      const [h, w] = [await have.dataF64(), await want.dataF64()];
+      const scale = Math.max(...w.map(Math.abs));
+      w.forEach((x, i) => check(Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`));
+    };
+    for (const name of ['bidirectional', 'causal']) {
+      const m = new MultiHeadAttention({ dim: config.dim, heads: config.heads, causal: name === 'causal' });
+      m.loadStateDict(new Map([...tensors].filter(([k]) => k.startsWith('param.')).map(([k, v]) => [k.slice(6), v])));
+      const x = requireGrad(get('x').clone());
+      const out = m.forward(x, get('mask'));
+      T.sum(T.mul(out, get('loss_weights'))).backward();
+      await close(out, get(`${name}.out`), `${name} output`);
+      await close(x.grad!, get(`${name}.grad.x`), `${name} d/dx`);
+      for (const [pname, p] of m.namedParameters())
+        await close(p.grad!, get(`${name}.grad.${pname}`), `${name} d/d${pname}`);
+      m.dispose();
+    }
+  },
+);
 
 test('the shared trainer learns a cyclic codon language in the browser, and generate continues it', async () => {
   const cycle = [20, 45, 54, 33, 61];
@@ -241,54 +246,58 @@ test('the shared trainer learns a cyclic codon language in the browser, and gene
   model.dispose();
 });
 
-test('RiNALMo from official (BF16) and multimolecule (F16) files: representation, logits and every gradient equal PyTorch', async () => {
-  const expectedSource = bytesSource(
-    new Uint8Array(await (await fetch('/rinalmo_tiny_expected.safetensors')).arrayBuffer()),
-    'expected',
-  );
-  const expected = await readSafetensorsIndex(expectedSource);
-  const get = async (name: string) => {
-    const e = expected.entries.get(name)!;
-    const values = await readSafetensorsTensor(expectedSource, e);
-    return T.tensor(values, { shape: e.shape, dtype: values instanceof Int32Array ? 'i32' : 'f32' });
-  };
-  const config = JSON.parse(expected.metadata.config!) as { dim: number; layers: number; heads: number };
-  const tokens = await get('tokens');
-  const keep = Array.from(await tokens.data(), (t) => t !== 1);
-  const close = async (have: T.Tensor, want: T.Tensor, what: string, rows: boolean) => {
-    const [h, w] = [await have.dataF64(), await want.dataF64()];
-    const width = rows ? w.length / keep.length : w.length;
-    const counted = (i: number) => !rows || keep[Math.floor(i / width)];
-    const scale = Math.max(...w.map((x, i) => (counted(i) ? Math.abs(x) : 0)));
-    w.forEach((x, i) =>
-      check(!counted(i) || Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`),
+test(
+  'RiNALMo from official (BF16) and multimolecule (F16) files: representation, logits and every gradient equal ' +
+    'PyTorch',
+  async () => {
+    const expectedSource = bytesSource(
+      new Uint8Array(await (await fetch('/rinalmo_tiny_expected.safetensors')).arrayBuffer()),
+      'expected',
     );
-  };
-  for (const file of ['rinalmo_tiny_official', 'rinalmo_tiny_mm28']) {
-    const model = new RinalmoModel(config).eval();
-    // A Blob source: the browser path reads each tensor's byte range on its own.
-    const blob = await (await fetch(`/${file}.safetensors`)).blob();
-    await loadRinalmoWeights(model, blobSource(blob, file));
-    const out = model.forward(tokens);
-    const loss = T.add(
-      T.add(
-        T.sum(T.mul(out.representation, await get('loss_weights.representation'))),
-        T.sum(T.mul(out.logits!, await get('loss_weights.logits'))),
-      ),
-      rinalmoMlmLoss(out.logits!, await get('targets')),
-    );
-    loss.backward();
-    check(
-      Math.abs((await loss.item()) - Number(expected.metadata.loss)) <= 1e-4 * Number(expected.metadata.loss),
-      `${file}: loss`,
-    );
-    await close(out.representation, await get('representation'), `${file} representation`, true);
-    await close(out.logits!, await get('logits'), `${file} logits`, true);
-    for (const [name, p] of model.namedParameters())
-      await close(p.grad!, await get(`grad.${name}`), `${file} d/d${name}`, false);
-    model.dispose();
-  }
-});
+    const expected = await readSafetensorsIndex(expectedSource);
+    const get = async (name: string) => {
+      const e = expected.entries.get(name)!;
+      const values = await readSafetensorsTensor(expectedSource, e);
+      return T.tensor(values, { shape: e.shape, dtype: values instanceof Int32Array ? 'i32' : 'f32' });
+    };
+    const config = JSON.parse(expected.metadata.config!) as { dim: number; layers: number; heads: number };
+    const tokens = await get('tokens');
+    const keep = Array.from(await tokens.data(), (t) => t !== 1);
+    const close = async (have: T.Tensor, want: T.Tensor, what: string, rows: boolean) => {
+      const [h, w] = [await have.dataF64(), await want.dataF64()];
+      const width = rows ? w.length / keep.length : w.length;
+      const counted = (i: number) => !rows || keep[Math.floor(i / width)];
+      const scale = Math.max(...w.map((x, i) => (counted(i) ? Math.abs(x) : 0)));
+      w.forEach((x, i) =>
+        check(!counted(i) || Math.abs(h[i]! - x) <= 1e-4 * scale + 1e-7, `${what}[${i}]: ${h[i]} vs ${x}`),
+      );
+    };
+    for (const file of ['rinalmo_tiny_official', 'rinalmo_tiny_mm28']) {
+      const model = new RinalmoModel(config).eval();
+      // A Blob source: the browser path reads each tensor's byte range on its own.
+      const blob = await (await fetch(`/${file}.safetensors`)).blob();
+      await loadRinalmoWeights(model, blobSource(blob, file));
+      const out = model.forward(tokens);
+      const loss = T.add(
+        T.add(
+          T.sum(T.mul(out.representation, await get('loss_weights.representation'))),
+          T.sum(T.mul(out.logits!, await get('loss_weights.logits'))),
+        ),
+        rinalmoMlmLoss(out.logits!, await get('targets')),
+      );
+      loss.backward();
+      check(
+        Math.abs((await loss.item()) - Number(expected.metadata.loss)) <= 1e-4 * Number(expected.metadata.loss),
+        `${file}: loss`,
+      );
+      await close(out.representation, await get('representation'), `${file} representation`, true);
+      await close(out.logits!, await get('logits'), `${file} logits`, true);
+      for (const [name, p] of model.namedParameters())
+        await close(p.grad!, await get(`grad.${name}`), `${file} d/d${name}`, false);
+      model.dispose();
+    }
+  },
+);
 
 async function main(): Promise<void> {
   for (const [name, fn] of tests) {

@@ -23,7 +23,9 @@ const bundle = await build({
   write: false,
 });
 const script = bundle.outputFiles[0]!.text;
-const html = `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" src="/suite.js"></script>`;
+const html =
+  `<!doctype html><meta charset="utf-8"><title>rnagrad browser tests</title><script type="module" ` +
+  `src="/suite.js"></script>`;
 const fixtures = new Map(
   ['helm_fixture', 'mha_fixture', 'rinalmo_tiny_official', 'rinalmo_tiny_mm28', 'rinalmo_tiny_expected'].map((name) => [
     `/${name}.safetensors`,

@@ -178,7 +178,8 @@ export const attentionCase: BenchCase = {
         refs.set(key, { ref: attentionAt(inp.q, inp.k, inp.v, inp.dOut, base, rows), rows, seed: base.seed });
         if (L >= 1024)
           ctx.log(
-            `  (float64 reference for L=${L}${causal ? ' causal' : ''}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+            `  (float64 reference for L=${L}${causal ? ' causal' : ''}: ` +
+              `${((performance.now() - t0) / 1000).toFixed(1)} s)`,
           );
       }
       const { ref, rows, seed } = refs.get(key)!;

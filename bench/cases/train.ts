@@ -36,7 +36,9 @@ const LOSS_TOL = 1e-3;
 const c = GPT2;
 const TOKENS = c.B * c.T;
 const GROUP = 'train';
-const CASE = `GPT-2-style training step (${c.layers} layers, d ${c.d}, ${c.heads} heads, T ${c.T}, B ${c.B}, vocab ${c.vocab}, AdamW)`;
+const CASE =
+  `GPT-2-style training step (${c.layers} layers, d ${c.d}, ${c.heads} heads, T ${c.T}, B ${c.B}, ` +
+  `vocab ${c.vocab}, AdamW)`;
 
 /** Reference figure of jax-js on this machine (peers-swiftshader.md), for the ≥ 2× target. */
 export const JAX_REFERENCE_TOKENS_PER_S = 446;
@@ -71,7 +73,14 @@ function lossCheck(ours: number[], theirs: number[], against: string): Check {
     tol: 1,
     count: r.steps,
     against,
-    note: `per-step losses over ${r.steps} steps, max |Δ| ${r.maxDiff.toExponential(2)} (tolerance ${LOSS_TOL})${r.ok ? '' : ` — LOSS MISMATCH: ours [${ours.map((x) => x.toFixed(4)).join(', ')}] vs [${theirs.map((x) => x.toFixed(4)).join(', ')}]`}`,
+    note:
+      `per-step losses over ${r.steps} steps, max |Δ| ${r.maxDiff.toExponential(2)} (tolerance ${LOSS_TOL})` +
+      `${
+        r.ok
+          ? ''
+          : ` — LOSS MISMATCH: ours [${ours.map((x) => x.toFixed(4)).join(', ')}] vs ` +
+            `[${theirs.map((x) => x.toFixed(4)).join(', ')}]`
+      }`,
   };
 }
 
@@ -250,13 +259,12 @@ async function runOurs(
         kernels: r.kernels.slice(0, 25),
       };
       ctx.log(
-        `    profiled step (one pass per dispatch): GPU ${fmt(r.totalMs)} ms in ${r.dispatches} dispatches; by kernel family: ${[
-          ...groups,
-        ]
-          .sort((a, b) => b[1] - a[1])
-          .slice(0, 8)
-          .map(([f, m]) => `${f} ${fmt(m)} ms`)
-          .join(', ')}`,
+        `    profiled step (one pass per dispatch): GPU ${fmt(r.totalMs)} ms in ${r.dispatches} dispatches; by ` +
+          `kernel family: ${[...groups]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 8)
+            .map(([f, m]) => `${f} ${fmt(m)} ms`)
+            .join(', ')}`,
       );
     }
     const all = spread([...encodeMs.slice(1)]);
@@ -284,7 +292,10 @@ async function runOurs(
     ctx.add(fig);
     logFigure(ctx, fig);
     ctx.log(
-      `    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% (encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`,
+      `    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% ` +
+        `(encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after ` +
+        `forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ` +
+        `${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`,
     );
     ctx.log(`    losses: ${losses.map((l) => l.toFixed(4)).join(', ')}`);
     return { losses, figure: fig, samples };
@@ -345,7 +356,13 @@ async function secondPass(
     };
     const same = losses.every((l, i) => l === first.losses[i]);
     ctx.log(
-      `  rnagrad training step after the peers: ${fmt(spread(samples).median)} ms/step (before: ${fmt(spread(first.samples).median)}); pooled ${fmt(ms.median)} ms/step = ${fmt(f.value.median)} tokens/s; losses ${same ? 'identical to the first pass' : `differ from the first pass: ${losses.map((l) => l.toFixed(5)).join(', ')}`}`,
+      `  rnagrad training step after the peers: ${fmt(spread(samples).median)} ms/step (before: ` +
+        `${fmt(spread(first.samples).median)}); pooled ${fmt(ms.median)} ms/step = ${fmt(f.value.median)} tokens/s; ` +
+        `losses ${
+          same
+            ? 'identical to the first pass'
+            : `differ from the first pass: ${losses.map((l) => l.toFixed(5)).join(', ')}`
+        }`,
     );
   } finally {
     model.dispose();
@@ -404,7 +421,8 @@ export const trainCase: BenchCase = {
     const dataPath = join(ctx.tmpDir, 'gpt2-init.bin');
     writeGpt2Data(dataPath, init, batches);
     ctx.log(
-      `  ${parameterCount(c).toLocaleString('en-US')} parameters, ${TOKENS} tokens per step, ${steps} steps per engine (step 1 cold, the rest timed)`,
+      `  ${parameterCount(c).toLocaleString('en-US')} parameters, ${TOKENS} tokens per step, ${steps} steps per ` +
+        `engine (step 1 cold, the rest timed)`,
     );
     const run = await runOurs(ctx, init, batches, steps);
     const ours = run?.losses ?? null;

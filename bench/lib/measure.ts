@@ -39,7 +39,8 @@ export function logFigure(ctx: CaseContext, f: Figure): void {
   const cold = f.coldMs !== undefined ? ` cold ${fmt(f.coldMs)} ms` : '';
   const ms = f.unit !== 'ms' ? ` [${fmt(f.ms!.median)} ms]` : '';
   ctx.log(
-    `  ${f.case.padEnd(44)} ${f.engine.padEnd(16)} ${fmt(v.median).padStart(7)} ${f.unit} (p10–p90 ${fmt(v.p10)}–${fmt(v.p90)}, n ${v.n})${ms}${ceil}${cold}${check}`,
+    `  ${f.case.padEnd(44)} ${f.engine.padEnd(16)} ${fmt(v.median).padStart(7)} ${f.unit} (p10–p90 ${fmt(v.p10)}–` +
+      `${fmt(v.p90)}, n ${v.n})${ms}${ceil}${cold}${check}`,
   );
 }
 

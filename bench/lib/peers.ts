@@ -136,7 +136,9 @@ export class PeerPool {
         clearTimeout(timer);
         resolve({
           id: task.id,
-          error: `the ${task.engine} process died during this task (code ${code}): ${p.stderr.trim().split('\n').slice(-2).join(' ')}`,
+          error:
+            `the ${task.engine} process died during this task (code ${code}): ` +
+            `${p.stderr.trim().split('\n').slice(-2).join(' ')}`,
         });
       };
       p.child.once('exit', onExit);

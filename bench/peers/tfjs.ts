@@ -42,7 +42,9 @@ export async function createTfjs(): Promise<{
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend did not initialise');
   await tf.ready();
-  const version = `${packageVersion('@tensorflow/tfjs-backend-webgpu') ?? '?'} (tfjs ${packageVersion('@tensorflow/tfjs') ?? '?'})`;
+  const version =
+    `${packageVersion('@tensorflow/tfjs-backend-webgpu') ?? '?'} ` +
+    `(tfjs ${packageVersion('@tensorflow/tfjs') ?? '?'})`;
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const sync = async () => {
     backend.ensureCommandEncoderReady();

@@ -175,7 +175,8 @@ export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
     },
   },
 
-  // Fused ops (tensor softmax.ts, norm.ts, scatter.ts, …): their forward saved what the backward kernel needs in attrs.saved.
+  // Fused ops (tensor softmax.ts, norm.ts, scatter.ts, …): their forward saved what the backward kernel needs in
+  // attrs.saved.
   softmax: { save: ['output'], backward: (g, ctx) => [T.softmaxBackward(ctx.output!, g, ctx.attrs.dim as number)] },
   logSoftmax: {
     save: ['output'],

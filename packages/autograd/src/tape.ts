@@ -80,7 +80,8 @@ hooks.record = (op, inputs, output, attrs) => {
   const rule = ruleFor(op);
   if (!rule)
     throw new Error(
-      `autograd: no gradient rule for op "${op}" (an input requires grad); wrap the call in noGrad() or detach the input`,
+      `autograd: no gradient rule for op "${op}" (an input requires grad); wrap the call in noGrad() or detach the ` +
+        `input`,
     );
   const saveInputs = rule.save.includes('inputs');
   const ctx: GradContext = {
@@ -154,7 +155,8 @@ export function backward(root: Tensor, seed?: Tensor): void {
         }
         if (g.shape.join() !== node.ctx.inputShapes[k]!.join()) {
           throw new Error(
-            `autograd: rule for "${node.op}" returned a gradient of shape [${g.shape.join(', ')}] for an input of shape [${node.ctx.inputShapes[k]!.join(', ')}]`,
+            `autograd: rule for "${node.op}" returned a gradient of shape [${g.shape.join(', ')}] for an input of ` +
+              `shape [${node.ctx.inputShapes[k]!.join(', ')}]`,
           );
         }
         if (parent.node) accumulate(grads, parent.node, g);

@@ -99,18 +99,22 @@ test('gradcheck reductions over random axes', async () => {
   );
 });
 
-test('gradcheck views: reshape, permute, transpose, slice, narrow, expand, squeeze, unsqueeze, concat, stack, contiguous', async () => {
-  await check('reshape', (x) => T.reshape(x, [6, 2]), [cpu([3, 4], 1)]);
-  await check('permute', (x) => T.permute(x, [2, 0, 1]), [cpu([2, 3, 4], 2)]);
-  await check('transpose+reshape', (x) => T.reshape(T.transpose(x), [-1]), [cpu([3, 4], 3)]);
-  await check('slice step 2', (x) => T.slice(x, 1, 1, 5, 2), [cpu([3, 5], 4)]);
-  await check('narrow', (x) => T.narrow(x, 0, 1, 2), [cpu([4, 2], 5)]);
-  await check('expand', (x) => T.expand(x, [3, 4, 2]), [cpu([4, 1], 6)]);
-  await check('squeeze/unsqueeze', (x) => T.unsqueeze(T.squeeze(x), 0), [cpu([3, 1, 2], 7)]);
-  await check('concat', (a, b) => T.concat([a, b, a], 1), [cpu([2, 3], 8), cpu([2, 1], 9)]);
-  await check('stack', (a, b) => T.stack([a, b], 0), [cpu([2, 3], 10), cpu([2, 3], 11)]);
-  await check('contiguous', (x) => T.contiguous(T.transpose(x)), [cpu([2, 3], 12)]);
-});
+test(
+  'gradcheck views: reshape, permute, transpose, slice, narrow, expand, squeeze, unsqueeze, concat, stack, ' +
+    'contiguous',
+  async () => {
+    await check('reshape', (x) => T.reshape(x, [6, 2]), [cpu([3, 4], 1)]);
+    await check('permute', (x) => T.permute(x, [2, 0, 1]), [cpu([2, 3, 4], 2)]);
+    await check('transpose+reshape', (x) => T.reshape(T.transpose(x), [-1]), [cpu([3, 4], 3)]);
+    await check('slice step 2', (x) => T.slice(x, 1, 1, 5, 2), [cpu([3, 5], 4)]);
+    await check('narrow', (x) => T.narrow(x, 0, 1, 2), [cpu([4, 2], 5)]);
+    await check('expand', (x) => T.expand(x, [3, 4, 2]), [cpu([4, 1], 6)]);
+    await check('squeeze/unsqueeze', (x) => T.unsqueeze(T.squeeze(x), 0), [cpu([3, 1, 2], 7)]);
+    await check('concat', (a, b) => T.concat([a, b, a], 1), [cpu([2, 3], 8), cpu([2, 1], 9)]);
+    await check('stack', (a, b) => T.stack([a, b], 0), [cpu([2, 3], 10), cpu([2, 3], 11)]);
+    await check('contiguous', (x) => T.contiguous(T.transpose(x)), [cpu([2, 3], 12)]);
+  },
+);
 
 test('GPU gradients match the CPU oracle for a composite function', async () => {
   const f = (x: Tensor, w: Tensor, b: Tensor) =>

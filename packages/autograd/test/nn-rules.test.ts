@@ -113,44 +113,51 @@ test('GPU gradients of the fused ops equal the CPU oracle', async () => {
   );
 });
 
-test('gradcheck attention with dropout on the probabilities (fixed seed: the rule regenerates the mask); GPU equals CPU', async () => {
-  const shape = [1, 2, 6, 4];
-  const opts = { causal: true, dropout: 0.3, seed: 7 };
-  await check('attention dropout', (q, k, v) => T.attention(q, k, v, opts), [
-    make(shape, 20),
-    make(shape, 21),
-    make(shape, 22),
-  ]);
-  await gpuMatchesCpu('attention dropout', (_device, q, k, v) => T.attention(q, k, v, opts), [
-    [2, 2, 9, 8],
-    [2, 2, 9, 8],
-    [2, 2, 9, 8],
-  ]);
-});
+test(
+  'gradcheck attention with dropout on the probabilities (fixed seed: the rule regenerates the mask); GPU equals ' +
+    'CPU',
+  async () => {
+    const shape = [1, 2, 6, 4];
+    const opts = { causal: true, dropout: 0.3, seed: 7 };
+    await check('attention dropout', (q, k, v) => T.attention(q, k, v, opts), [
+      make(shape, 20),
+      make(shape, 21),
+      make(shape, 22),
+    ]);
+    await gpuMatchesCpu('attention dropout', (_device, q, k, v) => T.attention(q, k, v, opts), [
+      [2, 2, 9, 8],
+      [2, 2, 9, 8],
+      [2, 2, 9, 8],
+    ]);
+  },
+);
 
-test('pairwiseLinear: gradcheck, and its gradients equal those through the materialised outer concatenation', async () => {
-  await check('pairwiseLinear', (x, w, b) => T.pairwiseLinear(x, w, b), [
-    make([2, 3, 2], 70),
-    make([3, 4], 71),
-    make([3], 72),
-  ]);
-  await gpuMatchesCpu('pairwiseLinear', (_d, x, w, b) => T.pairwiseLinear(x, w, b), [[1, 5, 3], [4, 6], [4]]);
-  const grads: Float64Array[][] = [];
-  for (const route of ['split', 'materialised'] as const) {
-    const xs = [make([2, 4, 3], 73, 'gpu'), make([5, 6], 74, 'gpu'), make([5], 75, 'gpu')].map((t) => requireGrad(t));
-    const [x, w, b] = xs as [Tensor, Tensor, Tensor];
-    const y = route === 'split' ? T.pairwiseLinear(x, w, b) : T.linear(T.outerConcat(x), w, b);
-    T.sum(T.mul(y, make([2, 4, 4, 5], 76, 'gpu'))).backward();
-    grads.push(await Promise.all(xs.map((t) => t.grad!.dataF64())));
-  }
-  grads[0]!.forEach((g, k) =>
-    g.forEach((v, i) =>
-      assert.ok(
-        Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)),
-        `input ${k}[${i}]: ${v} vs ${grads[1]![k]![i]}`,
+test(
+  'pairwiseLinear: gradcheck, and its gradients equal those through the materialised outer ' + 'concatenation',
+  async () => {
+    await check('pairwiseLinear', (x, w, b) => T.pairwiseLinear(x, w, b), [
+      make([2, 3, 2], 70),
+      make([3, 4], 71),
+      make([3], 72),
+    ]);
+    await gpuMatchesCpu('pairwiseLinear', (_d, x, w, b) => T.pairwiseLinear(x, w, b), [[1, 5, 3], [4, 6], [4]]);
+    const grads: Float64Array[][] = [];
+    for (const route of ['split', 'materialised'] as const) {
+      const xs = [make([2, 4, 3], 73, 'gpu'), make([5, 6], 74, 'gpu'), make([5], 75, 'gpu')].map((t) => requireGrad(t));
+      const [x, w, b] = xs as [Tensor, Tensor, Tensor];
+      const y = route === 'split' ? T.pairwiseLinear(x, w, b) : T.linear(T.outerConcat(x), w, b);
+      T.sum(T.mul(y, make([2, 4, 4, 5], 76, 'gpu'))).backward();
+      grads.push(await Promise.all(xs.map((t) => t.grad!.dataF64())));
+    }
+    grads[0]!.forEach((g, k) =>
+      g.forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - grads[1]![k]![i]!) <= 1e-4 * (1 + Math.abs(grads[1]![k]![i]!)),
+          `input ${k}[${i}]: ${v} vs ${grads[1]![k]![i]}`,
+        ),
       ),
-    ),
-  );
-});
+    );
+  },
+);
 
 test.run();

@@ -162,7 +162,14 @@ export function parseFlags<S extends FlagSpecs>(cmd: CommandSpec<S>, argv: reado
 /** The `--help` text: usage, summary, flags with their defaults, examples. */
 export function helpText<S extends FlagSpecs>(cmd: CommandSpec<S>): string {
   const rows = Object.entries(cmd.flags).map(([name, spec]) => {
-    const left = `--${name}${spec.type === 'bool' ? '' : ` ${spec.meta ?? (spec.type === 'choice' ? spec.choices.join('|') : spec.type === 'int' || spec.type === 'number' ? 'N' : spec.type.toUpperCase())}`}`;
+    const meta =
+      spec.meta ??
+      (spec.type === 'choice'
+        ? spec.choices.join('|')
+        : spec.type === 'int' || spec.type === 'number'
+          ? 'N'
+          : spec.type.toUpperCase());
+    const left = `--${name}${spec.type === 'bool' ? '' : ` ${meta}`}`;
     const def = spec.default !== undefined && spec.default !== false ? ` (default ${String(spec.default)})` : '';
     return [left, `${spec.help}${def}`] as const;
   });

@@ -34,7 +34,9 @@ function readText(path: string): string {
     bytes = readFileSync(path);
   } catch (err) {
     throw new UsageError(
-      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      `cannot read ${path}: ${
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
+      }`,
     );
   }
   if (path.endsWith('.gz')) {

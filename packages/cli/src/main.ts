@@ -1,6 +1,6 @@
 /**
- * The `rnagrad` command (`main(argv)`; `bin.ts` runs it). `rnagrad <command> --help` explains each; user mistakes (bad flags,
- * missing or malformed files, a checkpoint of the wrong model) print one line and exit with 2;
+ * The `rnagrad` command (`main(argv)`; `bin.ts` runs it). `rnagrad <command> --help` explains each; user mistakes
+ * (bad flags, missing or malformed files, a checkpoint of the wrong model) print one line and exit with 2;
  * RNAGRAD_DEBUG=1 adds stack traces.
  */
 import { type CommandSpec, type FlagSpecs, UsageError, helpText, parseFlags } from './args.js';

@@ -71,7 +71,8 @@ export class Progress {
     ) {
       this.printed = done;
       this.stream.write(
-        `${this.opts.unit} ${String(done).padStart(String(this.opts.total).length)}/${this.opts.total}  ${status}${stats}\n`,
+        `${this.opts.unit} ${String(done).padStart(String(this.opts.total).length)}/${this.opts.total}  ` +
+          `${status}${stats}\n`,
       );
     }
   }
@@ -84,7 +85,10 @@ export class Progress {
     const perUnit = seconds / units;
     const tokens = this.tokens - from.tokens;
     const tps = tokens > 0 ? `  ${Math.round(tokens / seconds).toLocaleString('en-US')} tok/s` : '';
-    return `${tps}  ${(perUnit * 1000).toFixed(0)} ms/${this.opts.unit}  ETA ${formatDuration(perUnit * (this.opts.total - this.done))}`;
+    return (
+      `${tps}  ${(perUnit * 1000).toFixed(0)} ms/${this.opts.unit}  ` +
+      `ETA ${formatDuration(perUnit * (this.opts.total - this.done))}`
+    );
   }
 
   private draw(status: string): void {

@@ -194,124 +194,129 @@ test(`${BAD.length} bad invocations: one line on stderr, exit code 2, no stack t
   }
 });
 
-test('a tiny run: train (plain progress lines, compiling notice, JSON lines), Ctrl-C → checkpoint, resume, then generate / score / embed', async () => {
-  const common = [
-    '--d',
-    '16',
-    '--layers',
-    '1',
-    '--heads',
-    '2',
-    '--length',
-    '8',
-    '--batch',
-    '2',
-    '--max-positions',
-    '40',
-    '--data',
-    'genes.fasta',
-    '--eval-every',
-    '0',
-    '--log-every',
-    '1',
-  ];
-  // Ctrl-C once the first step is done: a checkpoint, exit code 130.
-  const proc = spawn(process.execPath, [bin, 'train', 'helm-clm', '--steps', '200', '--out', 'run', ...common], {
-    cwd: root,
-  });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d));
-  proc.stderr.on('data', (d: Buffer) => {
-    out += d;
-    if (/step +2\/200/.test(out) && !proc.killed) proc.kill('SIGINT');
-  });
-  const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
-  assert.is(code, 130, out);
-  assert.match(out, /compiling shaders…/);
-  assert.match(out, /Ctrl-C: stopping after this step/);
-  assert.match(out, /continue with: rnagrad train --resume run/);
-  const stopped = readdirSync(at('run')).filter((n) => n.startsWith('checkpoint-'));
-  assert.is(stopped.length, 1);
-  assert.match(readFileSync(join(at('run'), stopped[0]!, 'state.json'), 'utf8'), /"reason": "interrupt"/);
+test(
+  'a tiny run: train (plain progress lines, compiling notice, JSON lines), Ctrl-C → checkpoint, resume, then ' +
+    'generate / score / embed',
+  async () => {
+    const common = [
+      '--d',
+      '16',
+      '--layers',
+      '1',
+      '--heads',
+      '2',
+      '--length',
+      '8',
+      '--batch',
+      '2',
+      '--max-positions',
+      '40',
+      '--data',
+      'genes.fasta',
+      '--eval-every',
+      '0',
+      '--log-every',
+      '1',
+    ];
+    // Ctrl-C once the first step is done: a checkpoint, exit code 130.
+    const proc = spawn(process.execPath, [bin, 'train', 'helm-clm', '--steps', '200', '--out', 'run', ...common], {
+      cwd: root,
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d));
+    proc.stderr.on('data', (d: Buffer) => {
+      out += d;
+      if (/step +2\/200/.test(out) && !proc.killed) proc.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
+    assert.is(code, 130, out);
+    assert.match(out, /compiling shaders…/);
+    assert.match(out, /Ctrl-C: stopping after this step/);
+    assert.match(out, /continue with: rnagrad train --resume run/);
+    const stopped = readdirSync(at('run')).filter((n) => n.startsWith('checkpoint-'));
+    assert.is(stopped.length, 1);
+    assert.match(readFileSync(join(at('run'), stopped[0]!, 'state.json'), 'utf8'), /"reason": "interrupt"/);
 
-  // Resume to a few steps more.
-  const resumed = cli(['train', '--resume', 'run', '--steps', `${Number(stopped[0]!.slice(11)) + 2}`]);
-  assert.is(resumed.code, 0, resumed.stderr.join('\n'));
-  assert.match(resumed.stdout, /resuming from .*checkpoint-0000\d\d at step \d+/);
-  const lines = readFileSync(at('run/metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { type: string; step: number });
-  assert.equal(
-    lines.map((l) => l.step),
-    Array.from({ length: lines.length }, (_, i) => i + 1),
-    'metrics.jsonl: steps 1..n once each',
-  );
-  assert.ok(existsSync(at('run/loss.svg')));
+    // Resume to a few steps more.
+    const resumed = cli(['train', '--resume', 'run', '--steps', `${Number(stopped[0]!.slice(11)) + 2}`]);
+    assert.is(resumed.code, 0, resumed.stderr.join('\n'));
+    assert.match(resumed.stdout, /resuming from .*checkpoint-0000\d\d at step \d+/);
+    const lines = readFileSync(at('run/metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; step: number });
+    assert.equal(
+      lines.map((l) => l.step),
+      Array.from({ length: lines.length }, (_, i) => i + 1),
+      'metrics.jsonl: steps 1..n once each',
+    );
+    assert.ok(existsSync(at('run/loss.svg')));
 
-  const gen = cli([
-    'generate',
-    '--model',
-    'run',
-    '--num',
-    '3',
-    '--max-codons',
-    '6',
-    '--prompt',
-    'ATG',
-    '--format',
-    'json',
-    '--seed',
-    '4',
-  ]);
-  assert.is(gen.code, 0, gen.stderr.join('\n'));
-  const seqs = gen.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { codons: string[]; nucleotides: string; protein: string });
-  assert.is(seqs.length, 3);
-  for (const s of seqs) {
-    assert.is(s.codons[0], 'ATG');
-    assert.ok(s.codons.length <= 6 && /^([ACGT]{3})+$/.test(s.nucleotides) && s.protein.startsWith('M'));
-  }
+    const gen = cli([
+      'generate',
+      '--model',
+      'run',
+      '--num',
+      '3',
+      '--max-codons',
+      '6',
+      '--prompt',
+      'ATG',
+      '--format',
+      'json',
+      '--seed',
+      '4',
+    ]);
+    assert.is(gen.code, 0, gen.stderr.join('\n'));
+    const seqs = gen.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { codons: string[]; nucleotides: string; protein: string });
+    assert.is(seqs.length, 3);
+    for (const s of seqs) {
+      assert.is(s.codons[0], 'ATG');
+      assert.ok(s.codons.length <= 6 && /^([ACGT]{3})+$/.test(s.nucleotides) && s.protein.startsWith('M'));
+    }
 
-  const scored = cli(['score', '--model', 'run', '--input', 'genes.csv', '--column', 'cds']);
-  assert.is(scored.code, 0, scored.stderr.join('\n'));
-  const rows = scored.stdout.trim().split('\n');
-  assert.is(rows[0], 'name\tcodons\tscored_tokens\tlog_likelihood\tmean_per_token');
-  assert.equal(
-    rows.slice(1).map((r) => r.split('\t')[0]),
-    ['thrL', 'geneB', 'geneC', 'geneD', 'longE'],
-  );
-  assert.ok(rows.slice(1).every((r) => Number(r.split('\t')[3]) < 0));
-  assert.ok(
-    scored.stderr.some((l) =>
-      /^warning: [12] of 5 sequences are longer than \d+ tokens, the furthest position this model was trained on/.test(
-        l,
+    const scored = cli(['score', '--model', 'run', '--input', 'genes.csv', '--column', 'cds']);
+    assert.is(scored.code, 0, scored.stderr.join('\n'));
+    const rows = scored.stdout.trim().split('\n');
+    assert.is(rows[0], 'name\tcodons\tscored_tokens\tlog_likelihood\tmean_per_token');
+    assert.equal(
+      rows.slice(1).map((r) => r.split('\t')[0]),
+      ['thrL', 'geneB', 'geneC', 'geneD', 'longE'],
+    );
+    assert.ok(rows.slice(1).every((r) => Number(r.split('\t')[3]) < 0));
+    assert.ok(
+      scored.stderr.some((l) =>
+        new RegExp(
+          '^warning: [12] of 5 sequences are longer than \\d+ tokens, ' +
+            'the furthest position this model was trained on',
+        ).test(l),
       ),
-    ),
-    'longE is past the trained positions',
-  );
+      'longE is past the trained positions',
+    );
 
-  const embedded = cli([
-    'embed',
-    '--model',
-    'run',
-    '--input',
-    'genes.fasta',
-    '--output',
-    'e.safetensors',
-    '--per-token',
-    '--layer',
-    '0',
-  ]);
-  assert.is(embedded.code, 0, embedded.stderr.join('\n'));
-  const file = decodeSafetensors(readFileSync(at('e.safetensors')), { device: 'cpu' });
-  assert.equal(file.tensors.get('mean')!.shape, [4, 16]);
-  assert.equal(file.tensors.get('tokens.1')!.shape, [15, 16]);
-  assert.equal(JSON.parse(file.metadata.names!), ['thrL', 'geneB', 'geneC', 'geneD']);
-  for (const t of file.tensors.values()) t.dispose();
-});
+    const embedded = cli([
+      'embed',
+      '--model',
+      'run',
+      '--input',
+      'genes.fasta',
+      '--output',
+      'e.safetensors',
+      '--per-token',
+      '--layer',
+      '0',
+    ]);
+    assert.is(embedded.code, 0, embedded.stderr.join('\n'));
+    const file = decodeSafetensors(readFileSync(at('e.safetensors')), { device: 'cpu' });
+    assert.equal(file.tensors.get('mean')!.shape, [4, 16]);
+    assert.equal(file.tensors.get('tokens.1')!.shape, [15, 16]);
+    assert.equal(JSON.parse(file.metadata.names!), ['thrL', 'geneB', 'geneC', 'geneD']);
+    for (const t of file.tensors.values()) t.dispose();
+  },
+);
 
 test.after(() => rmSync(root, { recursive: true, force: true }));
 test.run();

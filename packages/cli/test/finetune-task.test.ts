@@ -22,7 +22,8 @@ function cli(args: string[]): { code: number | null; stdout: string; stderr: str
 const csv = join(root, 'values.csv');
 writeFileSync(
   csv,
-  `seq,y\n${Array.from({ length: 12 }, (_, i) => `${'ACGU'.repeat(2 + (i % 3))},${(i % 3) + 0.5 * (i % 2)}`).join('\n')}\n`,
+  `seq,y\n` +
+    `${Array.from({ length: 12 }, (_, i) => `${'ACGU'.repeat(2 + (i % 3))},${(i % 3) + 0.5 * (i % 2)}`).join('\n')}\n`,
 );
 
 test('finetune --task has its own help; plain finetune --help points to it', () => {

@@ -26,7 +26,8 @@ for (let i = 0; i < 60; i++) {
     next() < 0.35 ? 'GCU' : ['AAA', 'CUG', 'GAA', 'UUC'][Math.floor(next() * 4)],
   );
   rows.push(
-    `AUG${codons.join('')},${codons.filter((c) => c === 'GCU').length},toy,${i < 36 ? 'train' : i < 48 ? 'val' : 'test'}`,
+    `AUG${codons.join('')},${codons.filter((c) => c === 'GCU').length},toy,` +
+      `${i < 36 ? 'train' : i < 48 ? 'val' : 'test'}`,
   );
 }
 writeFileSync(at('toy.csv'), `Sequence,Value,Dataset,Split\n${rows.join('\n')}\n`);

@@ -85,7 +85,8 @@ export function convGeometry(
   const outWidth = width + padding.left + padding.right - kernelW + 1;
   if (outHeight < 1 || outWidth < 1) {
     throw new RangeError(
-      `${op}: kernel ${kernelH}×${kernelW} does not fit the padded input ${height + padding.top + padding.bottom}×${width + padding.left + padding.right} (input ${dims(xShape)}, padding ${JSON.stringify(padding)})`,
+      `${op}: kernel ${kernelH}×${kernelW} does not fit the padded input ${height + padding.top + padding.bottom}×` +
+        `${width + padding.left + padding.right} (input ${dims(xShape)}, padding ${JSON.stringify(padding)})`,
     );
   }
   return { batch, height, width, inChannels, outChannels, kernelH, kernelW, outHeight, outWidth, padding };
@@ -194,11 +195,13 @@ function gatherSource(tn: number, transposed: boolean, bias: boolean): string {
   const pixels = `(word(0u) * word(${rowsW}u) * word(${colsW}u))`;
   const taps = Array.from(
     { length: TM },
-    (_, i) => `
+    (_, i) =>
+      `
       let ar${i} = r${i} ${transposed ? '+ geo(7u) - kh' : '+ kh - geo(7u)'};
       let ac${i} = c${i} ${transposed ? '+ geo(8u) - kw' : '+ kw - geo(8u)'};
       let ok${i} = (ar${i} >= 0) & (ar${i} < ${aRows}) & (ac${i} >= 0) & (ac${i} < ${aCols});
-      let ab${i} = select(0u, u32((bi${i} * ${aRows} + ar${i}) * ${aCols} + ac${i}) * ${reduceLen}, ok${i}) + word(13u);`,
+      let ab${i} = select(0u, u32((bi${i} * ${aRows} + ar${i}) * ${aCols} + ac${i}) * ${reduceLen}, ok${i}) + ` +
+      `word(13u);`,
   ).join('');
   const loadA = Array.from({ length: TM }, (_, i) => `let a${i} = select(0.0, ab[ab${i} + k], ok${i});`).join(' ');
   // w[co, ci, kh, kw]: forward reads channel j as co (stride Cin·kH·kW) and k as ci; transposed the reverse.

@@ -115,10 +115,12 @@ fn gelu_tanh_inner(x: f32) -> f32 { return tanh(clamp(${SQRT_2_OVER_PI} * (x + 0
  * |x| < 0.7 uses the Taylor series to x⁹/9! (truncation < 2e-8 relative); beyond, exp's own error
  * over |eˣ − 1| ≥ 0.5 stays within a few ulps.
  */
-const EXPM1_PRELUDE = `fn expm1_f32(x: f32) -> f32 {
+const EXPM1_PRELUDE =
+  `fn expm1_f32(x: f32) -> f32 {
   if (abs(x) >= 0.7) { return exp(x) - 1.0; }
   // x · (1 + x/2! + x²/3! + … + x⁸/9!), Horner form
-  return x * (1.0 + x * (0.5 + x * (${1 / 6} + x * (${1 / 24} + x * (${1 / 120} + x * (${1 / 720} + x * (${1 / 5040} + x * (${1 / 40320} + x * ${1 / 362880}))))))));
+  return x * (1.0 + x * (0.5 + x * (${1 / 6} + x * (${1 / 24} + x * (${1 / 120} + x * (${1 / 720} + x * ` +
+  `(${1 / 5040} + x * (${1 / 40320} + x * ${1 / 362880}))))))));
 }`;
 
 export const ELEMENTWISE_OPS = {
@@ -358,14 +360,17 @@ export const ELEMENTWISE_OPS = {
   geluBackward: activationBackward(
     'geluBackward',
     (x, g) =>
-      `${g} * (0.5 * (1.0 + erf_f32(${x} * ${Math.SQRT1_2})) + ${x} * ${1 / Math.sqrt(2 * Math.PI)} * exp(-0.5 * ${x} * ${x}))`,
+      `${g} * (0.5 * (1.0 + erf_f32(${x} * ${Math.SQRT1_2})) + ` +
+      `${x} * ${1 / Math.sqrt(2 * Math.PI)} * exp(-0.5 * ${x} * ${x}))`,
     (x, g) => g * (0.5 * (1 + erf(x * Math.SQRT1_2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
     ERF_WGSL,
   ),
   geluTanhBackward: activationBackward(
     'geluTanhBackward',
     (x, g) =>
-      `${g} * (0.5 * (1.0 + gelu_tanh_inner(${x})) + 0.5 * ${x} * (1.0 - gelu_tanh_inner(${x}) * gelu_tanh_inner(${x})) * ${SQRT_2_OVER_PI} * (1.0 + 3.0 * 0.044715 * ${x} * ${x}))`,
+      `${g} * (0.5 * (1.0 + gelu_tanh_inner(${x})) + ` +
+      `0.5 * ${x} * (1.0 - gelu_tanh_inner(${x}) * gelu_tanh_inner(${x})) * ${SQRT_2_OVER_PI} * ` +
+      `(1.0 + 3.0 * 0.044715 * ${x} * ${x}))`,
     (x, g) => {
       const t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3));
       return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x));
@@ -530,7 +535,10 @@ export function elementwiseGpu(
   const chunks = Math.ceil(inner / PER_THREAD);
   const threads = contiguous ? Math.ceil(n / PER_THREAD) : (n / inner) * chunks;
   u.u32(9, threads).u32(10, chunks);
-  const key = `ew:${op.name}:${out.dtype}:${kinds.map((k, i) => (k === 'scalar' ? `s${inputs[i]!.dtype}` : k)).join(',')}:${contiguous ? 'c' : `r${shape.length}`}`;
+  const key =
+    `ew:${op.name}:${out.dtype}:` +
+    `${kinds.map((k, i) => (k === 'scalar' ? `s${inputs[i]!.dtype}` : k)).join(',')}:` +
+    `${contiguous ? 'c' : `r${shape.length}`}`;
   queue.dispatch({
     key,
     source: () => source(op, out.dtype, kinds, dtypes, operands, contiguous, shape.length),

@@ -160,7 +160,8 @@ function columnSource(
   const init = used
     .map(([name, k, wide]) =>
       linear
-        ? `var ${name}_o = (word(${12 + 8 * k}u) + r0 * word(${12 + 8 * k + 2}u))${div(wide)}; let ${name}_step = word(${12 + 8 * k + 2}u)${div(wide)};`
+        ? `var ${name}_o = (word(${12 + 8 * k}u) + r0 * word(${12 + 8 * k + 2}u))${div(wide)}; ` +
+          `let ${name}_step = word(${12 + 8 * k + 2}u)${div(wide)};`
         : `var ${name}_o = 0u;`,
     )
     .join('\n  ');
@@ -305,7 +306,9 @@ export function layerNormBackwardGpu(
     const buffers = columnBindings(rms, wantW).map((n) => byName[n]!);
     const cv = vec ? C / 4 : C;
     queue.dispatch({
-      key: `${name}:columns:${rms ? 'rms' : 'ln'}:${vec ? 'v' : unit ? 'u' : 's'}:${wantW ? 'w' : ''}${wantB ? 'b' : ''}:${linear ? 'lin' : 'nd'}`,
+      key:
+        `${name}:columns:${rms ? 'rms' : 'ln'}:${vec ? 'v' : unit ? 'u' : 's'}:` +
+        `${wantW ? 'w' : ''}${wantB ? 'b' : ''}:${linear ? 'lin' : 'nd'}`,
       source: () => columnSource(rms, vec, unit, wantW, wantB, linear),
       storage: buffers,
       uniforms: rowUniforms(colLayout, (u) => u.u32(4, per).u32(5, chunks)).data,

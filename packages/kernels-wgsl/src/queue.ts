@@ -68,7 +68,9 @@ export function setAdapterName(
   );
 }
 
-/** The adapter's name: set by `setAdapterName`, else the device's adapterInfo where the platform has it, else 'unknown'. */
+/**
+ * The adapter's name: set by `setAdapterName`, else the device's adapterInfo where the platform has it, else 'unknown'.
+ */
 export function adapterKey(queue: KernelQueue): string {
   const known = adapterKeys.get(queue);
   if (known) return known;

@@ -10,7 +10,8 @@
  *
  * Versions (SwiftShader, 2 cores, machine loaded ~3×), sum over rows of [1024, 1024]:
  *  v1 unravel loops over uniform shape words, row schedule for reductions > 256: ≈0.03 GB/s.
- *  v2 unravels unrolled per rank, thread schedule whenever there are ≥ 32 outputs: bias-gradient sums [1024, 64] over rows 7.4 → 0.9 ms.
+ *  v2 unravels unrolled per rank, thread schedule whenever there are ≥ 32 outputs: bias-gradient sums [1024, 64] over
+ *  rows 7.4 → 0.9 ms.
  */
 import { KernelQueue, grid } from './queue.js';
 import { IEEE_WGSL } from './math.js';

@@ -70,7 +70,8 @@ export function rowLayout(op: string, shape: readonly number[], views: readonly 
   );
   if (merged.shape.length > MAX_LEAD_RANK) {
     throw new RangeError(
-      `${op}: the leading dims of [${shape.join(', ')}] need ${merged.shape.length} strided dims (max ${MAX_LEAD_RANK}); make the input contiguous first`,
+      `${op}: the leading dims of [${shape.join(', ')}] need ${merged.shape.length} strided dims ` +
+        `(max ${MAX_LEAD_RANK}); make the input contiguous first`,
     );
   }
   const operands = views.map((v, k) => ({
@@ -220,7 +221,8 @@ export function rowKernelSource(
   const bases = operands
     .map(
       (o, k) =>
-        `let ${o.name}_o = row_base(${k}u, row)${isVec(o) ? ' / 4u' : ''};${mode === 's' && !o.perRow ? ` let ${o.name}_s = word(${12 + 8 * k + 1}u);` : ''}`,
+        `let ${o.name}_o = row_base(${k}u, row)${isVec(o) ? ' / 4u' : ''};` +
+        `${mode === 's' && !o.perRow ? ` let ${o.name}_s = word(${12 + 8 * k + 1}u);` : ''}`,
     )
     .join('\n  ');
   const vecHelpers =

@@ -156,146 +156,164 @@ async function check(c: Case, seed: number): Promise<void> {
   const { worst, where } = await runCase(c, seed);
   assert.ok(
     worst <= 1,
-    `B${c.B} H${c.H} L${c.L} D${c.D} causal ${c.causal} masked ${c.masked} tiles ${JSON.stringify(c.tiles ?? 'default')}: ${where}`,
+    `B${c.B} H${c.H} L${c.L} D${c.D} causal ${c.causal} masked ${c.masked} ` +
+      `tiles ${JSON.stringify(c.tiles ?? 'default')}: ${where}`,
   );
 }
 
-test('schedules fit 16 KiB of workgroup memory for head dims up to 512; long sequences get more rows per thread', () => {
-  for (const D of [8, 16, 24, 32, 48, 64, 96, 128, 160, 256, 512]) {
-    for (const L of [1, 64, 65, 4096]) {
-      for (const software of [true, false]) {
-        const t = attentionTiles(D, L, software);
-        for (const kind of ['fwd', 'dq', 'dkv'] as const)
-          assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
+test(
+  'schedules fit 16 KiB of workgroup memory for head dims up to 512; long sequences get more rows per ' + 'thread',
+  () => {
+    for (const D of [8, 16, 24, 32, 48, 64, 96, 128, 160, 256, 512]) {
+      for (const L of [1, 64, 65, 4096]) {
+        for (const software of [true, false]) {
+          const t = attentionTiles(D, L, software);
+          for (const kind of ['fwd', 'dq', 'dkv'] as const)
+            assert.ok(attentionWorkgroupBytes(kind, D, t[kind].tile) <= 16384, `D ${D} ${kind}`);
+        }
       }
     }
-  }
-  assert.ok(
-    attentionTiles(32, 1024).fwd.wg > attentionTiles(32, 256).fwd.wg,
-    'long sequences: more threads per workgroup',
-  );
-  assert.ok(attentionTiles(64, 256).fwd.per < attentionTiles(32, 256).fwd.per, 'larger heads: fewer rows per thread');
-});
+    assert.ok(
+      attentionTiles(32, 1024).fwd.wg > attentionTiles(32, 256).fwd.wg,
+      'long sequences: more threads per workgroup',
+    );
+    assert.ok(attentionTiles(64, 256).fwd.per < attentionTiles(32, 256).fwd.per, 'larger heads: fewer rows per thread');
+  },
+);
 
-test('medium and long-sequence schedules for head dims 16, 64 and 160 match the float64 reference (causal, padding)', async () => {
-  await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true }, 1);
-  await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true }, 2);
-  await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true, tiles: attentionTiles(16, 1024) }, 1);
-  await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true, tiles: attentionTiles(64, 1024) }, 2);
-  await check({ B: 2, H: 1, L: 70, D: 160, causal: true, masked: true }, 3);
-});
+test(
+  'medium and long-sequence schedules for head dims 16, 64 and 160 match the float64 reference (causal, ' + 'padding)',
+  async () => {
+    await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true }, 1);
+    await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true }, 2);
+    await check({ B: 2, H: 1, L: 83, D: 16, causal: true, masked: true, tiles: attentionTiles(16, 1024) }, 1);
+    await check({ B: 1, H: 2, L: 97, D: 64, causal: false, masked: true, tiles: attentionTiles(64, 1024) }, 2);
+    await check({ B: 2, H: 1, L: 70, D: 160, causal: true, masked: true }, 3);
+  },
+);
 
-test('hardware-GPU schedules (one row per thread, wide key tiles) match the float64 reference on this adapter too', async () => {
-  for (const [L, D, causal, masked, seed] of [
-    [45, 16, true, true, 4],
-    [70, 32, false, true, 5],
-    [33, 64, true, false, 6],
-    [21, 160, false, true, 7],
-  ] as const) {
-    await check({ B: 2, H: 2, L, D, causal, masked, tiles: attentionTiles(D, L, false) }, seed);
-  }
-  await check(
-    {
-      B: 1,
-      H: 2,
-      L: 50,
-      D: 16,
-      causal: true,
-      masked: true,
-      dropout: { p: 0.3, key: 3, base: 11 },
-      tiles: attentionTiles(16, 50, false),
-    },
-    9,
-  );
-});
+test(
+  'hardware-GPU schedules (one row per thread, wide key tiles) match the float64 reference on this adapter ' + 'too',
+  async () => {
+    for (const [L, D, causal, masked, seed] of [
+      [45, 16, true, true, 4],
+      [70, 32, false, true, 5],
+      [33, 64, true, false, 6],
+      [21, 160, false, true, 7],
+    ] as const) {
+      await check({ B: 2, H: 2, L, D, causal, masked, tiles: attentionTiles(D, L, false) }, seed);
+    }
+    await check(
+      {
+        B: 1,
+        H: 2,
+        L: 50,
+        D: 16,
+        causal: true,
+        masked: true,
+        dropout: { p: 0.3, key: 3, base: 11 },
+        tiles: attentionTiles(16, 50, false),
+      },
+      9,
+    );
+  },
+);
 
-test('odd schedules (tiles and workgroups that do not divide the length or each other) match the reference', async () => {
-  const tiles = { fwd: { wg: 8, per: 3, tile: 3 }, dq: { wg: 4, per: 2, tile: 5 }, dkv: { wg: 12, per: 1, tile: 7 } };
-  for (const [L, causal, masked] of [
-    [1, true, true],
-    [2, false, true],
-    [29, true, false],
-    [50, true, true],
-  ] as const) {
-    await check({ B: 3, H: 2, L, D: 24, causal, masked, tiles }, L);
-  }
-});
+test(
+  'odd schedules (tiles and workgroups that do not divide the length or each other) match the ' + 'reference',
+  async () => {
+    const tiles = { fwd: { wg: 8, per: 3, tile: 3 }, dq: { wg: 4, per: 2, tile: 5 }, dkv: { wg: 12, per: 1, tile: 7 } };
+    for (const [L, causal, masked] of [
+      [1, true, true],
+      [2, false, true],
+      [29, true, false],
+      [50, true, true],
+    ] as const) {
+      await check({ B: 3, H: 2, L, D: 24, causal, masked, tiles }, L);
+    }
+  },
+);
 
-test('dropout on the probabilities: GPU forward and all three gradients equal the float64 reference with the same mask', async () => {
-  for (const [L, D, causal, masked, p] of [
-    [37, 16, true, true, 0.1],
-    [70, 32, false, true, 0.5],
-    [20, 18, false, false, 0.3],
-  ] as const) {
-    await check({ B: 2, H: 2, L, D, causal, masked, dropout: { p, key: 12345 + L, base: 777 } }, L);
-  }
-  await check(
-    {
-      B: 1,
-      H: 2,
-      L: 83,
-      D: 16,
-      causal: false,
-      masked: true,
-      dropout: { p: 0.2, key: 99, base: 4e9 },
-      tiles: attentionTiles(16, 1024),
-    },
-    3,
-  );
-  // The reference drops about p of the pairs, and a different stream changes the output.
-  const d = { p: 0.25, key: 5, base: 0 };
-  let dropped = 0;
-  for (let i = 0; i < 40; i++) for (let j = 0; j < 40; j++) if (attentionDropoutFactor(d, 40, 1, i, j) === 0) dropped++;
-  assert.ok(Math.abs(dropped / 1600 - 0.25) < 0.04, `dropped ${dropped} of 1600 pairs at p = 0.25`);
-  // The float64 backward with dropout is the derivative of the float64 forward (central differences).
-  const [B, H, L, D] = [1, 2, 5, 3];
-  const shape = [B, H, L, D];
-  const n = B * H * L * D;
-  const drop = { p: 0.4, key: 31, base: 2 };
-  const [q, k, v, dOut] = [1, 2, 3, 4].map((sd) => Float64Array.from(values(n, sd, -1, 1)));
-  const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
-    const out = new Float64Array(n);
-    attentionForwardCpu({
-      q: cop(qq, shape),
-      k: cop(kk, shape),
-      v: cop(vv, shape),
-      out: cop(out, shape),
-      lse: cop(new Float64Array(B * H * L), [B, H, L]),
+test(
+  'dropout on the probabilities: GPU forward and all three gradients equal the float64 reference with the same ' +
+    'mask',
+  async () => {
+    for (const [L, D, causal, masked, p] of [
+      [37, 16, true, true, 0.1],
+      [70, 32, false, true, 0.5],
+      [20, 18, false, false, 0.3],
+    ] as const) {
+      await check({ B: 2, H: 2, L, D, causal, masked, dropout: { p, key: 12345 + L, base: 777 } }, L);
+    }
+    await check(
+      {
+        B: 1,
+        H: 2,
+        L: 83,
+        D: 16,
+        causal: false,
+        masked: true,
+        dropout: { p: 0.2, key: 99, base: 4e9 },
+        tiles: attentionTiles(16, 1024),
+      },
+      3,
+    );
+    // The reference drops about p of the pairs, and a different stream changes the output.
+    const d = { p: 0.25, key: 5, base: 0 };
+    let dropped = 0;
+    for (let i = 0; i < 40; i++)
+      for (let j = 0; j < 40; j++) if (attentionDropoutFactor(d, 40, 1, i, j) === 0) dropped++;
+    assert.ok(Math.abs(dropped / 1600 - 0.25) < 0.04, `dropped ${dropped} of 1600 pairs at p = 0.25`);
+    // The float64 backward with dropout is the derivative of the float64 forward (central differences).
+    const [B, H, L, D] = [1, 2, 5, 3];
+    const shape = [B, H, L, D];
+    const n = B * H * L * D;
+    const drop = { p: 0.4, key: 31, base: 2 };
+    const [q, k, v, dOut] = [1, 2, 3, 4].map((sd) => Float64Array.from(values(n, sd, -1, 1)));
+    const loss = (qq: Float64Array, kk: Float64Array, vv: Float64Array) => {
+      const out = new Float64Array(n);
+      attentionForwardCpu({
+        q: cop(qq, shape),
+        k: cop(kk, shape),
+        v: cop(vv, shape),
+        out: cop(out, shape),
+        lse: cop(new Float64Array(B * H * L), [B, H, L]),
+        causal: true,
+        dropout: drop,
+      });
+      return out.reduce((acc, o, i) => acc + o * dOut[i]!, 0);
+    };
+    const grads = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+    attentionBackwardCpu({
+      q: cop(q!, shape),
+      k: cop(k!, shape),
+      v: cop(v!, shape),
+      dOut: cop(dOut!, shape),
+      dq: cop(grads[0]!, shape),
+      dk: cop(grads[1]!, shape),
+      dv: cop(grads[2]!, shape),
       causal: true,
       dropout: drop,
     });
-    return out.reduce((acc, o, i) => acc + o * dOut[i]!, 0);
-  };
-  const grads = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
-  attentionBackwardCpu({
-    q: cop(q!, shape),
-    k: cop(k!, shape),
-    v: cop(v!, shape),
-    dOut: cop(dOut!, shape),
-    dq: cop(grads[0]!, shape),
-    dk: cop(grads[1]!, shape),
-    dv: cop(grads[2]!, shape),
-    causal: true,
-    dropout: drop,
-  });
-  const inputs = [q!, k!, v!];
-  for (let which = 0; which < 3; which++) {
-    for (let i = 0; i < n; i++) {
-      const x = inputs[which]!;
-      const keep = x[i]!;
-      x[i] = keep + 1e-6;
-      const up = loss(q!, k!, v!);
-      x[i] = keep - 1e-6;
-      const down = loss(q!, k!, v!);
-      x[i] = keep;
-      const numeric = (up - down) / 2e-6;
-      assert.ok(
-        Math.abs(numeric - grads[which]![i]!) < 1e-6 + 1e-5 * Math.abs(numeric),
-        `${'qkv'[which]}[${i}]: ${grads[which]![i]} vs ${numeric}`,
-      );
+    const inputs = [q!, k!, v!];
+    for (let which = 0; which < 3; which++) {
+      for (let i = 0; i < n; i++) {
+        const x = inputs[which]!;
+        const keep = x[i]!;
+        x[i] = keep + 1e-6;
+        const up = loss(q!, k!, v!);
+        x[i] = keep - 1e-6;
+        const down = loss(q!, k!, v!);
+        x[i] = keep;
+        const numeric = (up - down) / 2e-6;
+        assert.ok(
+          Math.abs(numeric - grads[which]![i]!) < 1e-6 + 1e-5 * Math.abs(numeric),
+          `${'qkv'[which]}[${i}]: ${grads[which]![i]} vs ${numeric}`,
+        );
+      }
     }
-  }
-});
+  },
+);
 
 test('head dims that are not multiples of 4, and operands at unaligned offsets, take the scalar path', async () => {
   await check({ B: 1, H: 2, L: 21, D: 18, causal: true, masked: true }, 4);
@@ -327,43 +345,46 @@ test('more than 65535 workgroups are split over two grid dimensions', async () =
   [qb, kb, vb, ob, lb].forEach((b) => b.destroy());
 });
 
-test('the write-after-read barrier is load-bearing: removing it breaks the forward on a lane-serial adapter', async () => {
-  // A queue wrapper that drops the barrier after each tile's compute (the one guarding the next
-  // tile's writes against slower lanes still reading this tile).
-  const broken = {
-    device,
-    dispatch(req: Parameters<KernelQueue['dispatch']>[0]) {
-      if (!req.key.startsWith('attn-fwd')) return queue.dispatch(req);
-      queue.dispatch({
-        ...req,
-        key: `${req.key}:no-war-barrier`,
-        source: () => {
-          const src = req.source();
-          const at = src.lastIndexOf('workgroupBarrier();');
-          return src.slice(0, at) + src.slice(at + 'workgroupBarrier();'.length);
-        },
-      });
-    },
-  } as unknown as KernelQueue;
-  const c: Case = {
-    B: 1,
-    H: 2,
-    L: 40,
-    D: 16,
-    causal: false,
-    masked: false,
-    tiles: { fwd: { wg: 16, per: 1, tile: 4 } },
-  };
-  const good = await runCase(c, 7);
-  assert.ok(good.worst <= 1, good.where);
-  const bad = await runCase(c, 7, broken);
-  // SwiftShader runs the 4-lane groups of a workgroup one after another, so the race always shows;
-  // a GPU may hide it, so only the intact kernel is asserted there.
-  const info = (device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  if (/swiftshader/i.test(`${info?.description ?? ''} ${info?.architecture ?? ''}`)) {
-    assert.ok(bad.worst > 1, 'without the barrier the forward should be wrong on SwiftShader');
-  }
-});
+test(
+  'the write-after-read barrier is load-bearing: removing it breaks the forward on a lane-serial ' + 'adapter',
+  async () => {
+    // A queue wrapper that drops the barrier after each tile's compute (the one guarding the next
+    // tile's writes against slower lanes still reading this tile).
+    const broken = {
+      device,
+      dispatch(req: Parameters<KernelQueue['dispatch']>[0]) {
+        if (!req.key.startsWith('attn-fwd')) return queue.dispatch(req);
+        queue.dispatch({
+          ...req,
+          key: `${req.key}:no-war-barrier`,
+          source: () => {
+            const src = req.source();
+            const at = src.lastIndexOf('workgroupBarrier();');
+            return src.slice(0, at) + src.slice(at + 'workgroupBarrier();'.length);
+          },
+        });
+      },
+    } as unknown as KernelQueue;
+    const c: Case = {
+      B: 1,
+      H: 2,
+      L: 40,
+      D: 16,
+      causal: false,
+      masked: false,
+      tiles: { fwd: { wg: 16, per: 1, tile: 4 } },
+    };
+    const good = await runCase(c, 7);
+    assert.ok(good.worst <= 1, good.where);
+    const bad = await runCase(c, 7, broken);
+    // SwiftShader runs the 4-lane groups of a workgroup one after another, so the race always shows;
+    // a GPU may hide it, so only the intact kernel is asserted there.
+    const info = (device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    if (/swiftshader/i.test(`${info?.description ?? ''} ${info?.architecture ?? ''}`)) {
+      assert.ok(bad.worst > 1, 'without the barrier the forward should be wrong on SwiftShader');
+    }
+  },
+);
 
 test('the generated WGSL has two barriers per tile loop and no L×L arrays', () => {
   const src = attentionSources(32, { length: 1024 });

@@ -42,7 +42,9 @@ function values(n: number, seed: number): Float32Array {
   });
 }
 
-/** A matrix operand stored on both devices; `transposed` stores it as the transpose and views it back (swapped strides). */
+/**
+ * A matrix operand stored on both devices; `transposed` stores it as the transpose and views it back (swapped strides).
+ */
 interface Operand {
   gpu: GpuOperand;
   cpu: CpuOperand;

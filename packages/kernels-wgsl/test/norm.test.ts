@@ -25,102 +25,109 @@ const SHAPES: [number, number][] = [
   [17, 1024],
 ];
 
-test('LayerNorm / RMSNorm forward and backward match the float64 reference (affine on/off, schedules, layouts)', async () => {
-  let seed = 1;
-  for (const [R, C] of SHAPES) {
-    for (const rms of [false, true]) {
-      for (const affine of [0, 1, 2, 3]) {
-        const hasW = (affine & 1) !== 0;
-        const hasB = (affine & 2) !== 0 && !rms;
-        const schedule: RowSchedule | undefined = [undefined, { lanes: 1 }, { lanes: 4 }, { lanes: 64 }][seed % 4] as
-          RowSchedule | undefined;
-        const transposed = seed % 3 === 1;
-        const xv = values(R * C, seed++, -3, 5);
-        const stored = transposed ? Array.from({ length: R * C }, (_, i) => xv[(i % R) * C + Math.floor(i / R)]!) : xv;
-        const xs = transposed ? [1, R] : [C, 1];
-        const xb = upload(stored);
-        const xg = gop(xb, [R, C], 'f32', xs);
-        const xc = cop(Float64Array.from(stored), [R, C], 'f32', xs);
-        const wv = values(C, seed++, 0.5, 1.5);
-        const bv = values(C, seed++, -1, 1);
-        const wb = upload(wv);
-        const bb = upload(bv);
-        const y = upload(new Array(R * C).fill(0));
-        const mean = upload(new Array(R).fill(0));
-        const rstd = upload(new Array(R).fill(0));
-        const eps = rms ? 1e-6 : 1e-5;
-        layerNormGpu(
-          queue,
-          { y: gop(y, [R, C]), mean: rms ? null : gop(mean, [R]), rstd: gop(rstd, [R]) },
-          xg,
-          hasW ? gop(wb, [C]) : null,
-          hasB ? gop(bb, [C]) : null,
-          { rms, eps, schedule },
-        );
-        const ry = new Float64Array(R * C);
-        const rm = new Float64Array(R);
-        const rr = new Float64Array(R);
-        const wc = hasW ? cop(Float64Array.from(wv), [C]) : null;
-        layerNormCpu(
-          { y: cop(ry, [R, C]), mean: rms ? null : cop(rm, [R]), rstd: cop(rr, [R]) },
-          xc,
-          wc,
-          hasB ? cop(Float64Array.from(bv), [C]) : null,
-          { rms, eps },
-        );
-        const what = `${rms ? 'rms' : 'layer'}Norm [${R},${C}] w=${hasW} b=${hasB} ${JSON.stringify(schedule)} T=${transposed}`;
-        close(await readBack(y, R * C), ry, `${what} y`, 1e-4, 2e-5);
-        close(await readBack(rstd, R), rr, `${what} rstd`, 1e-4, 1e-5);
-        if (!rms) close(await readBack(mean, R), rm, `${what} mean`, 1e-5, 1e-5);
-        // backward from the reference's saved statistics (f32-rounded, as the GPU stores them)
-        const dyv = values(R * C, seed++);
-        const dyb = upload(dyv);
-        const rmF = Array.from(rm, Math.fround);
-        const rrF = Array.from(rr, Math.fround);
-        const mb2 = upload(rmF);
-        const rb2 = upload(rrF);
-        const dx = upload(new Array(R * C).fill(0));
-        const dw = upload(new Array(C).fill(0));
-        const db = upload(new Array(C).fill(0));
-        const useScratch = seed % 2 === 0;
-        const scratch = useScratch
-          ? device.createBuffer({ size: normBackwardScratchBytes(R, C), usage: GPUBufferUsage.STORAGE })
-          : undefined;
-        layerNormBackwardGpu(
-          queue,
-          { dx: gop(dx, [R, C]), dweight: hasW ? gop(dw, [C]) : null, dbias: hasB ? gop(db, [C]) : null },
-          {
-            x: xg,
-            weight: hasW ? gop(wb, [C]) : null,
-            mean: rms ? null : gop(mb2, [R]),
-            rstd: gop(rb2, [R]),
-            dy: gop(dyb, [R, C]),
-          },
-          { rms, schedule, scratch },
-        );
-        const rdx = new Float64Array(R * C);
-        const rdw = new Float64Array(C);
-        const rdb = new Float64Array(C);
-        layerNormBackwardCpu(
-          { dx: cop(rdx, [R, C]), dweight: hasW ? cop(rdw, [C]) : null, dbias: hasB ? cop(rdb, [C]) : null },
-          {
-            x: xc,
-            weight: wc,
-            mean: rms ? null : cop(Float64Array.from(rmF), [R]),
-            rstd: cop(Float64Array.from(rrF), [R]),
-            dy: cop(Float64Array.from(dyv), [R, C]),
-          },
-          { rms },
-        );
-        close(await readBack(dx, R * C), rdx, `${what} dx`, 2e-4, 5e-5);
-        if (hasW) close(await readBack(dw, C), rdw, `${what} dweight`, 1e-4, 1e-4);
-        if (hasB) close(await readBack(db, C), rdb, `${what} dbias`, 1e-4, 1e-4);
-        [xb, wb, bb, y, mean, rstd, dyb, mb2, rb2, dx, dw, db].forEach((b) => b.destroy());
-        scratch?.destroy();
+test(
+  'LayerNorm / RMSNorm forward and backward match the float64 reference (affine on/off, schedules, ' + 'layouts)',
+  async () => {
+    let seed = 1;
+    for (const [R, C] of SHAPES) {
+      for (const rms of [false, true]) {
+        for (const affine of [0, 1, 2, 3]) {
+          const hasW = (affine & 1) !== 0;
+          const hasB = (affine & 2) !== 0 && !rms;
+          const schedule: RowSchedule | undefined = [undefined, { lanes: 1 }, { lanes: 4 }, { lanes: 64 }][seed % 4] as
+            RowSchedule | undefined;
+          const transposed = seed % 3 === 1;
+          const xv = values(R * C, seed++, -3, 5);
+          const stored = transposed
+            ? Array.from({ length: R * C }, (_, i) => xv[(i % R) * C + Math.floor(i / R)]!)
+            : xv;
+          const xs = transposed ? [1, R] : [C, 1];
+          const xb = upload(stored);
+          const xg = gop(xb, [R, C], 'f32', xs);
+          const xc = cop(Float64Array.from(stored), [R, C], 'f32', xs);
+          const wv = values(C, seed++, 0.5, 1.5);
+          const bv = values(C, seed++, -1, 1);
+          const wb = upload(wv);
+          const bb = upload(bv);
+          const y = upload(new Array(R * C).fill(0));
+          const mean = upload(new Array(R).fill(0));
+          const rstd = upload(new Array(R).fill(0));
+          const eps = rms ? 1e-6 : 1e-5;
+          layerNormGpu(
+            queue,
+            { y: gop(y, [R, C]), mean: rms ? null : gop(mean, [R]), rstd: gop(rstd, [R]) },
+            xg,
+            hasW ? gop(wb, [C]) : null,
+            hasB ? gop(bb, [C]) : null,
+            { rms, eps, schedule },
+          );
+          const ry = new Float64Array(R * C);
+          const rm = new Float64Array(R);
+          const rr = new Float64Array(R);
+          const wc = hasW ? cop(Float64Array.from(wv), [C]) : null;
+          layerNormCpu(
+            { y: cop(ry, [R, C]), mean: rms ? null : cop(rm, [R]), rstd: cop(rr, [R]) },
+            xc,
+            wc,
+            hasB ? cop(Float64Array.from(bv), [C]) : null,
+            { rms, eps },
+          );
+          const what =
+            `${rms ? 'rms' : 'layer'}Norm [${R},${C}] w=${hasW} b=${hasB} ${JSON.stringify(schedule)} ` +
+            `T=${transposed}`;
+          close(await readBack(y, R * C), ry, `${what} y`, 1e-4, 2e-5);
+          close(await readBack(rstd, R), rr, `${what} rstd`, 1e-4, 1e-5);
+          if (!rms) close(await readBack(mean, R), rm, `${what} mean`, 1e-5, 1e-5);
+          // backward from the reference's saved statistics (f32-rounded, as the GPU stores them)
+          const dyv = values(R * C, seed++);
+          const dyb = upload(dyv);
+          const rmF = Array.from(rm, Math.fround);
+          const rrF = Array.from(rr, Math.fround);
+          const mb2 = upload(rmF);
+          const rb2 = upload(rrF);
+          const dx = upload(new Array(R * C).fill(0));
+          const dw = upload(new Array(C).fill(0));
+          const db = upload(new Array(C).fill(0));
+          const useScratch = seed % 2 === 0;
+          const scratch = useScratch
+            ? device.createBuffer({ size: normBackwardScratchBytes(R, C), usage: GPUBufferUsage.STORAGE })
+            : undefined;
+          layerNormBackwardGpu(
+            queue,
+            { dx: gop(dx, [R, C]), dweight: hasW ? gop(dw, [C]) : null, dbias: hasB ? gop(db, [C]) : null },
+            {
+              x: xg,
+              weight: hasW ? gop(wb, [C]) : null,
+              mean: rms ? null : gop(mb2, [R]),
+              rstd: gop(rb2, [R]),
+              dy: gop(dyb, [R, C]),
+            },
+            { rms, schedule, scratch },
+          );
+          const rdx = new Float64Array(R * C);
+          const rdw = new Float64Array(C);
+          const rdb = new Float64Array(C);
+          layerNormBackwardCpu(
+            { dx: cop(rdx, [R, C]), dweight: hasW ? cop(rdw, [C]) : null, dbias: hasB ? cop(rdb, [C]) : null },
+            {
+              x: xc,
+              weight: wc,
+              mean: rms ? null : cop(Float64Array.from(rmF), [R]),
+              rstd: cop(Float64Array.from(rrF), [R]),
+              dy: cop(Float64Array.from(dyv), [R, C]),
+            },
+            { rms },
+          );
+          close(await readBack(dx, R * C), rdx, `${what} dx`, 2e-4, 5e-5);
+          if (hasW) close(await readBack(dw, C), rdw, `${what} dweight`, 1e-4, 1e-4);
+          if (hasB) close(await readBack(db, C), rdb, `${what} dbias`, 1e-4, 1e-4);
+          [xb, wb, bb, y, mean, rstd, dyb, mb2, rb2, dx, dw, db].forEach((b) => b.destroy());
+          scratch?.destroy();
+        }
       }
     }
-  }
-});
+  },
+);
 
 test('LayerNorm with two non-mergeable lead dims (x is [4,3,C] storage viewed as [3,4,C])', async () => {
   for (const C of [8, 5]) {

@@ -80,24 +80,27 @@ test('AdamW matches the float64 reference over several steps, any per-dispatch p
   }
 });
 
-test('AdamW: bias correction at step 1 gives a step of ≈ lr·sign(g) (plus decay); zero-size tensors are skipped', async () => {
-  const p = upload([1, -2, 3, 0]);
-  const g = upload([0.5, -0.25, 1e-3, 0]);
-  const m = upload([0, 0, 0, 0]);
-  const v = upload([0, 0, 0, 0]);
-  const empty = upload([0]);
-  const e = gop(empty, [0]);
-  adamwGpu(
-    queue,
-    [
-      { param: gop(p, [4]), grad: gop(g, [4]), m: gop(m, [4]), v: gop(v, [4]) },
-      { param: e, grad: e, m: e, v: e },
-    ],
-    { lr: 0.1, weightDecay: 0, step: 1 },
-  );
-  const got = await readBack(p, 4);
-  close(got, [0.9, -1.9, 3 - 0.1 * (1e-3 / (1e-3 + 1e-8)), 0], 'adamw step 1', 1e-5, 1e-6);
-});
+test(
+  'AdamW: bias correction at step 1 gives a step of ≈ lr·sign(g) (plus decay); zero-size tensors are ' + 'skipped',
+  async () => {
+    const p = upload([1, -2, 3, 0]);
+    const g = upload([0.5, -0.25, 1e-3, 0]);
+    const m = upload([0, 0, 0, 0]);
+    const v = upload([0, 0, 0, 0]);
+    const empty = upload([0]);
+    const e = gop(empty, [0]);
+    adamwGpu(
+      queue,
+      [
+        { param: gop(p, [4]), grad: gop(g, [4]), m: gop(m, [4]), v: gop(v, [4]) },
+        { param: e, grad: e, m: e, v: e },
+      ],
+      { lr: 0.1, weightDecay: 0, step: 1 },
+    );
+    const got = await readBack(p, 4);
+    close(got, [0.9, -1.9, 3 - 0.1 * (1e-3 / (1e-3 + 1e-8)), 0], 'adamw step 1', 1e-5, 1e-6);
+  },
+);
 
 test('global grad norm: matches the reference, deterministic to the bit, and clipping scales on the GPU', async () => {
   for (const maxStorageBuffers of [2, 8, 12]) {

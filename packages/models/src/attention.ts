@@ -91,7 +91,8 @@ export class MultiHeadAttention extends Module {
       (keyPaddingMask.rank !== 2 || keyPaddingMask.shape[0] !== B || keyPaddingMask.shape[1] !== L)
     ) {
       throw new RangeError(
-        `MultiHeadAttention: keyPaddingMask must be [batch, length] = [${B}, ${L}], got [${keyPaddingMask.shape.join(', ')}]`,
+        `MultiHeadAttention: keyPaddingMask must be [batch, length] = [${B}, ${L}], got ` +
+          `[${keyPaddingMask.shape.join(', ')}]`,
       );
     }
     const { heads: H, headDim: hd, dim: D } = this;

@@ -93,7 +93,8 @@ export function decodeSafetensors(
       end - begin !== expected
     ) {
       fail(
-        `tensor "${name}" [${info.shape!.join(', ')}] needs ${expected} bytes but its data_offsets are [${begin}, ${end}] in ${dataLength} bytes of data`,
+        `tensor "${name}" [${info.shape!.join(', ')}] needs ${expected} bytes but its data_offsets are [${begin}, ` +
+          `${end}] in ${dataLength} bytes of data`,
       );
     }
     // A copy: the data may be unaligned, and Node's Buffer#slice would share the file's memory.

@@ -91,7 +91,8 @@ export async function loadEcoliCds(source: CorpusSource = {}): Promise<CodonCorp
   if (source.bytes) return codonCorpusFromBytes(source.bytes, opts);
   if (source.url === undefined) {
     throw new Error(
-      'loadEcoliCds: give { url } or { bytes } of @rnagrad/models/data/ecoli_k12_cds.csv.gz — reading the packaged file ' +
+      'loadEcoliCds: give { url } or { bytes } of @rnagrad/models/data/ecoli_k12_cds.csv.gz — ' +
+        'reading the packaged file ' +
         "without them needs Node and the Node entry ('@rnagrad/models' in plain Node, or '@rnagrad/models/node').",
     );
   }

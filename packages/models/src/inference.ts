@@ -151,7 +151,8 @@ export async function generate(
       throw new RangeError(`generate: prompt ${i + 1} holds a token that is not a codon`);
     if (prompt.length > limit)
       throw new RangeError(
-        `generate: prompt ${i + 1} has ${prompt.length} codons, more than the ${limit} allowed (maxCodons / the model's maxPositions − 1)`,
+        `generate: prompt ${i + 1} has ${prompt.length} codons, more than the ${limit} allowed (maxCodons / the ` +
+          `model's maxPositions − 1)`,
       );
     return { tokens: [CODON_TOKENS.cls, ...prompt], done: null as GeneratedSequence['finished'] | null };
   });
@@ -205,7 +206,8 @@ function checkLengths(model: HelmModel, seqs: readonly Int32Array[], what: strin
   seqs.forEach((s, i) => {
     if (s.length > model.cfg.maxPositions)
       throw new RangeError(
-        `${what}: sequence ${i + 1} has ${s.length} tokens, more than the model's maxPositions ${model.cfg.maxPositions}`,
+        `${what}: sequence ${i + 1} has ${s.length} tokens, more than the model's maxPositions ` +
+          `${model.cfg.maxPositions}`,
       );
     if (s.length < 2) throw new RangeError(`${what}: sequence ${i + 1} is empty`);
   });
@@ -389,5 +391,9 @@ export function untrainedPositionsWarning(seqs: readonly Int32Array[], trainedPo
   const beyond = seqs.filter((s) => s.length > trainedPositions).length;
   if (!beyond) return null;
   const longest = Math.max(...seqs.map((s) => s.length));
-  return `${beyond} of ${seqs.length} sequences are longer than ${trainedPositions} tokens, the furthest position this model was trained on (the longest has ${longest}): past it, scores and embeddings use untrained position embeddings`;
+  return (
+    `${beyond} of ${seqs.length} sequences are longer than ${trainedPositions} tokens, the furthest position ` +
+    `this model was trained on (the longest has ${longest}): past it, scores and embeddings use untrained position ` +
+    `embeddings`
+  );
 }

@@ -68,12 +68,18 @@ export abstract class Module {
     const mismatched = [...params].filter(([k, p]) => state.has(k) && state.get(k)!.shape.join() !== p.shape.join());
     if (mismatched.length) {
       throw new Error(
-        `loadStateDict: shape mismatch for ${mismatched.map(([k, p]) => `${k} (model [${p.shape.join(', ')}], given [${state.get(k)!.shape.join(', ')}])`).join('; ')}`,
+        `loadStateDict: shape mismatch for ${mismatched
+          .map(([k, p]) => `${k} (model [${p.shape.join(', ')}], given [${state.get(k)!.shape.join(', ')}])`)
+          .join('; ')}`,
       );
     }
     if (strict && (missing.length || unexpected.length)) {
       throw new Error(
-        `loadStateDict: ${missing.length ? `missing ${missing.join(', ')}` : ''}${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${unexpected.join(', ')}` : ''}`,
+        `loadStateDict: ${
+          missing.length ? `missing ${missing.join(', ')}` : ''
+        }${missing.length && unexpected.length ? '; ' : ''}${
+          unexpected.length ? `unexpected ${unexpected.join(', ')}` : ''
+        }`,
       );
     }
     for (const [k, p] of params) if (state.has(k)) T.assign(p, state.get(k)!);

@@ -105,7 +105,8 @@ export class AdamW {
       for (const t of [state.m[i]!, state.v[i]!]) {
         if (t.shape.join() !== p.shape.join())
           throw new Error(
-            `AdamW.loadState: moment of ${this.names[i]} is [${t.shape.join(', ')}], the parameter [${p.shape.join(', ')}]`,
+            `AdamW.loadState: moment of ${this.names[i]} is [${t.shape.join(', ')}], the parameter ` +
+              `[${p.shape.join(', ')}]`,
           );
       }
       T.assign(this.m[i]!, state.m[i]!);

@@ -41,7 +41,8 @@ function columnsPresent(source: string, columns: string[], needed: string[]): vo
   const missing = needed.filter((c) => !columns.includes(c));
   if (missing.length)
     throw new Error(
-      `${source}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (columns: ${columns.join(', ')})`,
+      `${source}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} ` +
+        `(columns: ${columns.join(', ')})`,
     );
 }
 

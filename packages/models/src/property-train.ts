@@ -167,7 +167,8 @@ export async function finetuneProperty(
     for (const [i, e] of data[split].entries()) {
       if (e.codons.length < minLength || e.codons.length > maxLength) {
         throw new RangeError(
-          `${data.name}: ${split} example ${i} has ${e.codons.length} codons; the head needs ≥ ${minLength}${backbone ? ` and the backbone ≤ ${maxLength}` : ''}`,
+          `${data.name}: ${split} example ${i} has ${e.codons.length} codons; the head needs ` +
+            `≥ ${minLength}${backbone ? ` and the backbone ≤ ${maxLength}` : ''}`,
         );
       }
       if (!regression && !(Number.isInteger(e.target) && e.target >= 0 && e.target < outputs))

@@ -117,7 +117,8 @@ export function detectRinalmoLayout(
   else if (mm.size && !official.size) chosen = 'multimolecule';
   else if (!official.size)
     throw new Error(
-      `${source}: no RiNALMo weights found (neither official "transformer.blocks.*" nor multimolecule "encoder.layer.*" keys)`,
+      `${source}: no RiNALMo weights found (neither official "transformer.blocks.*" nor multimolecule ` +
+        `"encoder.layer.*" keys)`,
     );
   else throw new Error(`${source}: holds both official and multimolecule RiNALMo keys; pass the layout explicitly`);
   const found = chosen === 'official' ? official : mm;
@@ -176,7 +177,8 @@ function officialRows(vocab: readonly string[], source: string): number[] {
     const row = vocab.indexOf(token === 'T' ? 'U' : token);
     if (row < 0)
       throw new Error(
-        `${source}: the checkpoint's vocabulary has no "${token === 'T' ? 'U' : token}" (needed for official token "${token}")`,
+        `${source}: the checkpoint's vocabulary has no "${token === 'T' ? 'U' : token}" (needed for official token ` +
+          `"${token}")`,
       );
     return row;
   });
@@ -204,7 +206,8 @@ function multimoleculeVocab(
         : undefined;
   if (!vocab)
     throw new Error(
-      `${source}: a ${rows}-row multimolecule vocabulary is neither the 26- nor the 28-token one; pass its vocab.txt as \`vocab\``,
+      `${source}: a ${rows}-row multimolecule vocabulary is neither the 26- nor the 28-token one; pass its ` +
+        `vocab.txt as \`vocab\``,
     );
   if (vocab.length !== rows)
     throw new Error(`${source}: the vocabulary has ${vocab.length} tokens but the embedding has ${rows} rows`);
@@ -255,7 +258,9 @@ export async function loadRinalmoWeights(
 ): Promise<RinalmoLoadReport> {
   const index = await readSafetensorsIndex(source);
   const keys = detectRinalmoLayout(index.entries.keys(), opts.layout ?? 'auto', source.name);
-  const where = `${keys.layout} layout${keys.prefix ? `, prefix "${keys.prefix}"` : ''}${keys.layout === 'official' && keys.splitAttention ? ', non-flash attention names' : ''}`;
+  const where =
+    `${keys.layout} layout${keys.prefix ? `, prefix "${keys.prefix}"` : ''}` +
+    `${keys.layout === 'official' && keys.splitAttention ? ', non-flash attention names' : ''}`;
   const problems = {
     missing: [] as string[],
     unexpected: [] as string[],
@@ -310,7 +315,8 @@ export async function loadRinalmoWeights(
       const expected = want(e);
       if (e.shape.join() !== expected.join() || (pick && e.shape[0]! <= Math.max(...pick))) {
         problems.shape.push(
-          `${key} is [${e.shape.join(', ')}], model needs [${pick ? 'vocab rows, ' + param.shape.slice(1).join(', ') : expected.join(', ')}]`,
+          `${key} is [${e.shape.join(', ')}], model needs ` +
+            `[${pick ? 'vocab rows, ' + param.shape.slice(1).join(', ') : expected.join(', ')}]`,
         );
         ok = false;
       }
@@ -367,7 +373,8 @@ export async function loadRinalmoWeights(
         const bad = values.findIndex((v) => !Number.isFinite(v));
         if (bad >= 0)
           problems.value.push(
-            `${key} has ${values.filter((v) => !Number.isFinite(v)).length} non-finite values (first ${values[bad]} at element ${bad})`,
+            `${key} has ${values.filter((v) => !Number.isFinite(v)).length} non-finite values (first ${values[bad]} ` +
+              `at element ${bad})`,
           );
       }
     }
@@ -382,7 +389,8 @@ export async function loadRinalmoWeights(
   ].filter(Boolean);
   if (lines.length) {
     throw new Error(
-      `${source.name}: cannot load RiNALMo weights (${where}; model ${model.cfg.layers}×${model.cfg.dim}, ${model.cfg.heads} heads); the model is unchanged:\n  ${lines.join('\n  ')}`,
+      `${source.name}: cannot load RiNALMo weights (${where}; model ${model.cfg.layers}×${model.cfg.dim}, ` +
+        `${model.cfg.heads} heads); the model is unchanged:\n  ${lines.join('\n  ')}`,
     );
   }
 
@@ -401,7 +409,10 @@ export async function loadRinalmoWeights(
 async function checkInvFreq(source: ByteSource, e: SafetensorsEntry, headDim: number): Promise<string | null> {
   if (!FLOAT_DTYPES.includes(e.dtype)) return `${e.name} is ${e.dtype}, not a float`;
   if (e.shape.join() !== String(headDim / 2))
-    return `${e.name} is [${e.shape.join(', ')}] but the model's head dim ${headDim} needs [${headDim / 2}] (wrong number of heads?)`;
+    return (
+      `${e.name} is [${e.shape.join(', ')}] but the model's head dim ${headDim} needs [${headDim / 2}] (wrong ` +
+      `number of heads?)`
+    );
   const values = await readSafetensorsTensor(source, e);
   const tol = e.dtype === 'F16' || e.dtype === 'BF16' ? 1e-2 : 1e-6;
   const bad = [...values].findIndex(

@@ -59,7 +59,8 @@ export function nucleotideCorpus(
   }
   if (corpus.train.length === 0 || corpus.validation.length === 0) {
     throw new Error(
-      `${corpus.source}: ${n} sequences are too few for a training and a validation split (every ${every}th is held out)`,
+      `${corpus.source}: ${n} sequences are too few for a training and a validation split (every ${every}th is held ` +
+        `out)`,
     );
   }
   return corpus;

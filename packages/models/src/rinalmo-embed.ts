@@ -43,7 +43,8 @@ export async function embedRinalmo(
   const maxLength = Math.max(0, ...seqs.map((s) => s.length));
   if (opts.perToken && N * maxLength * d > MAX_PER_TOKEN_FLOATS) {
     throw new RangeError(
-      `embedRinalmo: per-token output would hold ${N} × ${maxLength} × ${d} floats (over 4 GiB); embed fewer or shorter sequences per call`,
+      `embedRinalmo: per-token output would hold ${N} × ${maxLength} × ${d} floats (over 4 GiB); embed fewer or ` +
+        `shorter sequences per call`,
     );
   }
   const mean = new Float32Array(N * d);

@@ -101,7 +101,8 @@ export async function readSafetensorsIndex(src: ByteSource): Promise<Safetensors
   const headerLength = Number(new DataView(lengthField.buffer, lengthField.byteOffset, 8).getBigUint64(0, true));
   if (headerLength > src.size - 8)
     fail(
-      `header length ${headerLength} exceeds the ${src.size - 8} bytes after the length field (truncated or not safetensors)`,
+      `header length ${headerLength} exceeds the ${src.size - 8} bytes after the length field (truncated or not ` +
+        `safetensors)`,
     );
   if (headerLength > MAX_HEADER_BYTES)
     fail(`header length ${headerLength} is over the format's limit of ${MAX_HEADER_BYTES} bytes`);
@@ -113,7 +114,9 @@ export async function readSafetensorsIndex(src: ByteSource): Promise<Safetensors
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     fail(
-      `header must be a JSON object, got ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}`,
+      `header must be a JSON object, got ${
+        header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header
+      }`,
     );
   }
   const dataStart = 8 + headerLength;
@@ -144,7 +147,8 @@ export async function readSafetensorsIndex(src: ByteSource): Promise<Safetensors
     const bytes = (shape as number[]).reduce((a, b) => a * b, 1) * ITEM_BYTES[dtype];
     if (end - begin !== bytes)
       fail(
-        `${what}: ${dtype} [${(shape as number[]).join(', ')}] needs ${bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+        `${what}: ${dtype} [${(shape as number[]).join(', ')}] needs ${bytes} bytes but data_offsets [${begin}, ` +
+          `${end}] hold ${end - begin}`,
       );
     if (end > dataLength)
       fail(`${what}: data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes (file truncated?)`);

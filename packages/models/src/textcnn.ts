@@ -101,7 +101,8 @@ export class TextCnnHead extends Module {
     lengths.forEach((n, b) => {
       if (!Number.isInteger(n) || n < this.minLength || n > L)
         throw new RangeError(
-          `TextCnnHead: row ${b} has length ${n}; it must be in ${this.minLength}..${L} (the widest window to the padded length)`,
+          `TextCnnHead: row ${b} has length ${n}; it must be in ${this.minLength}..${L} (the widest window to the ` +
+            `padded length)`,
         );
     });
     const real = T.tensor(

@@ -117,7 +117,8 @@ export function helmTask(model: HelmModel, corpus: CodonCorpus, options: Partial
     throw new RangeError(`helmTask: batchSize must be an integer ≥ 1, got ${opts.batchSize}`);
   if (!Number.isInteger(opts.length) || opts.length < 2 || opts.length > model.cfg.maxPositions) {
     throw new RangeError(
-      `helmTask: length must be an integer in 2..${model.cfg.maxPositions} (the model's maxPositions), got ${opts.length}`,
+      `helmTask: length must be an integer in 2..${model.cfg.maxPositions} (the model's maxPositions), ` +
+        `got ${opts.length}`,
     );
   }
   if (!(opts.maskProbability > 0 && opts.maskProbability < 1))

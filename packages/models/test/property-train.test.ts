@@ -36,18 +36,21 @@ test('scratch TextCNN learns a codon count (test Spearman from the best validati
   assert.ok('pearson' in result.test);
 });
 
-test('frozen and full backbones: classification gives AUROC and accuracy; frozen leaves the backbone unchanged', async () => {
-  T.manualSeed(3);
-  const backbone = new HelmModel({ dModel: 8, layers: 1, heads: 2, dFF: 16, maxPositions: 16 });
-  const before = (await backbone.transformer.wte.weight.data()).slice();
-  const frozen = await finetuneProperty(backbone, countingData(true), { ...small, mode: 'frozen' });
-  assert.ok(frozen.test.auroc! >= 0 && frozen.test.auroc! <= 1 && frozen.test.accuracy! >= 0, JSON.stringify(frozen));
-  assert.equal(await backbone.transformer.wte.weight.data(), before);
-  const full = await finetuneProperty(backbone, countingData(true), { ...small, mode: 'full', maxEpochs: 2 });
-  assert.ok(full.parameters > frozen.parameters, `${full.parameters} vs ${frozen.parameters}`);
-  assert.not.equal(await backbone.transformer.wte.weight.data(), before);
-  backbone.dispose();
-});
+test(
+  'frozen and full backbones: classification gives AUROC and accuracy; frozen leaves the backbone ' + 'unchanged',
+  async () => {
+    T.manualSeed(3);
+    const backbone = new HelmModel({ dModel: 8, layers: 1, heads: 2, dFF: 16, maxPositions: 16 });
+    const before = (await backbone.transformer.wte.weight.data()).slice();
+    const frozen = await finetuneProperty(backbone, countingData(true), { ...small, mode: 'frozen' });
+    assert.ok(frozen.test.auroc! >= 0 && frozen.test.auroc! <= 1 && frozen.test.accuracy! >= 0, JSON.stringify(frozen));
+    assert.equal(await backbone.transformer.wte.weight.data(), before);
+    const full = await finetuneProperty(backbone, countingData(true), { ...small, mode: 'full', maxEpochs: 2 });
+    assert.ok(full.parameters > frozen.parameters, `${full.parameters} vs ${frozen.parameters}`);
+    assert.not.equal(await backbone.transformer.wte.weight.data(), before);
+    backbone.dispose();
+  },
+);
 
 test('bad inputs are refused by name', async () => {
   const data = countingData(false);

@@ -84,38 +84,43 @@ async function assertRejected(bytes: Uint8Array, name: string, patterns: RegExp[
   model.dispose();
 }
 
-test('bad files: truncated, wrong header length, null / non-object / non-JSON header, offsets out of range', async () => {
-  await assertRejected(officialBytes.subarray(0, officialBytes.length - 100), 'truncated.safetensors', [
-    /run past the \d+ data bytes \(file truncated\?\)/,
-  ]);
-  await assertRejected(officialBytes.subarray(0, 5), 'stub.safetensors', [/truncated: 5 bytes/]);
-  const headerOf = (json: string) => {
-    const body = new TextEncoder().encode(json);
-    const out = new Uint8Array(8 + body.length);
-    new DataView(out.buffer).setBigUint64(0, BigInt(body.length), true);
-    out.set(body, 8);
-    return out;
-  };
-  const longLength = new Uint8Array(officialBytes);
-  new DataView(longLength.buffer).setBigUint64(0, BigInt(officialBytes.length), true);
-  await assertRejected(longLength, 'long-header.safetensors', [/header length \d+ exceeds/]);
-  const shortLength = new Uint8Array(officialBytes);
-  new DataView(shortLength.buffer).setBigUint64(0, 100n, true);
-  await assertRejected(shortLength, 'short-header.safetensors', [/header is not valid UTF-8 JSON/]);
-  await assertRejected(headerOf('null'), 'null.safetensors', [/header must be a JSON object, got null/]);
-  await assertRejected(headerOf('[1, 2]'), 'array.safetensors', [/header must be a JSON object, got an array/]);
-  await assertRejected(
-    headerOf('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'),
-    'offsets.safetensors',
-    [/tensor "a": data_offsets \[0, 16\] run past the 0 data bytes/],
-  );
-  await assertRejected(headerOf('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}'), 'size.safetensors', [
-    /F32 \[4\] needs 16 bytes but data_offsets \[0, 8\] hold 8/,
-  ]);
-  await assertRejected(headerOf('{"a": {"dtype": "Q8", "shape": [], "data_offsets": [0, 0]}}'), 'dtype.safetensors', [
-    /unknown dtype "Q8"/,
-  ]);
-});
+test(
+  'bad files: truncated, wrong header length, null / non-object / non-JSON header, offsets out of ' + 'range',
+  async () => {
+    await assertRejected(officialBytes.subarray(0, officialBytes.length - 100), 'truncated.safetensors', [
+      /run past the \d+ data bytes \(file truncated\?\)/,
+    ]);
+    await assertRejected(officialBytes.subarray(0, 5), 'stub.safetensors', [/truncated: 5 bytes/]);
+    const headerOf = (json: string) => {
+      const body = new TextEncoder().encode(json);
+      const out = new Uint8Array(8 + body.length);
+      new DataView(out.buffer).setBigUint64(0, BigInt(body.length), true);
+      out.set(body, 8);
+      return out;
+    };
+    const longLength = new Uint8Array(officialBytes);
+    new DataView(longLength.buffer).setBigUint64(0, BigInt(officialBytes.length), true);
+    await assertRejected(longLength, 'long-header.safetensors', [/header length \d+ exceeds/]);
+    const shortLength = new Uint8Array(officialBytes);
+    new DataView(shortLength.buffer).setBigUint64(0, 100n, true);
+    await assertRejected(shortLength, 'short-header.safetensors', [/header is not valid UTF-8 JSON/]);
+    await assertRejected(headerOf('null'), 'null.safetensors', [/header must be a JSON object, got null/]);
+    await assertRejected(headerOf('[1, 2]'), 'array.safetensors', [/header must be a JSON object, got an array/]);
+    await assertRejected(
+      headerOf('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'),
+      'offsets.safetensors',
+      [/tensor "a": data_offsets \[0, 16\] run past the 0 data bytes/],
+    );
+    await assertRejected(
+      headerOf('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}'),
+      'size.safetensors',
+      [/F32 \[4\] needs 16 bytes but data_offsets \[0, 8\] hold 8/],
+    );
+    await assertRejected(headerOf('{"a": {"dtype": "Q8", "shape": [], "data_offsets": [0, 0]}}'), 'dtype.safetensors', [
+      /unknown dtype "Q8"/,
+    ]);
+  },
+);
 
 test('bad contents: missing, unexpected, mis-shaped and mis-typed keys are reported together', async () => {
   const tensors = await officialTensors();
@@ -134,72 +139,78 @@ test('bad contents: missing, unexpected, mis-shaped and mis-typed keys are repor
   ]);
 });
 
-test('NaN values are refused with checkFinite (and named), a wrong inv_freq always; a forced wrong layout fails', async () => {
-  const tensors = await officialTensors();
-  const w = tensors.get('transformer.blocks.1.transition.2.weight')!;
-  w.values = new Float32Array(w.values.length).fill(NaN);
-  const nan = await safetensorsBytes(toWrite(tensors), { dtype: 'BF16' });
-  await assertRejected(
-    nan,
-    'nan.safetensors',
-    [/transformer\.blocks\.1\.transition\.2\.weight has 4240 non-finite values \(first NaN at element 0\)/],
-    { checkFinite: true },
-  );
-  const clean = await officialTensors();
-  clean.set('transformer.blocks.0.mh_attn.rotary_emb.inv_freq', {
-    shape: [5],
-    values: new Float32Array([1, 0.5, 0.1, 0.01, 0.001]),
-  });
-  await assertRejected(await safetensorsBytes(toWrite(clean)), 'invfreq.safetensors', [
-    /inv_freq\[1\] = 0\.5 is not the recomputed RoPE frequency 0\.158/,
-  ]);
-  clean.set('transformer.blocks.0.mh_attn.rotary_emb.inv_freq', { shape: [10], values: new Float32Array(10) });
-  await assertRejected(await safetensorsBytes(toWrite(clean)), 'heads.safetensors', [
-    /head dim 10 needs \[5\] \(wrong number of heads\?\)/,
-  ]);
-  await assertRejected(officialBytes, 'forced.safetensors', [/no multimolecule RiNALMo keys found/], {
-    layout: 'multimolecule',
-  });
-});
-
-test('export: official (F32, BF16, split attention) and multimolecule (F16) load back to the same weights', async () => {
-  const model = new RinalmoModel(tiny);
-  await loadRinalmoWeights(model, bytesSource(officialBytes));
-  const want = await snapshot(model);
-  // The fixture's weights are exact in BF16 and F16, so every round trip is exact.
-  const cases: (RinalmoExportOptions & { dtype: WritableDType })[] = [
-    { layout: 'official', dtype: 'F32' },
-    { layout: 'official', dtype: 'BF16', splitAttention: true, prefix: 'lm.' },
-    { layout: 'multimolecule', dtype: 'F16' },
-    { layout: 'multimolecule', dtype: 'F32', prefix: 'rinalmo.' },
-  ];
-  for (const c of cases) {
-    const bytes = await safetensorsBytes(rinalmoExportEntries(model, c), {
-      dtype: c.dtype,
-      metadata: rinalmoExportMetadata(c),
-    });
-    const index = await readSafetensorsIndex(bytesSource(bytes));
-    assert.equal(inferRinalmoConfig(index), { dim: 40, layers: 2, ffnDim: 106, mlmHead: true, heads: null });
-    if (c.layout === 'multimolecule') {
-      assert.equal(index.entries.get(`${c.prefix ?? 'model.'}embeddings.word_embeddings.weight`)!.shape, [28, 40]);
-      assert.equal(
-        index.entries.get(`${c.prefix ?? 'model.'}encoder.layer.1.intermediate.bias`)!.shape,
-        [1],
-        'β as intermediate.bias',
-      );
-      assert.ok(index.entries.has('lm_head.bias'));
-    }
-    const back = new RinalmoModel(tiny);
-    const report = await loadRinalmoWeights(back, bytesSource(bytes, `export ${JSON.stringify(c)}`));
-    assert.equal(
-      [report.keys.layout, report.keys.prefix, Object.keys(report.dtypes)],
-      [c.layout, c.prefix ?? (c.layout === 'official' ? '' : 'model.'), [c.dtype]],
+test(
+  'NaN values are refused with checkFinite (and named), a wrong inv_freq always; a forced wrong layout ' + 'fails',
+  async () => {
+    const tensors = await officialTensors();
+    const w = tensors.get('transformer.blocks.1.transition.2.weight')!;
+    w.values = new Float32Array(w.values.length).fill(NaN);
+    const nan = await safetensorsBytes(toWrite(tensors), { dtype: 'BF16' });
+    await assertRejected(
+      nan,
+      'nan.safetensors',
+      [/transformer\.blocks\.1\.transition\.2\.weight has 4240 non-finite values \(first NaN at element 0\)/],
+      { checkFinite: true },
     );
-    assert.equal(await snapshot(back), want, `round trip ${JSON.stringify(c)}`);
-    back.dispose();
-  }
-  model.dispose();
-});
+    const clean = await officialTensors();
+    clean.set('transformer.blocks.0.mh_attn.rotary_emb.inv_freq', {
+      shape: [5],
+      values: new Float32Array([1, 0.5, 0.1, 0.01, 0.001]),
+    });
+    await assertRejected(await safetensorsBytes(toWrite(clean)), 'invfreq.safetensors', [
+      /inv_freq\[1\] = 0\.5 is not the recomputed RoPE frequency 0\.158/,
+    ]);
+    clean.set('transformer.blocks.0.mh_attn.rotary_emb.inv_freq', { shape: [10], values: new Float32Array(10) });
+    await assertRejected(await safetensorsBytes(toWrite(clean)), 'heads.safetensors', [
+      /head dim 10 needs \[5\] \(wrong number of heads\?\)/,
+    ]);
+    await assertRejected(officialBytes, 'forced.safetensors', [/no multimolecule RiNALMo keys found/], {
+      layout: 'multimolecule',
+    });
+  },
+);
+
+test(
+  'export: official (F32, BF16, split attention) and multimolecule (F16) load back to the same ' + 'weights',
+  async () => {
+    const model = new RinalmoModel(tiny);
+    await loadRinalmoWeights(model, bytesSource(officialBytes));
+    const want = await snapshot(model);
+    // The fixture's weights are exact in BF16 and F16, so every round trip is exact.
+    const cases: (RinalmoExportOptions & { dtype: WritableDType })[] = [
+      { layout: 'official', dtype: 'F32' },
+      { layout: 'official', dtype: 'BF16', splitAttention: true, prefix: 'lm.' },
+      { layout: 'multimolecule', dtype: 'F16' },
+      { layout: 'multimolecule', dtype: 'F32', prefix: 'rinalmo.' },
+    ];
+    for (const c of cases) {
+      const bytes = await safetensorsBytes(rinalmoExportEntries(model, c), {
+        dtype: c.dtype,
+        metadata: rinalmoExportMetadata(c),
+      });
+      const index = await readSafetensorsIndex(bytesSource(bytes));
+      assert.equal(inferRinalmoConfig(index), { dim: 40, layers: 2, ffnDim: 106, mlmHead: true, heads: null });
+      if (c.layout === 'multimolecule') {
+        assert.equal(index.entries.get(`${c.prefix ?? 'model.'}embeddings.word_embeddings.weight`)!.shape, [28, 40]);
+        assert.equal(
+          index.entries.get(`${c.prefix ?? 'model.'}encoder.layer.1.intermediate.bias`)!.shape,
+          [1],
+          'β as intermediate.bias',
+        );
+        assert.ok(index.entries.has('lm_head.bias'));
+      }
+      const back = new RinalmoModel(tiny);
+      const report = await loadRinalmoWeights(back, bytesSource(bytes, `export ${JSON.stringify(c)}`));
+      assert.equal(
+        [report.keys.layout, report.keys.prefix, Object.keys(report.dtypes)],
+        [c.layout, c.prefix ?? (c.layout === 'official' ? '' : 'model.'), [c.dtype]],
+      );
+      assert.equal(await snapshot(back), want, `round trip ${JSON.stringify(c)}`);
+      back.dispose();
+    }
+    model.dispose();
+  },
+);
 
 test("streaming: a load reads the header and then one tensor's byte range at a time, never the file", async () => {
   const inner = bytesSource(officialBytes, 'counted');

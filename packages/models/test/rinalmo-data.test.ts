@@ -27,48 +27,51 @@ const fasta = Array.from(
 ).join('\n');
 const corpus = nucleotideCorpus(parseFasta(fasta), { source: 'test.fasta' });
 
-test('masking: 15% of standard tokens per row, 80% <mask> / 10% random A,C,G,T / 10% unchanged, loss only there', () => {
-  let [selected, eligible, masked, replaced, unchanged] = [0, 0, 0, 0, 0];
-  for (let seed = 0; seed < 40; seed++) {
-    const batch = rinalmoMlmBatch(corpus.train, seededRandom(seed));
-    const [B, L] = batch.shape;
-    for (let b = 0; b < B; b++) {
-      const original = corpus.train[b]!;
-      let rowSelected = 0;
-      for (let i = 0; i < L; i++) {
-        const k = b * L + i;
-        const target = batch.targets[k]!;
-        if (i >= original.length) {
-          assert.equal([batch.ids[k], batch.attentionMask[k], target], [1, 0, IGNORE_TARGET], 'padding');
-          continue;
+test(
+  'masking: 15% of standard tokens per row, 80% <mask> / 10% random A,C,G,T / 10% unchanged, loss only ' + 'there',
+  () => {
+    let [selected, eligible, masked, replaced, unchanged] = [0, 0, 0, 0, 0];
+    for (let seed = 0; seed < 40; seed++) {
+      const batch = rinalmoMlmBatch(corpus.train, seededRandom(seed));
+      const [B, L] = batch.shape;
+      for (let b = 0; b < B; b++) {
+        const original = corpus.train[b]!;
+        let rowSelected = 0;
+        for (let i = 0; i < L; i++) {
+          const k = b * L + i;
+          const target = batch.targets[k]!;
+          if (i >= original.length) {
+            assert.equal([batch.ids[k], batch.attentionMask[k], target], [1, 0, IGNORE_TARGET], 'padding');
+            continue;
+          }
+          if (original[i]! >= 5) eligible++;
+          if (target === IGNORE_TARGET) {
+            assert.is(batch.ids[k], original[i], 'unselected tokens are untouched');
+            continue;
+          }
+          assert.ok(original[i]! >= 5, 'specials are never selected');
+          assert.is(target, original[i]);
+          rowSelected++;
+          if (batch.ids[k] === 4) masked++;
+          else if (batch.ids[k] === original[i]) unchanged++;
+          else replaced++;
+          assert.ok(
+            batch.ids[k]! === 4 || batch.ids[k] === original[i] || (batch.ids[k]! >= 5 && batch.ids[k]! <= 8),
+            'replacements are A, C, G or T',
+          );
         }
-        if (original[i]! >= 5) eligible++;
-        if (target === IGNORE_TARGET) {
-          assert.is(batch.ids[k], original[i], 'unselected tokens are untouched');
-          continue;
-        }
-        assert.ok(original[i]! >= 5, 'specials are never selected');
-        assert.is(target, original[i]);
-        rowSelected++;
-        if (batch.ids[k] === 4) masked++;
-        else if (batch.ids[k] === original[i]) unchanged++;
-        else replaced++;
-        assert.ok(
-          batch.ids[k]! === 4 || batch.ids[k] === original[i] || (batch.ids[k]! >= 5 && batch.ids[k]! <= 8),
-          'replacements are A, C, G or T',
-        );
+        const standard = original.filter((t) => t >= 5).length;
+        assert.is(rowSelected, Math.max(1, Math.round(0.15 * standard)), 'exactly round(15%) per row');
+        selected += rowSelected;
       }
-      const standard = original.filter((t) => t >= 5).length;
-      assert.is(rowSelected, Math.max(1, Math.round(0.15 * standard)), 'exactly round(15%) per row');
-      selected += rowSelected;
     }
-  }
-  assert.ok(Math.abs(selected / eligible - 0.15) < 0.005, `selected ${selected / eligible}`);
-  // Random draws of A/C/G/T equal to the original count as unchanged: expect 0.1 + 0.1/4 ≈ 0.125 and 0.075.
-  assert.ok(Math.abs(masked / selected - 0.8) < 0.02, `<mask> share ${masked / selected}`);
-  assert.ok(Math.abs(replaced / selected - 0.075) < 0.015, `replaced share ${replaced / selected}`);
-  assert.ok(Math.abs(unchanged / selected - 0.125) < 0.015, `unchanged share ${unchanged / selected}`);
-});
+    assert.ok(Math.abs(selected / eligible - 0.15) < 0.005, `selected ${selected / eligible}`);
+    // Random draws of A/C/G/T equal to the original count as unchanged: expect 0.1 + 0.1/4 ≈ 0.125 and 0.075.
+    assert.ok(Math.abs(masked / selected - 0.8) < 0.02, `<mask> share ${masked / selected}`);
+    assert.ok(Math.abs(replaced / selected - 0.075) < 0.015, `replaced share ${replaced / selected}`);
+    assert.ok(Math.abs(unchanged / selected - 0.125) < 0.015, `unchanged share ${unchanged / selected}`);
+  },
+);
 
 test('cropping keeps <cls> … <eos> framing within maxLength', () => {
   const long = new Int32Array([0, ...Array(50).fill(6), 2]);
@@ -108,35 +111,38 @@ test('source: batch(i) is a pure function of (seed, i); epochs cover the trainin
   );
 });
 
-test('evaluateRinalmoMlm: selected-weighted loss and argmax accuracy, equal to a hand count, eval mode restored', async () => {
-  await T.init({ quiet: true });
-  T.manualSeed(2);
-  const model = new RinalmoModel('pico');
-  const batches = new RinalmoMlmSource(corpus, { batchSize: 2, seed: 1, maxLength: 24 }).validationBatches();
-  const result = await evaluateRinalmoMlm(model, batches);
-  assert.ok(model.training, 'training mode restored');
-  let [nll, correct, selected] = [0, 0, 0];
-  for (const batch of batches) {
-    const { ids, targets } = rinalmoBatchTensors(batch);
-    model.eval();
-    const logits = model.forward(ids).logits!;
-    model.train();
-    const values = await logits.dataF64();
-    batch.targets.forEach((t, k) => {
-      if (t === IGNORE_TARGET) return;
-      const row = values.subarray(k * 22, (k + 1) * 22);
-      const max = Math.max(...row);
-      nll += max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) - row[t]!;
-      if (row.indexOf(max) === t) correct++;
-      selected++;
-    });
-    for (const x of [ids, targets, logits]) x.dispose();
-  }
-  assert.is(result.selected, selected);
-  assert.ok(Math.abs(result.loss - nll / selected) < 1e-4 * result.loss, `loss ${result.loss} vs ${nll / selected}`);
-  assert.is(result.accuracy, correct / selected);
-  model.dispose();
-});
+test(
+  'evaluateRinalmoMlm: selected-weighted loss and argmax accuracy, equal to a hand count, eval mode ' + 'restored',
+  async () => {
+    await T.init({ quiet: true });
+    T.manualSeed(2);
+    const model = new RinalmoModel('pico');
+    const batches = new RinalmoMlmSource(corpus, { batchSize: 2, seed: 1, maxLength: 24 }).validationBatches();
+    const result = await evaluateRinalmoMlm(model, batches);
+    assert.ok(model.training, 'training mode restored');
+    let [nll, correct, selected] = [0, 0, 0];
+    for (const batch of batches) {
+      const { ids, targets } = rinalmoBatchTensors(batch);
+      model.eval();
+      const logits = model.forward(ids).logits!;
+      model.train();
+      const values = await logits.dataF64();
+      batch.targets.forEach((t, k) => {
+        if (t === IGNORE_TARGET) return;
+        const row = values.subarray(k * 22, (k + 1) * 22);
+        const max = Math.max(...row);
+        nll += max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) - row[t]!;
+        if (row.indexOf(max) === t) correct++;
+        selected++;
+      });
+      for (const x of [ids, targets, logits]) x.dispose();
+    }
+    assert.is(result.selected, selected);
+    assert.ok(Math.abs(result.loss - nll / selected) < 1e-4 * result.loss, `loss ${result.loss} vs ${nll / selected}`);
+    assert.is(result.accuracy, correct / selected);
+    model.dispose();
+  },
+);
 
 test('the shared ncRNA corpus (when present): 13,603 sequences, every 20th held out', async () => {
   if (!existsSync(ncrnaPretrainPath())) {

@@ -77,64 +77,68 @@ const checkpoints = [
 ] as const;
 
 for (const [file, layout, prefix, dtype] of checkpoints) {
-  test(`${file} (${layout}, prefix "${prefix}", ${dtype}): representation, logits, loss and every gradient match PyTorch to 1e-4`, async () => {
-    const model = new RinalmoModel({ dim: config.dim, layers: config.layers, heads: config.heads }).eval();
-    assert.is(model.cfg.ffnDim, config.ffnDim, 'SwiGLU width int(8d/3)');
-    const report = await loadRinalmoFile(model, fixturePath(file));
-    assert.equal([report.keys.layout, report.keys.prefix], [layout, prefix]);
-    assert.equal(Object.keys(report.dtypes), [dtype]);
-    const targets = await asTensor('targets');
-    const [wr, wl] = [await asTensor('loss_weights.representation'), await asTensor('loss_weights.logits')];
-    const { representation, logits, loss, xe } = T.tidy(() => {
-      const out = model.forward(tokens);
-      const masked = rinalmoMlmLoss(out.logits!, targets);
-      const l = T.add(T.add(T.sum(T.mul(out.representation, wr)), T.sum(T.mul(out.logits!, wl))), masked);
-      l.backward();
-      return { representation: out.representation, logits: out.logits!, loss: l, xe: masked };
-    });
-    const worst: Record<string, number> = {};
-    worst.representation = assertClose(
-      await representation.dataF64(),
-      (await want('representation')).values,
-      'representation',
-      notPad,
-    );
-    worst.logits = assertClose(await logits.dataF64(), (await want('logits')).values, 'logits', notPad);
-    const rep = await representation.dataF64();
-    assert.ok(
-      rep.every((v, i) => notPad[Math.floor(i / config.dim)] || v === 0),
-      'pad rows of the representation are exactly 0',
-    );
-    const [gotLoss, gotXe] = [await loss.item(), await xe.item()];
-    assert.ok(
-      Math.abs(gotLoss - Number(expected.metadata.loss)) <= 1e-4 * Math.abs(Number(expected.metadata.loss)),
-      `loss ${gotLoss} vs ${expected.metadata.loss}`,
-    );
-    assert.ok(Math.abs(gotXe - Number(expected.metadata.masked_cross_entropy)) <= 1e-4 * gotXe, `masked XE ${gotXe}`);
-    for (const [name, p] of model.namedParameters()) {
-      worst[name] = assertClose(await p.grad!.dataF64(), (await want(`grad.${name}`)).values, `d/d${name}`);
-    }
-    if (file.includes('official'))
-      console.log(
-        `    worst relative error: ${Object.entries(worst)
-          .sort((a, b) => b[1] - a[1])
-          .slice(0, 3)
-          .map(([k, v]) => `${k} ${v.toExponential(1)}`)
-          .join(', ')}`,
+  test(
+    `${file} (${layout}, prefix "${prefix}", ${dtype}): representation, logits, loss and every gradient match ` +
+      `PyTorch to 1e-4`,
+    async () => {
+      const model = new RinalmoModel({ dim: config.dim, layers: config.layers, heads: config.heads }).eval();
+      assert.is(model.cfg.ffnDim, config.ffnDim, 'SwiGLU width int(8d/3)');
+      const report = await loadRinalmoFile(model, fixturePath(file));
+      assert.equal([report.keys.layout, report.keys.prefix], [layout, prefix]);
+      assert.equal(Object.keys(report.dtypes), [dtype]);
+      const targets = await asTensor('targets');
+      const [wr, wl] = [await asTensor('loss_weights.representation'), await asTensor('loss_weights.logits')];
+      const { representation, logits, loss, xe } = T.tidy(() => {
+        const out = model.forward(tokens);
+        const masked = rinalmoMlmLoss(out.logits!, targets);
+        const l = T.add(T.add(T.sum(T.mul(out.representation, wr)), T.sum(T.mul(out.logits!, wl))), masked);
+        l.backward();
+        return { representation: out.representation, logits: out.logits!, loss: l, xe: masked };
+      });
+      const worst: Record<string, number> = {};
+      worst.representation = assertClose(
+        await representation.dataF64(),
+        (await want('representation')).values,
+        'representation',
+        notPad,
       );
-    if (file.includes('finetuned')) {
-      assert.equal([...report.aside.keys()], ['threshold', 'pred_head.linear_in.weight', 'pred_head.linear_in.bias']);
-      assert.equal(report.verified.filter((k) => k.endsWith('inv_freq')).length, 2);
-      assert.ok(Math.abs(report.aside.get('threshold')![0]! - 0.17) < 1e-7);
-    }
-    if (file.includes('mm')) {
-      assert.ok(report.verified.includes('lm_head.bias'));
-      assert.ok(report.droppedVocabRows.includes('X') && report.droppedVocabRows.includes('<null>'));
-    }
-    zeroGrad(model.parameters());
-    for (const t of [representation, logits, loss, xe, targets, wr, wl]) t.dispose();
-    model.dispose();
-  });
+      worst.logits = assertClose(await logits.dataF64(), (await want('logits')).values, 'logits', notPad);
+      const rep = await representation.dataF64();
+      assert.ok(
+        rep.every((v, i) => notPad[Math.floor(i / config.dim)] || v === 0),
+        'pad rows of the representation are exactly 0',
+      );
+      const [gotLoss, gotXe] = [await loss.item(), await xe.item()];
+      assert.ok(
+        Math.abs(gotLoss - Number(expected.metadata.loss)) <= 1e-4 * Math.abs(Number(expected.metadata.loss)),
+        `loss ${gotLoss} vs ${expected.metadata.loss}`,
+      );
+      assert.ok(Math.abs(gotXe - Number(expected.metadata.masked_cross_entropy)) <= 1e-4 * gotXe, `masked XE ${gotXe}`);
+      for (const [name, p] of model.namedParameters()) {
+        worst[name] = assertClose(await p.grad!.dataF64(), (await want(`grad.${name}`)).values, `d/d${name}`);
+      }
+      if (file.includes('official'))
+        console.log(
+          `    worst relative error: ${Object.entries(worst)
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 3)
+            .map(([k, v]) => `${k} ${v.toExponential(1)}`)
+            .join(', ')}`,
+        );
+      if (file.includes('finetuned')) {
+        assert.equal([...report.aside.keys()], ['threshold', 'pred_head.linear_in.weight', 'pred_head.linear_in.bias']);
+        assert.equal(report.verified.filter((k) => k.endsWith('inv_freq')).length, 2);
+        assert.ok(Math.abs(report.aside.get('threshold')![0]! - 0.17) < 1e-7);
+      }
+      if (file.includes('mm')) {
+        assert.ok(report.verified.includes('lm_head.bias'));
+        assert.ok(report.droppedVocabRows.includes('X') && report.droppedVocabRows.includes('<null>'));
+      }
+      zeroGrad(model.parameters());
+      for (const t of [representation, logits, loss, xe, targets, wr, wl]) t.dispose();
+      model.dispose();
+    },
+  );
 }
 
 test('configs: nano/micro/mega/giga sizes, parameter counts (models.md B1) and SwiGLU widths', () => {
@@ -159,62 +163,68 @@ test('configs: nano/micro/mega/giga sizes, parameter counts (models.md B1) and S
   assert.throws(() => new RinalmoModel({ dim: 30, layers: 1, heads: 4 }), /not divisible by heads 4/);
 });
 
-test('token dropout, also in eval mode: <mask> rows zeroed, the rest × 0.88 / (1 − masks / tokens) per sequence', async () => {
-  T.manualSeed(3);
-  const model = new RinalmoModel('pico').eval();
-  const rows = [
-    [0, 5, 4, 7, 8, 4, 2],
-    [0, 6, 6, 2, 1, 1, 1],
-    [0, 4, 5, 2, 1, 1, 1],
-  ];
-  const ids = T.tensor(rows, { dtype: 'i32' });
-  // The embedding stage written out by hand: factor per row from counts done here in JS.
-  const factors = rows.map((r) => {
-    const tokensInRow = r.filter((t) => t !== 1).length;
-    return 0.88 / (1 - r.filter((t) => t === 4).length / tokensInRow);
-  });
-  const [got, ref] = T.tidy(() => {
-    const keep = T.tensor(rows.map((r, b) => r.map((t) => (t === 4 ? 0 : factors[b]!))));
-    let x = T.mul(T.embedding(model.embedding.weight, ids), keep.unsqueeze(2));
-    const isToken = T.ne(ids, 1);
-    for (const block of model.transformer.blocks.items) x = block.forward(x, isToken);
-    const manual = T.mul(model.transformer.final_layer_norm.forward(x), T.cast(isToken, 'f32').unsqueeze(2));
-    return [model.forward(ids).representation, manual];
-  });
-  assert.equal(
-    factors.map((f) => +f.toFixed(4)),
-    [1.232, 0.88, 1.1733],
-  );
-  const [g, r] = [await got.dataF64(), await ref.dataF64()];
-  g.forEach((v, i) => assert.ok(Math.abs(v - r[i]!) <= 1e-5, `element ${i}: ${v} vs ${r[i]}`));
-  for (const t of [ids, got, ref]) t.dispose();
-  model.dispose();
-});
-
-test('inference (no tape) frees each block as it goes: 6 blocks need the memory of one, same output as with a tape', async () => {
-  const allocated = async (layers: number) => {
-    T.manualSeed(7);
-    const model = new RinalmoModel({ dim: 32, layers, heads: 4 }).eval();
-    const ids = T.tensor(
-      Int32Array.from({ length: 2 * 64 }, (_, i) => (i % 64 === 0 ? 0 : 5 + (i % 4))),
-      { shape: [2, 64], dtype: 'i32' },
+test(
+  'token dropout, also in eval mode: <mask> rows zeroed, the rest × 0.88 / (1 − masks / tokens) per ' + 'sequence',
+  async () => {
+    T.manualSeed(3);
+    const model = new RinalmoModel('pico').eval();
+    const rows = [
+      [0, 5, 4, 7, 8, 4, 2],
+      [0, 6, 6, 2, 1, 1, 1],
+      [0, 4, 5, 2, 1, 1, 1],
+    ];
+    const ids = T.tensor(rows, { dtype: 'i32' });
+    // The embedding stage written out by hand: factor per row from counts done here in JS.
+    const factors = rows.map((r) => {
+      const tokensInRow = r.filter((t) => t !== 1).length;
+      return 0.88 / (1 - r.filter((t) => t === 4).length / tokensInRow);
+    });
+    const [got, ref] = T.tidy(() => {
+      const keep = T.tensor(rows.map((r, b) => r.map((t) => (t === 4 ? 0 : factors[b]!))));
+      let x = T.mul(T.embedding(model.embedding.weight, ids), keep.unsqueeze(2));
+      const isToken = T.ne(ids, 1);
+      for (const block of model.transformer.blocks.items) x = block.forward(x, isToken);
+      const manual = T.mul(model.transformer.final_layer_norm.forward(x), T.cast(isToken, 'f32').unsqueeze(2));
+      return [model.forward(ids).representation, manual];
+    });
+    assert.equal(
+      factors.map((f) => +f.toFixed(4)),
+      [1.232, 0.88, 1.1733],
     );
-    await rt.sync();
-    rt.pool.trim();
-    const before = rt.stats();
-    const rep = noGrad(() => T.tidy(() => model.forward(ids).representation));
-    const values = await rep.dataF64();
-    const after = rt.stats();
-    const withTape = T.tidy(() => model.forward(ids).representation);
-    const taped = await withTape.dataF64();
-    values.forEach((v, i) => assert.ok(Math.abs(v - taped[i]!) <= 1e-5, `no-grad vs taped element ${i}`));
-    for (const t of [ids, rep, withTape]) t.dispose();
+    const [g, r] = [await got.dataF64(), await ref.dataF64()];
+    g.forEach((v, i) => assert.ok(Math.abs(v - r[i]!) <= 1e-5, `element ${i}: ${v} vs ${r[i]}`));
+    for (const t of [ids, got, ref]) t.dispose();
     model.dispose();
-    return after.liveBytes + after.pooledBytes - before.liveBytes - before.pooledBytes;
-  };
-  const [one, six] = [await allocated(1), await allocated(6)];
-  assert.ok(six < 1.5 * one, `6 blocks allocated ${six} bytes, 1 block ${one}`);
-});
+  },
+);
+
+test(
+  'inference (no tape) frees each block as it goes: 6 blocks need the memory of one, same output as with a ' + 'tape',
+  async () => {
+    const allocated = async (layers: number) => {
+      T.manualSeed(7);
+      const model = new RinalmoModel({ dim: 32, layers, heads: 4 }).eval();
+      const ids = T.tensor(
+        Int32Array.from({ length: 2 * 64 }, (_, i) => (i % 64 === 0 ? 0 : 5 + (i % 4))),
+        { shape: [2, 64], dtype: 'i32' },
+      );
+      await rt.sync();
+      rt.pool.trim();
+      const before = rt.stats();
+      const rep = noGrad(() => T.tidy(() => model.forward(ids).representation));
+      const values = await rep.dataF64();
+      const after = rt.stats();
+      const withTape = T.tidy(() => model.forward(ids).representation);
+      const taped = await withTape.dataF64();
+      values.forEach((v, i) => assert.ok(Math.abs(v - taped[i]!) <= 1e-5, `no-grad vs taped element ${i}`));
+      for (const t of [ids, rep, withTape]) t.dispose();
+      model.dispose();
+      return after.liveBytes + after.pooledBytes - before.liveBytes - before.pooledBytes;
+    };
+    const [one, six] = [await allocated(1), await allocated(6)];
+    assert.ok(six < 1.5 * one, `6 blocks allocated ${six} bytes, 1 block ${one}`);
+  },
+);
 
 test('safetensors: F16 and BF16 decode exactly, including subnormals, infinities and NaN', () => {
   const f16 = new Uint8Array(

@@ -111,7 +111,8 @@ function checkQkv(
   for (const t of [k, v]) {
     if (t.rank !== 4 || t.shape.some((s, d) => s !== q.shape[d])) {
       throw new RangeError(
-        `${op}: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] must have the same shape`,
+        `${op}: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}] and v [${v.shape.join(', ')}] must have the ` +
+          `same shape`,
       );
     }
   }

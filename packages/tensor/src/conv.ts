@@ -78,18 +78,21 @@ function shapes4(
   if (weight.rank !== rank) throw new RangeError(`${op}: weight must be ${wWhat}, got ${dims(weight.shape)}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
     throw new RangeError(
-      `${op}: bias must be [${weight.shape[0]}] (one per output channel of weight ${dims(weight.shape)}), got ${dims(bias.shape)}`,
+      `${op}: bias must be [${weight.shape[0]}] (one per output channel of weight ${dims(weight.shape)}), ` +
+        `got ${dims(bias.shape)}`,
     );
   }
   if (weight.shape[1] !== x.shape[rank - 1]) {
     throw new RangeError(
-      `${op}: weight ${dims(weight.shape)} expects ${weight.shape[1]} input channels, the input ${dims(x.shape)} has ${x.shape[rank - 1]}`,
+      `${op}: weight ${dims(weight.shape)} expects ${weight.shape[1]} input channels, the input ${dims(x.shape)} ` +
+        `has ${x.shape[rank - 1]}`,
     );
   }
   const padded = x.shape[rank - 2]! + padding.left + padding.right;
   if (oneD && padded < weight.shape[2]!) {
     throw new RangeError(
-      `${op}: kernel ${weight.shape[2]} is longer than the padded length ${padded} (input ${dims(x.shape)}, padding ${padding.left} + ${padding.right})`,
+      `${op}: kernel ${weight.shape[2]} is longer than the padded length ${padded} (input ${dims(x.shape)}, ` +
+        `padding ${padding.left} + ${padding.right})`,
     );
   }
   const x4 = oneD ? [x.shape[0]!, 1, x.shape[1]!, x.shape[2]!] : [...x.shape];
@@ -158,7 +161,8 @@ function convBackward(
   const dyShape = oneD ? [g.batch, g.outWidth, g.outChannels] : dy4;
   if (dy.rank !== dyShape.length || dy.shape.some((s, d) => s !== dyShape[d])) {
     throw new RangeError(
-      `${op}: dy must be the output's shape ${dims(dyShape)} for input ${dims(x.shape)} and weight ${dims(weight.shape)}, got ${dims(dy.shape)}`,
+      `${op}: dy must be the output's shape ${dims(dyShape)} for input ${dims(x.shape)} and ` +
+        `weight ${dims(weight.shape)}, got ${dims(dy.shape)}`,
     );
   }
   const dx = (needs.input ?? true) ? empty(x.shape, 'f32', device) : null;

@@ -60,7 +60,8 @@ function prepare(op: string, a: Tensor, b: Tensor, opts: MatmulOpts): Prepared {
   for (const t of tensors) {
     if (t.dtype !== 'f32') {
       throw new TypeError(
-        `${op}: only f32 tensors are supported, got ${a.dtype} @ ${b.dtype}${opts.bias ? ` with a ${opts.bias.dtype} bias` : ''}; cast first`,
+        `${op}: only f32 tensors are supported, got ${a.dtype} ` +
+          `@ ${b.dtype}${opts.bias ? ` with a ${opts.bias.dtype} bias` : ''}; cast first`,
       );
     }
   }
@@ -240,7 +241,9 @@ export function matmulBackward(
   return grads;
 }
 
-/** Sums `t` (shape = broadcast of `promoted` with batch dims) down to `promoted`, then reshapes to `shape`; disposes t. */
+/**
+ * Sums `t` (shape = broadcast of `promoted` with batch dims) down to `promoted`, then reshapes to `shape`; disposes t.
+ */
 function reduceTo(t: Tensor, promoted: readonly number[], shape: readonly number[]): Tensor {
   const summed = ops.sumTo(t, promoted);
   if (summed !== t) t.dispose();

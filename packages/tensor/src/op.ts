@@ -77,7 +77,8 @@ export function gpuOperand(op: string, t: Tensor, view: ViewSpec = t): GpuOperan
   const rt = runtime();
   if (buffer.size > rt.bindingLimit) {
     throw new RangeError(
-      `${op}: tensor [${t.shape.join(', ')}] occupies ${buffer.size} bytes, more than this device's maxStorageBufferBindingSize (${rt.bindingLimit} bytes); split it into smaller tensors`,
+      `${op}: tensor [${t.shape.join(', ')}] occupies ${buffer.size} bytes, more than this device's ` +
+        `maxStorageBufferBindingSize (${rt.bindingLimit} bytes); split it into smaller tensors`,
     );
   }
   return { buffer, dtype: t.dtype, shape: view.shape, strides: view.strides, offset: view.offset };
@@ -148,7 +149,9 @@ export function sameShape(op: string, a: Tensor, b: Tensor): void {
 // ---------------------------------------------------------------------------------------------
 // Recording
 
-/** The elementwise ops with a gradient; the others (comparisons, casts to integers, backward helpers) are not recorded. */
+/**
+ * The elementwise ops with a gradient; the others (comparisons, casts to integers, backward helpers) are not recorded.
+ */
 export const DIFFERENTIABLE_ELEMENTWISE = [
   'copy',
   'castF32',

@@ -96,7 +96,8 @@ export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): n
       const cur = out[rank - i]!;
       if (cur !== 1 && cur !== size) {
         throw new RangeError(
-          `${op}: shapes ${shapes.map((x) => `[${x.join(', ')}]`).join(' and ')} cannot be broadcast (dim ${-i}: ${cur} vs ${size})`,
+          `${op}: shapes ${shapes.map((x) => `[${x.join(', ')}]`).join(' and ')} cannot be broadcast (dim ${-i}: ` +
+            `${cur} vs ${size})`,
         );
       }
       out[rank - i] = size;
@@ -489,7 +490,8 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   const d = normalizeDim('narrow', dim, x.rank);
   if (start < 0 || length < 0 || start + length > x.shape[d]!) {
     throw new RangeError(
-      `narrow: [${start}, ${start + length}) is outside dim ${dim} of size ${x.shape[d]} (shape [${x.shape.join(', ')}])`,
+      `narrow: [${start}, ${start + length}) is outside dim ${dim} of size ${x.shape[d]} (shape ` +
+        `[${x.shape.join(', ')}])`,
     );
   }
   return slice(x, d, start, start + length);

@@ -33,7 +33,8 @@ export function adamwStep(
   const op = 'adamwStep';
   if (grads.length !== params.length || ms.length !== params.length || vs.length !== params.length) {
     throw new RangeError(
-      `${op}: params, grads, ms and vs must have the same length (${params.length}, ${grads.length}, ${ms.length}, ${vs.length})`,
+      `${op}: params, grads, ms and vs must have the same length (${params.length}, ${grads.length}, ${ms.length}, ` +
+        `${vs.length})`,
     );
   }
   if (params.length === 0) return;

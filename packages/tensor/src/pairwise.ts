@@ -38,7 +38,8 @@ export function pairwiseLinear(x: Tensor, weight: Tensor, bias: Tensor | null = 
   const [, , d] = checkSequence(op, x);
   if (weight.rank !== 2 || weight.shape[1] !== 2 * d) {
     throw new RangeError(
-      `${op}: weight must be [out, ${2 * d}] (twice the ${d} features of input ${dims(x.shape)}), got ${dims(weight.shape)}`,
+      `${op}: weight must be [out, ${2 * d}] (twice the ${d} features of input ${dims(x.shape)}), ` +
+        `got ${dims(weight.shape)}`,
     );
   }
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {

@@ -66,7 +66,8 @@ export class BufferPool {
     const size = sizeClass(Math.max(bytes, 4));
     if (size > this.device.limits.maxBufferSize) {
       throw new RangeError(
-        `rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize} bytes)`,
+        `rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize ` +
+          `(${this.device.limits.maxBufferSize} bytes)`,
       );
     }
     let buffer = (forUpload ? undefined : this.recent.get(size)?.pop()) ?? this.settled.get(size)?.pop();

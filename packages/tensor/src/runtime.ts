@@ -98,7 +98,8 @@ export class Runtime {
   check(what: string): void {
     if (this.lostReason !== null) {
       throw new Error(
-        `${what}: the GPU device was lost (${this.lostReason}). Its tensors are gone; call init() again to get a new device.`,
+        `${what}: the GPU device was lost (${this.lostReason}). Its tensors are gone; call init() again to get a ` +
+          `new device.`,
       );
     }
     if (this.errors.length > 0) {

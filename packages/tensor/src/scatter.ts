@@ -84,7 +84,8 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   if (index.dtype !== 'i32' || index.rank !== 1) throw new TypeError(`${op}: index must be a 1-D i32 tensor`);
   if (src.rank !== x.rank || src.shape.some((s, k) => (k === d ? s !== index.shape[0] : s !== x.shape[k]))) {
     throw new RangeError(
-      `${op}: src [${src.shape.join(', ')}] must match x [${x.shape.join(', ')}] with dim ${d} of size ${index.shape[0]}`,
+      `${op}: src [${src.shape.join(', ')}] must match x [${x.shape.join(', ')}] with dim ${d} of ` +
+        `size ${index.shape[0]}`,
     );
   }
   const V = x.shape[d]!;

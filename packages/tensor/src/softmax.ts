@@ -92,7 +92,8 @@ function checkCrossEntropy(op: string, logits: Tensor, targets: Tensor): void {
   if (targets.dtype !== 'i32') throw new TypeError(`${op}: targets must be i32, got ${targets.dtype}`);
   if (logits.rank < 1 || targets.rank !== logits.rank - 1 || targets.shape.some((s, d) => s !== logits.shape[d])) {
     throw new RangeError(
-      `${op}: logits [${logits.shape.join(', ')}] need targets of shape [${logits.shape.slice(0, -1).join(', ')}], got [${targets.shape.join(', ')}]`,
+      `${op}: logits [${logits.shape.join(', ')}] need targets of shape [${logits.shape.slice(0, -1).join(', ')}], ` +
+        `got [${targets.shape.join(', ')}]`,
     );
   }
 }

@@ -112,12 +112,15 @@ const caseArb = (maxL: number, dims: readonly number[]) =>
     seed: fc.nat(1000),
   });
 
-test('attention forward and backward match the float64 oracle (short sequences, head dims 16/24/32/64/160)', async () => {
-  // Every head dim at least once (with and without masks/causal), then random cases.
-  for (const D of [16, 24, 32, 64, 160])
-    await checkCase({ B: 2, H: 1, L: 37, D, causal: D % 32 === 0, mask: D === 64 ? 'random' : 'padded', seed: D });
-  await fc.assert(fc.asyncProperty(caseArb(64, [16, 24, 32, 64, 160]), checkCase), { numRuns: 14 });
-});
+test(
+  'attention forward and backward match the float64 oracle (short sequences, head dims ' + '16/24/32/64/160)',
+  async () => {
+    // Every head dim at least once (with and without masks/causal), then random cases.
+    for (const D of [16, 24, 32, 64, 160])
+      await checkCase({ B: 2, H: 1, L: 37, D, causal: D % 32 === 0, mask: D === 64 ? 'random' : 'padded', seed: D });
+    await fc.assert(fc.asyncProperty(caseArb(64, [16, 24, 32, 64, 160]), checkCase), { numRuns: 14 });
+  },
+);
 
 test('attention on long sequences (lengths 65…300, the long-sequence schedule) matches the oracle', async () => {
   await checkCase({ B: 1, H: 2, L: 300, D: 32, causal: true, mask: 'padded', seed: 5 });
@@ -173,26 +176,29 @@ test('rows whose keys are all masked give zero output, -inf logsumexp and zero g
   disposeAll(q, k, v, dO, mask);
 });
 
-test('attention takes strided inputs (a [B, L, H, D] projection transposed) and bool masks; errors name shapes', async () => {
-  const [B, L, H, D] = [2, 11, 3, 24];
-  const base = (s: number) => T.tensor(valuesFor([B, L, H, D], s), { shape: [B, L, H, D] });
-  const [q0, k0, v0] = [base(1), base(2), base(3)];
-  const [q, k, v] = [q0, k0, v0].map((t) => T.transpose(t, 1, 2));
-  const mask = T.tensor(
-    Array.from({ length: B * L }, (_, i) => (i % 4 === 3 ? 0 : 1)),
-    { shape: [B, L], dtype: 'bool' },
-  );
-  const out = attention(q!, k!, v!, { keyPaddingMask: mask, causal: true, scale: 0.3 });
-  const [qc, kc, vc, mc] = await Promise.all([q!, k!, v!, mask].map((t) => T.to(t, 'cpu')));
-  const ref = attention(qc!, kc!, vc!, { keyPaddingMask: mc, causal: true, scale: 0.3 });
-  assertClose(await out.dataF64(), await ref.dataF64(), 'strided attention', 2e-4, 2e-5);
-  assert.throws(() => attention(q!, k0, v!), /same shape/);
-  assert.throws(
-    () => attention(q!, k!, v!, { keyPaddingMask: T.ones([B, L + 1], { dtype: 'i32' }) }),
-    /keyPaddingMask must be \[batch, length\]/,
-  );
-  disposeAll(q0, k0, v0, q, k, v, mask, out, qc, kc, vc, mc, ref);
-});
+test(
+  'attention takes strided inputs (a [B, L, H, D] projection transposed) and bool masks; errors name ' + 'shapes',
+  async () => {
+    const [B, L, H, D] = [2, 11, 3, 24];
+    const base = (s: number) => T.tensor(valuesFor([B, L, H, D], s), { shape: [B, L, H, D] });
+    const [q0, k0, v0] = [base(1), base(2), base(3)];
+    const [q, k, v] = [q0, k0, v0].map((t) => T.transpose(t, 1, 2));
+    const mask = T.tensor(
+      Array.from({ length: B * L }, (_, i) => (i % 4 === 3 ? 0 : 1)),
+      { shape: [B, L], dtype: 'bool' },
+    );
+    const out = attention(q!, k!, v!, { keyPaddingMask: mask, causal: true, scale: 0.3 });
+    const [qc, kc, vc, mc] = await Promise.all([q!, k!, v!, mask].map((t) => T.to(t, 'cpu')));
+    const ref = attention(qc!, kc!, vc!, { keyPaddingMask: mc, causal: true, scale: 0.3 });
+    assertClose(await out.dataF64(), await ref.dataF64(), 'strided attention', 2e-4, 2e-5);
+    assert.throws(() => attention(q!, k0, v!), /same shape/);
+    assert.throws(
+      () => attention(q!, k!, v!, { keyPaddingMask: T.ones([B, L + 1], { dtype: 'i32' }) }),
+      /keyPaddingMask must be \[batch, length\]/,
+    );
+    disposeAll(q0, k0, v0, q, k, v, mask, out, qc, kc, vc, mc, ref);
+  },
+);
 
 test('attention records its op with the output and logsumexp saved, and frees them when not taken', async () => {
   await collectGarbage();
@@ -231,73 +237,76 @@ test('attention records its op with the output and logsumexp saved, and frees th
   assert.is(T.liveTensorCount(), before - 3);
 });
 
-test('dropout on the probabilities: the same stream on GPU and CPU, the backward regenerates it, seeds reproduce', async () => {
-  const c: Case = { B: 2, H: 2, L: 23, D: 16, causal: true, mask: 'random', seed: 11 };
-  const results = [];
-  for (const device of ['gpu', 'cpu'] as const) {
-    const x = inputs(c, device);
-    const opts = { keyPaddingMask: x.mask, causal: true, dropout: 0.3, seed: 5 };
-    const { out, logsumexp, dropout } = attentionForward(x.q, x.k, x.v, opts);
-    assert.ok(dropout && dropout.p === 0.3, 'the stream is returned');
-    const grads = attentionBackward(x.dO, x.q, x.k, x.v, out, logsumexp, {
-      keyPaddingMask: x.mask,
+test(
+  'dropout on the probabilities: the same stream on GPU and CPU, the backward regenerates it, seeds ' + 'reproduce',
+  async () => {
+    const c: Case = { B: 2, H: 2, L: 23, D: 16, causal: true, mask: 'random', seed: 11 };
+    const results = [];
+    for (const device of ['gpu', 'cpu'] as const) {
+      const x = inputs(c, device);
+      const opts = { keyPaddingMask: x.mask, causal: true, dropout: 0.3, seed: 5 };
+      const { out, logsumexp, dropout } = attentionForward(x.q, x.k, x.v, opts);
+      assert.ok(dropout && dropout.p === 0.3, 'the stream is returned');
+      const grads = attentionBackward(x.dO, x.q, x.k, x.v, out, logsumexp, {
+        keyPaddingMask: x.mask,
+        causal: true,
+        dropout,
+      });
+      results.push({ x, out, logsumexp, grads });
+    }
+    const [g, cpu] = results as [(typeof results)[0], (typeof results)[0]];
+    for (const name of ['dq', 'dk', 'dv'] as const)
+      assertClose(await g.grads[name].dataF64(), await cpu.grads[name].dataF64(), `dropout ${name}`, 5e-4, 5e-5);
+    const outG = await g.out.dataF64();
+    assertClose(outG, await cpu.out.dataF64(), 'dropout out', 2e-4, 2e-5);
+    // Without dropout the output differs; with p = 0 it is exactly the plain op.
+    const plain = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true });
+    const zero = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true, dropout: 0 });
+    const plainV = await plain.out.dataF64();
+    assert.ok(
+      plainV.some((v, i) => Math.abs(v - outG[i]!) > 1e-3),
+      'dropout changes the output',
+    );
+    assert.equal(Array.from(await zero.out.dataF64()), Array.from(plainV), 'p = 0 is no dropout');
+    assert.is(zero.dropout, null);
+    // The same seed reproduces, the global generator moves on between calls.
+    const again = attentionForward(g.x.q, g.x.k, g.x.v, {
+      keyPaddingMask: g.x.mask,
       causal: true,
-      dropout,
+      dropout: 0.3,
+      seed: 5,
     });
-    results.push({ x, out, logsumexp, grads });
-  }
-  const [g, cpu] = results as [(typeof results)[0], (typeof results)[0]];
-  for (const name of ['dq', 'dk', 'dv'] as const)
-    assertClose(await g.grads[name].dataF64(), await cpu.grads[name].dataF64(), `dropout ${name}`, 5e-4, 5e-5);
-  const outG = await g.out.dataF64();
-  assertClose(outG, await cpu.out.dataF64(), 'dropout out', 2e-4, 2e-5);
-  // Without dropout the output differs; with p = 0 it is exactly the plain op.
-  const plain = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true });
-  const zero = attentionForward(g.x.q, g.x.k, g.x.v, { keyPaddingMask: g.x.mask, causal: true, dropout: 0 });
-  const plainV = await plain.out.dataF64();
-  assert.ok(
-    plainV.some((v, i) => Math.abs(v - outG[i]!) > 1e-3),
-    'dropout changes the output',
-  );
-  assert.equal(Array.from(await zero.out.dataF64()), Array.from(plainV), 'p = 0 is no dropout');
-  assert.is(zero.dropout, null);
-  // The same seed reproduces, the global generator moves on between calls.
-  const again = attentionForward(g.x.q, g.x.k, g.x.v, {
-    keyPaddingMask: g.x.mask,
-    causal: true,
-    dropout: 0.3,
-    seed: 5,
-  });
-  assert.equal(Array.from(await again.out.dataF64()), Array.from(outG), 'same seed, same output');
-  const a1 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
-  const a2 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
-  assert.ok(a1.dropout!.base !== a2.dropout!.base, 'fresh counters per call');
-  const a2v = await a2.out.dataF64();
-  assert.ok(
-    (await a1.out.dataF64()).some((v, i) => Math.abs(v - a2v[i]!) > 1e-3),
-    'different streams, different outputs',
-  );
-  assert.throws(
-    () => composedAttentionForward(g.x.q, g.x.k, g.x.v, { dropout: 0.1 }),
-    /dropout is not supported by the composed reference/,
-  );
-  assert.throws(() => attentionForward(g.x.q, g.x.k, g.x.v, { dropout: 1 }), /dropout must be in \[0, 1\), got 1/);
-  for (const r of results) {
-    disposeAll(r.x.q, r.x.k, r.x.v, r.x.dO, r.x.mask, r.out, r.logsumexp, r.grads);
-  }
-  disposeAll(
-    plain.out,
-    plain.logsumexp,
-    zero.out,
-    zero.logsumexp,
-    again.out,
-    again.logsumexp,
-    a1.out,
-    a1.logsumexp,
-    a2.out,
-    a2.logsumexp,
-  );
-});
+    assert.equal(Array.from(await again.out.dataF64()), Array.from(outG), 'same seed, same output');
+    const a1 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
+    const a2 = attentionForward(g.x.q, g.x.k, g.x.v, { causal: true, dropout: 0.3 });
+    assert.ok(a1.dropout!.base !== a2.dropout!.base, 'fresh counters per call');
+    const a2v = await a2.out.dataF64();
+    assert.ok(
+      (await a1.out.dataF64()).some((v, i) => Math.abs(v - a2v[i]!) > 1e-3),
+      'different streams, different outputs',
+    );
+    assert.throws(
+      () => composedAttentionForward(g.x.q, g.x.k, g.x.v, { dropout: 0.1 }),
+      /dropout is not supported by the composed reference/,
+    );
+    assert.throws(() => attentionForward(g.x.q, g.x.k, g.x.v, { dropout: 1 }), /dropout must be in \[0, 1\), got 1/);
+    for (const r of results) {
+      disposeAll(r.x.q, r.x.k, r.x.v, r.x.dO, r.x.mask, r.out, r.logsumexp, r.grads);
+    }
+    disposeAll(
+      plain.out,
+      plain.logsumexp,
+      zero.out,
+      zero.logsumexp,
+      again.out,
+      again.logsumexp,
+      a1.out,
+      a1.logsumexp,
+      a2.out,
+      a2.logsumexp,
+    );
+  },
+);
 
 test('composedAttention (matmul → masked softmax → matmul) and its backward agree with the fused op', async () => {
   for (const c of [

@@ -106,7 +106,9 @@ async function checkCase(c: Case, what: string): Promise<void> {
     g: conv(x.g, w.g, b?.g ?? null, { padding: c.padding }),
     c: conv(x.c, w.c, b?.c ?? null, { padding: c.padding }),
   };
-  const name = `${what}(x [${c.x}], w [${c.w}], padding ${JSON.stringify(c.padding)}, bias ${c.hasBias}, view ${c.transposed})`;
+  const name =
+    `${what}(x [${c.x}], w [${c.w}], padding ${JSON.stringify(c.padding)}, bias ${c.hasBias}, ` +
+    `view ${c.transposed})`;
   // Sums of up to Cin·K products of values ≤ 4: absolute tolerance scaled to the terms.
   const terms = c.w.slice(1).reduce((a, s) => a * s, 1);
   await assertPairClose(y, `${name} forward`, 1e-4, 2e-6 * terms);
@@ -273,27 +275,31 @@ test('conv: bad shapes get errors that name the op and the shapes', () => {
   for (const [fn, re] of cases) assert.throws(fn, re);
 });
 
-test('conv, instanceNorm and pairwiseLinear leave no tensors or buffers behind (forward, backward, non-contiguous inputs)', async () => {
-  await collectGarbage();
-  const x = T.transpose(T.tensor(valuesFor([7, 2, 6], 1), { shape: [7, 2, 6] }), 0, 1); // [2, 7, 6], not contiguous
-  const w = T.tensor(valuesFor([5, 6, 3], 2), { shape: [5, 6, 3] });
-  const w2 = T.tensor(valuesFor([4, 12], 3), { shape: [4, 12] });
-  const pool = T.runtime().pool;
-  const round = async () => {
-    const y = T.conv1d(x, w, null, { padding: 'same' });
-    const g = T.conv1dBackward(y, x, w, T.conv1dPadding('same', 3), { bias: true });
-    const n = T.instanceNorm(y);
-    const p = T.pairwiseLinear(x, w2);
-    await n.data();
-    [y, g.dx!, g.dweight!, g.dbias!, n, p].forEach((t) => t.dispose());
-  };
-  await round();
-  await T.runtime().sync();
-  const before = { tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes };
-  for (let i = 0; i < 3; i++) await round();
-  await T.runtime().sync();
-  assert.equal({ tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes }, before);
-  [x, w, w2].forEach((t) => t.dispose());
-});
+test(
+  'conv, instanceNorm and pairwiseLinear leave no tensors or buffers behind (forward, backward, non-contiguous ' +
+    'inputs)',
+  async () => {
+    await collectGarbage();
+    const x = T.transpose(T.tensor(valuesFor([7, 2, 6], 1), { shape: [7, 2, 6] }), 0, 1); // [2, 7, 6], not contiguous
+    const w = T.tensor(valuesFor([5, 6, 3], 2), { shape: [5, 6, 3] });
+    const w2 = T.tensor(valuesFor([4, 12], 3), { shape: [4, 12] });
+    const pool = T.runtime().pool;
+    const round = async () => {
+      const y = T.conv1d(x, w, null, { padding: 'same' });
+      const g = T.conv1dBackward(y, x, w, T.conv1dPadding('same', 3), { bias: true });
+      const n = T.instanceNorm(y);
+      const p = T.pairwiseLinear(x, w2);
+      await n.data();
+      [y, g.dx!, g.dweight!, g.dbias!, n, p].forEach((t) => t.dispose());
+    };
+    await round();
+    await T.runtime().sync();
+    const before = { tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes };
+    for (let i = 0; i < 3; i++) await round();
+    await T.runtime().sync();
+    assert.equal({ tensors: T.liveTensorCount(), bytes: pool.stats().liveBytes }, before);
+    [x, w, w2].forEach((t) => t.dispose());
+  },
+);
 
 test.run();

@@ -1,4 +1,6 @@
-/** ELU (elementwise 'elu' and its backward helper 'eluBackward'): GPU vs the float64 oracle, PyTorch's special values. */
+/**
+ * ELU (elementwise 'elu' and its backward helper 'eluBackward'): GPU vs the float64 oracle, PyTorch's special values.
+ */
 import { test } from 'uvu';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';

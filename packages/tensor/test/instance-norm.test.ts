@@ -1,4 +1,6 @@
-/** instanceNorm (instance-norm.ts): GPU vs the float64 oracle, the oracle vs a direct formula and central differences. */
+/**
+ * instanceNorm (instance-norm.ts): GPU vs the float64 oracle, the oracle vs a direct formula and central differences.
+ */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
@@ -78,51 +80,57 @@ function withStats(x: T.Tensor): { y: T.Tensor; mean: T.Tensor; rstd: T.Tensor }
   }
 }
 
-test('instanceNorm forward and backward match the oracle, and the oracle the definition (1-D, 2-D, L = 1, views)', async () => {
-  await fc.assert(
-    fc.asyncProperty(shapeArb, fc.nat(), fc.boolean(), async (shape, seed, transposed) => {
-      // A view that is not contiguous: batch and the first spatial axis swapped.
-      const base = pair(transposed ? [shape[1]!, shape[0]!, ...shape.slice(2)] : shape, valuesFor(shape, seed, -3, 5));
-      const x: Pair = transposed ? both((t) => T.transpose(t, 0, 1), base) : base;
-      const sg = withStats(x.g);
-      const sc = withStats(x.c);
-      const what = `instanceNorm([${shape}], view ${transposed})`;
-      await assertPairClose({ g: sg.y, c: sc.y }, what, 1e-4, 2e-5);
-      await assertPairClose({ g: sg.mean, c: sc.mean }, `${what} mean`, 1e-5, 1e-6);
-      await assertPairClose({ g: sg.rstd, c: sc.rstd }, `${what} rstd`, 1e-4, 1e-6);
-      const want = direct(await x.c.dataF64(), shape, 1e-5);
-      assertClose(await sc.y.dataF64(), want.y, `${what} oracle vs definition`, 1e-12, 1e-12);
-      assertClose(await sc.rstd.dataF64(), want.rstd, `${what} oracle rstd vs definition`, 1e-12, 1e-12);
-      const dy = pair(shape, valuesFor(shape, seed + 1));
-      const dx = {
-        g: T.instanceNormBackward(dy.g, x.g, sg.mean, sg.rstd),
-        c: T.instanceNormBackward(dy.c, x.c, sc.mean, sc.rstd),
-      };
-      // dx = rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) cancels when a group saturates (x̂ ≈ ±1, e.g. two
-      // positions): f32 rounding then scales with rstd·|dy| (|dy| ≤ 4), not with dx.
-      const scale = 4 * Math.max(...want.rstd);
-      await assertPairClose(dx, `${what} dx`, 2e-4, 5e-5 + 4e-6 * scale);
-      if (x.c.size <= 60) {
-        const xc = T.clone(x.c);
-        const numeric = await numericGrad(xc, () => weighted(T.instanceNorm(xc), dy.c));
-        // The oracle's dx from exact (float64) statistics.
-        const exact = (v: number[]) => {
-          const t = T.empty([shape[0]!, shape[shape.length - 1]!], 'f32', 'cpu');
-          t.storage.data!.set(v);
-          return t;
+test(
+  'instanceNorm forward and backward match the oracle, and the oracle the definition (1-D, 2-D, L = 1, ' + 'views)',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeArb, fc.nat(), fc.boolean(), async (shape, seed, transposed) => {
+        // A view that is not contiguous: batch and the first spatial axis swapped.
+        const base = pair(
+          transposed ? [shape[1]!, shape[0]!, ...shape.slice(2)] : shape,
+          valuesFor(shape, seed, -3, 5),
+        );
+        const x: Pair = transposed ? both((t) => T.transpose(t, 0, 1), base) : base;
+        const sg = withStats(x.g);
+        const sc = withStats(x.c);
+        const what = `instanceNorm([${shape}], view ${transposed})`;
+        await assertPairClose({ g: sg.y, c: sc.y }, what, 1e-4, 2e-5);
+        await assertPairClose({ g: sg.mean, c: sc.mean }, `${what} mean`, 1e-5, 1e-6);
+        await assertPairClose({ g: sg.rstd, c: sc.rstd }, `${what} rstd`, 1e-4, 1e-6);
+        const want = direct(await x.c.dataF64(), shape, 1e-5);
+        assertClose(await sc.y.dataF64(), want.y, `${what} oracle vs definition`, 1e-12, 1e-12);
+        assertClose(await sc.rstd.dataF64(), want.rstd, `${what} oracle rstd vs definition`, 1e-12, 1e-12);
+        const dy = pair(shape, valuesFor(shape, seed + 1));
+        const dx = {
+          g: T.instanceNormBackward(dy.g, x.g, sg.mean, sg.rstd),
+          c: T.instanceNormBackward(dy.c, x.c, sc.mean, sc.rstd),
         };
-        const [m, r] = [exact(want.mean), exact(want.rstd)];
-        const ref = T.instanceNormBackward(dy.c, xc, m, r);
-        assertClose(await ref.dataF64(), numeric, `${what} dx vs central differences`, 1e-5, 1e-7);
-        [xc, m, r, ref].forEach((t) => t.dispose());
-      }
-      [sg.mean, sg.rstd, sc.mean, sc.rstd].forEach((t) => t.dispose());
-      disposePairs(x, dy, dx, { g: sg.y, c: sc.y });
-      if (base !== x) disposePairs(base);
-    }),
-    { numRuns: 30 },
-  );
-});
+        // dx = rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) cancels when a group saturates (x̂ ≈ ±1, e.g. two
+        // positions): f32 rounding then scales with rstd·|dy| (|dy| ≤ 4), not with dx.
+        const scale = 4 * Math.max(...want.rstd);
+        await assertPairClose(dx, `${what} dx`, 2e-4, 5e-5 + 4e-6 * scale);
+        if (x.c.size <= 60) {
+          const xc = T.clone(x.c);
+          const numeric = await numericGrad(xc, () => weighted(T.instanceNorm(xc), dy.c));
+          // The oracle's dx from exact (float64) statistics.
+          const exact = (v: number[]) => {
+            const t = T.empty([shape[0]!, shape[shape.length - 1]!], 'f32', 'cpu');
+            t.storage.data!.set(v);
+            return t;
+          };
+          const [m, r] = [exact(want.mean), exact(want.rstd)];
+          const ref = T.instanceNormBackward(dy.c, xc, m, r);
+          assertClose(await ref.dataF64(), numeric, `${what} dx vs central differences`, 1e-5, 1e-7);
+          [xc, m, r, ref].forEach((t) => t.dispose());
+        }
+        [sg.mean, sg.rstd, sc.mean, sc.rstd].forEach((t) => t.dispose());
+        disposePairs(x, dy, dx, { g: sg.y, c: sc.y });
+        if (base !== x) disposePairs(base);
+      }),
+      { numRuns: 30 },
+    );
+  },
+);
 
 test('instanceNorm: a NaN poisons only its own (batch, channel); a constant channel gives 0', async () => {
   for (const device of ['gpu', 'cpu'] as const) {

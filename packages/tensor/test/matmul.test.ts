@@ -13,7 +13,10 @@ import { type Pair, assertClose, assertPairClose, both, disposePairs, pair, valu
 
 const ACTS: MatmulActivation[] = ['none', 'relu', 'gelu', 'geluTanh'];
 
-/** A pair holding `shape`, optionally stored transposed (last two dims) and viewed back: a strided, non-contiguous operand. */
+/**
+ * A pair holding `shape`, optionally stored transposed (last two dims) and viewed back: a strided, non-contiguous
+ * operand.
+ */
 function operand(shape: number[], seed: number, transposed: boolean): { base: Pair; view: Pair } {
   if (!transposed || shape.length < 2) {
     const base = pair(shape, valuesFor(shape, seed, -2, 2));
@@ -44,49 +47,52 @@ const batchArb = fc.constantFrom<[number[], number[]]>(
   ],
 );
 
-test('matmul matches the oracle on random shapes, broadcast batches, transposed views, bias and activations', async () => {
-  await fc.assert(
-    fc.asyncProperty(
-      fc.record({
-        m: dimArb,
-        n: dimArb,
-        k: dimArb,
-        batch: batchArb,
-        transA: fc.boolean(),
-        transB: fc.boolean(),
-        vec: fc.constantFrom('none', 'none', 'a', 'b', 'both'),
-        bias: fc.constantFrom('none', 'row', 'full', 'col'),
-        activation: fc.constantFrom(...ACTS),
-        seed: fc.nat(1000),
-      }),
-      async (r) => {
-        const aShape = r.vec === 'a' || r.vec === 'both' ? [r.k] : [...r.batch[0], r.m, r.k];
-        const bShape = r.vec === 'b' || r.vec === 'both' ? [r.k] : [...r.batch[1], r.k, r.n];
-        const A = operand(aShape, r.seed, r.transA);
-        const B = operand(bShape, r.seed + 1, r.transB);
-        const probe = matmul(A.view.c, B.view.c);
-        const resultShape = [...probe.shape];
-        probe.dispose();
-        const biasShape =
-          r.bias === 'row' && !(r.vec === 'b' || r.vec === 'both')
-            ? [r.n]
-            : r.bias === 'full'
-              ? resultShape
-              : r.bias === 'col' && resultShape.length >= 1
-                ? [...resultShape.slice(0, -1), 1]
-                : null;
-        const bias = biasShape ? pair(biasShape, valuesFor(biasShape, r.seed + 2, -1, 1)) : null;
-        const y = bias
-          ? both((a, b, c) => matmul(a, b, { bias: c, activation: r.activation }), A.view, B.view, bias)
-          : both((a, b) => matmul(a, b, { activation: r.activation }), A.view, B.view);
-        assert.equal(y.g.shape, resultShape);
-        await assertMatmulClose(y, `${JSON.stringify(r)} -> [${resultShape}]`, r.k);
-        disposePairs(A.base, A.view, B.base, B.view, y, ...(bias ? [bias] : []));
-      },
-    ),
-    { numRuns: 40 },
-  );
-});
+test(
+  'matmul matches the oracle on random shapes, broadcast batches, transposed views, bias and ' + 'activations',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          m: dimArb,
+          n: dimArb,
+          k: dimArb,
+          batch: batchArb,
+          transA: fc.boolean(),
+          transB: fc.boolean(),
+          vec: fc.constantFrom('none', 'none', 'a', 'b', 'both'),
+          bias: fc.constantFrom('none', 'row', 'full', 'col'),
+          activation: fc.constantFrom(...ACTS),
+          seed: fc.nat(1000),
+        }),
+        async (r) => {
+          const aShape = r.vec === 'a' || r.vec === 'both' ? [r.k] : [...r.batch[0], r.m, r.k];
+          const bShape = r.vec === 'b' || r.vec === 'both' ? [r.k] : [...r.batch[1], r.k, r.n];
+          const A = operand(aShape, r.seed, r.transA);
+          const B = operand(bShape, r.seed + 1, r.transB);
+          const probe = matmul(A.view.c, B.view.c);
+          const resultShape = [...probe.shape];
+          probe.dispose();
+          const biasShape =
+            r.bias === 'row' && !(r.vec === 'b' || r.vec === 'both')
+              ? [r.n]
+              : r.bias === 'full'
+                ? resultShape
+                : r.bias === 'col' && resultShape.length >= 1
+                  ? [...resultShape.slice(0, -1), 1]
+                  : null;
+          const bias = biasShape ? pair(biasShape, valuesFor(biasShape, r.seed + 2, -1, 1)) : null;
+          const y = bias
+            ? both((a, b, c) => matmul(a, b, { bias: c, activation: r.activation }), A.view, B.view, bias)
+            : both((a, b) => matmul(a, b, { activation: r.activation }), A.view, B.view);
+          assert.equal(y.g.shape, resultShape);
+          await assertMatmulClose(y, `${JSON.stringify(r)} -> [${resultShape}]`, r.k);
+          disposePairs(A.base, A.view, B.base, B.view, y, ...(bias ? [bias] : []));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  },
+);
 
 test('PyTorch shape rules: vectors promoted and squeezed, batch dims broadcast', () => {
   const shapeOf = (a: number[], b: number[]) => {
@@ -215,45 +221,49 @@ test('shape, dtype and device errors name the op and both shapes', () => {
   assert.throws(() => linear(z([2, 5]), z([20])), /linear: weight must be 2-D/);
 });
 
-test('records matmul for autograd with its inputs and attrs; saves the pre-activation only when autograd takes the op', async () => {
-  const a = T.tensor(valuesFor([4, 6], 1), { shape: [4, 6] });
-  const b = T.tensor(valuesFor([6, 5], 2), { shape: [6, 5] });
-  const bias = T.tensor(valuesFor([5], 3), { shape: [5] });
-  const expectedPre = T.add(matmul(a, b), bias);
-  const prev = T.hooks.record;
-  let seen: { op: string; inputs: readonly T.Tensor[]; attrs: Record<string, unknown> } | null = null;
-  // Without requiresGrad nothing is recorded and nothing extra stays alive.
-  T.hooks.record = (op, inputs, _out, attrs) => (seen = { op, inputs, attrs });
-  const before = T.liveTensorCount();
-  const plain = matmul(a, b, { bias, activation: 'gelu' });
-  assert.is(seen, null);
-  plain.dispose();
-  assert.is(T.liveTensorCount(), before);
-  // With a hook that takes the op (sets gradNode), the pre-activation is saved.
-  a.requiresGrad = true;
-  T.hooks.record = (op, inputs, out, attrs) => {
-    seen = { op, inputs, attrs };
-    out.gradNode = {};
-  };
-  const y = matmul(a, b, { bias, activation: 'gelu' });
-  const rec = seen as unknown as { op: string; inputs: readonly T.Tensor[]; attrs: MatmulAttrs };
-  assert.is(rec.op, 'matmul');
-  assert.equal(rec.inputs, [a, b, bias]);
-  assert.is(rec.attrs.activation, 'gelu');
-  assert.is(rec.attrs.hasBias, true);
-  const pre = rec.attrs.saved!.preActivation;
-  assertClose(await pre.dataF64(), await expectedPre.dataF64(), 'saved pre-activation', 1e-5, 1e-5);
-  // A hook that declines leaves nothing behind: the pre-activation it was offered is disposed.
-  T.hooks.record = (op, inputs, _out, attrs) => (seen = { op, inputs, attrs });
-  const n0 = T.liveTensorCount();
-  const z = matmul(a, b, { activation: 'relu' });
-  assert.ok((seen as unknown as { attrs: MatmulAttrs }).attrs.saved!.preActivation.isDisposed);
-  z.dispose();
-  assert.is(T.liveTensorCount(), n0);
-  T.hooks.record = prev;
-  a.requiresGrad = false;
-  for (const t of [a, b, bias, y, pre, expectedPre]) t.dispose();
-});
+test(
+  'records matmul for autograd with its inputs and attrs; saves the pre-activation only when autograd takes the ' +
+    'op',
+  async () => {
+    const a = T.tensor(valuesFor([4, 6], 1), { shape: [4, 6] });
+    const b = T.tensor(valuesFor([6, 5], 2), { shape: [6, 5] });
+    const bias = T.tensor(valuesFor([5], 3), { shape: [5] });
+    const expectedPre = T.add(matmul(a, b), bias);
+    const prev = T.hooks.record;
+    let seen: { op: string; inputs: readonly T.Tensor[]; attrs: Record<string, unknown> } | null = null;
+    // Without requiresGrad nothing is recorded and nothing extra stays alive.
+    T.hooks.record = (op, inputs, _out, attrs) => (seen = { op, inputs, attrs });
+    const before = T.liveTensorCount();
+    const plain = matmul(a, b, { bias, activation: 'gelu' });
+    assert.is(seen, null);
+    plain.dispose();
+    assert.is(T.liveTensorCount(), before);
+    // With a hook that takes the op (sets gradNode), the pre-activation is saved.
+    a.requiresGrad = true;
+    T.hooks.record = (op, inputs, out, attrs) => {
+      seen = { op, inputs, attrs };
+      out.gradNode = {};
+    };
+    const y = matmul(a, b, { bias, activation: 'gelu' });
+    const rec = seen as unknown as { op: string; inputs: readonly T.Tensor[]; attrs: MatmulAttrs };
+    assert.is(rec.op, 'matmul');
+    assert.equal(rec.inputs, [a, b, bias]);
+    assert.is(rec.attrs.activation, 'gelu');
+    assert.is(rec.attrs.hasBias, true);
+    const pre = rec.attrs.saved!.preActivation;
+    assertClose(await pre.dataF64(), await expectedPre.dataF64(), 'saved pre-activation', 1e-5, 1e-5);
+    // A hook that declines leaves nothing behind: the pre-activation it was offered is disposed.
+    T.hooks.record = (op, inputs, _out, attrs) => (seen = { op, inputs, attrs });
+    const n0 = T.liveTensorCount();
+    const z = matmul(a, b, { activation: 'relu' });
+    assert.ok((seen as unknown as { attrs: MatmulAttrs }).attrs.saved!.preActivation.isDisposed);
+    z.dispose();
+    assert.is(T.liveTensorCount(), n0);
+    T.hooks.record = prev;
+    a.requiresGrad = false;
+    for (const t of [a, b, bias, y, pre, expectedPre]) t.dispose();
+  },
+);
 
 test('matmulBackward matches central differences of sum(matmul(a, b, {bias, act}) · r)', () => {
   const cases: { a: number[]; b: number[]; bias: number[] | null; act: MatmulActivation }[] = [

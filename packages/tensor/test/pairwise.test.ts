@@ -25,41 +25,44 @@ test('outerConcat: out[b, i, j] = [x[b, i] ; x[b, j]]', async () => {
   [x, p].forEach((t) => t.dispose());
 });
 
-test('pairwiseLinear equals Linear(outerConcat(x)) and matches the oracle (L = 1, odd sizes, bias on/off)', async () => {
-  await fc.assert(
-    fc.asyncProperty(caseArb, async ({ B, L, d, h, hasBias, seed }) => {
-      const x = pair([B, L, d], valuesFor([B, L, d], seed));
-      const w = pair([h, 2 * d], valuesFor([h, 2 * d], seed + 1, -1, 1));
-      const b = hasBias ? pair([h], valuesFor([h], seed + 2)) : null;
-      const what = `pairwiseLinear(x [${B}, ${L}, ${d}], w [${h}, ${2 * d}], bias ${hasBias})`;
-      const fast = { g: T.pairwiseLinear(x.g, w.g, b?.g ?? null), c: T.pairwiseLinear(x.c, w.c, b?.c ?? null) };
-      assert.equal(fast.c.shape, [B, L, L, h]);
-      await assertPairClose(fast, what, 1e-5, 1e-5 * d);
-      const full = both(
-        (xx, ww, ...bb) => T.tidy(() => T.linear(T.outerConcat(xx), ww, bb[0] ?? null)),
-        x,
-        w,
-        ...(b ? [b] : []),
-      );
-      assertClose(
-        await fast.c.dataF64(),
-        await full.c.dataF64(),
-        `${what} vs the materialised map (oracle)`,
-        1e-12,
-        1e-12,
-      );
-      assertClose(
-        await fast.g.dataF64(),
-        await full.g.dataF64(),
-        `${what} vs the materialised map (GPU)`,
-        1e-5,
-        1e-5 * d,
-      );
-      disposePairs(x, w, fast, full, ...(b ? [b] : []));
-    }),
-    { numRuns: 25 },
-  );
-});
+test(
+  'pairwiseLinear equals Linear(outerConcat(x)) and matches the oracle (L = 1, odd sizes, bias ' + 'on/off)',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(caseArb, async ({ B, L, d, h, hasBias, seed }) => {
+        const x = pair([B, L, d], valuesFor([B, L, d], seed));
+        const w = pair([h, 2 * d], valuesFor([h, 2 * d], seed + 1, -1, 1));
+        const b = hasBias ? pair([h], valuesFor([h], seed + 2)) : null;
+        const what = `pairwiseLinear(x [${B}, ${L}, ${d}], w [${h}, ${2 * d}], bias ${hasBias})`;
+        const fast = { g: T.pairwiseLinear(x.g, w.g, b?.g ?? null), c: T.pairwiseLinear(x.c, w.c, b?.c ?? null) };
+        assert.equal(fast.c.shape, [B, L, L, h]);
+        await assertPairClose(fast, what, 1e-5, 1e-5 * d);
+        const full = both(
+          (xx, ww, ...bb) => T.tidy(() => T.linear(T.outerConcat(xx), ww, bb[0] ?? null)),
+          x,
+          w,
+          ...(b ? [b] : []),
+        );
+        assertClose(
+          await fast.c.dataF64(),
+          await full.c.dataF64(),
+          `${what} vs the materialised map (oracle)`,
+          1e-12,
+          1e-12,
+        );
+        assertClose(
+          await fast.g.dataF64(),
+          await full.g.dataF64(),
+          `${what} vs the materialised map (GPU)`,
+          1e-5,
+          1e-5 * d,
+        );
+        disposePairs(x, w, fast, full, ...(b ? [b] : []));
+      }),
+      { numRuns: 25 },
+    );
+  },
+);
 
 test('pairwiseLinear and outerConcat: bad shapes get errors that name the op and the shapes', () => {
   assert.throws(

@@ -56,34 +56,37 @@ test('buffers are recycled through the pool', async () => {
   assert.is(T.sizeClass(3 * 2 ** 20 + 1), 3.5 * 2 ** 20);
 });
 
-test('a repeated step gets the same buffers, so the same bind groups, whatever order its tensors were freed in', async () => {
-  await collectGarbage();
-  const x = T.randn([32, 16]);
-  const w = T.randn([16, 16]);
-  let seed = 5;
-  const step = () => {
-    const a = T.matmul(x, w);
-    const ts = [a];
-    for (let i = 0; i < 5; i++) ts.push(T.add(ts[i]!, a));
-    // Free in a shuffled order (autograd and scopes release in orders that vary like this).
-    for (let i = ts.length - 1; i > 0; i--) {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      const j = seed % (i + 1);
-      [ts[i], ts[j]] = [ts[j]!, ts[i]!];
-    }
-    for (const t of ts) t.dispose();
-  };
-  step();
-  await rt.sync();
-  const before = rt.stats().bindGroupsCreated;
-  for (let i = 0; i < 6; i++) {
+test(
+  'a repeated step gets the same buffers, so the same bind groups, whatever order its tensors were freed ' + 'in',
+  async () => {
+    await collectGarbage();
+    const x = T.randn([32, 16]);
+    const w = T.randn([16, 16]);
+    let seed = 5;
+    const step = () => {
+      const a = T.matmul(x, w);
+      const ts = [a];
+      for (let i = 0; i < 5; i++) ts.push(T.add(ts[i]!, a));
+      // Free in a shuffled order (autograd and scopes release in orders that vary like this).
+      for (let i = ts.length - 1; i > 0; i--) {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        const j = seed % (i + 1);
+        [ts[i], ts[j]] = [ts[j]!, ts[i]!];
+      }
+      for (const t of ts) t.dispose();
+    };
     step();
     await rt.sync();
-  }
-  assert.is(rt.stats().bindGroupsCreated, before, 'no new bind groups once the step has run');
-  x.dispose();
-  w.dispose();
-});
+    const before = rt.stats().bindGroupsCreated;
+    for (let i = 0; i < 6; i++) {
+      step();
+      await rt.sync();
+    }
+    assert.is(rt.stats().bindGroupsCreated, before, 'no new bind groups once the step has run');
+    x.dispose();
+    w.dispose();
+  },
+);
 
 test('leak check: thousands of ops in scopes return live buffers to baseline', async () => {
   await rt.sync();

@@ -118,46 +118,49 @@ test('indexAdd along any dim matches the oracle and a direct loop', async () => 
   );
 });
 
-test('dropout: same mask on GPU and CPU for the same seed, inverted scaling, rate ≈ p, backward reuses the mask', async () => {
-  const shape = [64, 33];
-  const x = pair(shape, valuesFor(shape, 1, 0.5, 1.5));
-  const p = 0.3;
-  const y = { g: dropout(x.g, p, true, { seed: 7 }), c: dropout(x.c, p, true, { seed: 7 }) };
-  await assertPairClose(y, 'dropout', 1e-6, 0);
-  const yv = await y.g.dataF64();
-  const xv = await x.g.dataF64();
-  let zeros = 0;
-  yv.forEach((v, i) => {
-    if (v === 0) zeros++;
-    else assert.ok(Math.abs(v - xv[i]! / (1 - p)) < 1e-5);
-  });
-  assert.ok(Math.abs(zeros / yv.length - p) < 0.05, `drop rate ${zeros / yv.length}`);
-  // the recorded mask serves the backward
-  const prev = T.hooks.record;
-  let saved: Record<string, T.Tensor> = {};
-  T.hooks.record = (_op, _in, out, attrs) => {
-    saved = attrs.saved as Record<string, T.Tensor>;
-    out.gradNode = {};
-  };
-  x.g.requiresGrad = true;
-  const y2 = dropout(x.g, p, true, { seed: 7 });
-  T.hooks.record = prev;
-  x.g.requiresGrad = false;
-  const dy = T.onesLike(x.g);
-  const dx = dropoutBackward(dy, saved.mask!);
-  assertClose(
-    await dx.dataF64(),
-    Array.from(yv, (v, i) => v / xv[i]!),
-    'dx = mask',
-    1e-5,
-    1e-6,
-  );
-  // eval mode and p = 0: identity
-  const e = dropout(x.g, p, false);
-  assert.equal(Array.from(await e.dataF64()), Array.from(xv));
-  [y2, dy, dx, e, saved.mask!].forEach((t) => t.dispose());
-  disposePairs(x, y);
-});
+test(
+  'dropout: same mask on GPU and CPU for the same seed, inverted scaling, rate ≈ p, backward reuses the ' + 'mask',
+  async () => {
+    const shape = [64, 33];
+    const x = pair(shape, valuesFor(shape, 1, 0.5, 1.5));
+    const p = 0.3;
+    const y = { g: dropout(x.g, p, true, { seed: 7 }), c: dropout(x.c, p, true, { seed: 7 }) };
+    await assertPairClose(y, 'dropout', 1e-6, 0);
+    const yv = await y.g.dataF64();
+    const xv = await x.g.dataF64();
+    let zeros = 0;
+    yv.forEach((v, i) => {
+      if (v === 0) zeros++;
+      else assert.ok(Math.abs(v - xv[i]! / (1 - p)) < 1e-5);
+    });
+    assert.ok(Math.abs(zeros / yv.length - p) < 0.05, `drop rate ${zeros / yv.length}`);
+    // the recorded mask serves the backward
+    const prev = T.hooks.record;
+    let saved: Record<string, T.Tensor> = {};
+    T.hooks.record = (_op, _in, out, attrs) => {
+      saved = attrs.saved as Record<string, T.Tensor>;
+      out.gradNode = {};
+    };
+    x.g.requiresGrad = true;
+    const y2 = dropout(x.g, p, true, { seed: 7 });
+    T.hooks.record = prev;
+    x.g.requiresGrad = false;
+    const dy = T.onesLike(x.g);
+    const dx = dropoutBackward(dy, saved.mask!);
+    assertClose(
+      await dx.dataF64(),
+      Array.from(yv, (v, i) => v / xv[i]!),
+      'dx = mask',
+      1e-5,
+      1e-6,
+    );
+    // eval mode and p = 0: identity
+    const e = dropout(x.g, p, false);
+    assert.equal(Array.from(await e.dataF64()), Array.from(xv));
+    [y2, dy, dx, e, saved.mask!].forEach((t) => t.dispose());
+    disposePairs(x, y);
+  },
+);
 
 test('swiglu (RiNALMo form, learnable β) forward/backward match the oracle and central differences', async () => {
   await fc.assert(

@@ -1,4 +1,7 @@
-/** softmax, log-softmax and the fused cross-entropy (nn.ts): GPU vs the float64 CPU oracle, and the oracle's backward vs central differences. */
+/**
+ * softmax, log-softmax and the fused cross-entropy (nn.ts): GPU vs the float64 CPU oracle, and the oracle's backward vs
+ * central differences.
+ */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';

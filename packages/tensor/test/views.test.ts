@@ -117,43 +117,46 @@ test('concat, stack and split', async () => {
   assert.equal(Array.from(await pieces[2]!.data()), [8, 9]);
 });
 
-test('gather and indexSelect match the oracle; out-of-range indices raise an error, never read another row', async () => {
-  await fc.assert(
-    fc.asyncProperty(
-      shapeArb({ maxRank: 3 }).filter((s) => s.length > 0),
-      fc.nat(),
-      fc.nat(2),
-      async (shape, seed, dimPick) => {
-        const dim = dimPick % shape.length;
-        const x = pair(shape, valuesFor(shape, seed));
-        const idxShape = shape.map((s, d) => (d === dim ? 1 + (seed % 4) : Math.max(1, s - (seed % 2))));
-        const idx = pair(idxShape, valuesFor(idxShape, seed + 3, 0, shape[dim]! - 1, true), 'i32');
-        const g = both((a, i) => T.gather(a, dim, i), x, idx);
-        await assertPairClose(g, `gather dim ${dim}`);
-        const list = pair([5], valuesFor([5], seed + 9, 0, shape[dim]! - 1, true), 'i32');
-        const s = both((a, i) => T.indexSelect(a, dim, i), x, list);
-        await assertPairClose(s, `indexSelect dim ${dim}`);
-        disposePairs(x, idx, g, list, s);
-      },
-    ),
-    { numRuns: 30 },
-  );
-  const table = T.tensor([
-    [1, 2],
-    [3, 4],
-  ]);
-  const bad = T.tensor(new Int32Array([1, 5, -1]));
-  const picked = T.indexSelect(table, 0, bad);
-  await picked.data().then(
-    () => assert.unreachable('no error'),
-    (err: Error) => assert.match(err.message, /indexSelect: index 5 is out of range: valid indices are 0…1/),
-  );
-  for (const t of [table, bad, picked]) t.dispose();
-  assert.throws(
-    () => T.indexSelect(T.tensor([[1, 2]], { device: 'cpu' }), 0, T.tensor(new Int32Array([2]), { device: 'cpu' })),
-    /indexSelect: index 2 is out of range/,
-  );
-});
+test(
+  'gather and indexSelect match the oracle; out-of-range indices raise an error, never read another ' + 'row',
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        shapeArb({ maxRank: 3 }).filter((s) => s.length > 0),
+        fc.nat(),
+        fc.nat(2),
+        async (shape, seed, dimPick) => {
+          const dim = dimPick % shape.length;
+          const x = pair(shape, valuesFor(shape, seed));
+          const idxShape = shape.map((s, d) => (d === dim ? 1 + (seed % 4) : Math.max(1, s - (seed % 2))));
+          const idx = pair(idxShape, valuesFor(idxShape, seed + 3, 0, shape[dim]! - 1, true), 'i32');
+          const g = both((a, i) => T.gather(a, dim, i), x, idx);
+          await assertPairClose(g, `gather dim ${dim}`);
+          const list = pair([5], valuesFor([5], seed + 9, 0, shape[dim]! - 1, true), 'i32');
+          const s = both((a, i) => T.indexSelect(a, dim, i), x, list);
+          await assertPairClose(s, `indexSelect dim ${dim}`);
+          disposePairs(x, idx, g, list, s);
+        },
+      ),
+      { numRuns: 30 },
+    );
+    const table = T.tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    const bad = T.tensor(new Int32Array([1, 5, -1]));
+    const picked = T.indexSelect(table, 0, bad);
+    await picked.data().then(
+      () => assert.unreachable('no error'),
+      (err: Error) => assert.match(err.message, /indexSelect: index 5 is out of range: valid indices are 0…1/),
+    );
+    for (const t of [table, bad, picked]) t.dispose();
+    assert.throws(
+      () => T.indexSelect(T.tensor([[1, 2]], { device: 'cpu' }), 0, T.tensor(new Int32Array([2]), { device: 'cpu' })),
+      /indexSelect: index 2 is out of range/,
+    );
+  },
+);
 
 test('empty tensors flow through views and ops', async () => {
   const e = T.zeros([0, 3]);

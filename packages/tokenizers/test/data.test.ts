@@ -47,7 +47,10 @@ const NCRNA = `${DATA}ncrna_pretrain/ncrna_rfam14_ncypred.fasta`;
   } catch (error) {
     assert.match(
       (error as Error).message,
-      /^CSV line 1: no column named 'seq'; the header has: gene_name, median_exp, sequence \(.*ecoli_k12_cds_expression\.csv\)$/,
+      new RegExp(
+        "^CSV line 1: no column named 'seq'; the header has: gene_name, median_exp, sequence " +
+          '\\(.*ecoli_k12_cds_expression\\.csv\\)$',
+      ),
     );
   }
 });

@@ -128,7 +128,8 @@ test('dot-bracket files: headers, RNAfold energies, bpRNA .st, and located error
 
 test('CT: header title, several records, reciprocity and located errors', () => {
   const ct =
-    '5 ENERGY = -1.0 tiny\n1 G 0 2 5 1\n2 A 1 3 0 2\n3 A 2 4 0 3\n4 A 3 5 0 4\n5 C 4 0 1 5\n\n2\tb\n1\tA\t0\t2\t0\t1\n2\tU\t1\t0\t0\t2\n';
+    '5 ENERGY = -1.0 tiny\n1 G 0 2 5 1\n2 A 1 3 0 2\n3 A 2 4 0 3\n4 A 3 5 0 4\n5 C 4 0 1 ' +
+    '5\n\n2\tb\n1\tA\t0\t2\t0\t1\n2\tU\t1\t0\t0\t2\n';
   assert.equal(parseCt(ct).map(plain), [
     { id: 'ENERGY = -1.0 tiny', sequence: 'GAAAC', partners: [4, -1, -1, -1, 0] },
     { id: 'b', sequence: 'AU', partners: [-1, -1] },

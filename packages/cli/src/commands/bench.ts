@@ -62,7 +62,8 @@ export async function runBench(a: Parsed<typeof flags>): Promise<void> {
     times.sort((p, q) => p - q);
     const ms = times[Math.floor(times.length / 2)]!;
     process.stdout.write(
-      `  matmul ${n}×${n}×${n}: ${ms.toFixed(2)} ms median of ${a.reps}, ${((2 * n ** 3) / ms / 1e6).toFixed(2)} GFLOP/s\n`,
+      `  matmul ${n}×${n}×${n}: ${ms.toFixed(2)} ms median of ${a.reps}, ${((2 * n ** 3) / ms / 1e6).toFixed(2)} ` +
+        `GFLOP/s\n`,
     );
     x.dispose();
     y.dispose();

@@ -53,7 +53,9 @@ const flags = {
   config: {
     type: 'string',
     meta: 'NAME|FILE',
-    help: `rinalmo: ${RINALMO_SIZES.join('|')} or a JSON file ({"dim", "layers", "heads", …}); default: inferred from --weights`,
+    help:
+      `rinalmo: ${RINALMO_SIZES.join('|')} or a JSON file ({"dim", "layers", "heads", …}); default: inferred ` +
+      `from --weights`,
   },
   heads: {
     type: 'int',
@@ -77,7 +79,9 @@ const flags = {
   },
   'per-token': {
     type: 'bool',
-    help: 'also store per-token states: HELM "tokens.<i>" [length, d]; RiNALMo "representation" [N, Lmax, d] (pad rows zero)',
+    help:
+      'also store per-token states: HELM "tokens.<i>" [length, d]; RiNALMo "representation" [N, Lmax, d] (pad ' +
+      'rows zero)',
   },
   batch: { type: 'int', min: 1, max: 4096, default: 16, help: 'sequences per forward pass' },
 } as const;
@@ -85,9 +89,12 @@ const flags = {
 export const EMBED: CommandSpec<typeof flags> = {
   name: 'embed',
   summary:
-    'Writes hidden states as safetensors. HELM: "mean" [N, d] (over codons) and "cls" [N, d], names in the metadata. RiNALMo: "mean" [N, d] over each sequence\'s tokens (<cls> and <eos> included, pads not) from the final LayerNorm, the ids in order in the metadata ("ids", a JSON array).',
+    'Writes hidden states as safetensors. HELM: "mean" [N, d] (over codons) and "cls" [N, d], names in the ' +
+    'metadata. RiNALMo: "mean" [N, d] over each sequence\'s tokens (<cls> and <eos> included, pads not) from the ' +
+    'final LayerNorm, the ids in order in the metadata ("ids", a JSON array).',
   usage:
-    'rnagrad embed --model DIR|rinalmo [--weights FILE.safetensors] --input|--fasta FILE --output|--out FILE.safetensors [options]',
+    'rnagrad embed --model DIR|rinalmo [--weights FILE.safetensors] --input|--fasta FILE --output|--out ' +
+    'FILE.safetensors [options]',
   flags,
   notes: [
     'RiNALMo weights: the width, depth and SwiGLU width come from the file; heads cannot, so pass --heads',
@@ -95,7 +102,8 @@ export const EMBED: CommandSpec<typeof flags> = {
   ],
   examples: [
     'rnagrad embed --model runs/helm --input genes.fasta --layer -1 --per-token --output genes.safetensors',
-    'rnagrad embed --model rinalmo --weights rinalmo_micro.safetensors --fasta rna.fasta --out rna.safetensors --per-token',
+    'rnagrad embed --model rinalmo --weights rinalmo_micro.safetensors --fasta rna.fasta --out rna.safetensors ' +
+      '--per-token',
   ],
 };
 
@@ -195,7 +203,8 @@ async function rinalmoFromWeights(a: Args): Promise<RinalmoModel> {
   const config = { ...base, mlmHead: inferred.mlmHead, ...(a.heads !== undefined ? { heads: a.heads } : {}) };
   if (config.dim % config.heads !== 0 || (config.dim / config.heads) % 2 !== 0) {
     throw new UsageError(
-      `${config.heads} heads do not fit width ${config.dim} (the head width must be whole and even for RoPE); pass --heads`,
+      `${config.heads} heads do not fit width ${config.dim} (the head width must be whole and even for RoPE); pass ` +
+        `--heads`,
     );
   }
   let model: RinalmoModel;
@@ -245,7 +254,8 @@ async function writeRinalmo(
     const longest = Math.max(...tokens.map((t) => t.length));
     if (longest > 1024)
       process.stderr.write(
-        `warning: the longest input has ${longest} tokens; RiNALMo was pre-trained on at most 1,024 (1,022 nucleotides)\n`,
+        `warning: the longest input has ${longest} tokens; RiNALMo was pre-trained on at most 1,024 (1,022 ` +
+          `nucleotides)\n`,
       );
     const c = model.cfg;
     process.stderr.write(
@@ -273,7 +283,9 @@ async function writeRinalmo(
     };
     await writeSafetensorsFile(output, entries, { metadata });
     process.stderr.write(
-      `wrote ${output}: mean [${N}, ${e.dim}]${e.representation ? `, representation [${N}, ${e.maxLength}, ${e.dim}]` : ''}\n`,
+      `wrote ${output}: mean [${N}, ${e.dim}]${
+        e.representation ? `, representation [${N}, ${e.maxLength}, ${e.dim}]` : ''
+      }\n`,
     );
   } finally {
     model.dispose();
@@ -302,7 +314,8 @@ async function embedHelm(
   ids.forEach((s, i) => {
     if (s.length > model.cfg.maxPositions)
       throw new UsageError(
-        `${input}: ${records[i]!.name} has ${s.length - 2} codons; the model takes at most ${model.cfg.maxPositions - 2}`,
+        `${input}: ${records[i]!.name} has ${s.length - 2} codons; the model takes at ` +
+          `most ${model.cfg.maxPositions - 2}`,
       );
   });
   warnUntrainedPositions(ids, config);

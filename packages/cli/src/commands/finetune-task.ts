@@ -58,7 +58,9 @@ const flags = {
   data: {
     type: 'string',
     meta: 'PATH',
-    help: 'ss: archiveII.csv or a folder of .ct files; ncrna: nrc_13class.csv (both default to ../shared/data); regression: a CSV (required)',
+    help:
+      'ss: archiveII.csv or a folder of .ct files; ncrna: nrc_13class.csv (both default to ../shared/data); ' +
+      'regression: a CSV (required)',
   },
   'test-family': {
     type: 'string',
@@ -149,12 +151,14 @@ const flags = {
 export const FINETUNE_TASK: CommandSpec<typeof flags> = {
   name: 'finetune',
   summary:
-    "Fine-tunes a RiNALMo encoder with one of RiNALMo's downstream heads (--task ss, ncrna or regression) and scores the test split.",
+    "Fine-tunes a RiNALMo encoder with one of RiNALMo's downstream heads (--task ss, ncrna or regression) and " +
+    'scores the test split.',
   usage: 'rnagrad finetune --task ss|ncrna|regression [--from DIR] [options]',
   flags,
   notes: [
     'ss: ArchiveII, leave one family out (train on the others, 5% of them held out to tune the pair threshold);',
-    'reports mean F1 over test sequences with ±1 shifts (as RiNALMo) and exact. ncrna: accuracy, macro and weighted F1.',
+    'reports mean F1 over test sequences with ±1 shifts (as RiNALMo) and exact. ncrna: accuracy, macro and weighted ' +
+      'F1.',
     'regression: targets standardised on train only; reports R², Spearman, Pearson, MSE.',
     'Without --task, rnagrad finetune continues a HELM model (see rnagrad finetune --help).',
   ],
@@ -232,7 +236,9 @@ async function taskFor(a: Args, model: RinalmoDownstream, say: (l: string) => vo
     const split = leaveOneFamilyOut(records, a['test-family'], { seed });
     split.test = sample(split.test, a['test-limit'], seed);
     say(
-      `data: ArchiveII ≤ ${a['max-nt']} nt, test family ${split.testFamily}: ${split.train.length} train / ${split.validation.length} validation / ${split.test.length} test structures${split.droppedDuplicates ? ` (${split.droppedDuplicates} training copies of test sequences dropped)` : ''}`,
+      `data: ArchiveII ≤ ${a['max-nt']} nt, test family ${split.testFamily}: ${split.train.length} train ` +
+        `/ ${split.validation.length} validation / ${split.test.length} test structures` +
+        `${split.droppedDuplicates ? ` (${split.droppedDuplicates} training copies of test sequences dropped)` : ''}`,
     );
     return secondaryStructureTask(model, split, {
       seed,
@@ -244,7 +250,10 @@ async function taskFor(a: Args, model: RinalmoDownstream, say: (l: string) => vo
     const dataset = await data(loadNrc(a.data, { dropTestDuplicates: a.dedup ?? false, seed }));
     dataset.test = sample(dataset.test, a['test-limit'], seed);
     say(
-      `data: nRC, 13 classes: ${dataset.train.length} train / ${dataset.validation.length} validation / ${dataset.test.length} test${a.dedup ? ` (${dataset.droppedDuplicates} test copies of train sequences dropped)` : ''}`,
+      `data: nRC, 13 classes: ${dataset.train.length} train / ${dataset.validation.length} validation ` +
+        `/ ${dataset.test.length} test${
+          a.dedup ? ` (${dataset.droppedDuplicates} test copies of train sequences dropped)` : ''
+        }`,
     );
     return classificationTask(model, dataset, sequenceOptions) as FinetuneTask<unknown>;
   }
@@ -256,7 +265,9 @@ async function taskFor(a: Args, model: RinalmoDownstream, say: (l: string) => vo
   dataset.test = sample(dataset.test, a['test-limit'], seed);
   const task = regressionTask(model, dataset, sequenceOptions);
   say(
-    `data: ${a.data}: ${dataset.train.length} train / ${dataset.validation.length} validation / ${dataset.test.length} test; targets scaled by mean ${task.scaler.mean.toPrecision(4)}, std ${task.scaler.std.toPrecision(4)} (train)`,
+    `data: ${a.data}: ${dataset.train.length} train / ${dataset.validation.length} validation ` +
+      `/ ${dataset.test.length} test; targets scaled by mean ${task.scaler.mean.toPrecision(4)}, ` +
+      `std ${task.scaler.std.toPrecision(4)} (train)`,
   );
   return task as FinetuneTask<unknown>;
 }
@@ -296,7 +307,8 @@ export async function runFinetuneTask(a: Args): Promise<void> {
     ...finetuneFreezing(model, mode, a['unfreeze-every']),
   };
   say(
-    `model: ${origin} (${model.encoder.cfg.layers} blocks, d ${model.encoder.cfg.dim}) + ${task} head; ${model.parameterCount().toLocaleString('en-US')} parameters; mode ${mode}`,
+    `model: ${origin} (${model.encoder.cfg.layers} blocks, d ${model.encoder.cfg.dim}) + ${task} ` +
+      `head; ${model.parameterCount().toLocaleString('en-US')} parameters; mode ${mode}`,
   );
 
   const metricsPath = join(a.out, 'metrics.jsonl');
@@ -321,7 +333,8 @@ export async function runFinetuneTask(a: Args): Promise<void> {
       jsonLine({ type: 'step', ...e });
       if (e.step === 1 || e.step % 10 === 0 || e.step === options.steps)
         say(
-          `step ${e.step}/${options.steps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(1)}  ${(e.ms / 1000).toFixed(2)} s`,
+          `step ${e.step}/${options.steps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(1)}  ` +
+            `${(e.ms / 1000).toFixed(2)} s`,
         );
     },
     onEvaluation(e) {
@@ -340,7 +353,11 @@ export async function runFinetuneTask(a: Args): Promise<void> {
   say(`test: ${show(test)}`);
   await writeFileAtomic(
     join(a.out, 'results.json'),
-    `${JSON.stringify({ task, mode, encoder: origin, steps: result.step, stopped: result.stopped, test, trainSeconds, seconds, run }, null, 1)}\n`,
+    `${JSON.stringify(
+      { task, mode, encoder: origin, steps: result.step, stopped: result.stopped, test, trainSeconds, seconds, run },
+      null,
+      1,
+    )}\n`,
   );
   say(`wrote ${join(a.out, 'results.json')}, ${metricsPath}${checkpoint ? ` and ${checkpoint}` : ''}`);
   model.dispose();

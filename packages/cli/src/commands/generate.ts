@@ -27,7 +27,8 @@ const flags = {
 export const GENERATE: CommandSpec<typeof flags> = {
   name: 'generate',
   summary:
-    'Samples coding sequences from a causal (helm-clm) model; stops at <eos>; prints codons, nucleotides and the translated protein.',
+    'Samples coding sequences from a causal (helm-clm) model; stops at <eos>; prints codons, nucleotides and the ' +
+    'translated protein.',
   usage: 'rnagrad generate --model DIR [options]',
   flags,
   examples: ['rnagrad generate --model runs/clm --num 3 --prompt ATGAAA --temperature 0.8 --top-p 0.95 --seed 1'],
@@ -49,19 +50,36 @@ function render(seqs: GeneratedSequence[], format: string): string {
         .map((s, i) => `>gen${i + 1} codons=${s.ids.length} finished=${s.finished}\n${s.nucleotides}\n`)
         .join('');
     case 'tsv':
-      return `name\tcodons\tfinished\tends_with_stop\tnucleotides\tprotein\n${seqs.map((s, i) => `gen${i + 1}\t${s.ids.length}\t${s.finished}\t${s.endsWithStop}\t${s.nucleotides}\t${s.protein}\n`).join('')}`;
+      return (
+        `name\tcodons\tfinished\tends_with_stop\tnucleotides\tprotein\n` +
+        `${seqs
+          .map(
+            (s, i) =>
+              `gen${i + 1}\t${s.ids.length}\t${s.finished}\t${s.endsWithStop}\t${s.nucleotides}\t${s.protein}\n`,
+          )
+          .join('')}`
+      );
     case 'json':
       return seqs
         .map(
           (s, i) =>
-            `${JSON.stringify({ name: `gen${i + 1}`, codons: s.codons, nucleotides: s.nucleotides, protein: s.protein, finished: s.finished, endsWithStop: s.endsWithStop })}\n`,
+            `${JSON.stringify({
+              name: `gen${i + 1}`,
+              codons: s.codons,
+              nucleotides: s.nucleotides,
+              protein: s.protein,
+              finished: s.finished,
+              endsWithStop: s.endsWithStop,
+            })}\n`,
         )
         .join('');
     default:
       return seqs
         .map(
           (s, i) =>
-            `>gen${i + 1}  ${s.ids.length} codons, ended by ${s.finished === 'eos' ? '<eos>' : 'the length limit'}${s.endsWithStop ? ', ends with a stop codon' : ''}\ncodons:      ${s.codons.join(' ')}\nnucleotides: ${s.nucleotides}\nprotein:     ${s.protein}\n`,
+            `>gen${i + 1}  ${s.ids.length} codons, ended by ${s.finished === 'eos' ? '<eos>' : 'the length limit'}` +
+            `${s.endsWithStop ? ', ends with a stop codon' : ''}\n` +
+            `codons:      ${s.codons.join(' ')}\nnucleotides: ${s.nucleotides}\nprotein:     ${s.protein}\n`,
         )
         .join('\n');
   }

@@ -53,7 +53,9 @@ export async function runInfo(a: Parsed<typeof flags>): Promise<void> {
     'limits:',
     ...LIMITS.map(
       (n) =>
-        `  ${n.padEnd(36)}${limits[n]!.toLocaleString('en-US')}${/Size$/.test(n) && limits[n]! > 2 ** 20 ? ` (${mib(limits[n]!)})` : ''}`,
+        `  ${n.padEnd(36)}${limits[n]!.toLocaleString('en-US')}${
+          /Size$/.test(n) && limits[n]! > 2 ** 20 ? ` (${mib(limits[n]!)})` : ''
+        }`,
     ),
     'memory:',
     `  process RSS                         ${mib(memory.rss)}`,

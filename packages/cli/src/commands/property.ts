@@ -22,12 +22,16 @@ const flags = {
   task: {
     type: 'choice',
     choices: TASKS,
-    help: 'mrfp, tc (Tc-riboswitches), cov (CoV vaccine degradation), mlos (MLOS_with_split.csv) or ecoli (high/low expression) (required)',
+    help:
+      'mrfp, tc (Tc-riboswitches), cov (CoV vaccine degradation), mlos (MLOS_with_split.csv) or ecoli (high/low ' +
+      'expression) (required)',
   },
   data: {
     type: 'string',
     meta: 'PATH',
-    help: 'the data set CSV or its folder (../shared/data/codonbert_benchmarks, ../shared/data/ecoli_expression_mpepe) (required)',
+    help:
+      'the data set CSV or its folder (../shared/data/codonbert_benchmarks, ' +
+      '../shared/data/ecoli_expression_mpepe) (required)',
   },
   from: { type: 'string', meta: 'DIR', help: 'a HELM checkpoint or run folder (required unless --mode scratch)' },
   mode: {
@@ -68,12 +72,14 @@ const flags = {
 export const PROPERTY: CommandSpec<typeof flags> = {
   name: 'property',
   summary:
-    "Fine-tunes HELM's TextCNN head on an mRNA property data set (CodonBERT benchmarks, E. coli expression) and reports test Spearman/Pearson or AUROC/accuracy.",
+    "Fine-tunes HELM's TextCNN head on an mRNA property data set (CodonBERT benchmarks, E. coli expression) and " +
+    'reports test Spearman/Pearson or AUROC/accuracy.',
   usage: 'rnagrad property --task mrfp|tc|cov|mlos|ecoli --data PATH [--from DIR | --mode scratch] [options]',
   flags,
   notes: [
     'The head max-pools over windows of real codons only (HELM pools over <cls>, <eos> and padding too).',
-    'Regression targets are standardised with the training split; the weights of the best validation epoch are scored on test.',
+    'Regression targets are standardised with the training split; the weights of the best validation epoch are ' +
+      'scored on test.',
     'The data files are not bundled (Sanofi non-commercial licence; MPEPE has none): give their path.',
   ],
   examples: [
@@ -99,7 +105,8 @@ export async function runProperty(a: Parsed<typeof flags>): Promise<void> {
     throw new UsageError(`--data: ${err.message}`);
   });
   process.stderr.write(
-    `${data.name}: ${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test (${data.task})\n`,
+    `${data.name}: ${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test ` +
+      `(${data.task})\n`,
   );
   const rt = await initRuntime();
   process.stderr.write(`adapter: ${describeAdapter(rt)}\n`);
@@ -141,7 +148,8 @@ export async function runProperty(a: Parsed<typeof flags>): Promise<void> {
       .map(([k, v]) => `${k} ${v.toFixed(4)}`)
       .join(', ');
   process.stdout.write(
-    `test: ${show(result.test)} (validation ${show(result.validation)} at epoch ${result.bestEpoch} of ${result.epochs}; ${result.seconds.toFixed(0)} s)\n`,
+    `test: ${show(result.test)} (validation ${show(result.validation)} at epoch ${result.bestEpoch} ` +
+      `of ${result.epochs}; ${result.seconds.toFixed(0)} s)\n`,
   );
   process.stdout.write(`wrote ${join(a.out, 'results.json')}\n`);
 }

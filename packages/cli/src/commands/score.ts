@@ -17,7 +17,8 @@ const flags = {
 export const SCORE: CommandSpec<typeof flags> = {
   name: 'score',
   summary:
-    'Scores sequences: log-likelihood (nats) under a causal model, pseudo-log-likelihood (each codon masked alone) under a masked one. Prints TSV: name, codons, scored tokens, total, mean per token.',
+    'Scores sequences: log-likelihood (nats) under a causal model, pseudo-log-likelihood (each codon masked alone) ' +
+    'under a masked one. Prints TSV: name, codons, scored tokens, total, mean per token.',
   usage: 'rnagrad score --model DIR --input FILE [options]',
   flags,
   examples: ['rnagrad score --model runs/helm --input genes.fasta --batch 32 > scores.tsv'],
@@ -33,7 +34,8 @@ export async function runScore(a: Parsed<typeof flags>): Promise<void> {
   ids.forEach((s, i) => {
     if (s.length > model.cfg.maxPositions)
       throw new UsageError(
-        `${a.input}: ${records[i]!.name} has ${s.length - 2} codons; the model takes at most ${model.cfg.maxPositions - 2}`,
+        `${a.input}: ${records[i]!.name} has ${s.length - 2} codons; the model takes at ` +
+          `most ${model.cfg.maxPositions - 2}`,
       );
   });
   warnUntrainedPositions(ids, config);
@@ -48,7 +50,8 @@ export async function runScore(a: Parsed<typeof flags>): Promise<void> {
   progress?.finish();
   const rows = results.map(
     (r, i) =>
-      `${records[i]!.name}\t${ids[i]!.length - 2}\t${r.tokens}\t${r.logLikelihood.toFixed(4)}\t${(r.logLikelihood / r.tokens).toFixed(4)}`,
+      `${records[i]!.name}\t${ids[i]!.length - 2}\t${r.tokens}\t${r.logLikelihood.toFixed(4)}\t` +
+      `${(r.logLikelihood / r.tokens).toFixed(4)}`,
   );
   const text = `name\tcodons\tscored_tokens\t${kind}\tmean_per_token\n${rows.join('\n')}\n`;
   if (a.output) writeFileSync(a.output, text);

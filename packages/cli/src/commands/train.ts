@@ -112,7 +112,9 @@ const shared = {
   data: {
     type: 'file',
     meta: 'FILE',
-    help: 'training sequences: FASTA, CSV (see --column) or one per line (default: the bundled E. coli K-12 CDS set); rinalmo: a FASTA file (default: ../shared/data/ncrna_pretrain)',
+    help:
+      'training sequences: FASTA, CSV (see --column) or one per line (default: the bundled E. coli K-12 CDS ' +
+      'set); rinalmo: a FASTA file (default: ../shared/data/ncrna_pretrain)',
   },
   column: { type: 'string', meta: 'NAME', default: 'sequence', help: 'CSV column with the sequences' },
   'validation-fraction': {
@@ -225,7 +227,8 @@ const finetuneFlags = {
 export const TRAIN: CommandSpec<typeof trainFlags> = {
   name: 'train',
   summary:
-    'Pre-trains a HELM codon language model (MODEL: helm-mlm, masked, or helm-clm, causal) or a RiNALMo nucleotide encoder (MODEL: rinalmo, masked LM) and writes checkpoints.',
+    'Pre-trains a HELM codon language model (MODEL: helm-mlm, masked, or helm-clm, causal) or a RiNALMo nucleotide ' +
+    'encoder (MODEL: rinalmo, masked LM) and writes checkpoints.',
   usage: 'rnagrad train [helm-mlm|helm-clm|rinalmo] [options]',
   positional: { max: 1, meta: 'MODEL' },
   flags: trainFlags,
@@ -233,7 +236,9 @@ export const TRAIN: CommandSpec<typeof trainFlags> = {
     'Ctrl-C stops after the current step and writes a checkpoint; --resume DIR continues bit for bit',
     '(same losses and weights as a run that never stopped, when --steps is unchanged).',
     `rinalmo: masks 15% of each sequence's nucleotides (80% <mask>, 10% random, 10% kept); --length crops sequences`,
-    `(default ${RINALMO_TRAIN_DEFAULTS.maxLength} tokens with <cls>/<eos>); defaults --batch ${RINALMO_TRAIN_DEFAULTS.batchSize} --lr ${RINALMO_TRAIN_DEFAULTS.lr} --min-lr ${RINALMO_TRAIN_DEFAULTS.minLr} --val-batches ${RINALMO_TRAIN_DEFAULTS.validationBatches} --out runs/rinalmo;`,
+    `(default ${RINALMO_TRAIN_DEFAULTS.maxLength} tokens with <cls>/<eos>); defaults ` +
+      `--batch ${RINALMO_TRAIN_DEFAULTS.batchSize} --lr ${RINALMO_TRAIN_DEFAULTS.lr} --min-lr ` +
+      `${RINALMO_TRAIN_DEFAULTS.minLr} --val-batches ${RINALMO_TRAIN_DEFAULTS.validationBatches} --out runs/rinalmo;`,
     'the HELM-only flags (--loss, --alpha, --d, --layers, --heads, --ff, --max-positions, --dropout, --column,',
     '--validation-fraction) do not apply: every 20th FASTA record is held out for validation.',
   ],
@@ -247,11 +252,13 @@ export const TRAIN: CommandSpec<typeof trainFlags> = {
 export const FINETUNE: CommandSpec<typeof finetuneFlags> = {
   name: 'finetune',
   summary:
-    'Continues training a model on your sequences (same objective), optionally with frozen layers or gradual unfreezing.',
+    'Continues training a model on your sequences (same objective), optionally with frozen layers or gradual ' +
+    'unfreezing.',
   usage: 'rnagrad finetune --from DIR --data FILE [options]',
   flags: finetuneFlags,
   notes: [
-    'RiNALMo downstream heads (secondary structure, ncRNA family, regression): rnagrad finetune --task ss|ncrna|regression --help',
+    'RiNALMo downstream heads (secondary structure, ncRNA family, regression): rnagrad finetune --task ' +
+      'ss|ncrna|regression --help',
   ],
   examples: ['rnagrad finetune --from runs/helm --data my_cds.fasta --steps 100 --gradual-unfreeze 20 --out runs/ft'],
 };
@@ -291,7 +298,8 @@ async function loadRinalmoCorpus(path: string | null): Promise<{ corpus: Nucleot
   const file = path ?? ncrnaPretrainPath();
   if (!path && !existsSync(file)) {
     throw new UsageError(
-      `the default RiNALMo corpus ${file} is missing: pass --data FILE.fasta (nucleotide sequences) or set RNAGRAD_DATA to a folder holding ncrna_pretrain/`,
+      `the default RiNALMo corpus ${file} is missing: pass --data FILE.fasta (nucleotide sequences) or set ` +
+        `RNAGRAD_DATA to a folder holding ncrna_pretrain/`,
     );
   }
   try {
@@ -402,7 +410,8 @@ export async function runTrain(
     const refused = [...a._given].filter((f) => !RESUMABLE.has(f));
     if (refused.length)
       throw new UsageError(
-        `--${refused[0]} cannot change when resuming (the run's options come from its checkpoint; only --steps, --out, --checkpoint-every, --keep, --log-every, --json may)`,
+        `--${refused[0]} cannot change when resuming (the run's options come from its checkpoint; only --steps, ` +
+          `--out, --checkpoint-every, --keep, --log-every, --json may)`,
       );
     if (a._positional.length)
       throw new UsageError('the model comes from the checkpoint when resuming; drop the MODEL argument');
@@ -482,7 +491,9 @@ export async function runTrain(
   say(`data: ${label}: ${corpus.train.length} train / ${corpus.validation.length} validation sequences`);
   const c = model.cfg;
   say(
-    `model: HELM ${c.objective.toUpperCase()}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${model.parameterCount().toLocaleString('en-US')} parameters, up to ${c.maxPositions} tokens; loss ${options.loss.toUpperCase()}${options.loss === 'hxe' ? ` (α ${options.alpha})` : ''}`,
+    `model: HELM ${c.objective.toUpperCase()}, ${c.layers} layers, d ${c.dModel}, ${c.heads} ` +
+      `heads, ${model.parameterCount().toLocaleString('en-US')} parameters, up to ${c.maxPositions} tokens; ` +
+      `loss ${options.loss.toUpperCase()}${options.loss === 'hxe' ? ` (α ${options.alpha})` : ''}`,
   );
   const task = helmTask(model, corpus, options);
   const lossName = options.loss;
@@ -494,15 +505,22 @@ export async function runTrain(
       trainedPositions: () => task.source.trainedPositions(),
       stepStatus(e) {
         const ce = ceOf(e);
-        return `loss ${e.loss.toFixed(4)}${lossName === 'hxe' && Number.isFinite(ce) ? ` (CE ${ce.toFixed(3)} nats)` : ''}`;
+        return `loss ${e.loss.toFixed(4)}${
+          lossName === 'hxe' && Number.isFinite(ce) ? ` (CE ${ce.toFixed(3)} nats)` : ''
+        }`;
       },
       evaluation: (m) =>
-        `${lossName} ${m.loss!.toFixed(4)}  CE ${m.crossEntropy!.toFixed(4)} nats  accuracy ${(100 * m.accuracy!).toFixed(1)}%`,
+        `${lossName} ${m.loss!.toFixed(4)}  CE ${m.crossEntropy!.toFixed(4)} nats  accuracy ` +
+        `${(100 * m.accuracy!).toFixed(1)}%`,
       lossName,
       validationSummary: (b, e) =>
-        `validation CE: ${b.crossEntropy!.toFixed(4)} → ${e.crossEntropy!.toFixed(4)} nats (uniform over 64 codons: ${Math.log(64).toFixed(4)}); accuracy ${(100 * b.accuracy!).toFixed(1)}% → ${(100 * e.accuracy!).toFixed(1)}%`,
+        `validation CE: ${b.crossEntropy!.toFixed(4)} → ${e.crossEntropy!.toFixed(4)} nats (uniform over 64 ` +
+        `codons: ${Math.log(64).toFixed(4)}); accuracy ${(100 * b.accuracy!).toFixed(1)}% ` +
+        `→ ${(100 * e.accuracy!).toFixed(1)}%`,
       crossEntropyOf: ceOf,
-      plotTitle: `HELM ${record.model.slice(5).toUpperCase()} on ${record.data.path ?? 'E. coli K-12 CDS'} — ${lossName.toUpperCase()} training`,
+      plotTitle:
+        `HELM ${record.model.slice(5).toUpperCase()} on ${record.data.path ?? 'E. coli K-12 CDS'} ` +
+        `— ${lossName.toUpperCase()} training`,
       uses: 'generate|score|embed',
     },
   );
@@ -527,14 +545,17 @@ async function runRinalmo(
   const options = record.options as RinalmoTrainOptions;
   const { corpus, label } = await loadRinalmoCorpus(record.data.path);
   say(
-    `data: ${label}: ${corpus.train.length} train / ${corpus.validation.length} validation sequences (every 20th held out), crops of ${options.maxLength} tokens`,
+    `data: ${label}: ${corpus.train.length} train / ${corpus.validation.length} validation sequences (every 20th ` +
+      `held out), crops of ${options.maxLength} tokens`,
   );
   const c = model.cfg;
   say(
-    `model: RiNALMo encoder, ${c.layers} blocks, d ${c.dim}, ${c.heads} heads, SwiGLU ${c.ffnDim}, ${model.parameterCount().toLocaleString('en-US')} parameters; masked-token cross-entropy`,
+    `model: RiNALMo encoder, ${c.layers} blocks, d ${c.dim}, ${c.heads} heads, SwiGLU ${c.ffnDim}, ` +
+      `${model.parameterCount().toLocaleString('en-US')} parameters; masked-token cross-entropy`,
   );
   const task = rinalmoTask(model, corpus, options);
   const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const sizeName = Object.entries(RINALMO_CONFIGS).find(([, v]) => v.dim === c.dim && v.layers === c.layers)?.[0] ?? '';
   await runJob(
     a,
     { model, task, options, record, resumeDir, out, say },
@@ -544,9 +565,10 @@ async function runRinalmo(
       evaluation: (m) => `masked-token loss ${m.loss!.toFixed(4)} nats  accuracy ${percent(m.accuracy!)}`,
       lossName: 'masked-token cross-entropy',
       validationSummary: (b, e) =>
-        `validation masked-token loss: ${b.loss!.toFixed(4)} → ${e.loss!.toFixed(4)} nats (uniform over A, C, G, T: ${Math.log(4).toFixed(4)}); accuracy ${percent(b.accuracy!)} → ${percent(e.accuracy!)}`,
+        `validation masked-token loss: ${b.loss!.toFixed(4)} → ${e.loss!.toFixed(4)} nats (uniform over ` +
+        `A, C, G, T: ${Math.log(4).toFixed(4)}); accuracy ${percent(b.accuracy!)} → ${percent(e.accuracy!)}`,
       crossEntropyOf: (e) => e.loss,
-      plotTitle: `RiNALMo ${Object.entries(RINALMO_CONFIGS).find(([, v]) => v.dim === c.dim && v.layers === c.layers)?.[0] ?? ''} MLM on ${label}`,
+      plotTitle: `RiNALMo ${sizeName} MLM on ${label}`,
       uses: 'embed',
     },
   );
@@ -674,7 +696,8 @@ function summarize(
   const steps = history.steps;
   if (stopped === 'early-stop')
     say(
-      `early stop: no better validation ${options.earlyStopping!.metric} for ${options.earlyStopping!.patience} evaluations`,
+      `early stop: no better validation ${options.earlyStopping!.metric} for ${options.earlyStopping!.patience} ` +
+        `evaluations`,
     );
   if (stopped === 'interrupt')
     say(`interrupted at step ${steps.at(-1)?.step ?? 0}; continue with: rnagrad train --resume ${out}`);
@@ -689,7 +712,8 @@ function summarize(
     const ms = timed.reduce((s, e) => s + e.ms, 0) / timed.length;
     const tokens = timed.reduce((s, e) => s + e.tokens, 0) / timed.length;
     say(
-      `${ms.toFixed(0)} ms/step, ${Math.round((tokens * 1000) / ms).toLocaleString('en-US')} tokens/s; ${formatDuration(seconds)} in all`,
+      `${ms.toFixed(0)} ms/step, ${Math.round((tokens * 1000) / ms).toLocaleString('en-US')} tokens/s; ` +
+        `${formatDuration(seconds)} in all`,
     );
   }
   if (checkpoint) say(`model: ${checkpoint}  (rnagrad ${show.uses} --model ${out})`);

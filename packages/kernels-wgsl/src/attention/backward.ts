@@ -145,7 +145,9 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): stri
   for (const r of rows) {
     for (const i of comps)
       body.push(
-        `gv${r}_${i} += ${treeSum(queries.map((j) => (drop ? `p${r}_${j} * kp${r}_${j} * d${j}_${i}` : `p${r}_${j} * d${j}_${i}`)))};`,
+        `gv${r}_${i} += ${treeSum(
+          queries.map((j) => (drop ? `p${r}_${j} * kp${r}_${j} * d${j}_${i}` : `p${r}_${j} * d${j}_${i}`)),
+        )};`,
       );
     for (const i of comps) body.push(`gk${r}_${i} += ${treeSum(queries.map((j) => `ds${r}_${j} * q${j}_${i}`))};`);
   }

@@ -25,7 +25,8 @@ export function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): 
   const s: string[] = [];
   for (const r of rows) {
     s.push(
-      `let row${r} = q0 + lid + ${u32(r * WG)}; let qa${r} = word(${U.Q}u) + (rowBase + min(row${r}, L - 1u)) * ${u32(DV)};`,
+      `let row${r} = q0 + lid + ${u32(r * WG)}; ` +
+        `let qa${r} = word(${U.Q}u) + (rowBase + min(row${r}, L - 1u)) * ${u32(DV)};`,
     );
     s.push(`let lim${r} = select(${NO_LIMIT}, row${r}, causal);`);
     for (const i of comps) s.push(`let q${r}_${i} = qb[qa${r} + ${u32(i)}] * c;`);

@@ -93,7 +93,8 @@ function checkTiles(
   const bytes = attentionWorkgroupBytes(kind, D, t.tile);
   if (bytes > device.limits.maxComputeWorkgroupStorageSize) {
     throw new RangeError(
-      `${op}: ${kind} tile of ${t.tile} rows × headDim ${D} needs ${bytes} bytes of workgroup memory, more than this device's ${device.limits.maxComputeWorkgroupStorageSize}`,
+      `${op}: ${kind} tile of ${t.tile} rows × headDim ${D} needs ${bytes} bytes of workgroup memory, more than ` +
+        `this device's ${device.limits.maxComputeWorkgroupStorageSize}`,
     );
   }
 }

@@ -131,7 +131,10 @@ export function loadKeyTile(G: Gen, cfg: AttentionTileConfig): string {
 
 /** WGSL condition: key `key` (u32 < L) of this workgroup's sequence is padding. */
 export function maskedAt(key: string): string {
-  return `word(${U.MASKED}u) != 0u && maskb[word(${U.MASK}u) + (bh / word(${U.H}u)) * word(${U.MASK_SB}u) + ${key} * word(${U.MASK_SL}u)] == 0`;
+  return (
+    `word(${U.MASKED}u) != 0u && ` +
+    `maskb[word(${U.MASK}u) + (bh / word(${U.H}u)) * word(${U.MASK_SB}u) + ${key} * word(${U.MASK_SL}u)] == 0`
+  );
 }
 
 /** The mask binding; without a mask the launcher binds another read-only buffer and clears MASKED. */

@@ -79,7 +79,8 @@ export function matmulGpu(
   const plan = opts.plan ?? matmulPlanFor(queue, dims);
   if (!validPlan(plan))
     throw new RangeError(
-      `matmul: invalid plan ${JSON.stringify(plan)} (tiled tiles must fit 16 KiB of workgroup memory; at most 256 threads)`,
+      `matmul: invalid plan ${JSON.stringify(plan)} (tiled tiles must fit 16 KiB of workgroup memory; at most 256 ` +
+        `threads)`,
     );
   const act = opts.activation ?? 'none';
   const f: Flags = { act, bias: !!opts.bias, pre: !!opts.preActivation, split: false };

@@ -46,7 +46,8 @@ function broadcastStridesTo(what: string, v: View, shape: readonly number[]): nu
 export function resolveLayout(out: View, a: View, b: View, bias?: View, pre?: View): Layout {
   if (out.shape.length < 2 || a.shape.length < 2 || b.shape.length < 2) {
     throw new RangeError(
-      `matmul: kernel operands need at least 2 dims (out ${fmt(out.shape)}, a ${fmt(a.shape)}, b ${fmt(b.shape)}); promote vectors first`,
+      `matmul: kernel operands need at least 2 dims (out ${fmt(out.shape)}, a ${fmt(a.shape)}, b ${fmt(b.shape)}); ` +
+        `promote vectors first`,
     );
   }
   const r = out.shape.length;

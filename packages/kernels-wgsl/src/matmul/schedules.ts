@@ -267,7 +267,8 @@ export function tiledSource(cfg: TiledConfig, f: Flags, aKFast: boolean, bNFast:
       range(tn)
         .map(
           (j) =>
-            `if (row0 + ${i}u < M && col0 + ${j}u < N) ${epilogue(f, acc(i, j), `(row0 + ${i}u)`, `(col0 + ${j}u)`, 'sk', 'bi')}`,
+            `if (row0 + ${i}u < M && col0 + ${j}u < N) ` +
+            `${epilogue(f, acc(i, j), `(row0 + ${i}u)`, `(col0 + ${j}u)`, 'sk', 'bi')}`,
         )
         .join('\n  '),
     )

@@ -22,7 +22,10 @@ export interface MatmulTuneResult {
   timings: MatmulTiming[];
 }
 
-/** Candidate plans for a shape: register-blocked tiles that fit it, the workgroup-memory tiled kernel, and split-K variants. */
+/**
+ * Candidate plans for a shape: register-blocked tiles that fit it, the workgroup-memory tiled kernel, and split-K
+ * variants.
+ */
 export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
   const pool: MatmulConfig[] = [
     direct(16, 32, 2, 4),

@@ -15,7 +15,10 @@ export interface DirectConfig {
   wx: number;
   wy: number;
 }
-/** Workgroup-memory tiled: (wy·tm)×bk tiles of A and bk×(wx·tn) tiles of B are staged in workgroup memory; each thread computes tm×tn. */
+/**
+ * Workgroup-memory tiled: (wy·tm)×bk tiles of A and bk×(wx·tn) tiles of B are staged in workgroup memory; each thread
+ * computes tm×tn.
+ */
 export interface TiledConfig {
   kind: 'tiled';
   tm: number;
@@ -24,14 +27,19 @@ export interface TiledConfig {
   wy: number;
   bk: number;
 }
-/** One workgroup of `wg` threads per output element: threads stride over K, then a tree reduction in workgroup memory. */
+/**
+ * One workgroup of `wg` threads per output element: threads stride over K, then a tree reduction in workgroup memory.
+ */
 export interface DotConfig {
   kind: 'dot';
   wg: number;
 }
 export type MatmulConfig = DirectConfig | TiledConfig | DotConfig;
 
-/** A kernel choice: the config and the number of K splits (1 = none; >1 writes partials, then a second dispatch reduces them in a fixed order). */
+/**
+ * A kernel choice: the config and the number of K splits (1 = none; >1 writes partials, then a second dispatch reduces
+ * them in a fixed order).
+ */
 export interface MatmulPlan {
   config: MatmulConfig;
   splitK: number;

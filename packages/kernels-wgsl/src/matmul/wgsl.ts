@@ -51,7 +51,10 @@ function actWgsl(act: MatmulActivation, v: string): string {
     case 'gelu':
       return `(0.5 * ${v} * (1.0 + erf_f32(${v} * ${Math.SQRT1_2})))`;
     case 'geluTanh':
-      return `(0.5 * ${v} * (1.0 + tanh(clamp(${SQRT_2_OVER_PI} * (${v} + 0.044715 * ${v} * ${v} * ${v}), -15.0, 15.0))))`;
+      return (
+        `(0.5 * ${v} * (1.0 + ` +
+        `tanh(clamp(${SQRT_2_OVER_PI} * (${v} + 0.044715 * ${v} * ${v} * ${v}), -15.0, 15.0))))`
+      );
   }
 }
 
@@ -86,7 +89,10 @@ export function batchOffsets(bi: string): string {
     } }`;
 }
 
-/** Writes value `v` for output (r, c) of batch entry `bi`: bias, pre-activation, activation, store. Assumes bounds were checked. */
+/**
+ * Writes value `v` for output (r, c) of batch entry `bi`: bias, pre-activation, activation, store. Assumes bounds were
+ * checked.
+ */
 export function epilogue(f: Flags, v: string, r: string, c: string, split: string, bi: string): string {
   if (f.split) return `{ C[partOff + ((${split} * bTotal + ${bi}) * M + ${r}) * N + ${c}] = ${v}; }`;
   let s = `var v = ${v};`;

@@ -155,7 +155,9 @@ async function readJson<J>(path: string): Promise<J> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new Error(
-      `${path}: cannot read (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}) — not a complete checkpoint`,
+      `${path}: cannot read ` +
+        `(${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (err as Error).message}) — not a ` +
+        `complete checkpoint`,
     );
   }
   try {

@@ -17,7 +17,9 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(
-      `${path}: cannot open: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`,
+      `${path}: cannot open: ${
+        code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message
+      }`,
     );
   }
   const { size } = await handle.stat();
@@ -31,7 +33,8 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
         const { bytesRead } = await handle.read(bytes, done, length - done, offset + done);
         if (bytesRead === 0)
           throw new Error(
-            `${path}: file ended at ${offset + done} bytes while reading ${length} bytes from ${offset} (changed while reading?)`,
+            `${path}: file ended at ${offset + done} bytes while reading ${length} bytes from ${offset} (changed ` +
+              `while reading?)`,
           );
         done += bytesRead;
       }
