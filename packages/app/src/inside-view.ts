@@ -130,7 +130,7 @@ ${(100 * mass[node]!).toFixed(1)}%${below}</li>`;
 HXE charges each edge of the path: weight e<sup>−α·depth</sup>/Z × −log P(node | parent), α = ${view.hxe.alpha}.
 Computed by <code>hxeBreakdown</code> in ${link('packages/tokenizers/src/hxe.ts')}
 (the tree: ${link('packages/tokenizers/src/codon-tree.ts')};
-the training kernel: ${link('packages/tensor/src/hxe.ts')}).
+the training kernel: ${link('packages/models/src/hxe/kernel.ts')}).
 </p>
 <div class="inside-grid"><div class="tree" data-testid="codon-tree"><ul>${item(root)}</ul></div>
 <div><table><tr><th>edge</th><th>P(node | parent)</th><th>weight</th><th>term</th></tr>${edges.join('')}

@@ -183,6 +183,21 @@ test('shape errors name the op and the shapes', () => {
   assert.throws(() => a.add(c), /add: tensors are on different devices \(gpu and cpu\)/);
 });
 
+test('the pool records the peak of live bytes since resetPeak', async () => {
+  rt.pool.resetPeak();
+  const base = rt.stats().liveBytes;
+  const a = T.zeros([256, 1024]); // 1 MiB
+  const b = T.zeros([512, 1024]); // 2 MiB
+  a.dispose();
+  b.dispose();
+  await rt.sync();
+  const after = rt.stats();
+  assert.ok(after.peakLiveBytes >= base + 3 * 2 ** 20, `peak ${after.peakLiveBytes} covers both tensors`);
+  assert.ok(after.liveBytes <= base);
+  rt.pool.resetPeak();
+  assert.equal(rt.stats().peakLiveBytes, rt.stats().liveBytes);
+});
+
 test('device loss surfaces as a clear error, not a hang; init() then gives a new device', async () => {
   const lost = T.runtime();
   const x = T.ones([4]);
@@ -202,18 +217,3 @@ test('device loss surfaces as a clear error, not a hang; init() then gives a new
 });
 
 test.run();
-
-test('the pool records the peak of live bytes since resetPeak', async () => {
-  rt.pool.resetPeak();
-  const base = rt.stats().liveBytes;
-  const a = T.zeros([256, 1024]); // 1 MiB
-  const b = T.zeros([512, 1024]); // 2 MiB
-  a.dispose();
-  b.dispose();
-  await rt.sync();
-  const after = rt.stats();
-  assert.ok(after.peakLiveBytes >= base + 3 * 2 ** 20, `peak ${after.peakLiveBytes} covers both tensors`);
-  assert.ok(after.liveBytes <= base);
-  rt.pool.resetPeak();
-  assert.equal(rt.stats().peakLiveBytes, rt.stats().liveBytes);
-});
