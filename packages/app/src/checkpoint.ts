@@ -6,15 +6,17 @@
  */
 import {
   HelmModel,
+  RinalmoModel,
   T,
   type HelmConfig,
+  type RinalmoConfig,
   type TrainerSnapshot,
   bytesSource,
   decodeSafetensors,
   encodeSafetensors,
   readSafetensorsIndex,
 } from './deps.js';
-import type { TrainSettings } from './protocol.js';
+import type { ModelKind, TrainSettings } from './protocol.js';
 
 export const APP_CHECKPOINT_FORMAT = 'rnagrad.app-checkpoint';
 
@@ -25,8 +27,15 @@ export interface AppCheckpointInfo {
 
 type Snapshot = Omit<TrainerSnapshot, 'reason'> & { reason?: TrainerSnapshot['reason'] };
 
+/** The models the app trains: HELM codon LMs and RiNALMo nucleotide MLMs. */
+export type AppModel = HelmModel | RinalmoModel;
+
+export const modelKind = (model: AppModel): ModelKind => (model instanceof RinalmoModel ? 'rinalmo' : 'helm');
+
+const KIND_NAMES: Record<ModelKind, string> = { helm: 'HELM codon', rinalmo: 'RiNALMo nucleotide' };
+
 export async function encodeAppCheckpoint(
-  model: HelmModel,
+  model: AppModel,
   info: AppCheckpointInfo,
   snapshot: Snapshot | null,
 ): Promise<Uint8Array> {
@@ -46,7 +55,7 @@ export async function encodeAppCheckpoint(
   return encodeSafetensors(tensors, {
     format: APP_CHECKPOINT_FORMAT,
     version: '1',
-    kind: 'helm',
+    kind: modelKind(model),
     config: JSON.stringify(model.cfg),
     info: JSON.stringify(info),
     state: JSON.stringify(state),
@@ -54,7 +63,7 @@ export async function encodeAppCheckpoint(
 }
 
 export interface LoadedCheckpoint {
-  model: HelmModel;
+  model: AppModel;
   info: AppCheckpointInfo;
   /** The trainer's state, or null for weights saved before any training. */
   snapshot: TrainerSnapshot | null;
@@ -70,8 +79,11 @@ function parseJson<J>(text: string | undefined, what: string, name: string): J {
   }
 }
 
-/** What kind of file this is, from its header alone (before reading tensors it may not even support). */
-async function checkMetadata(bytes: Uint8Array, name: string): Promise<void> {
+/**
+ * What kind of file this is, from its header alone (before reading tensors it may not even support);
+ * a checkpoint of a model kind other than `expect` is refused.
+ */
+async function checkMetadata(bytes: Uint8Array, name: string, expect?: ModelKind): Promise<ModelKind> {
   const { metadata } = await readSafetensorsIndex(bytesSource(bytes, name));
   if (metadata.format !== APP_CHECKPOINT_FORMAT) {
     const what =
@@ -82,12 +94,25 @@ async function checkMetadata(bytes: Uint8Array, name: string): Promise<void> {
           : "a safetensors file without rnagrad app metadata (another model's weights?)";
     throw new Error(`${name}: not a checkpoint of this app — it is ${what}. Load a file saved by the app.`);
   }
-  if (metadata.kind !== 'helm')
-    throw new Error(`${name}: holds a "${metadata.kind}" model; this app trains HELM codon models`);
+  const kind = metadata.kind;
+  if (kind !== 'helm' && kind !== 'rinalmo')
+    throw new Error(`${name}: holds a "${kind}" model; this app trains HELM codon and RiNALMo nucleotide models`);
+  if (expect && kind !== expect) {
+    throw new Error(
+      `${name}: holds a ${KIND_NAMES[kind]} model, but the model picked is ${KIND_NAMES[expect]}; ` +
+        `pick ${kind === 'helm' ? 'a HELM model' : 'RiNALMo'} under "2 · Model" to load it`,
+    );
+  }
+  return kind;
 }
 
-export async function decodeAppCheckpoint(bytes: Uint8Array, name: string): Promise<LoadedCheckpoint> {
-  await checkMetadata(bytes, name);
+/** Reads an app checkpoint; with `expect`, one of another model kind is refused before anything is built. */
+export async function decodeAppCheckpoint(
+  bytes: Uint8Array,
+  name: string,
+  expect?: ModelKind,
+): Promise<LoadedCheckpoint> {
+  const kind = await checkMetadata(bytes, name, expect);
   const { tensors, metadata } = decodeSafetensors(bytes, { source: name });
   let released = false;
   const release = () => {
@@ -95,16 +120,16 @@ export async function decodeAppCheckpoint(bytes: Uint8Array, name: string): Prom
     released = true;
   };
   try {
-    const config = parseJson<HelmConfig>(metadata.config, 'config', name);
+    const config = parseJson<HelmConfig & RinalmoConfig>(metadata.config, 'config', name);
     const info = parseJson<AppCheckpointInfo>(metadata.info, 'info', name);
     const state = parseJson<(Omit<TrainerSnapshot, 'optimizer' | 'reason'> & { optimizerSteps: number[] }) | null>(
       metadata.state,
       'state',
       name,
     );
-    let model: HelmModel;
+    let model: AppModel;
     try {
-      model = new HelmModel(config);
+      model = kind === 'rinalmo' ? new RinalmoModel(config) : new HelmModel(config);
     } catch (err) {
       throw new Error(`${name}: its model config is invalid: ${(err as Error).message}`);
     }

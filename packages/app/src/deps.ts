@@ -3,6 +3,9 @@ export * as T from '@rnagrad/tensor';
 export {
   HelmModel,
   helmTask,
+  RinalmoModel,
+  rinalmoTask,
+  RINALMO_CONFIGS,
   train,
   generate,
   inspectHelm,
@@ -20,12 +23,16 @@ export {
   type GeneratedSequence,
   type InspectedTensor,
   type TrainerSnapshot,
+  type TrainerHooks,
   type CodonCorpus,
+  type NucleotideCorpus,
+  type RinalmoConfig,
   type Series,
 } from '@rnagrad/models';
 export {
   CODON_VOCAB,
   CodonTokenizer,
+  NucleotideTokenizer,
   codonTree,
   classesUnderNodes,
   hxeBreakdown,

@@ -8,9 +8,9 @@ import { deleteCheckpoint, listCheckpoints, readCheckpoint, storeCheckpoint } fr
 import { renderInside } from './inside-view.js';
 import {
   type GenerateRequest,
-  MODEL_SIZES,
   type ModelChoice,
   type ModelInfo,
+  type ModelKind,
   type Replies,
   type Request,
   type TrainSettings,
@@ -138,13 +138,21 @@ function showEvaluation(entry: EvalEntry): void {
 
 /** Step of the model on screen: an untrained one is replaced as soon as another model is picked. */
 let modelStep = 0;
-let generates = true;
+/** Why the model on screen cannot generate / be looked inside (null: it can). */
+let blocked: { generate: string | null; inside: string | null } = { generate: null, inside: null };
+
+/** A button that this model cannot use: disabled, with the reason beside it in the page. */
+function showBlocked(id: 'generate' | 'inside', reason: string | null): void {
+  $<HTMLButtonElement>(id).disabled = reason !== null;
+  $<HTMLButtonElement>(id).title = reason ?? '';
+  $(`${id}-reason`).textContent = reason ? `Off for this model: ${reason}.` : '';
+}
 
 function showModel(m: ModelInfo): void {
   modelStep = m.step;
+  const positions = m.maxPositions === null ? 'relative positions (RoPE)' : `${m.maxPositions} positions`;
   $('model-info').textContent =
-    `${m.description} · ${m.parameters.toLocaleString('en')} parameters · ` +
-    `${m.config.maxPositions} positions · at step ${m.step}`;
+    `${m.description} · ${m.parameters.toLocaleString('en')} parameters · ${positions} · at step ${m.step}`;
   steps.splice(0, steps.length, ...m.steps);
   evaluations.splice(0, evaluations.length, ...m.evaluations);
   const last = m.steps.at(-1);
@@ -153,10 +161,9 @@ function showModel(m: ModelInfo): void {
   $('step').textContent = String(m.step);
   const lastEval = m.evaluations.at(-1);
   if (lastEval) $('val-ce').textContent = (lastEval.metrics.crossEntropy ?? NaN).toFixed(4);
-  generates = m.config.objective === 'clm';
-  $<HTMLButtonElement>('generate').disabled = !generates;
-  $<HTMLButtonElement>('generate').title =
-    m.config.objective === 'clm' ? '' : 'a masked LM does not generate: create a causal (CLM) model';
+  blocked = { generate: m.noGenerate, inside: m.noInside };
+  showBlocked('generate', blocked.generate);
+  showBlocked('inside', blocked.inside);
   $('train').textContent = m.step > 0 ? 'Resume' : 'Train';
   scheduleDraw();
 }
@@ -167,7 +174,8 @@ function setTraining(on: boolean, state: string): void {
   for (const id of ['train', 'create', 'save', 'generate', 'inside', 'checkpoint-upload', 'upload'])
     $<HTMLButtonElement>(id).disabled = on;
   $<HTMLButtonElement>('pause').disabled = !on;
-  if (!generates) $<HTMLButtonElement>('generate').disabled = true;
+  if (blocked.generate) $<HTMLButtonElement>('generate').disabled = true;
+  if (blocked.inside) $<HTMLButtonElement>('inside').disabled = true;
 }
 
 function settings(): TrainSettings {
@@ -183,12 +191,25 @@ function settings(): TrainSettings {
   return s;
 }
 
+type HelmChoice = Extract<ModelChoice, { kind: 'helm' }>;
+const pickedKind = () => input('model-kind').value as ModelKind;
+
 function choice(): ModelChoice {
+  if (pickedKind() === 'rinalmo')
+    return { kind: 'rinalmo', size: input('rinalmo-size').value as Extract<ModelChoice, { kind: 'rinalmo' }>['size'] };
   return {
-    objective: input('objective').value as ModelChoice['objective'],
-    loss: input('loss').value as ModelChoice['loss'],
-    size: input('size').value as ModelChoice['size'],
+    kind: 'helm',
+    objective: input('objective').value as HelmChoice['objective'],
+    loss: input('loss').value as HelmChoice['loss'],
+    size: input('size').value as HelmChoice['size'],
   };
+}
+
+/** Shows the pickers of the model kind picked (HELM: objective, loss, size; RiNALMo: its sizes and notes). */
+function showPickers(): void {
+  const rinalmo = pickedKind() === 'rinalmo';
+  document.querySelectorAll<HTMLElement>('.helm-only').forEach((el) => (el.hidden = rinalmo));
+  document.querySelectorAll<HTMLElement>('.rinalmo-only').forEach((el) => (el.hidden = !rinalmo));
 }
 
 // ---- actions ----
@@ -211,7 +232,7 @@ async function startTraining(): Promise<void> {
 async function saveCheckpoint(): Promise<void> {
   const saved = await call({ type: 'save' });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const name = `helm-step${String(saved.step).padStart(5, '0')}-${stamp}.safetensors`;
+  const name = `${saved.kind}-step${String(saved.step).padStart(5, '0')}-${stamp}.safetensors`;
   await storeCheckpoint({
     name,
     bytes: saved.bytes,
@@ -223,14 +244,14 @@ async function saveCheckpoint(): Promise<void> {
 }
 
 async function loadCheckpoint(name: string, bytes: Uint8Array): Promise<void> {
-  const loaded = await call({ type: 'load', name, bytes });
+  const loaded = await call({ type: 'load', name, bytes, expect: pickedKind() });
   showModel(loaded);
-  input('objective').value = loaded.config.objective;
-  input('loss').value = loaded.loss;
-  const size = Object.entries(MODEL_SIZES).find(
-    ([, c]) => c.dModel === loaded.config.dModel && c.layers === loaded.config.layers,
-  );
-  if (size) input('size').value = size[0];
+  const picked = loaded.choice;
+  if (picked.kind === 'helm') {
+    input('objective').value = picked.objective;
+    input('loss').value = picked.loss;
+  }
+  if (picked.size) input(picked.kind === 'helm' ? 'size' : 'rinalmo-size').value = picked.size;
   for (const [id, key] of [
     ['steps', 'steps'],
     ['batch', 'batchSize'],
@@ -352,8 +373,10 @@ async function loadCorpus(): Promise<void> {
   } else source = { kind: 'bundled', url: './ecoli_k12_cds.csv.gz' };
   try {
     const c = await call({ type: 'corpus', source });
-    const codons = c.codons.toLocaleString('en');
-    corpusText = `${c.name}: ${c.train} training and ${c.validation} validation sequences, ${codons} codons`;
+    const [codons, nucleotides] = [c.codons, c.nucleotides].map((n) => n.toLocaleString('en'));
+    corpusText =
+      `${c.name}: ${c.train} training and ${c.validation} validation sequences, ` +
+      `${codons} codons (HELM), ${nucleotides} nucleotides (RiNALMo)`;
     $('corpus-info').textContent = corpusText;
   } catch (err) {
     $('corpus-info').textContent = `${corpusText} (kept: the new file was not used)`;
@@ -411,7 +434,9 @@ async function start(): Promise<void> {
     (adapter.fallback ? ' (software: correct but slow — a hardware GPU is used when the browser offers one)' : '');
   $('adapter').dataset.adapter = adapter.adapter;
   bind('create', 'New model', createModel);
-  for (const id of ['objective', 'loss', 'size']) {
+  $('model-kind').addEventListener('change', showPickers);
+  showPickers();
+  for (const id of ['model-kind', 'objective', 'loss', 'size', 'rinalmo-size']) {
     $(id).addEventListener('change', () => {
       if (modelStep === 0) void action('New model', createModel);
       else $('model-info').textContent += ' — press "New model" to start the model picked above';

@@ -2,7 +2,7 @@
  * The messages between the page (main.ts) and the training worker (worker.ts). The page asks with
  * a request and an id and gets one reply per request; the worker also sends events while it trains.
  */
-import type { EvalEntry, GeneratedSequence, HelmConfig, HxeEdge, InspectedTensor, StepEntry } from './deps.js';
+import type { EvalEntry, GeneratedSequence, HxeEdge, InspectedTensor, StepEntry } from './deps.js';
 
 export const MODEL_SIZES = {
   tiny: { dModel: 32, layers: 1, heads: 2, dFF: 64 },
@@ -11,11 +11,15 @@ export const MODEL_SIZES = {
 } as const;
 export type ModelSize = keyof typeof MODEL_SIZES;
 
-export interface ModelChoice {
-  objective: 'mlm' | 'clm';
-  loss: 'xe' | 'hxe';
-  size: ModelSize;
-}
+/** RiNALMo sizes the app offers: the models package's `tiny` test config and the official nano. */
+export const RINALMO_SIZES = ['tiny', 'nano'] as const;
+export type RinalmoAppSize = (typeof RINALMO_SIZES)[number];
+
+export type ModelKind = 'helm' | 'rinalmo';
+
+export type ModelChoice =
+  | { kind: 'helm'; objective: 'mlm' | 'clm'; loss: 'xe' | 'hxe'; size: ModelSize }
+  | { kind: 'rinalmo'; size: RinalmoAppSize };
 
 export interface TrainSettings {
   steps: number;
@@ -40,8 +44,15 @@ export const DEFAULT_SETTINGS: TrainSettings = {
 /** What the page shows about the current model. */
 export interface ModelInfo {
   description: string;
-  config: HelmConfig;
-  loss: 'xe' | 'hxe';
+  /** The picker's settings that give this model (the size is null for a config the picker lacks). */
+  choice:
+    | { kind: 'helm'; objective: 'mlm' | 'clm'; loss: 'xe' | 'hxe'; size: ModelSize | null }
+    | { kind: 'rinalmo'; size: RinalmoAppSize | null };
+  /** Longest input in tokens, or null where positions are relative (RiNALMo's RoPE). */
+  maxPositions: number | null;
+  /** Why "Generate" / "Look inside" are off for this model, or null when they work. */
+  noGenerate: string | null;
+  noInside: string | null;
   parameters: number;
   step: number;
   steps: StepEntry[];
@@ -53,6 +64,7 @@ export interface CorpusInfo {
   train: number;
   validation: number;
   codons: number;
+  nucleotides: number;
 }
 
 export interface GenerateRequest {
@@ -90,7 +102,8 @@ export type Request =
   | { type: 'train'; settings: TrainSettings }
   | { type: 'pause' }
   | { type: 'save' }
-  | { type: 'load'; name: string; bytes: Uint8Array }
+  /** `expect`: the model kind picked in the page; a checkpoint of the other kind is refused. */
+  | { type: 'load'; name: string; bytes: Uint8Array; expect: ModelKind }
   | { type: 'generate'; options: GenerateRequest }
   | { type: 'inspect'; sequence: string; codon: number };
 
@@ -103,7 +116,7 @@ export interface Replies {
   create: ModelInfo;
   train: { stopped: 'completed' | 'early-stop' | 'interrupt'; step: number };
   pause: { pausing: boolean };
-  save: { bytes: Uint8Array; step: number; description: string };
+  save: { bytes: Uint8Array; step: number; description: string; kind: ModelKind };
   load: ModelInfo & { settings: Partial<TrainSettings> };
   generate: { sequences: GeneratedSequence[]; ms: number };
   inspect: InsideView;

@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkCodingSequence, parseUpload, uploadCorpus } from '../src/corpus.js';
+import { NucleotideTokenizer } from '@rnagrad/tokenizers';
+import { codonCorpus } from '@rnagrad/models';
+import { bundledCorpus, checkCodingSequence, parseUpload, uploadCorpus } from '../src/corpus.js';
 
 test('FASTA and CSV uploads give named, normalised coding sequences', () => {
   assert.equal(parseUpload('a.fa', '>g1 first\natg aaa\nCGU-TAA\n>g2\nATGCCCTGA\n'), [
@@ -36,14 +38,50 @@ test('bad uploads are errors that name the file, the record and the problem', ()
   );
 });
 
-test('uploadCorpus splits the records into train and validation by name', () => {
+test('uploadCorpus splits the records into train and validation by name, for codons and nucleotides alike', () => {
   const text = Array.from(
-    { length: 40 },
-    (_, i) => `>gene${i}\nATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA`,
+    { length: 80 },
+    (_, i) => `>${i}gene\nATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA${'GU'.repeat(i % 3)}`,
   ).join('\n');
-  const corpus = uploadCorpus('many.fa', text);
-  assert.is(corpus.train.length + corpus.validation.length, 40);
-  assert.ok(corpus.train.length > 20 && corpus.train[0]!.length === 22);
+  const { codons, nucleotides, validationFromTrain } = uploadCorpus('many.fa', text);
+  assert.is(codons.train.length + codons.validation.length, 80);
+  assert.ok(codons.train.length > 40 && codons.train[0]!.length >= 22);
+  assert.ok(codons.validation.length > 0 && !validationFromTrain);
+  assert.is(nucleotides.train.length, codons.train.length);
+  assert.equal(nucleotides.validationIds, codons.names.validation);
+  // Nucleotides keep what the codons drop (a trailing partial codon); U is read as T.
+  const decode = (ids: Int32Array) => new NucleotideTokenizer().decode(ids);
+  codons.names.validation.forEach((name, i) =>
+    assert.is(decode(nucleotides.validation[i]!).length, 66 + 2 * (parseInt(name) % 3), name),
+  );
+  assert.match(decode(nucleotides.train[0]!), /^ATGAAACGC[ACGT]+$/);
+});
+
+test('a small upload with an empty validation split validates the nucleotide model on the training sequences', () => {
+  // A name the hash puts in the training split (one in validation is refused: nothing left to train on).
+  const name = ['a', 'b', 'c', 'd', 'e'].find((n) => codonCorpus([{ name: n, sequence: 'ATG' }]).train.length)!;
+  const { codons, nucleotides, validationFromTrain } = uploadCorpus('one.fa', `>${name}\nAUGAAACGC\n`);
+  assert.is(codons.validation.length, 0);
+  assert.ok(validationFromTrain);
+  assert.equal(nucleotides.validation, nucleotides.train);
+  assert.equal(Array.from(nucleotides.train[0]!), Array.from(new NucleotideTokenizer().encode('ATGAAACGC')));
+});
+
+test('the bundled codon corpus read as nucleotides gives back each sequence letter for letter', () => {
+  const records = [
+    { name: 'thrL', sequence: 'ATGAAACGCATTAGCACCACCATTACCACCACCATCACCATTACCACAGGTAACGGTGCGGGCTGA' },
+    { name: 'thrA', sequence: 'ATGCGAGTGTTGAAGTTCGGCGGTACATCAGTGGCAAATGCAGAACGTTTTCTGTGA' },
+    ...Array.from({ length: 30 }, (_, i) => ({ name: `g${i}`, sequence: `ATG${'GCT'.repeat(i + 1)}TAA` })),
+  ];
+  const corpus = bundledCorpus('bundled', codonCorpus(records));
+  const tokenizer = new NucleotideTokenizer();
+  for (const split of ['train', 'validation'] as const) {
+    corpus.codons.names[split].forEach((name, i) => {
+      const original = records.find((r) => r.name === name)!.sequence;
+      assert.equal(Array.from(corpus.nucleotides[split][i]!), Array.from(tokenizer.encode(original)), name);
+    });
+  }
+  assert.ok(corpus.nucleotides.validation.length > 0 && !corpus.validationFromTrain);
 });
 
 test.run();
