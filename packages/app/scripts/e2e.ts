@@ -2,7 +2,8 @@
  * End-to-end test of the built app in headless Chromium (Debian's chromium, WebGPU on SwiftShader,
  * via scripts/chromium.ts): train and watch the step counter and the loss, pause, generate, save
  * and reload a checkpoint, resume, look inside; bad uploads, bad sequences and a wrong checkpoint
- * must show a message in the page; a browser without WebGPU gets the explanation. Screenshots go
+ * must show a message in the page; then the same for RiNALMo tiny (checkpoints of the other model
+ * kind refused both ways); a browser without WebGPU gets the explanation. Screenshots go
  * to packages/app/artifacts/ (gitignored); --update-screenshots also refreshes packages/app/screenshots/.
  * Prints "app: N passed, M failed". Usage: node --import tsx packages/app/scripts/e2e.ts [--update-screenshots]
  */
@@ -69,6 +70,55 @@ async function setValues(page: Page, values: Record<string, string>): Promise<vo
   for (const [id, value] of Object.entries(values)) await page.locator(`#${id}`).fill(value);
 }
 
+/** Starts training and records (step, loss) until the counter reaches `steps`; asserts that the loss fell. */
+async function trainUntil(page: Page, steps: number, ms: number): Promise<string> {
+  await page.getByTestId('train-start').click();
+  const seen: [number, number][] = [];
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const step = await stepOf(page);
+    if (step > 0 && seen.at(-1)?.[0] !== step) seen.push([step, Number(await text(page, 'train-loss'))]);
+    if (step >= steps) break;
+    await page.waitForTimeout(150);
+  }
+  assert(seen.length >= 4 && seen.at(-1)![0] >= steps, `only reached step ${seen.at(-1)?.[0] ?? 0}`);
+  const mean = (xs: [number, number][]) => xs.reduce((s, [, l]) => s + l, 0) / xs.length;
+  const [first, last] = [mean(seen.slice(0, 3)), mean(seen.slice(-3))];
+  assert(last < first, `loss did not fall: ${first.toFixed(4)} → ${last.toFixed(4)}`);
+  return (
+    `loss ${first.toFixed(5)} (first steps) → ${last.toFixed(5)} (step ${seen.at(-1)![0]}), ` +
+    `step time ${await text(page, 'step-time')}, ${await text(page, 'tokens-per-second')} tokens/s`
+  );
+}
+
+async function pause(page: Page): Promise<void> {
+  await page.getByTestId('train-pause').click();
+  await page.waitForFunction(
+    () => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''),
+    null,
+    { timeout: 60_000 },
+  );
+}
+
+async function waitForStep(page: Page, step: number): Promise<void> {
+  await page.waitForFunction(
+    (s) => document.querySelector('[data-testid=train-step]')?.textContent === String(s),
+    step,
+    { timeout: 20_000 },
+  );
+}
+
+/** Resumes a reloaded run, sees it take two more steps, and pauses it. */
+async function resumeTwoSteps(page: Page, from: number): Promise<void> {
+  await page.getByTestId('train-start').click();
+  await page.waitForFunction(
+    (s) => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= s + 2,
+    from,
+    { timeout: 60_000 },
+  );
+  await pause(page);
+}
+
 const missing = chromiumMissing();
 if (missing) {
   console.log(`app: ${missing}\napp: 0 passed, 1 failed`);
@@ -97,29 +147,11 @@ try {
     console.log(`    ${adapter}`);
   });
 
-  const losses: [number, number][] = [];
   await check(
     'training: the step counter advances and the loss falls within 240 s (the first step compiles every shader)',
     async () => {
       await setValues(page, { steps: '200', batch: '4', length: '24', lr: '0.005', 'eval-every': '10' });
-      await page.getByTestId('train-start').click();
-      const deadline = Date.now() + 240_000;
-      while (Date.now() < deadline) {
-        const step = await stepOf(page);
-        const loss = Number(await text(page, 'train-loss'));
-        if (step > 0 && losses.at(-1)?.[0] !== step) losses.push([step, loss]);
-        if (step >= 20) break;
-        await page.waitForTimeout(150);
-      }
-      const mean = (xs: [number, number][]) => xs.reduce((s, [, l]) => s + l, 0) / xs.length;
-      assert(losses.length >= 4 && losses.at(-1)![0] >= 20, `only reached step ${losses.at(-1)?.[0] ?? 0}`);
-      const first = mean(losses.slice(0, 3));
-      const last = mean(losses.slice(-3));
-      assert(last < first, `loss did not fall: ${first.toFixed(4)} → ${last.toFixed(4)}`);
-      console.log(
-        `    loss ${first.toFixed(5)} (first steps) → ${last.toFixed(5)} (step ${losses.at(-1)![0]}), ` +
-          `step time ${await text(page, 'step-time')}, ${await text(page, 'tokens-per-second')} tokens/s`,
-      );
+      console.log(`    ${await trainUntil(page, 20, 240_000)}`);
       assert((await page.locator('#chart-loss svg path').count()) > 0, 'no loss chart');
       assert((await page.locator('#chart-val svg circle').count()) > 0, 'no validation chart');
       assert((await page.locator('#chart-lr svg path').count()) > 0, 'no learning-rate chart');
@@ -128,12 +160,7 @@ try {
 
   let pausedAt = 0;
   await check('pause stops the run after the current step', async () => {
-    await page.getByTestId('train-pause').click();
-    await page.waitForFunction(
-      () => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''),
-      null,
-      { timeout: 60_000 },
-    );
+    await pause(page);
     pausedAt = await stepOf(page);
     await page.waitForTimeout(1500);
     assert((await stepOf(page)) === pausedAt, 'the step counter moved after the pause');
@@ -155,28 +182,11 @@ try {
     await page.getByTestId('checkpoint-save').click();
     await page.getByTestId('checkpoint').first().waitFor({ timeout: 20_000 });
     await page.getByTestId('model-create').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid=train-step]')?.textContent === '0', null, {
-      timeout: 20_000,
-    });
+    await waitForStep(page, 0);
     await page.getByTestId('checkpoint-load').first().click();
-    await page.waitForFunction(
-      (s) => document.querySelector('[data-testid=train-step]')?.textContent === String(s),
-      pausedAt,
-      { timeout: 20_000 },
-    );
+    await waitForStep(page, pausedAt);
     assert(/loaded .*safetensors/.test(await text(page, 'train-state')), `state: ${await text(page, 'train-state')}`);
-    await page.getByTestId('train-start').click();
-    await page.waitForFunction(
-      (s) => Number(document.querySelector('[data-testid=train-step]')?.textContent) >= s + 2,
-      pausedAt,
-      { timeout: 60_000 },
-    );
-    await page.getByTestId('train-pause').click();
-    await page.waitForFunction(
-      () => /paused at step/.test(document.querySelector('[data-testid=train-state]')?.textContent ?? ''),
-      null,
-      { timeout: 60_000 },
-    );
+    await resumeTwoSteps(page, pausedAt);
   });
 
   await check(
@@ -258,6 +268,73 @@ try {
     },
   );
 
+  await check(
+    'RiNALMo tiny on the bundled corpus read as nucleotides: generate and look inside are off with their reasons, ' +
+      'the step counter advances and the loss falls',
+    async () => {
+      await page.locator('input[name=corpus][value=bundled]').check();
+      await page.waitForFunction(
+        () => /^E\. coli K-12.*nucleotides \(RiNALMo\)/.test(document.querySelector('#corpus-info')?.textContent ?? ''),
+        null,
+        { timeout: 20_000 },
+      );
+      await page.getByTestId('model-kind').selectOption('rinalmo');
+      await page.getByTestId('rinalmo-size').selectOption('tiny');
+      await page.getByTestId('model-create').click();
+      await page.waitForFunction(
+        () => /RiNALMo nucleotide MLM, 2 blocks, d 40/.test(document.querySelector('#model-info')?.textContent ?? ''),
+        null,
+        { timeout: 20_000 },
+      );
+      assert(await page.getByTestId('rinalmo-note').isVisible(), 'no note on the RiNALMo sizes and corpus');
+      assert(!(await page.locator('#objective').isVisible()), 'the HELM objective picker is still shown');
+      assert(await page.getByTestId('generate').isDisabled(), 'generate is enabled for a masked LM');
+      assert(/masked LM/.test(await text(page, 'generate-reason')), 'no reason why generate is off');
+      assert(await page.getByTestId('inside-open').isDisabled(), 'look inside is enabled for RiNALMo');
+      assert(/not instrumented/.test(await text(page, 'inside-reason')), 'no reason why look inside is off');
+      await setValues(page, { steps: '200', batch: '8', length: '48', lr: '0.005', 'eval-every': '10' });
+      console.log(`    ${await trainUntil(page, 25, 150_000)}`);
+      assert((await page.locator('#chart-val svg circle').count()) > 0, 'no validation chart');
+      assert(await page.getByTestId('generate').isDisabled(), 'generate was enabled while training RiNALMo');
+    },
+  );
+
+  await check('RiNALMo: pause, save, wrong-kind checkpoints refused both ways, reload and resume', async () => {
+    await pause(page);
+    const at = await stepOf(page);
+    await page.locator('#train-section').screenshot({ path: join(artifacts, 'rinalmo-training.png') });
+    await page.getByTestId('checkpoint-save').click();
+    const saved = (kind: string) =>
+      page
+        .getByTestId('checkpoint')
+        .filter({ hasText: new RegExp(`^${kind}-step`) })
+        .first();
+    await saved('rinalmo').waitFor({ timeout: 20_000 });
+    assert(/RiNALMo nucleotide MLM/.test(await saved('rinalmo').innerText()), 'the saved entry is not RiNALMo');
+    await saved('helm').getByTestId('checkpoint-load').click();
+    await expectError(
+      page,
+      /holds a HELM codon model, but the model picked is RiNALMo nucleotide; pick a HELM model/,
+      'a HELM checkpoint loaded into RiNALMo',
+    );
+    await page.getByTestId('model-kind').selectOption('helm');
+    await saved('rinalmo').getByTestId('checkpoint-load').click();
+    await expectError(
+      page,
+      /holds a RiNALMo nucleotide model, but the model picked is HELM codon; pick RiNALMo/,
+      'a RiNALMo checkpoint loaded into HELM',
+    );
+    assert((await stepOf(page)) === at, 'a refused checkpoint changed the model');
+    await page.getByTestId('model-kind').selectOption('rinalmo');
+    await page.getByTestId('model-create').click();
+    await waitForStep(page, 0);
+    await saved('rinalmo').getByTestId('checkpoint-load').click();
+    await waitForStep(page, at);
+    assert(/RiNALMo nucleotide MLM, 2 blocks/.test(await page.locator('#model-info').innerText()), 'not RiNALMo');
+    assert((await page.getByTestId('rinalmo-size').inputValue()) === 'tiny', 'the size picker does not say tiny');
+    await resumeTwoSteps(page, at);
+  });
+
   await check('a browser without WebGPU gets an explanation of what to enable', async () => {
     const bare = await browser.newPage();
     await bare.addInitScript(() => delete (Navigator.prototype as { gpu?: unknown }).gpu);
@@ -273,7 +350,8 @@ try {
   });
   if (process.argv.includes('--update-screenshots')) {
     mkdirSync(join(app, 'screenshots'), { recursive: true });
-    for (const f of ['training.png', 'look-inside.png']) copyFileSync(join(artifacts, f), join(app, 'screenshots', f));
+    for (const f of ['training.png', 'look-inside.png', 'rinalmo-training.png'])
+      copyFileSync(join(artifacts, f), join(app, 'screenshots', f));
   }
 } catch (err) {
   failed++;
