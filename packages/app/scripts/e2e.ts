@@ -259,7 +259,7 @@ try {
       await upload('mine.fasta', good);
       await page.waitForFunction(
         () =>
-          /^mine\.fasta: \d+ training and \d+ validation sequences/.test(
+          /^mine\.fasta: 12 training and 0 validation sequences, .* validation uses the training sequences$/.test(
             document.querySelector('#corpus-info')?.textContent ?? '',
           ),
         null,

@@ -376,7 +376,8 @@ async function loadCorpus(): Promise<void> {
     const [codons, nucleotides] = [c.codons, c.nucleotides].map((n) => n.toLocaleString('en'));
     corpusText =
       `${c.name}: ${c.train} training and ${c.validation} validation sequences, ` +
-      `${codons} codons (HELM), ${nucleotides} nucleotides (RiNALMo)`;
+      `${codons} codons (HELM), ${nucleotides} nucleotides (RiNALMo)` +
+      (c.validationFromTrain ? ' — none fell into validation: validation uses the training sequences' : '');
     $('corpus-info').textContent = corpusText;
   } catch (err) {
     $('corpus-info').textContent = `${corpusText} (kept: the new file was not used)`;

@@ -65,6 +65,8 @@ export interface CorpusInfo {
   validation: number;
   codons: number;
   nucleotides: number;
+  /** No sequence fell into the validation split: validation uses the training sequences. */
+  validationFromTrain: boolean;
 }
 
 export interface GenerateRequest {

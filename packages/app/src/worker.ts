@@ -138,6 +138,7 @@ const handlers: { [K in Request['type']]: (request: Extract<Request, { type: K }
       codons: count([...codons.train, ...codons.validation], 0),
       // Nucleotide ids carry <cls> and <eos>; a reused validation split is not counted twice.
       nucleotides: count([...nucleotides.train, ...(corpus.validationFromTrain ? [] : nucleotides.validation)], 2),
+      validationFromTrain: corpus.validationFromTrain,
     };
   },
 

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NucleotideTokenizer } from '@rnagrad/tokenizers';
-import { codonCorpus } from '@rnagrad/models';
+import * as T from '@rnagrad/tensor';
+import { RinalmoModel, codonCorpus, rinalmoTask, train } from '@rnagrad/models';
 import { bundledCorpus, checkCodingSequence, parseUpload, uploadCorpus } from '../src/corpus.js';
 
 test('FASTA and CSV uploads give named, normalised coding sequences', () => {
@@ -65,6 +66,29 @@ test('a small upload with an empty validation split validates the nucleotide mod
   assert.ok(validationFromTrain);
   assert.equal(nucleotides.validation, nucleotides.train);
   assert.equal(Array.from(nucleotides.train[0]!), Array.from(new NucleotideTokenizer().encode('ATGAAACGC')));
+});
+
+test('RiNALMo trains on a 12-sequence upload without a validation split: validated on the training set', async () => {
+  await T.init({ quiet: true });
+  const text = Array.from({ length: 12 }, (_, i) => `>mine${i}\nAUGAAACGCAUUAGCACC${'GGU'.repeat(i)}UGA`).join('\n');
+  const { nucleotides, validationFromTrain } = uploadCorpus('mine.fasta', text);
+  assert.ok(validationFromTrain);
+  T.manualSeed(1);
+  const model = new RinalmoModel('pico');
+  const options = {
+    steps: 3,
+    batchSize: 4,
+    maxLength: 24,
+    validationBatches: 1,
+    evalEvery: 1,
+    warmupSteps: 0,
+    seed: 2,
+  };
+  const { history } = await train(rinalmoTask(model, nucleotides, options), options);
+  model.dispose();
+  assert.is(history.steps.length, 3);
+  assert.is(history.evaluations.length, 4);
+  for (const e of history.evaluations) assert.ok(Number.isFinite(e.metrics.crossEntropy), JSON.stringify(e));
 });
 
 test('the bundled codon corpus read as nucleotides gives back each sequence letter for letter', () => {
