@@ -289,6 +289,8 @@ try {
       assert(await page.getByTestId('rinalmo-note').isVisible(), 'no note on the RiNALMo sizes and corpus');
       assert(!(await page.locator('#objective').isVisible()), 'the HELM objective picker is still shown');
       assert(await page.getByTestId('generate').isDisabled(), 'generate is enabled for a masked LM');
+      assert((await page.getByTestId('generated-sequence').count()) === 0, "the HELM model's sequences still show");
+      assert((await page.getByTestId('inside-tensor').count()) === 0, "the HELM model's look inside still shows");
       assert(/masked LM/.test(await text(page, 'generate-reason')), 'no reason why generate is off');
       assert(await page.getByTestId('inside-open').isDisabled(), 'look inside is enabled for RiNALMo');
       assert(/not instrumented/.test(await text(page, 'inside-reason')), 'no reason why look inside is off');
@@ -333,6 +335,7 @@ try {
     assert(/RiNALMo nucleotide MLM, 2 blocks/.test(await page.locator('#model-info').innerText()), 'not RiNALMo');
     assert((await page.getByTestId('rinalmo-size').inputValue()) === 'tiny', 'the size picker does not say tiny');
     await resumeTwoSteps(page, at);
+    await page.screenshot({ path: join(artifacts, 'rinalmo-page.png'), fullPage: true });
   });
 
   await check('a browser without WebGPU gets an explanation of what to enable', async () => {

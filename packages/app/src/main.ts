@@ -161,6 +161,9 @@ function showModel(m: ModelInfo): void {
   $('step').textContent = String(m.step);
   const lastEval = m.evaluations.at(-1);
   if (lastEval) $('val-ce').textContent = (lastEval.metrics.crossEntropy ?? NaN).toFixed(4);
+  // Sequences and views of the model this one replaces would be mistaken for its own.
+  $('generated').replaceChildren();
+  $('inside-view').replaceChildren();
   blocked = { generate: m.noGenerate, inside: m.noInside };
   showBlocked('generate', blocked.generate);
   showBlocked('inside', blocked.inside);
