@@ -8,9 +8,9 @@ cd "$(dirname "$0")/../.."
 PRE=${1:-/work/runs/rinalmo-nano}
 OUT=${2:-/tmp/rinalmo-downstream}
 mkdir -p "$OUT"
-RN="node --import tsx packages/cli/src/bin.ts finetune"
-SS="--task ss --test-family tRNA --mode frozen --channels 16 --blocks 2 --max-train-nt 120 --steps 40 --warmup 4 --lr 1e-3 --min-lr 1e-4 --eval-every 0 --val-limit 20 --test-limit 60 --seed 7"
-NC="--task ncrna --dedup --mode frozen --length 130 --batch 8 --steps 20 --warmup 2 --lr 1e-3 --min-lr 1e-4 --eval-every 0 --test-limit 130 --seed 7"
+RN="nice -n 10 node --import tsx packages/cli/src/bin.ts finetune"
+SS="--task ss --test-family tRNA --mode frozen --channels 16 --blocks 2 --max-train-nt 120 --steps 150 --warmup 10 --lr 2e-3 --min-lr 2e-4 --eval-every 0 --val-limit 20 --test-limit 100 --seed 7"
+NC="--task ncrna --dedup --mode frozen --cache-features --length 130 --batch 32 --train-limit 260 --steps 500 --warmup 20 --lr 1e-3 --min-lr 1e-4 --eval-every 0 --test-limit 195 --seed 7"
 run() { local name=$1; shift; local t0=$(date +%s); "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1; echo "$name $(( $(date +%s) - t0 )) s" | tee -a "$OUT/times.txt"; }
 ARMS=${ARMS:-ss-pretrained ss-random ncrna-pretrained ncrna-random}
 for arm in $ARMS; do case $arm in
