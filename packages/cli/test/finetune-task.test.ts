@@ -41,6 +41,8 @@ const BAD: [string[], RegExp][] = [
     /--test-family does not apply to --task ncrna \(only to ss\)/,
   ],
   [['finetune', '--task', 'ss', '--batch', '4'], /--batch does not apply to --task ss/],
+  [['finetune', '--task', 'ss', '--cache-features'], /--cache-features does not apply to --task ss/],
+  [['finetune', '--task', 'ncrna', '--cache-features'], /--cache-features needs --mode frozen/],
   [['finetune', '--task', 'ss', '--unfreeze-every', '5'], /--unfreeze-every only applies to --mode gradual/],
   [['finetune', '--task', 'ss', '--lr', '1e-4', '--min-lr', '1e-3'], /--min-lr 0.001 is above --lr 0.0001/],
 ];
@@ -94,6 +96,41 @@ test('a regression run on a CSV without --data fails by name; with it, writes re
   assert.is(results.steps, 2);
   assert.equal(Object.keys(results.test).sort(), ['mse', 'pearson', 'r2', 'spearman']);
   assert.ok(existsSync(join(out, 'checkpoint-000002', 'model.safetensors')));
+});
+
+test('ncrna --cache-features: one encoder pass per split, the head trained on a sample of --train-limit', () => {
+  const nrc = join(root, 'nrc.csv');
+  const row = (i: number, split: string) =>
+    `x${split}${i},${i % 2 ? 'tRNA' : '5S_rRNA'},${split},${i % 2 ? 'GGGCCC' : 'AAUUA'}${'ACGU'.repeat(1 + (i % 3))}`;
+  const rows = [
+    ...Array.from({ length: 24 }, (_, i) => row(i, 'train')),
+    ...Array.from({ length: 6 }, (_, i) => row(i, 'test')),
+  ];
+  writeFileSync(nrc, `id,label,split,sequence\n${rows.join('\n')}\n`);
+  const out = join(root, 'cached');
+  const r = cli(
+    ['finetune', '--task', 'ncrna', '--data', nrc, '--config', 'pico', '--mode', 'frozen', '--cache-features'].concat([
+      '--train-limit',
+      '10',
+      '--steps',
+      '4',
+      '--batch',
+      '4',
+      '--eval-every',
+      '0',
+      '--out',
+      out,
+    ]),
+  );
+  assert.is(r.code, 0, r.stderr.join('\n'));
+  assert.match(r.stdout, /data: nRC, 13 classes: 10 train \/ \d+ validation \/ 6 test/);
+  assert.match(r.stdout, /encoder features, train: 100% of 10 sequences/);
+  assert.match(r.stdout, /encoder features, test: 100% of 6 sequences/);
+  assert.not.match(r.stdout, /encoder features, validation/);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.is(results.steps, 4);
+  assert.ok(results.setupSeconds > 0 && results.run.args['cache-features'] === true);
+  assert.equal(Object.keys(results.test).sort(), ['accuracy', 'loss', 'macroF1', 'weightedF1']);
 });
 
 test.run();

@@ -238,6 +238,8 @@ export {
   finetuneFreezing,
   secondaryStructureTask,
   classificationTask,
+  cachedClassificationTask,
+  clsFeatures,
   regressionTask,
   evaluateStructures,
   encodeSequences,
@@ -251,5 +253,7 @@ export {
   type StructureBatch,
   type SequenceBatch,
   type ClassificationBatch,
+  type FeatureBatch,
+  type CachedFeatureOptions,
   type RegressionBatch,
 } from './rinalmo-finetune.js';

@@ -380,37 +380,57 @@ function classLogits(model: RinalmoDownstream, batch: SequenceBatch): Tensor {
   return (model.head as ClassificationHead).forward(model.encoder.forward(idsTensor(batch)).representation);
 }
 
-async function evaluateClassification(
+const labelTensor = (labels: Int32Array) => T.tensor(labels, { shape: [labels.length], dtype: 'i32' });
+
+/**
+ * Mean cross-entropy, accuracy, macro and weighted F1 of `labels`, the logits computed
+ * `batchSize` items at a time by `logitsOf(start, end)`; without gradients, in eval mode.
+ */
+function scoreClassification(
   model: RinalmoDownstream,
-  items: readonly LabelledSequence[],
-  opts: SequenceTaskOptions,
+  labels: readonly number[],
+  batchSize: number,
+  logitsOf: (start: number, end: number) => Tensor,
 ): Promise<Record<string, number>> {
   return withoutGrad(model, async () => {
     const predictions: number[] = [];
     let lossSum = 0;
-    for (let start = 0; start < items.length; start += opts.batchSize) {
-      const batch = classificationBatch(items.slice(start, start + opts.batchSize), opts.maxLength);
+    for (let start = 0; start < labels.length; start += batchSize) {
+      const end = Math.min(start + batchSize, labels.length);
       const [loss, argmax] = noGrad(() =>
         T.tidy(() => {
-          const logits = classLogits(model, batch);
-          return [
-            T.crossEntropy(logits, T.tensor(batch.labels, { shape: [batch.labels.length], dtype: 'i32' })),
-            T.argmax(logits, -1),
-          ];
+          const logits = logitsOf(start, end);
+          return [T.crossEntropy(logits, labelTensor(Int32Array.from(labels.slice(start, end)))), T.argmax(logits, -1)];
         }),
       );
-      lossSum += (await loss!.item()) * batch.labels.length;
+      lossSum += (await loss!.item()) * (end - start);
       predictions.push(...(await argmax!.data()));
       loss!.dispose();
       argmax!.dispose();
     }
-    const m = classificationMetrics(
-      items.map((i) => i.label),
-      predictions,
-      (model.head as ClassificationHead).cfg.classes,
-    );
-    return { loss: lossSum / items.length, accuracy: m.accuracy, macroF1: m.macroF1, weightedF1: m.weightedF1 };
+    const m = classificationMetrics(labels, predictions, (model.head as ClassificationHead).cfg.classes);
+    return { loss: lossSum / labels.length, accuracy: m.accuracy, macroF1: m.macroF1, weightedF1: m.weightedF1 };
   });
+}
+
+function evaluateClassification(
+  model: RinalmoDownstream,
+  items: readonly LabelledSequence[],
+  opts: SequenceTaskOptions,
+): Promise<Record<string, number>> {
+  return scoreClassification(
+    model,
+    items.map((i) => i.label),
+    opts.batchSize,
+    (start, end) => classLogits(model, classificationBatch(items.slice(start, end), opts.maxLength)),
+  );
+}
+
+function checkClassificationData(model: RinalmoDownstream, data: ClassificationDataset, caller: string): void {
+  if (model.cfg.task !== 'ncrna') throw new Error(`${caller}: the model has a ${model.cfg.task} head`);
+  const classes = (model.head as ClassificationHead).cfg.classes;
+  if (data.classes.length !== classes)
+    throw new Error(`${caller}: the data has ${data.classes.length} classes, the head ${classes}`);
 }
 
 export function classificationTask(
@@ -418,20 +438,122 @@ export function classificationTask(
   data: ClassificationDataset,
   opts: SequenceTaskOptions,
 ): FinetuneTask<ClassificationBatch> {
-  if (model.cfg.task !== 'ncrna') throw new Error(`classificationTask: the model has a ${model.cfg.task} head`);
-  const classes = (model.head as ClassificationHead).cfg.classes;
-  if (data.classes.length !== classes)
-    throw new Error(`classificationTask: the data has ${data.classes.length} classes, the head ${classes}`);
+  checkClassificationData(model, data, 'classificationTask');
   const validation = data.validation.slice(0, opts.validationLimit ?? data.validation.length);
   return {
     model,
-    loss: (m, batch) =>
-      T.crossEntropy(classLogits(m, batch), T.tensor(batch.labels, { shape: [batch.labels.length], dtype: 'i32' })),
+    loss: (m, batch) => T.crossEntropy(classLogits(m, batch), labelTensor(batch.labels)),
     source: source(new EpochBatches(data.train, opts.batchSize, opts.seed), (items) =>
       classificationBatch(items, opts.maxLength),
     ),
     evaluate: (m) => evaluateClassification(m, validation, opts),
     test: () => evaluateClassification(model, data.test, opts),
+  };
+}
+
+/**
+ * The <cls> rows [N · d] of `sequences` (cut to `maxLength` tokens) through the encoder, in eval
+ * mode and without gradients: what a frozen encoder gives every time. Batches are formed from
+ * sequences of similar length to spend little on padding (the attention masks pads, so a row does
+ * not depend on its batch-mates beyond float rounding).
+ */
+export async function clsFeatures(
+  model: RinalmoDownstream,
+  sequences: readonly string[],
+  opts: { batchSize: number; maxLength: number; onProgress?: (done: number, total: number) => void },
+): Promise<Float32Array> {
+  const dim = model.encoder.cfg.dim;
+  const features = new Float32Array(sequences.length * dim);
+  const order = [...sequences.keys()].sort((a, b) => sequences[a]!.length - sequences[b]!.length);
+  await withoutGrad(model, async () => {
+    for (let start = 0; start < order.length; start += opts.batchSize) {
+      const rows = order.slice(start, start + opts.batchSize);
+      const cls = noGrad(() =>
+        T.tidy(() => {
+          const batch = encodeSequences(
+            rows.map((i) => sequences[i]!),
+            opts.maxLength,
+          );
+          return T.contiguous(T.narrow(model.encoder.forward(idsTensor(batch)).representation, 1, 0, 1));
+        }),
+      );
+      const values = (await cls.data()) as Float32Array;
+      cls.dispose();
+      rows.forEach((i, k) => features.set(values.subarray(k * dim, (k + 1) * dim), i * dim));
+      opts.onProgress?.(start + rows.length, order.length);
+    }
+  });
+  return features;
+}
+
+export interface FeatureBatch {
+  /** <cls> features [B · d] of the batch's sequences. */
+  features: Float32Array;
+  labels: Int32Array;
+  tokens: number;
+}
+
+export interface CachedFeatureOptions extends SequenceTaskOptions {
+  /** Called after each batch of the feature pass: which split, sequences done, sequences in it. */
+  onProgress?: (split: 'train' | 'validation' | 'test', done: number, total: number) => void;
+}
+
+/**
+ * ncRNA classification with a frozen encoder whose <cls> features are computed once (see
+ * `clsFeatures`): the training split's before training, the validation and test splits' when
+ * first scored; every step then runs the head only. Train with `finetuneFreezing(model, 'frozen')`:
+ * the encoder is outside the graph, so it cannot learn here. Differs from `classificationTask` in
+ * frozen mode only by the encoder's dropout, which is off for the cached features (eval mode).
+ */
+export async function cachedClassificationTask(
+  model: RinalmoDownstream,
+  data: ClassificationDataset,
+  opts: CachedFeatureOptions,
+): Promise<FinetuneTask<FeatureBatch>> {
+  checkClassificationData(model, data, 'cachedClassificationTask');
+  const dim = model.encoder.cfg.dim;
+  const featuresOf = (split: 'train' | 'validation' | 'test', items: readonly LabelledSequence[]) =>
+    clsFeatures(
+      model,
+      items.map((i) => i.sequence),
+      {
+        batchSize: opts.batchSize,
+        maxLength: opts.maxLength,
+        onProgress: (done, total) => opts.onProgress?.(split, done, total),
+      },
+    );
+  const featureLogits = (m: RinalmoDownstream, features: Float32Array) =>
+    (m.head as ClassificationHead).forward(T.tensor(features, { shape: [features.length / dim, 1, dim] }));
+  const cached = (split: 'validation' | 'test', items: readonly LabelledSequence[]) => {
+    let features: Promise<Float32Array> | null = null;
+    return async (m: RinalmoDownstream) => {
+      const all = await (features ??= featuresOf(split, items));
+      return scoreClassification(
+        m,
+        items.map((i) => i.label),
+        opts.batchSize,
+        (start, end) => featureLogits(m, all.subarray(start * dim, end * dim)),
+      );
+    };
+  };
+  const trainFeatures = await featuresOf('train', data.train);
+  const trainRows = data.train.map((item, row) => ({ item, row }));
+  const evaluate = cached('validation', data.validation.slice(0, opts.validationLimit ?? data.validation.length));
+  const test = cached('test', data.test);
+  return {
+    model,
+    loss: (m, batch) => T.crossEntropy(featureLogits(m, batch.features), labelTensor(batch.labels)),
+    source: source(new EpochBatches(trainRows, opts.batchSize, opts.seed), (rows) => {
+      const features = new Float32Array(rows.length * dim);
+      rows.forEach(({ row }, k) => features.set(trainFeatures.subarray(row * dim, (row + 1) * dim), k * dim));
+      return {
+        features,
+        labels: Int32Array.from(rows, ({ item }) => item.label),
+        tokens: rows.reduce((n, { item }) => n + Math.min(tokenizer.encode(item.sequence).length, opts.maxLength), 0),
+      };
+    }),
+    evaluate,
+    test: () => test(model),
   };
 }
 

@@ -11,7 +11,9 @@ import {
   RinalmoDownstream,
   RinalmoModel,
   NRC_CLASSES,
+  cachedClassificationTask,
   classificationTask,
+  clsFeatures,
   encodeSequences,
   finetuneFreezing,
   kindOf,
@@ -180,6 +182,60 @@ test('ncRNA classification and regression: short runs train and report their met
   const r = await reg.test();
   assert.equal(Object.keys(r).sort(), ['mse', 'pearson', 'r2', 'spearman']);
   regressor.dispose();
+});
+
+test('frozen ncRNA classification: cached <cls> features train the head exactly as the encoder does', async () => {
+  // Sequences of different lengths, so batches mix paddings (uncached) or group by length (cached).
+  const sequences = ['ACGUAC', 'GGGGCCCCGGAU', 'AUAU', 'GCGCGCAAUUAAGC', 'CCA', 'UUUUGGGAC', 'AGCUAGCUAG', 'GAUC'];
+  const items = sequences.map((sequence, i) => ({ id: `s${i}`, sequence, label: i % 3 }));
+  const data = { classes: NRC_CLASSES, train: items, validation: items.slice(0, 5), test: items, droppedDuplicates: 0 };
+  const opts = { seed: 4, batchSize: 3, maxLength: 12 };
+  const fresh = () => {
+    T.manualSeed(9);
+    return new RinalmoDownstream(cfg('ncrna', { hidden: 8, classes: 13 }));
+  };
+  const schedule = { steps: 6, lr: 1e-2, minLr: 1e-3, warmupSteps: 1, evalEvery: 3, seed: 4 };
+  const plain = fresh();
+  const cachedModel = fresh();
+  const uncached = await train(classificationTask(plain, data, opts), {
+    ...schedule,
+    ...finetuneFreezing(plain, 'frozen'),
+  });
+  const passes: string[] = [];
+  const cachedTask = await cachedClassificationTask(cachedModel, data, {
+    ...opts,
+    onProgress: (split, done, total) => done === total && passes.push(`${split} ${total}`),
+  });
+  assert.equal(passes, ['train 8']);
+  const cached = await train(cachedTask, { ...schedule, ...finetuneFreezing(cachedModel, 'frozen') });
+  assert.equal(passes, ['train 8', 'validation 5']);
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-5, `${what}: ${a} vs ${b}`);
+  assert.equal(cached.history.steps.length, 6);
+  cached.history.steps.forEach((s, k) => {
+    close(s.loss, uncached.history.steps[k]!.loss, `loss at step ${k + 1}`);
+    assert.equal(s.tokens, uncached.history.steps[k]!.tokens);
+  });
+  assert.ok(cached.history.steps.at(-1)!.loss < cached.history.steps[0]!.loss, 'the head learns');
+  cached.history.evaluations.forEach((e, k) =>
+    close(e.metrics.loss!, uncached.history.evaluations[k]!.metrics.loss!, `validation loss ${k}`),
+  );
+  const [a, b] = [await cachedTask.test(), await classificationTask(plain, data, opts).test()];
+  close(a.loss!, b.loss!, 'test loss');
+  assert.equal(a.accuracy, b.accuracy);
+  // The encoder stayed as it was; its <cls> rows do not depend on the batch (pads are masked).
+  const alone = await clsFeatures(cachedModel, [sequences[3]!], { batchSize: 1, maxLength: 12 });
+  const together = await clsFeatures(cachedModel, sequences, { batchSize: 8, maxLength: 12 });
+  const dim = PICO.dim;
+  alone.forEach((v, i) => close(v, together[3 * dim + i]!, `feature ${i}`));
+  const ss = new RinalmoDownstream(cfg('ss', { channels: 2, blocks: 0 }));
+  const refused = await cachedClassificationTask(ss, data, opts).then(
+    () => null,
+    (err: Error) => err.message,
+  );
+  assert.match(refused ?? 'accepted', /has a ss head/);
+  ss.dispose();
+  plain.dispose();
+  cachedModel.dispose();
 });
 
 test.run();
