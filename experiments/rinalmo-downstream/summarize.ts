@@ -88,8 +88,8 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of secondaryStructure)
   console.log(
-    `| ${r.family} | ${r.arm} | ${r.seed ?? '–'} | ${r.steps} | ${f(r.f1)} | ${f(r.f1Exact)} | ${f(r.precision)} | ${f(r.recall)} | ` +
-      `${f(r.threshold)} | ${r.seconds} s |`,
+    `| ${r.family} | ${r.arm} | ${r.seed ?? '–'} | ${r.steps} | ${f(r.f1)} | ${f(r.f1Exact)} | ` +
+      `${f(r.precision)} | ${f(r.recall)} | ${f(r.threshold)} | ${r.seconds} s |`,
   );
 console.log(
   '\n| nRC (test duplicates of train removed) | seed | steps | accuracy | macro F1 | weighted F1 | wall time |',
