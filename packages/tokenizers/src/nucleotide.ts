@@ -12,29 +12,10 @@ import {
  * RiNALMo's 22-token alphabet in its id order (specials first, then IUPAC letters, inosine `I`
  * and the gap `-`). Pretrained embedding rows are indexed by these ids, so the order is fixed.
  */
+// prettier-ignore
 export const RINALMO_VOCAB = Object.freeze([
-  '<cls>',
-  '<pad>',
-  '<eos>',
-  '<unk>',
-  '<mask>',
-  'A',
-  'C',
-  'G',
-  'T',
-  'I',
-  'R',
-  'Y',
-  'K',
-  'M',
-  'S',
-  'W',
-  'B',
-  'D',
-  'H',
-  'V',
-  'N',
-  '-',
+  '<cls>', '<pad>', '<eos>', '<unk>', '<mask>',
+  'A', 'C', 'G', 'T', 'I', 'R', 'Y', 'K', 'M', 'S', 'W', 'B', 'D', 'H', 'V', 'N', '-',
 ] as const);
 
 export interface NucleotideTokenizerOptions {
