@@ -400,7 +400,7 @@ test('masses that underflow f32 are computed in the log domain: GPU, CPU twin an
   for (let k = 6; k < C; k++) logits[2 * C + k] = -3000;
   const targets = Int32Array.from([45, 20, 30]);
   const cpu = hxeForwardCpu(logits, C, targets, table);
-  // One lane per row (the kernels fix such rows up themselves) and four (a separate fix-up pass).
+  // One lane per row and four: either way a fix-up pass, run because the main kernel raised its flag.
   for (const threadsPerRow of [1, 4]) {
     for (const forwardOnly of [false, true]) {
       const { losses, dlogits } = await runGpu(logits, C, targets, gpuTableOf(table), { threadsPerRow, forwardOnly });
@@ -434,6 +434,30 @@ test('masses that underflow f32 are computed in the log domain: GPU, CPU twin an
   let byHand = 0;
   for (let j = 0; j < W; j++) byHand -= table.coefficients[45 * W + j]! * logMass(table.nodes[45 * W + j]!);
   assert.ok(Math.abs(cpu[0]! - byHand) < 1e-9 * byHand, `row 0: ${cpu[0]} vs ${byHand}`);
+});
+
+test('fix-up flags: calls with and without underflowing rows, in any order on one table, match the CPU', async () => {
+  const tree = codonTree();
+  const table = tableFor(tree, 0.4);
+  const C = 70;
+  const ordinary = randomLogits(4 * C, 9, 2);
+  const extreme = Float32Array.from(ordinary);
+  for (const k of [42, 43, 44, 45]) extreme[2 * C + k] = -2000; // row 2's target group underflows
+  const targets = Int32Array.from([3, 17, 44, 60]);
+  const gpuTable = gpuTableOf(table);
+  const calls: [Float32Array, boolean][] = [
+    [extreme, false],
+    [ordinary, false],
+    [extreme, true],
+    [ordinary, true],
+    [ordinary, false],
+    [extreme, false],
+  ];
+  for (const [i, [logits, forwardOnly]] of calls.entries()) {
+    const { losses, dlogits } = await runGpu(logits, C, targets, gpuTable, { forwardOnly });
+    assertClose(losses, hxeForwardCpu(logits, C, targets, table), `call ${i} losses`, 2e-5, 1e-5);
+    if (dlogits) assertClose(dlogits, hxeBackwardCpu(logits, C, targets, table), `call ${i} dlogits`, 1e-4, 1e-6);
+  }
 });
 
 test('ignored rows give loss 0 and zero gradients (any ignore index); out-of-range targets give NaN rows', async () => {

@@ -102,6 +102,11 @@ export interface HxeGpuTable {
   starts: Uint32Array;
   order: Uint32Array;
   buffer: GPUBuffer;
+  /**
+   * Whether the fix-up passes have work (forward at word 0, backward at word 1): 0 unless a row of the last call
+   * needed one, so that the common case costs no pass over the rows.
+   */
+  fixupFlags: GPUBuffer;
 }
 
 function checkCount(what: string, value: number, min: number): void {
@@ -277,6 +282,8 @@ export function uploadHxeTable(device: GPUDevice, table: HxeKernelTable): HxeGpu
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(buffer, 0, table.words.buffer, table.words.byteOffset, table.words.byteLength);
+  // Zero-initialised: no fix-up pending.
+  const fixupFlags = device.createBuffer({ label: 'hxe fix-up flags', size: 16, usage: GPUBufferUsage.STORAGE });
   const C = table.numClasses;
   const at = segmentOffset(C, table.width);
   const starts = table.words.slice(at, at + table.numSegments + 1);
@@ -292,6 +299,7 @@ export function uploadHxeTable(device: GPUDevice, table: HxeKernelTable): HxeGpu
     starts,
     order,
     buffer,
+    fixupFlags,
   };
 }
 
@@ -431,25 +439,31 @@ const inside = (j: number) => `sg - slo${j} < slen${j}`;
 const MAIN = `@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
 
-/** The forward kernels' bindings (stats only when the backward will want them). */
-function forwardBindings(withStats: boolean): string {
+/** WGSL: the fix-up flags at `binding`, for the main kernels to raise and lower (atomically). */
+const fixupFlagsBinding = (binding: number) =>
+  `@group(0) @binding(${binding}) var<storage, read_write> fixupFlags: array<atomic<u32>>;`;
+
+/** The forward kernels' bindings (stats only when the backward will want them; the fix-up flag for the main one). */
+function forwardBindings(withStats: boolean, withFixupFlags: boolean): string {
   const B = withStats ? 3 : 2;
   return `@group(0) @binding(1) var<storage, read_write> losses: array<f32>;
 ${withStats ? '@group(0) @binding(2) var<storage, read_write> stats: array<f32>;' : ''}
 @group(0) @binding(${B}) var<storage, read> logits: array<f32>;
 @group(0) @binding(${B + 1}) var<storage, read> targets: array<i32>;
-@group(0) @binding(${B + 2}) var<storage, read> tbl: array<u32>;`;
+@group(0) @binding(${B + 2}) var<storage, read> tbl: array<u32>;
+${withFixupFlags ? fixupFlagsBinding(B + 3) : ''}`;
 }
 
-/** The backward kernels' bindings (scale only for a mean). */
-function backwardBindings(withScale: boolean): string {
+/** The backward kernels' bindings (scale only for a mean; the fix-up flag for the main one). */
+function backwardBindings(withScale: boolean, withFixupFlags: boolean): string {
   return `@group(0) @binding(1) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(2) var<storage, read> logits: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<i32>;
 @group(0) @binding(4) var<storage, read> tbl: array<u32>;
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
 @group(0) @binding(6) var<storage, read> gradOut: array<f32>;
-${withScale ? '@group(0) @binding(7) var<storage, read> scale: array<f32>;' : ''}`;
+${withScale ? '@group(0) @binding(7) var<storage, read> scale: array<f32>;' : ''}
+${withFixupFlags ? fixupFlagsBinding(withScale ? 8 : 7) : ''}`;
 }
 
 /**
@@ -476,26 +490,32 @@ function forwardSource(T: number, W: number, walk: Walk, withStats: boolean): st
   };
   const masses = range(W).map((j) => `a${j}`);
   return `${uniformBlock(WORDS)}
-${forwardBindings(withStats)}
+${forwardBindings(withStats, W > 0)}
 ${T > 1 ? `var<workgroup> red: array<f32, ${(W + 1) * WG}>;` : ''}
 ${IEEE_WGSL}
 
 ${MAIN}
   ${head}
+  ${W > 0 ? lowerFixup(1) : ''}
   // Pass 1: row max and the target's logit. NaN counts as +inf (WGSL's max may drop NaN): either
-  // makes the row's loss NaN, as does a row of −inf only.
+  // makes the row's loss NaN, as does a row of −inf only. A NaN or ±inf logit makes the plain sum
+  // zs non-finite (so may finite logits near f32's limit): only such rows are searched for NaN.
   var m = bitcast<f32>(word(9u));
   var zt = 0.0;
+  var zs = 0.0;
   if (work) {
     zt = logits[base + t];
-    for (var k = lane; k < C; k += ${T}u) { let z = logits[base + k]; m = max(m, select(z, inf_f32(), is_nan(z))); }
+    for (var k = lane; k < C; k += ${T}u) { let z = logits[base + k]; m = max(m, z); zs += z; }
+  }
+  for (var once = select(0u, 1u, (bitcast<u32>(zs) & 0x7f800000u) == 0x7f800000u); once > 0u; once = 0u) {
+    for (var k = lane; k < C; k += ${T}u) { m = select(m, inf_f32(), is_nan(logits[base + k])); }
   }
   ${reduce(['m'], (a, b) => `max(${a}, ${b})`)}
   let undefinedRow = m == inf_f32() || m == -inf_f32();
   // Pass 2: U = Σ e and the entries' masses a_j, e = exp(z − m), segment by segment.
   var U = 0.0;
   ${masses.map((a) => `var ${a} = 0.0;`).join(' ')}
-  if (work && !undefinedRow) {
+  if (work) {
     ${segments({
       vars: 'var acc = 0.0;',
       start: 'acc = 0.0;',
@@ -541,16 +561,7 @@ ${MAIN}
         : ''
     }
   }
-  ${
-    T === 1 && W > 0
-      ? `// The fix-up, in this kernel: one lane per row. A loop that runs once: SwiftShader skips a loop no
-  // lane enters, while it runs the body of an untaken if under a mask.
-  let lo = word(6u) + row;
-  for (var once = select(0u, 1u, work && fixup && !undefinedRow); once > 0u; once = 0u) {
-    ${forwardFixBody(W, walk.identity, withStats)}
-  }`
-      : ''
-  }
+  ${W > 0 ? `if (live && lane == 0u && work && fixup && !undefinedRow) { ${raiseFixup(0)} }` : ''}
 }`;
 }
 
@@ -562,11 +573,12 @@ ${MAIN}
 function backwardSource(T: number, W: number, walk: Walk, perRow: boolean, withScale: boolean): string {
   const { head, segments } = rowPrelude(T, W, walk);
   return `${uniformBlock(WORDS)}
-${backwardBindings(withScale)}
+${backwardBindings(withScale, W > 0)}
 ${IEEE_WGSL}
 
 ${MAIN}
   ${head}
+  ${W > 0 ? lowerFixup(0) : ''}
   if (!live) { return; }
   let dbase = word(7u) + row * C;
   let sa = word(12u) + row * ${W + 3}u;
@@ -595,29 +607,33 @@ ${MAIN}
     body: 'dlogits[dbase + k] = kap * exp(logits[base + k] - m) - select(0.0, fc, k == t);',
     end: '',
   })}
-  ${
-    T === 1
-      ? `for (var once = select(0u, 1u, logDomain != 0u); once > 0u; once = 0u) {
-    ${backwardFixBody(W, walk.identity)}
-  }`
-      : ''
-  }
+  ${W > 0 ? `if (logDomain != 0u) { ${raiseFixup(1)} }` : ''}
 }`;
 }
+
+/**
+ * WGSL: asks for the fix-up pass whose flag is word `at` of `fixupFlags` (every row that asks stores the same 1).
+ * A flag is lowered by the main kernel of the other direction (forward lowers the backward's, backward the
+ * forward's), never between a raise and the pass that reads it; a flag left raised (forward calls with no backward)
+ * only costs a pass over the rows that finds nothing to fix.
+ */
+const raiseFixup = (at: number) => `atomicStore(&fixupFlags[${at}u], 1u);`;
+const lowerFixup = (at: number) => `if (all(wid == vec3(0u)) && lid == 0u) { atomicStore(&fixupFlags[${at}u], 0u); }`;
 
 /** WGSL: the class at rank r (the depth-first order, or r itself for an identity order). */
 const classAt = (identity: boolean, r: string) => (identity ? r : `tbl[word(11u) + ${r}]`);
 
 /**
- * Threads of a fix-up pass. Each strides over the rows and skips the unmarked ones, which is far
- * cheaper on SwiftShader than a thread per row (a workgroup launch costs more than a few hundred
- * loads); on a GPU, 256 threads scanning a flag per row is still negligible.
+ * Threads of a fix-up pass. The pass returns at once unless a main kernel raised its flag; then each thread strides
+ * over the rows and skips the unmarked ones: such rows are rare, and a pass of a few workgroups costs SwiftShader
+ * far less than a thread per row.
  */
 const FIXUP_THREADS = 256;
 
 /** WGSL: the fix-up kernels' loop over rows; `marked` declares `marked` from `row`: whether `body` runs. */
-function fixupRows(W: number, marked: string, body: string): string {
-  return `let C = word(1u);
+function fixupRows(W: number, at: number, marked: string, body: string): string {
+  return `if (fixupFlags[${at}u] == 0u) { return; } // no row asked since the flag was lowered
+  let C = word(1u);
   let seg0 = word(3u);
   for (var row = (wid.x + wid.y * nwg.x) * ${WG}u + lid; row < word(0u); row += ${FIXUP_THREADS}u) {
     ${marked}
@@ -680,11 +696,13 @@ function forwardFixBody(W: number, identity: boolean, withStats: boolean): strin
 function fixupSource(W: number, identity: boolean, withStats: boolean): string {
   const body = forwardFixBody(W, identity, withStats);
   return `${uniformBlock(WORDS)}
-${forwardBindings(withStats)}
+${forwardBindings(withStats, false)}
+@group(0) @binding(${withStats ? 6 : 5}) var<storage, read> fixupFlags: array<u32>;
 ${IEEE_WGSL}
 ${MAIN}
   ${fixupRows(
     W,
+    0,
     `let lo = word(6u) + row;
     let marked = bitcast<u32>(losses[lo]) == 0x7f800000u; // bits: NaN must not pass`,
     body,
@@ -710,11 +728,13 @@ function backwardFixBody(W: number, identity: boolean): string {
 /** Backward fix-up: for rows with log-domain entries, adds −f·c_j·e^(z − m − log a_j) over each log-domain entry j. */
 function backwardFixupSource(W: number, identity: boolean, perRow: boolean, withScale: boolean): string {
   return `${uniformBlock(WORDS)}
-${backwardBindings(withScale)}
+${backwardBindings(withScale, false)}
+@group(0) @binding(${withScale ? 8 : 7}) var<storage, read> fixupFlags: array<u32>;
 ${MAIN}
   let f0 = gradOut[word(13u)]${withScale ? ' * scale[word(14u)]' : ''};
   ${fixupRows(
     W,
+    1,
     `let sa = word(12u) + row * ${W + 3}u;
     let logDomain = bitcast<u32>(stats[sa + 2u]);
     let marked = logDomain != 0u;`,
@@ -824,21 +844,21 @@ export function hxeGpu(queue: KernelQueue, args: HxeGpuArgs): void {
     args.targets.buffer,
     args.table.buffer,
   ];
+  const fixupFlags = args.table.fixupFlags;
   queue.dispatch({
     key: `hxe:${T}:${W}:${walkKey(walk)}:${withStats ? 's' : ''}`,
     source: () => forwardSource(T, W, walk, withStats),
-    storage,
+    storage: W > 0 ? [...storage, fixupFlags] : storage,
     uniforms: u.data,
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
     label: 'hxe forward',
   });
-  // Plain XE has no group entries; with one lane per row the kernel did the fix-up itself.
-  if (W === 0 || T === 1) return;
+  if (W === 0) return;
   const identity = args.table.identityOrder;
   queue.dispatch({
     key: `hxe-fixup:${W}:${identity}:${withStats ? 's' : ''}`,
     source: () => fixupSource(W, identity, withStats),
-    storage,
+    storage: [...storage, fixupFlags],
     uniforms: u.data,
     workgroups: [FIXUP_THREADS / WG, 1],
     label: 'hxe forward fix-up',
@@ -895,20 +915,21 @@ export function hxeBackwardGpu(queue: KernelQueue, args: HxeBackwardGpuArgs): vo
     args.gradOutput.buffer,
   ];
   if (withScale) storage.push(args.scale!.buffer);
+  const fixupFlags = args.table.fixupFlags;
   queue.dispatch({
     key: `hxe-bwd:${T}:${W}:${walkKey(walk)}:${args.perRow}:${withScale}`,
     source: () => backwardSource(T, W, walk, args.perRow, withScale),
-    storage,
+    storage: W > 0 ? [...storage, fixupFlags] : storage,
     uniforms: u.data,
     workgroups: grid(Math.ceil(N / (WG / T)), queue.device.limits.maxComputeWorkgroupsPerDimension),
     label: 'hxe backward',
   });
-  if (W === 0 || T === 1) return;
+  if (W === 0) return;
   const identity = args.table.identityOrder;
   queue.dispatch({
     key: `hxe-bwd-fixup:${W}:${identity}:${args.perRow}:${withScale}`,
     source: () => backwardFixupSource(W, identity, args.perRow, withScale),
-    storage,
+    storage: [...storage, fixupFlags],
     uniforms: u.data,
     workgroups: [FIXUP_THREADS / WG, 1],
     label: 'hxe backward fix-up',
