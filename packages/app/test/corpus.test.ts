@@ -68,11 +68,15 @@ test('a small upload with an empty validation split validates the nucleotide mod
   assert.equal(Array.from(nucleotides.train[0]!), Array.from(new NucleotideTokenizer().encode('ATGAAACGC')));
 });
 
-test('RiNALMo trains on a 12-sequence upload without a validation split: validated on the training set', async () => {
+test('RiNALMo trains on a one-sequence upload (nothing to hold out): validated on the training set', async () => {
   await T.init({ quiet: true });
-  const text = Array.from({ length: 12 }, (_, i) => `>mine${i}\nAUGAAACGCAUUAGCACC${'GGU'.repeat(i)}UGA`).join('\n');
-  const { nucleotides, validationFromTrain } = uploadCorpus('mine.fasta', text);
+  const { nucleotides, validationFromTrain } = uploadCorpus(
+    'mine.fasta',
+    `>mine\nAUGAAACGCAUUAGCACC${'GGU'.repeat(9)}UGA`,
+  );
   assert.ok(validationFromTrain);
+  const twelve = Array.from({ length: 12 }, (_, i) => `>mine${i}\nAUGAAACGCAUUAGCACC${'GGU'.repeat(i)}UGA`).join('\n');
+  assert.not.ok(uploadCorpus('mine.fasta', twelve).validationFromTrain, 'twelve sequences: one held out at least');
   T.manualSeed(1);
   const model = new RinalmoModel('pico');
   const options = {

@@ -11,27 +11,43 @@ export interface CodonCorpus {
   names: { train: string[]; validation: string[] };
 }
 
-/** FNV-1a: a stable hash of the gene name decides its split, independent of file order. */
-function fnv1a(text: string): number {
+/**
+ * A stable hash of the gene name decides its split, independent of file order: FNV-1a, then MurmurHash3's
+ * finaliser, without which names that differ only in their last characters (gene0 … gene79) hash close together
+ * and land on the same side.
+ */
+function nameHash(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Named coding sequences → codon ids, split ~90/10 into train/validation by a hash of the name. */
+/**
+ * Named coding sequences → codon ids, split ~90/10 into train/validation by a hash of the name. Small sets are
+ * never split lopsided by chance: one sequence is for training, and from two on, with a fraction strictly between
+ * 0 and 1, each side holds at least one (the smallest hash held out, the largest kept).
+ */
 export function codonCorpus(
   records: readonly { name: string; sequence: string }[],
   opts: { validationFraction?: number } = {},
 ): CodonCorpus {
   const fraction = opts.validationFraction ?? 0.1;
   const tokenizer = new CodonTokenizer({ remainder: 'drop' });
-  const corpus: CodonCorpus = { train: [], validation: [], names: { train: [], validation: [] } };
-  for (const { name, sequence } of records) {
-    const ids = tokenizer.encode(sequence, { addSpecialTokens: false });
-    const split = fnv1a(name) / 2 ** 32 < fraction ? 'validation' : 'train';
-    corpus[split].push(ids);
-    corpus.names[split].push(name);
+  const hashes = records.map(({ name }) => nameHash(name) / 2 ** 32);
+  const held = hashes.map((h) => h < fraction);
+  if (records.length === 1) held[0] = false;
+  else if (records.length >= 2 && fraction > 0 && fraction < 1) {
+    if (!held.includes(true)) held[hashes.indexOf(Math.min(...hashes))] = true;
+    if (!held.includes(false)) held[hashes.indexOf(Math.max(...hashes))] = false;
   }
+  const corpus: CodonCorpus = { train: [], validation: [], names: { train: [], validation: [] } };
+  records.forEach(({ name, sequence }, i) => {
+    const split = held[i] ? 'validation' : 'train';
+    corpus[split].push(tokenizer.encode(sequence, { addSpecialTokens: false }));
+    corpus.names[split].push(name);
+  });
   return corpus;
 }
 

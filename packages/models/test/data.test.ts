@@ -1,7 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { seededRandom } from '@rnagrad/tokenizers';
-import { IGNORE_INDEX, clmBatch, codonCorpusFromCsv, loadEcoliCds, mlmBatch, sampler } from '../src/node.js';
+import {
+  IGNORE_INDEX,
+  clmBatch,
+  codonCorpus,
+  codonCorpusFromCsv,
+  loadEcoliCds,
+  mlmBatch,
+  sampler,
+} from '../src/node.js';
 
 test('the bundled E. coli corpus loads and splits deterministically by gene name', async () => {
   const corpus = await loadEcoliCds();
@@ -18,6 +26,21 @@ test('the bundled E. coli corpus loads and splits deterministically by gene name
   const thrL = i >= 0 ? corpus.train[i]! : corpus.validation[j]!;
   assert.is(thrL[0], 20);
   assert.is(thrL.length, 22);
+});
+
+test('the split by name: similar names spread, order does not matter, no side empty by chance', () => {
+  const records = Array.from({ length: 80 }, (_, i) => ({ name: `gene${i}`, sequence: 'ATGAAATAA' }));
+  const corpus = codonCorpus(records);
+  // ~10% of 80; before the hash had a finaliser, gene0 … gene79 all went to train.
+  assert.ok(corpus.validation.length >= 3 && corpus.validation.length <= 16, `${corpus.validation.length} of 80`);
+  const reversed = codonCorpus([...records].reverse());
+  assert.equal([...reversed.names.validation].sort(), [...corpus.names.validation].sort());
+  for (const n of [2, 3, 5]) {
+    const few = codonCorpus(records.slice(0, n));
+    assert.ok(few.validation.length >= 1 && few.train.length >= 1, `${n} records: ${few.validation.length} held out`);
+  }
+  for (const record of records.slice(0, 20)) assert.is(codonCorpus([record]).train.length, 1, 'one sequence: train');
+  assert.is(codonCorpus(records, { validationFraction: 0 }).validation.length, 0);
 });
 
 test('a CSV without the needed columns is refused by name', () => {

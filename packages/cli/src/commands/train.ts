@@ -488,7 +488,10 @@ export async function runTrain(
   const options = record.options as HelmTrainOptions;
 
   const { corpus, label } = await loadCorpus(record.data);
-  say(`data: ${label}: ${corpus.train.length} train / ${corpus.validation.length} validation sequences`);
+  say(
+    `data: ${label}: ${corpus.train.length} train / ${corpus.validation.length} validation sequences` +
+      (corpus.validation.length === 0 ? ' (none held out: validation runs on the training sequences)' : ''),
+  );
   const c = model.cfg;
   say(
     `model: HELM ${c.objective.toUpperCase()}, ${c.layers} layers, d ${c.dModel}, ${c.heads} ` +
