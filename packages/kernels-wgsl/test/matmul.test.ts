@@ -153,6 +153,21 @@ const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): Matm
   bk,
 });
 
+const subgroup = (tm: number, tn: number, wx: number): MatmulConfig => ({ kind: 'subgroup', tm, tn, wx });
+/** Subgroup schedules, where the device has the feature; tm 4 and 8 take the vec4-sharing paths for A. */
+const HAS_SUBGROUPS = device.features.has('subgroups');
+const SUBGROUP_WX = Math.max(16, device.adapterInfo?.subgroupMaxSize ?? 128);
+const SUBGROUP_VARIANTS: [string, MatmulPlan][] = HAS_SUBGROUPS
+  ? [
+      ['subgroup 4x4 (A shared across lanes)', { config: subgroup(4, 4, SUBGROUP_WX), splitK: 1 }],
+      ['subgroup 3x5 (scalar A, scalar accumulators)', { config: subgroup(3, 5, SUBGROUP_WX), splitK: 1 }],
+      ['subgroup 8x16', { config: subgroup(8, 16, SUBGROUP_WX), splitK: 1 }],
+      ['split-K 3 over subgroup', { config: subgroup(4, 4, SUBGROUP_WX), splitK: 3 }],
+    ]
+  : [];
+if (!HAS_SUBGROUPS)
+  console.log('matmul: this adapter lacks the subgroups feature; the subgroup schedule is not tested');
+
 const VARIANTS: [string, MatmulPlan][] = [
   ['direct 16x32 (large register tile)', { config: direct(16, 32, 2, 4), splitK: 1 }],
   ['direct 4x4', { config: direct(4, 4, 4, 4), splitK: 1 }],
@@ -166,6 +181,7 @@ const VARIANTS: [string, MatmulPlan][] = [
   ['dot (workgroup per output)', { config: { kind: 'dot', wg: 64 }, splitK: 1 }],
   ['split-K 3 over direct', { config: direct(8, 8, 4, 4), splitK: 3 }],
   ['split-K 4 over tiled', { config: tiled(4, 4, 8, 8, 16), splitK: 4 }],
+  ...SUBGROUP_VARIANTS,
 ];
 
 const CASES: Case[] = [
