@@ -239,6 +239,69 @@ test('random shapes (fast-check) on the default plans', async () => {
   );
 });
 
+/** The same storage read as its matrix transpose (last two dims and strides swapped): no copy, as autograd does. */
+function transposed(x: Operand): Operand {
+  const swap = <T>(v: readonly T[]) => [...v.slice(0, -2), v[v.length - 1]!, v[v.length - 2]!];
+  return {
+    gpu: { ...x.gpu, shape: swap(x.gpu.shape), strides: swap(x.gpu.strides) },
+    cpu: { ...x.cpu, shape: swap(x.cpu.shape), strides: swap(x.cpu.strides) },
+  };
+}
+
+/** out = a @ b with a forced plan on the GPU, against the float64 reference. */
+async function checkProduct(a: Operand, b: Operand, plan: MatmulPlan, what: string): Promise<void> {
+  const k = a.gpu.shape[a.gpu.shape.length - 1]!;
+  const out = output([...a.gpu.shape.slice(0, -1), b.gpu.shape[b.gpu.shape.length - 1]!]);
+  matmulGpu(queue, out.gpu, a.gpu, b.gpu, { plan });
+  matmulCpu(out.cpu, a.cpu, b.cpu);
+  assertClose(await read(out.gpu.buffer, out.cpu.data.length), out.cpu.data, what, k);
+  out.gpu.buffer.destroy();
+}
+
+test('subgroup schedule on random shapes (fast-check): C = A·B, dA = dC·Bᵀ, dB = Aᵀ·dC', async () => {
+  if (!HAS_SUBGROUPS) {
+    console.log('skipped: the adapter lacks the subgroups feature');
+    return;
+  }
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        m: fc.integer({ min: 1, max: 70 }),
+        n: fc.integer({ min: 1, max: 70 }),
+        k: fc.integer({ min: 1, max: 70 }),
+        batch: fc.constantFrom<number[]>([], [3], [2, 1]),
+        transA: fc.boolean(),
+        transB: fc.boolean(),
+        aligned: fc.boolean(),
+        variant: fc.constantFrom(0, 1, 2),
+      }),
+      async (r) => {
+        const plan = SUBGROUP_VARIANTS[r.variant]![1];
+        const what = JSON.stringify(r);
+        const A = operand([...r.batch, r.m, r.k], seed++, r.transA, r.aligned ? 0 : 3);
+        const B = operand([...r.batch, r.k, r.n], seed++, r.transB, r.aligned ? 0 : 1);
+        const dC = operand([...r.batch, r.m, r.n], seed++);
+        await checkProduct(A, B, plan, `forward ${what}`);
+        await checkProduct(dC, transposed(B), plan, `dA = dC·Bᵀ ${what}`);
+        await checkProduct(transposed(A), dC, plan, `dB = Aᵀ·dC ${what}`);
+        for (const x of [A, B, dC]) x.gpu.buffer.destroy();
+      },
+    ),
+    { numRuns: 10 },
+  );
+});
+
+test('the subgroup schedule is refused with a clear error where it cannot run', () => {
+  const A = operand([4, 4], 1);
+  const out = output([4, 4]);
+  const narrow: MatmulPlan = { config: subgroup(4, 4, 2), splitK: 1 };
+  const expected = HAS_SUBGROUPS
+    ? /not a multiple of the adapter's subgroup size/
+    : /needs the device feature 'subgroups'/;
+  assert.throws(() => matmulGpu(queue, out.gpu, A.gpu, A.gpu, { plan: narrow }), expected);
+  for (const x of [A, out]) x.gpu.buffer.destroy();
+});
+
 test('dispatches over 65535 workgroups in a dimension are chunked', async () => {
   await check(
     { batchA: [], batchB: [], m: 70000, n: 1, k: 2, plan: { config: direct(1, 1, 1, 1), splitK: 1 } },
