@@ -320,6 +320,12 @@ test('default plans pick skinny, dot and split-K kernels by shape', () => {
   assert.ok(fewTiles.splitK > 1, `expected split-K for 32x32x4096, got ${JSON.stringify(fewTiles)}`);
   assert.is(defaultMatmulPlan({ batch: 1, m: 1024, n: 1024, k: 1024 }, sw).splitK, 1);
   assert.is(defaultMatmulPlan({ batch: 1, m: 256, n: 256, k: 256 }, false).config.kind, 'tiled');
+  // With subgroups: CPU adapters share A across lanes, workgroups at least one subgroup wide; GPUs keep `tiled`.
+  const square = { batch: 1, m: 512, n: 512, k: 512 };
+  assert.equal(defaultMatmulPlan(square, sw, 4).config, subgroup(32, 16, 4));
+  assert.equal(defaultMatmulPlan(square, sw, 16).config, subgroup(32, 16, 16));
+  assert.is(defaultMatmulPlan(square, false, 32).config.kind, 'tiled');
+  assert.is(defaultMatmulPlan({ batch: 1, m: 1, n: 512, k: 512 }, sw, 4).config.kind, 'direct', 'gemv unchanged');
 });
 
 test('default plans are correct on split-K and dot shapes', async () => {

@@ -34,6 +34,7 @@ export {
   type MatmulGpuOptions,
   type MatmulOptions,
   type MatmulPlan,
+  type SubgroupConfig,
   type TiledConfig,
   MATMUL_ACTIVATIONS,
   configKey,
@@ -49,6 +50,7 @@ export {
   importMatmulTunings,
   matmulPlanFor,
   matmulShapeClass,
+  subgroupSizes,
 } from './plan.js';
 export { matmulGpu } from './launch.js';
 export { type MatmulTiming, type MatmulTuneResult, matmulCandidates, tuneMatmul } from './tuner.js';
