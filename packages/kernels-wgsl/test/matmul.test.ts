@@ -16,12 +16,14 @@ import {
   matmulGpu,
   matmulPlanFor,
   matmulShapeClass,
+  planKey,
+  subgroupSizes,
   tuneMatmul,
 } from '../src/matmul/index.js';
-import { adapterKey, isSoftwareAdapter, setAdapterName } from '../src/queue.js';
+import { KernelQueue, adapterKey, isSoftwareAdapter, setAdapterName } from '../src/queue.js';
 import { plainDevice } from './device.js';
 
-const { device, queue } = await plainDevice();
+const { device, queue, gpu } = await plainDevice();
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 function contiguous(shape: readonly number[]): number[] {
@@ -368,6 +370,32 @@ test('tuner times candidates, caches the winner per adapter and shape class, exp
   setAdapterName(queue, { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver' });
   assert.ok(isSoftwareAdapter(queue));
   setAdapterName(queue, 'unknown');
+});
+
+test('without the subgroups feature: never planned, tuned plans skipped, a forced plan refused by name', async () => {
+  // A second device from the same Dawn instance, created without the feature.
+  const bare = await (await gpu.requestAdapter())!.requestDevice();
+  const bareQueue = new KernelQueue(bare);
+  try {
+    assert.is(subgroupSizes(bareQueue), null);
+    const square = { batch: 1, m: 512, n: 512, k: 512 };
+    assert.is(planKey(matmulPlanFor(bareQueue, square)), 'direct32x16/4x2');
+    if (HAS_SUBGROUPS)
+      assert.is(planKey(matmulPlanFor(queue, square)), `subgroup32x16/${Math.max(4, subgroupSizes(queue)!.max)}`);
+    clearMatmulTunings();
+    const tunedForSubgroups = { config: subgroup(32, 16, 4), splitK: 1 };
+    importMatmulTunings(JSON.stringify({ [adapterKey(bareQueue)]: { [matmulShapeClass(square)]: tunedForSubgroups } }));
+    assert.is(planKey(matmulPlanFor(bareQueue, square)), 'direct32x16/4x2', 'a subgroup plan is skipped');
+    clearMatmulTunings();
+    const buffer = bare.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE });
+    const view: GpuOperand = { buffer, dtype: 'f32', shape: [4, 4], strides: [4, 1], offset: 0 };
+    assert.throws(
+      () => matmulGpu(bareQueue, view, view, view, { plan: tunedForSubgroups }),
+      /needs the device feature 'subgroups', which this device lacks/,
+    );
+  } finally {
+    bare.destroy();
+  }
 });
 
 test('shape and dtype errors name the operands', () => {

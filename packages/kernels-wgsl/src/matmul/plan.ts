@@ -45,7 +45,12 @@ export function validPlan(p: MatmulPlan): boolean {
   const pow2 = (x: number) => Number.isInteger(x) && x > 0 && (x & (x - 1)) === 0;
   if (c.kind === 'dot') return pow2(c.wg) && c.wg <= 256;
   if (c.kind === 'subgroup')
-    return [c.tm, c.tn].every((x) => Number.isInteger(x) && x > 0 && x <= 64) && pow2(c.wx) && c.wx <= 256;
+    return (
+      [c.tm, c.tn].every((x) => Number.isInteger(x) && x > 0 && x <= 64) &&
+      c.tm * c.tn <= 1024 &&
+      pow2(c.wx) &&
+      c.wx <= 256
+    );
   if (![c.tm, c.tn, c.wx, c.wy].every((x) => Number.isInteger(x) && x > 0) || c.wx * c.wy > 256 || c.tm * c.tn > 1024)
     return false;
   if (c.kind === 'direct') return c.tm <= 64 && c.tn <= 64;
