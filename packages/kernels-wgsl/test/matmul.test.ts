@@ -12,6 +12,7 @@ import {
   defaultMatmulPlan,
   exportMatmulTunings,
   importMatmulTunings,
+  matmulCandidates,
   matmulCpu,
   matmulGpu,
   matmulPlanFor,
@@ -328,6 +329,11 @@ test('default plans pick skinny, dot and split-K kernels by shape', () => {
   assert.equal(defaultMatmulPlan(square, sw, 16).config, subgroup(32, 16, 16));
   assert.is(defaultMatmulPlan(square, false, 32).config.kind, 'tiled');
   assert.is(defaultMatmulPlan({ batch: 1, m: 1, n: 512, k: 512 }, sw, 4).config.kind, 'direct', 'gemv unchanged');
+  // The tuner tries subgroup plans only where the device has subgroups, each at least a subgroup wide.
+  const kinds = (size?: number) => matmulCandidates(square, size).filter((p) => p.config.kind === 'subgroup');
+  assert.is(kinds().length, 0);
+  assert.ok(kinds(4).length > 0);
+  assert.ok(kinds(64).every((p) => p.config.kind === 'subgroup' && p.config.wx % 64 === 0));
 });
 
 test('default plans are correct on split-K and dot shapes', async () => {
