@@ -1,10 +1,17 @@
 /**
  * The matmul lab: C = A·B for row-major f32 A [M, K] and B [K, N]. Version 1 is the naive kernel,
- * written here; versions 2–5 are the kept kernels of kernels-wgsl (matmul.ts, its header holds the
- * measured version table), forced to one plan each. Run: pnpm lab matmul 1..5 [--size N | --shape M,N,K]
+ * written here; versions 2–6 are the kept kernels of kernels-wgsl (matmul/index.ts holds the
+ * measured version table), forced to one plan each. Run: pnpm lab matmul 1..6 [--size N | --shape M,N,K]
  */
 import * as T from '@rnagrad/tensor';
-import { type KernelQueue, type MatmulConfig, UniformWriter, matmulGpu, uniformBlock } from '@rnagrad/kernels-wgsl';
+import {
+  type KernelQueue,
+  type MatmulConfig,
+  UniformWriter,
+  matmulGpu,
+  subgroupSizes,
+  uniformBlock,
+} from '@rnagrad/kernels-wgsl';
 import { type LabKernel, type LabVersion, UsageError } from './harness.js';
 
 interface MatmulProblem {
@@ -48,14 +55,18 @@ function naiveMatmul(queue: KernelQueue, p: MatmulProblem): void {
   });
 }
 
-/** A kept kernel of kernels-wgsl, forced to one config (no split-K). */
-function kept(name: string, about: string, config: MatmulConfig): LabVersion<MatmulProblem> {
+/** A kept kernel of kernels-wgsl, forced to one config (no split-K), which may depend on the device. */
+function kept(
+  name: string,
+  about: string,
+  config: MatmulConfig | ((queue: KernelQueue) => MatmulConfig),
+): LabVersion<MatmulProblem> {
   return {
     name,
     about,
     launch: (queue, p) =>
       matmulGpu(queue, T.gpuOperand('lab', p.c), T.gpuOperand('lab', p.a), T.gpuOperand('lab', p.b), {
-        plan: { config, splitK: 1 },
+        plan: { config: typeof config === 'function' ? config(queue) : config, splitK: 1 },
       }),
   };
 }
@@ -87,13 +98,20 @@ export const matmulLab: LabKernel<MatmulProblem, { m: number; n: number; k: numb
       wx: 2,
       wy: 4,
     }),
-    kept('register-blocked, 32×16/thread, 4×2 threads', 'the CPU-adapter default for large matrices', {
+    kept('register-blocked, 32×16/thread, 4×2 threads', 'the CPU-adapter default without subgroups', {
       kind: 'direct',
       tm: 32,
       tn: 16,
       wx: 4,
       wy: 2,
     }),
+    // Needs the `subgroups` feature (matmulGpu names it when missing); a workgroup is one subgroup wide at least.
+    kept('A shared across subgroup lanes, 32×16/thread, ≥4 threads', 'the CPU-adapter default with subgroups', (q) => ({
+      kind: 'subgroup',
+      tm: 32,
+      tn: 16,
+      wx: Math.max(4, subgroupSizes(q)?.max ?? 4),
+    })),
   ],
   parse(flags) {
     const size = flags.get('size');

@@ -61,7 +61,7 @@ test('pnpm lab: --help lists every version; bad kernels, versions and options ex
   for (const kernel of Object.values(LABS)) for (const v of kernel.versions) assert.match(help.stdout, v.name);
   const cases: [string[], string][] = [
     [['matmull'], 'unknown kernel "matmull"; the lab has: matmul, softmax'],
-    [['matmul', '1..9'], 'matmul has versions 1..5; there is no version 6'],
+    [['matmul', '1..9'], 'matmul has versions 1..6; there is no version 7'],
     [['softmax', '1', '--size', '8'], 'unknown option --size for softmax'],
     [['matmul', '--size', '0'], 'matmul sizes must be 3 integers in 1..4096'],
     [['matmul', '--reps'], '--reps needs a value'],

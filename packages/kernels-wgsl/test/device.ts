@@ -19,8 +19,11 @@ let shared: Promise<TestDevice> | null = null;
 export function plainDevice(): Promise<TestDevice> {
   shared ??= (async () => {
     const { adapter, gpu } = await requestNodeAdapter({ quiet: true });
+    // 'subgroups' where the adapter has it (SwiftShader does), so the subgroup matmul schedule is tested.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups'] : [];
     const device = await adapter.requestDevice({
       requiredLimits: { maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage },
+      requiredFeatures,
     });
     device.addEventListener('uncapturederror', (e) =>
       console.error('WebGPU error:', (e as GPUUncapturedErrorEvent).error.message),

@@ -12,16 +12,19 @@ import {
   defaultMatmulPlan,
   exportMatmulTunings,
   importMatmulTunings,
+  matmulCandidates,
   matmulCpu,
   matmulGpu,
   matmulPlanFor,
   matmulShapeClass,
+  planKey,
+  subgroupSizes,
   tuneMatmul,
 } from '../src/matmul/index.js';
-import { adapterKey, isSoftwareAdapter, setAdapterName } from '../src/queue.js';
+import { KernelQueue, adapterKey, isSoftwareAdapter, setAdapterName } from '../src/queue.js';
 import { plainDevice } from './device.js';
 
-const { device, queue } = await plainDevice();
+const { device, queue, gpu } = await plainDevice();
 const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 function contiguous(shape: readonly number[]): number[] {
@@ -153,6 +156,21 @@ const tiled = (tm: number, tn: number, wx: number, wy: number, bk: number): Matm
   bk,
 });
 
+const subgroup = (tm: number, tn: number, wx: number): MatmulConfig => ({ kind: 'subgroup', tm, tn, wx });
+/** Subgroup schedules, where the device has the feature; tm 4 and 8 take the vec4-sharing paths for A. */
+const HAS_SUBGROUPS = device.features.has('subgroups');
+const SUBGROUP_WX = Math.max(16, device.adapterInfo?.subgroupMaxSize ?? 128);
+const SUBGROUP_VARIANTS: [string, MatmulPlan][] = HAS_SUBGROUPS
+  ? [
+      ['subgroup 4x4 (A shared across lanes)', { config: subgroup(4, 4, SUBGROUP_WX), splitK: 1 }],
+      ['subgroup 3x5 (scalar A, scalar accumulators)', { config: subgroup(3, 5, SUBGROUP_WX), splitK: 1 }],
+      ['subgroup 8x16', { config: subgroup(8, 16, SUBGROUP_WX), splitK: 1 }],
+      ['split-K 3 over subgroup', { config: subgroup(4, 4, SUBGROUP_WX), splitK: 3 }],
+    ]
+  : [];
+if (!HAS_SUBGROUPS)
+  console.log('matmul: this adapter lacks the subgroups feature; the subgroup schedule is not tested');
+
 const VARIANTS: [string, MatmulPlan][] = [
   ['direct 16x32 (large register tile)', { config: direct(16, 32, 2, 4), splitK: 1 }],
   ['direct 4x4', { config: direct(4, 4, 4, 4), splitK: 1 }],
@@ -166,6 +184,7 @@ const VARIANTS: [string, MatmulPlan][] = [
   ['dot (workgroup per output)', { config: { kind: 'dot', wg: 64 }, splitK: 1 }],
   ['split-K 3 over direct', { config: direct(8, 8, 4, 4), splitK: 3 }],
   ['split-K 4 over tiled', { config: tiled(4, 4, 8, 8, 16), splitK: 4 }],
+  ...SUBGROUP_VARIANTS,
 ];
 
 const CASES: Case[] = [
@@ -223,6 +242,69 @@ test('random shapes (fast-check) on the default plans', async () => {
   );
 });
 
+/** The same storage read as its matrix transpose (last two dims and strides swapped): no copy, as autograd does. */
+function transposed(x: Operand): Operand {
+  const swap = <T>(v: readonly T[]) => [...v.slice(0, -2), v[v.length - 1]!, v[v.length - 2]!];
+  return {
+    gpu: { ...x.gpu, shape: swap(x.gpu.shape), strides: swap(x.gpu.strides) },
+    cpu: { ...x.cpu, shape: swap(x.cpu.shape), strides: swap(x.cpu.strides) },
+  };
+}
+
+/** out = a @ b with a forced plan on the GPU, against the float64 reference. */
+async function checkProduct(a: Operand, b: Operand, plan: MatmulPlan, what: string): Promise<void> {
+  const k = a.gpu.shape[a.gpu.shape.length - 1]!;
+  const out = output([...a.gpu.shape.slice(0, -1), b.gpu.shape[b.gpu.shape.length - 1]!]);
+  matmulGpu(queue, out.gpu, a.gpu, b.gpu, { plan });
+  matmulCpu(out.cpu, a.cpu, b.cpu);
+  assertClose(await read(out.gpu.buffer, out.cpu.data.length), out.cpu.data, what, k);
+  out.gpu.buffer.destroy();
+}
+
+test('subgroup schedule on random shapes (fast-check): C = A·B, dA = dC·Bᵀ, dB = Aᵀ·dC', async () => {
+  if (!HAS_SUBGROUPS) {
+    console.log('skipped: the adapter lacks the subgroups feature');
+    return;
+  }
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        m: fc.integer({ min: 1, max: 70 }),
+        n: fc.integer({ min: 1, max: 70 }),
+        k: fc.integer({ min: 1, max: 70 }),
+        batch: fc.constantFrom<number[]>([], [3], [2, 1]),
+        transA: fc.boolean(),
+        transB: fc.boolean(),
+        aligned: fc.boolean(),
+        variant: fc.constantFrom(0, 1, 2),
+      }),
+      async (r) => {
+        const plan = SUBGROUP_VARIANTS[r.variant]![1];
+        const what = JSON.stringify(r);
+        const A = operand([...r.batch, r.m, r.k], seed++, r.transA, r.aligned ? 0 : 3);
+        const B = operand([...r.batch, r.k, r.n], seed++, r.transB, r.aligned ? 0 : 1);
+        const dC = operand([...r.batch, r.m, r.n], seed++);
+        await checkProduct(A, B, plan, `forward ${what}`);
+        await checkProduct(dC, transposed(B), plan, `dA = dC·Bᵀ ${what}`);
+        await checkProduct(transposed(A), dC, plan, `dB = Aᵀ·dC ${what}`);
+        for (const x of [A, B, dC]) x.gpu.buffer.destroy();
+      },
+    ),
+    { numRuns: 10 },
+  );
+});
+
+test('the subgroup schedule is refused with a clear error where it cannot run', () => {
+  const A = operand([4, 4], 1);
+  const out = output([4, 4]);
+  const narrow: MatmulPlan = { config: subgroup(4, 4, 2), splitK: 1 };
+  const expected = HAS_SUBGROUPS
+    ? /not a multiple of the adapter's subgroup size/
+    : /needs the device feature 'subgroups'/;
+  assert.throws(() => matmulGpu(queue, out.gpu, A.gpu, A.gpu, { plan: narrow }), expected);
+  for (const x of [A, out]) x.gpu.buffer.destroy();
+});
+
 test('dispatches over 65535 workgroups in a dimension are chunked', async () => {
   await check(
     { batchA: [], batchB: [], m: 70000, n: 1, k: 2, plan: { config: direct(1, 1, 1, 1), splitK: 1 } },
@@ -241,6 +323,17 @@ test('default plans pick skinny, dot and split-K kernels by shape', () => {
   assert.ok(fewTiles.splitK > 1, `expected split-K for 32x32x4096, got ${JSON.stringify(fewTiles)}`);
   assert.is(defaultMatmulPlan({ batch: 1, m: 1024, n: 1024, k: 1024 }, sw).splitK, 1);
   assert.is(defaultMatmulPlan({ batch: 1, m: 256, n: 256, k: 256 }, false).config.kind, 'tiled');
+  // With subgroups: CPU adapters share A across lanes, workgroups at least one subgroup wide; GPUs keep `tiled`.
+  const square = { batch: 1, m: 512, n: 512, k: 512 };
+  assert.equal(defaultMatmulPlan(square, sw, 4).config, subgroup(32, 16, 4));
+  assert.equal(defaultMatmulPlan(square, sw, 16).config, subgroup(32, 16, 16));
+  assert.is(defaultMatmulPlan(square, false, 32).config.kind, 'tiled');
+  assert.is(defaultMatmulPlan({ batch: 1, m: 1, n: 512, k: 512 }, sw, 4).config.kind, 'direct', 'gemv unchanged');
+  // The tuner tries subgroup plans only where the device has subgroups, each at least a subgroup wide.
+  const kinds = (size?: number) => matmulCandidates(square, size).filter((p) => p.config.kind === 'subgroup');
+  assert.is(kinds().length, 0);
+  assert.ok(kinds(4).length > 0);
+  assert.ok(kinds(64).every((p) => p.config.kind === 'subgroup' && p.config.wx % 64 === 0));
 });
 
 test('default plans are correct on split-K and dot shapes', async () => {
@@ -283,6 +376,32 @@ test('tuner times candidates, caches the winner per adapter and shape class, exp
   setAdapterName(queue, { vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver' });
   assert.ok(isSoftwareAdapter(queue));
   setAdapterName(queue, 'unknown');
+});
+
+test('without the subgroups feature: never planned, tuned plans skipped, a forced plan refused by name', async () => {
+  // A second device from the same Dawn instance, created without the feature.
+  const bare = await (await gpu.requestAdapter())!.requestDevice();
+  const bareQueue = new KernelQueue(bare);
+  try {
+    assert.is(subgroupSizes(bareQueue), null);
+    const square = { batch: 1, m: 512, n: 512, k: 512 };
+    assert.is(planKey(matmulPlanFor(bareQueue, square)), 'direct32x16/4x2');
+    if (HAS_SUBGROUPS)
+      assert.is(planKey(matmulPlanFor(queue, square)), `subgroup32x16/${Math.max(4, subgroupSizes(queue)!.max)}`);
+    clearMatmulTunings();
+    const tunedForSubgroups = { config: subgroup(32, 16, 4), splitK: 1 };
+    importMatmulTunings(JSON.stringify({ [adapterKey(bareQueue)]: { [matmulShapeClass(square)]: tunedForSubgroups } }));
+    assert.is(planKey(matmulPlanFor(bareQueue, square)), 'direct32x16/4x2', 'a subgroup plan is skipped');
+    clearMatmulTunings();
+    const buffer = bare.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE });
+    const view: GpuOperand = { buffer, dtype: 'f32', shape: [4, 4], strides: [4, 1], offset: 0 };
+    assert.throws(
+      () => matmulGpu(bareQueue, view, view, view, { plan: tunedForSubgroups }),
+      /needs the device feature 'subgroups', which this device lacks/,
+    );
+  } finally {
+    bare.destroy();
+  }
 });
 
 test('shape and dtype errors name the operands', () => {

@@ -180,6 +180,8 @@ async function createRuntime(opts: InitOptions): Promise<Runtime> {
   Object.assign(requiredLimits, opts.requiredLimits);
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  // The subgroup matmul schedule (kernels-wgsl) is planned only on devices created with this feature.
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();

@@ -1,11 +1,11 @@
 /** `matmulGpu`: checks the operands, picks the plan, and dispatches the schedule (and split-K reduce). */
 import { type KernelQueue, grid } from '../queue.js';
 import type { GpuOperand } from '../layout.js';
-import { type DirectConfig, type MatmulDims, type MatmulGpuOptions, configKey } from './types.js';
+import { type DirectConfig, type MatmulDims, type MatmulGpuOptions, type SubgroupConfig, configKey } from './types.js';
 import { type Layout, type Mat, checkDtypes, resolveLayout, writeUniforms } from './layout.js';
 import { type Flags, flagKey } from './wgsl.js';
 import { REDUCE_WG, type VecMode, directSource, dotSource, reduceSource, tiledSource } from './schedules.js';
-import { matmulPlanFor, tileOf, validPlan } from './plan.js';
+import { matmulPlanFor, subgroupPlanError, tileOf, validPlan } from './plan.js';
 
 interface Scratch {
   buffer: GPUBuffer;
@@ -32,13 +32,19 @@ function scratchBuffer(queue: KernelQueue, bytes: number): GPUBuffer {
  * Which operands the direct kernel reads as vec4: along k when k is the unit-stride dim, else along
  * m (A) or n (B), provided every row start is 16-byte aligned and the binding holds whole vec4s.
  */
-function vectorModes(L: Layout, c: DirectConfig, aBuf: GPUBuffer, bBuf: GPUBuffer): [VecMode, VecMode] {
+function vectorModes(
+  L: Layout,
+  c: DirectConfig | SubgroupConfig,
+  aBuf: GPUBuffer,
+  bBuf: GPUBuffer,
+): [VecMode, VecMode] {
   const al = (x: number) => x % 4 === 0;
   const batchOk = (k: number) => L.batchStrides[k]!.every(al);
   let va: VecMode = 's';
   let vb: VecMode = 's';
   if (aBuf.size % 16 === 0 && al(L.a.off) && batchOk(1)) {
-    if (L.a.s1 === 1 && al(L.a.s0)) va = 'k';
+    // The subgroup form shares A rows four at a time as vec4s along k.
+    if (L.a.s1 === 1 && al(L.a.s0) && (c.kind === 'direct' || c.tm % 4 === 0)) va = 'k';
     else if (L.a.s0 === 1 && al(L.a.s1) && c.tm % 4 === 0 && al(L.m)) va = 'm';
   }
   if (bBuf.size % 16 === 0 && al(L.b.off) && batchOk(2)) {
@@ -82,6 +88,10 @@ export function matmulGpu(
       `matmul: invalid plan ${JSON.stringify(plan)} (tiled tiles must fit 16 KiB of workgroup memory; at most 256 ` +
         `threads)`,
     );
+  if (plan.config.kind === 'subgroup') {
+    const why = subgroupPlanError(queue, plan.config);
+    if (why) throw new RangeError(`matmul: ${why}`);
+  }
   const act = opts.activation ?? 'none';
   const f: Flags = { act, bias: !!opts.bias, pre: !!opts.preActivation, split: false };
   const extraStorage: GPUBuffer[] = [];
@@ -110,7 +120,7 @@ export function matmulGpu(
   let key: string;
   let source: () => string;
   const vecStorage: GPUBuffer[] = [];
-  if (c.kind === 'direct') {
+  if (c.kind === 'direct' || c.kind === 'subgroup') {
     if (splits === 1 && c.tn % 4 === 0 && vectorStores(L, out, opts)) fMain = { ...f, vstore: true };
     const [va, vb] = vectorModes(L, c, a.buffer, b.buffer);
     key = `matmul:${configKey(c)}:${va}${vb}:${flagKey(fMain)}`;

@@ -1,8 +1,9 @@
 /**
- * The WGSL of each matmul schedule: `direct` (register-blocked, operands straight from storage),
- * `tiled` (workgroup-memory tiles), `dot` (one workgroup per output) and the split-K reduction.
+ * The WGSL of each matmul schedule: `direct` (register-blocked, operands straight from storage) and its `subgroup`
+ * form (A shared across lanes), `tiled` (workgroup-memory tiles), `dot` (one workgroup per output) and the split-K
+ * reduction.
  */
-import type { DirectConfig, DotConfig, TiledConfig } from './types.js';
+import type { DirectConfig, DotConfig, SubgroupConfig, TiledConfig } from './types.js';
 import { W, w } from './layout.js';
 import { type Flags, batchOffsets, epilogue, epilogueLets, header, range, zPrologue } from './wgsl.js';
 
@@ -11,8 +12,16 @@ import { type Flags, batchOffsets, epilogue, epilogueLets, header, range, zProlo
 /** How an operand is read: 's' scalar, or vec4 along one of its dims ('k' for either operand, 'm' for A, 'n' for B). */
 export type VecMode = 's' | 'k' | 'm' | 'n';
 
-export function directSource(cfg: DirectConfig, f: Flags, va: VecMode, vb: VecMode): string {
-  const { tm, tn, wx, wy } = cfg;
+/**
+ * `direct`, or with a `subgroup` config the same kernel where each block of 4 k-steps of A is loaded once per
+ * subgroup: lane l loads k-step l mod 4 (scalar, or a vec4 of rows) and lanes take each k-step from lane 0–3 by
+ * `subgroupBroadcast`. Every lane of a workgroup works on the same rows (one row of threads), so this holds however
+ * the adapter groups threads into subgroups and for any subgroup size ≥ 4. Mode 'k' for A needs tm % 4 == 0 there.
+ */
+export function directSource(cfg: DirectConfig | SubgroupConfig, f: Flags, va: VecMode, vb: VecMode): string {
+  const { tm, tn, wx } = cfg;
+  const shareA = cfg.kind === 'subgroup';
+  const wy = cfg.kind === 'direct' ? cfg.wy : 1;
   const vacc = tn % 4 === 0; // accumulate rows as vec4 over 4 columns
   const extra: string[] = [];
   let binding = 4 + (f.bias && !f.split ? 1 : 0) + (f.pre && !f.split ? 1 : 0);
@@ -26,10 +35,22 @@ export function directSource(cfg: DirectConfig, f: Flags, va: VecMode, vb: VecMo
   const bq = (kk: number, q: number) =>
     vb === 'n' ? `vb${kk}_${q}` : `vec4<f32>(${[0, 1, 2, 3].map((r) => b(kk, 4 * q + r)).join(', ')})`;
   let block = '';
+  if (shareA) {
+    // One load per lane per 4 k-steps (lane l: k-step l mod 4, or rows 4q + l mod 4 as vec4s along k).
+    const loads =
+      va === 'k'
+        ? range(tm / 4).map((q) => `let la${q} = A4[al${q} + k4];`)
+        : va === 'm'
+          ? range(tm / 4).map((q) => `let la${q} = A4[av${q} + (k + lk) * sak4];`)
+          : range(tm).map((i) => `let la${i} = A[ar${i} + (k + lk) * sak];`);
+    block += loads.join(' ') + '\n';
+  }
   if (va === 'k')
     block +=
       range(tm)
-        .map((i) => `let va${i} = A4[av${i} + k4];`)
+        .map((i) =>
+          shareA ? `let va${i} = subgroupBroadcast(la${i >> 2}, ${i & 3}u);` : `let va${i} = A4[av${i} + k4];`,
+        )
         .join(' ') + '\n';
   if (vb === 'k')
     block +=
@@ -41,12 +62,20 @@ export function directSource(cfg: DirectConfig, f: Flags, va: VecMode, vb: VecMo
     if (va === 'm')
       block +=
         range(tm / 4)
-          .map((q) => `let va${kk}_${q} = A4[av${q} + kk${kk} * sak4];`)
+          .map((q) =>
+            shareA
+              ? `let va${kk}_${q} = subgroupBroadcast(la${q}, ${kk}u);`
+              : `let va${kk}_${q} = A4[av${q} + kk${kk} * sak4];`,
+          )
           .join(' ') + '\n';
     if (va === 's')
       block +=
         range(tm)
-          .map((i) => `let sa${kk}_${i} = A[ar${i} + kk${kk} * sak];`)
+          .map((i) =>
+            shareA
+              ? `let sa${kk}_${i} = subgroupBroadcast(la${i}, ${kk}u);`
+              : `let sa${kk}_${i} = A[ar${i} + kk${kk} * sak];`,
+          )
           .join(' ') + '\n';
     if (vb === 'n')
       block +=
@@ -102,7 +131,13 @@ export function directSource(cfg: DirectConfig, f: Flags, va: VecMode, vb: VecMo
       .join(' '),
   );
   // vec4 offsets (in vec4 units); the launcher checked the alignment these divisions rely on.
-  if (va === 'k')
+  if (va === 'k' && shareA)
+    offsets.push(
+      range(tm / 4)
+        .map((q) => `let al${q} = (oa + min(row0 + ${4 * q}u + lk, M - 1u) * sam) / 4u;`)
+        .join(' '),
+    );
+  else if (va === 'k')
     offsets.push(
       range(tm)
         .map((i) => `let av${i} = ar${i} / 4u;`)
@@ -180,13 +215,17 @@ ${fast}  } else {
   ${loopStores}
   }`;
   }
-  return `${header(f, extra.join('\n'))}
+  // Subgroup form: no early exit for columns past N (their lanes still load A for the others; loads are clamped) and
+  // rows from the workgroup id only, so the broadcasts stay in uniform control flow.
+  return `${shareA ? 'enable subgroups;\n' : ''}${header(f, extra.join('\n'))}
 @compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${
+    shareA ? ', @builtin(subgroup_invocation_id) lane: u32' : ''
+  }) {
   let M = ${w(W.M)}; let N = ${w(W.N)}; let K = ${w(W.K)};
-  let row0 = ${w(W.ROWSTART)} + (wid.y * ${wy}u + lid.y) * ${tm}u;
+  let row0 = ${w(W.ROWSTART)} + ${shareA ? 'wid.y' : `(wid.y * ${wy}u + lid.y)`} * ${tm}u;
   let col0 = ${w(W.COLSTART)} + (wid.x * ${wx}u + lid.x) * ${tn}u;
-  if (row0 >= M || col0 >= N) { return; }
+  ${shareA ? 'if (row0 >= M) { return; }\n  let lk = lane & 3u;' : 'if (row0 >= M || col0 >= N) { return; }'}
   ${zPrologue(f)}
   ${batchOffsets('bi')}
   ${epilogueLets(f)}

@@ -2,7 +2,16 @@
 import { type KernelQueue, adapterKey } from '../queue.js';
 import { type GpuOperand, contiguousStrides } from '../layout.js';
 import { type MatmulConfig, type MatmulDims, type MatmulPlan, planKey } from './types.js';
-import { chooseSplit, direct, matmulShapeClass, rememberTunedPlan, tileOf, tiled } from './plan.js';
+import {
+  chooseSplit,
+  direct,
+  matmulShapeClass,
+  rememberTunedPlan,
+  subgroup,
+  subgroupSizes,
+  tileOf,
+  tiled,
+} from './plan.js';
 import { matmulGpu } from './launch.js';
 
 export interface MatmulTiming {
@@ -23,10 +32,11 @@ export interface MatmulTuneResult {
 }
 
 /**
- * Candidate plans for a shape: register-blocked tiles that fit it, the workgroup-memory tiled kernel, and split-K
- * variants.
+ * Candidate plans for a shape: register-blocked tiles that fit it, the workgroup-memory tiled kernel, split-K
+ * variants, and with `subgroupMaxSize` (a device with the `subgroups` feature) the subgroup schedule, its
+ * workgroups at least one subgroup wide.
  */
-export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
+export function matmulCandidates(d: MatmulDims, subgroupMaxSize?: number): MatmulPlan[] {
   const pool: MatmulConfig[] = [
     direct(16, 32, 2, 4),
     direct(32, 16, 4, 2),
@@ -53,6 +63,16 @@ export function matmulCandidates(d: MatmulDims): MatmulPlan[] {
     tiled(8, 4, 8, 8, 8),
     tiled(4, 4, 16, 16, 8),
   ];
+  if (subgroupMaxSize) {
+    const wide = (wx: number) => Math.max(wx, subgroupMaxSize);
+    pool.push(
+      subgroup(32, 16, wide(4)),
+      subgroup(16, 16, wide(8)),
+      subgroup(8, 8, wide(32)),
+      subgroup(4, 4, wide(64)),
+      subgroup(1, 4, wide(64)),
+    );
+  }
   const fits = (c: MatmulConfig) => {
     const [bm, bn] = tileOf(c);
     // Skip tiles more than twice the matrix in a dim (wasted lanes) unless the dim is tiny.
@@ -107,7 +127,7 @@ export async function tuneMatmul(
   const timings: MatmulTiming[] = [];
   const flops = 2 * d.batch * d.m * d.n * d.k;
   try {
-    for (const plan of opts.candidates ?? matmulCandidates(d)) {
+    for (const plan of opts.candidates ?? matmulCandidates(d, subgroupSizes(queue)?.max)) {
       const run = () => matmulGpu(queue, view(C, shapes.c), view(A, shapes.a), view(B, shapes.b), { plan });
       let t = performance.now();
       run(); // compiles the pipeline

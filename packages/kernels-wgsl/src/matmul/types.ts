@@ -34,7 +34,19 @@ export interface DotConfig {
   kind: 'dot';
   wg: number;
 }
-export type MatmulConfig = DirectConfig | TiledConfig | DotConfig;
+/**
+ * Register-blocked like `direct`, for adapters with the `subgroups` feature: one row of threads per workgroup (so
+ * every thread of a subgroup shares its tm rows, however the adapter groups threads), and each block of 4 k-steps of
+ * A is loaded once per subgroup (lane l loads k-step l mod 4) and handed to every lane by `subgroupBroadcast` from
+ * lanes 0–3. Correct for any subgroup size ≥ 4; `wx` must be a multiple of the adapter's largest subgroup size.
+ */
+export interface SubgroupConfig {
+  kind: 'subgroup';
+  tm: number;
+  tn: number;
+  wx: number;
+}
+export type MatmulConfig = DirectConfig | TiledConfig | DotConfig | SubgroupConfig;
 
 /**
  * A kernel choice: the config and the number of K splits (1 = none; >1 writes partials, then a second dispatch reduces
@@ -65,10 +77,16 @@ export interface MatmulGpuOptions extends MatmulOptions<GpuOperand> {
   plan?: MatmulPlan;
 }
 
-export const configKey = (c: MatmulConfig): string =>
-  c.kind === 'dot'
-    ? `dot${c.wg}`
-    : c.kind === 'direct'
-      ? `direct${c.tm}x${c.tn}/${c.wx}x${c.wy}`
-      : `tiled${c.tm}x${c.tn}/${c.wx}x${c.wy}/k${c.bk}`;
+export function configKey(c: MatmulConfig): string {
+  switch (c.kind) {
+    case 'dot':
+      return `dot${c.wg}`;
+    case 'direct':
+      return `direct${c.tm}x${c.tn}/${c.wx}x${c.wy}`;
+    case 'subgroup':
+      return `subgroup${c.tm}x${c.tn}/${c.wx}`;
+    case 'tiled':
+      return `tiled${c.tm}x${c.tn}/${c.wx}x${c.wy}/k${c.bk}`;
+  }
+}
 export const planKey = (p: MatmulPlan): string => `${configKey(p.config)}${p.splitK > 1 ? `/split${p.splitK}` : ''}`;
