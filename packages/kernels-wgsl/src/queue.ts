@@ -172,7 +172,8 @@ export class KernelQueue {
       this.stats.pipelineCacheHits++;
       return cached;
     }
-    const { code, layout, pipelineLayout } = this.layoutOf(key, source);
+    const code = source();
+    const { layout, pipelineLayout } = this.layoutOf(key, code);
     const pipeline = this.device.createComputePipeline({
       label: key,
       layout: pipelineLayout,
@@ -181,10 +182,9 @@ export class KernelQueue {
     return this.remember(key, pipeline, layout);
   }
 
-  private layoutOf(key: string, source: () => string) {
-    const code = source();
+  private layoutOf(key: string, code: string) {
     const layout = this.device.createBindGroupLayout({ label: key, entries: bindGroupLayoutEntries(code) });
-    return { code, layout, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }) };
+    return { layout, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }) };
   }
 
   private remember(key: string, pipeline: GPUComputePipeline, layout: GPUBindGroupLayout): CachedPipeline {
@@ -233,9 +233,9 @@ export class KernelQueue {
     let done = 0;
     opts.onProgress?.(0, total);
     const failures: string[] = [];
-    const compile = async ({ key, source }: PipelineRequest, inline: boolean) => {
+    const compile = async ({ key, code }: { key: string; code: string }, inline: boolean) => {
       try {
-        const { code, layout, pipelineLayout } = this.layoutOf(key, source);
+        const { layout, pipelineLayout } = this.layoutOf(key, code);
         this.device.pushErrorScope('validation');
         const descriptor: GPUComputePipelineDescriptor = {
           label: key,
@@ -256,14 +256,24 @@ export class KernelQueue {
       }
       opts.onProgress?.(++done, total);
     };
-    const pending = [...missing.values()];
+    // Longest WGSL first (the unrolled kernels, which cost most to compile): the lanes end together.
+    const pending: { key: string; code: string }[] = [];
+    for (const { key, source } of missing.values()) {
+      try {
+        pending.push({ key, code: source() });
+      } catch (err) {
+        failures.push(`${key}: ${(err as Error).message}`);
+        opts.onProgress?.(++done, total);
+      }
+    }
+    pending.sort((a, b) => b.code.length - a.code.length);
     if (!opts.callerCompiles) {
       await Promise.all(pending.map((r) => compile(r, false)));
     } else {
       const asyncLane = (async () => {
         for (let r = pending.shift(); r; r = pending.shift()) await compile(r, false);
       })();
-      for (let r = pending.pop(); r; r = pending.pop()) {
+      for (let r = pending.shift(); r; r = pending.shift()) {
         await compile(r, true);
         // Lets the event loop deliver the async lane's result before the next synchronous compile.
         await new Promise((resolve) => setTimeout(resolve, 0));

@@ -95,25 +95,32 @@ test('progress reports (0, m), then every completion up to (m, m), in order', as
   }
 });
 
-test('a shader that does not compile rejects naming its key; the valid ones still land', async () => {
+test('a shader that does not compile (or whose source throws) rejects naming its key; the valid ones still land', async () => {
   for (const callerCompiles of [false, true]) {
     const good = request(`bad-batch-${callerCompiles}`, 10);
     const bad: PipelineRequest = {
       key: `test:prepare:broken-${callerCompiles}`,
       source: () => source(11).replace('src[gid.x] *', 'undeclared[gid.x] *'),
     };
+    const throwing: PipelineRequest = {
+      key: `test:prepare:no-source-${callerCompiles}`,
+      source: () => {
+        throw new Error('no WGSL for this shape');
+      },
+    };
     const seen: number[] = [];
     try {
-      await queue.prepare([bad, good], { callerCompiles, onProgress: (done) => seen.push(done) });
+      await queue.prepare([bad, good, throwing], { callerCompiles, onProgress: (done) => seen.push(done) });
       assert.unreachable('prepare resolved');
     } catch (err) {
       assert.instance(err, Error);
       const message = (err as Error).message;
       assert.match(message, bad.key);
       assert.match(message, 'undeclared');
+      assert.match(message, `${throwing.key}: no WGSL for this shape`);
       assert.not.match(message, good.key);
     }
-    assert.equal(seen, [0, 1, 2]);
+    assert.equal(seen, [0, 1, 2, 3]);
     const before = queue.stats.pipelinesCreated;
     assert.is(await queue.prepare([good]), 0, 'the valid pipeline was kept');
     assert.is(queue.stats.pipelinesCreated, before);
