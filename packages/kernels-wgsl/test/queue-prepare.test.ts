@@ -95,7 +95,7 @@ test('progress reports (0, m), then every completion up to (m, m), in order', as
   }
 });
 
-test('a shader that does not compile (or whose source throws) rejects naming its key; the valid ones still land', async () => {
+test('a shader that does not compile, or whose source throws, rejects naming its key; the others land', async () => {
   for (const callerCompiles of [false, true]) {
     const good = request(`bad-batch-${callerCompiles}`, 10);
     const bad: PipelineRequest = {
