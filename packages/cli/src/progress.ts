@@ -56,6 +56,18 @@ export class Progress {
     if (this.tty && this.shown) this.draw(this.status);
   }
 
+  /**
+   * A line that the next one replaces on a terminal (e.g. "compiling shaders (12/48)"); without a
+   * terminal only the lines marked `milestone` are printed.
+   */
+  transient(line: string, milestone: boolean): void {
+    if (this.tty) {
+      const columns = this.stream.columns ?? 120;
+      this.stream.write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
+      this.shown = true;
+    } else if (milestone) this.stream.write(`${line}\n`);
+  }
+
   /** Records progress to `done` units; `tokens` processed in this update; `status` e.g. "loss 3.912". */
   update(done: number, tokens: number, status: string): void {
     this.done = done;

@@ -230,7 +230,11 @@ test(
     });
     const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
     assert.is(code, 130, out);
-    assert.match(out, /compiling shaders…/);
+    // Shaders compile ahead of the first step, with a count that reaches its total.
+    const total = /compiling shaders \(0\/(\d+)\)/.exec(out)?.[1];
+    assert.ok(total && Number(total) > 10, out);
+    assert.match(out, new RegExp(`compiling shaders \\(${total}/${total}\\)\ncompiled ${total} GPU pipelines in`));
+    assert.ok(out.indexOf('compiled ') < out.search(/step +1\/200/), 'compiled before the first step');
     assert.match(out, /Ctrl-C: stopping after this step/);
     assert.match(out, /continue with: rnagrad train --resume run/);
     const stopped = readdirSync(at('run')).filter((n) => n.startsWith('checkpoint-'));

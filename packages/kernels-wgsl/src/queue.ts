@@ -18,12 +18,21 @@
 export interface QueueStats {
   submits: number;
   dispatches: number;
+  /** Pipelines created, synchronously on first dispatch or ahead of need by `prepare`. */
   pipelinesCreated: number;
+  /** Those of `pipelinesCreated` that `prepare` compiled (createComputePipelineAsync). */
+  pipelinesPrepared: number;
   pipelineCacheHits: number;
   bindGroupsCreated: number;
 }
 
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+/** What `prepare` needs to compile a pipeline ahead of its first dispatch. */
+export type PipelineRequest = Pick<DispatchRequest, 'key' | 'source'>;
+
+/** Called by `prepare` with the pipelines compiled so far and the number it compiles. */
+export type CompileProgress = (done: number, total: number) => void;
 
 export interface DispatchRequest {
   /** Cache key of the pipeline: op name plus everything that changes the WGSL text. */
@@ -119,6 +128,7 @@ export class KernelQueue {
     submits: 0,
     dispatches: 0,
     pipelinesCreated: 0,
+    pipelinesPrepared: 0,
     pipelineCacheHits: 0,
     bindGroupsCreated: 0,
   };
@@ -134,6 +144,8 @@ export class KernelQueue {
   private afterSubmitCallbacks: (() => void)[] = [];
   private readonly slotBytes: number;
   private profiler: Profiler | null = null;
+  /** Set while `trace` runs: dispatches land here instead of the encoder. */
+  private traced: Map<string, PipelineRequest> | null = null;
 
   constructor(device: GPUDevice) {
     this.device = device;
@@ -161,17 +173,116 @@ export class KernelQueue {
       return cached;
     }
     const code = source();
-    const module = this.device.createShaderModule({ label: key, code });
-    const layout = this.device.createBindGroupLayout({ label: key, entries: bindGroupLayoutEntries(code) });
+    const { layout, pipelineLayout } = this.layoutOf(key, code);
     const pipeline = this.device.createComputePipeline({
       label: key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: 'main' },
+      layout: pipelineLayout,
+      compute: { module: this.device.createShaderModule({ label: key, code }), entryPoint: 'main' },
     });
+    return this.remember(key, pipeline, layout);
+  }
+
+  private layoutOf(key: string, code: string) {
+    const layout = this.device.createBindGroupLayout({ label: key, entries: bindGroupLayoutEntries(code) });
+    return { layout, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }) };
+  }
+
+  private remember(key: string, pipeline: GPUComputePipeline, layout: GPUBindGroupLayout): CachedPipeline {
     const entry = { pipeline, layout, id: this.pipelines.size + 1 };
     this.pipelines.set(key, entry);
     this.stats.pipelinesCreated++;
     return entry;
+  }
+
+  /**
+   * Runs `run` with dispatches recorded instead of encoded (copies and clears are dropped too): nothing
+   * reaches the GPU, so the numbers `run` computes are meaningless. Returns each pipeline it asked
+   * for once, in first-use order, for `prepare`.
+   */
+  trace(run: () => void): PipelineRequest[] {
+    if (this.traced) throw new Error('KernelQueue.trace: already tracing');
+    this.flush();
+    const traced = new Map<string, PipelineRequest>();
+    this.traced = traced;
+    try {
+      run();
+    } finally {
+      this.traced = null;
+      this.flush();
+    }
+    return [...traced.values()];
+  }
+
+  /**
+   * Compiles the pipelines of `requests` that are not cached yet, ahead of their first dispatch,
+   * with createComputePipelineAsync: all at once by default (the driver spreads them over its
+   * threads). With `callerCompiles`, one compiles asynchronously at a time while the calling thread
+   * compiles the others synchronously: for Dawn in Node, which waits for async results by polling
+   * the event loop and so keeps a core busy for nothing (measured on SwiftShader: async alone
+   * costs 2× the CPU of synchronous creation). `onProgress` sees (0, m), then each completion.
+   * A shader that fails rejects with an error naming its key and the compiler's message; the
+   * others still land. Resolves to the number compiled.
+   */
+  async prepare(
+    requests: readonly PipelineRequest[],
+    opts: { onProgress?: CompileProgress; callerCompiles?: boolean } = {},
+  ): Promise<number> {
+    const missing = new Map<string, PipelineRequest>();
+    for (const r of requests) if (!this.pipelines.has(r.key) && !missing.has(r.key)) missing.set(r.key, r);
+    const total = missing.size;
+    let done = 0;
+    opts.onProgress?.(0, total);
+    const failures: string[] = [];
+    const compile = async ({ key, code }: { key: string; code: string }, inline: boolean) => {
+      try {
+        const { layout, pipelineLayout } = this.layoutOf(key, code);
+        this.device.pushErrorScope('validation');
+        const descriptor: GPUComputePipelineDescriptor = {
+          label: key,
+          layout: pipelineLayout,
+          compute: { module: this.device.createShaderModule({ label: key, code }), entryPoint: 'main' },
+        };
+        const created = inline ? this.device.createComputePipeline(descriptor) : null;
+        const invalid = await this.device.popErrorScope();
+        if (invalid) throw new Error(invalid.message);
+        const pipeline = created ?? (await this.device.createComputePipelineAsync(descriptor));
+        // A dispatch while this one compiled may have created it synchronously.
+        if (!this.pipelines.has(key)) {
+          this.remember(key, pipeline, layout);
+          this.stats.pipelinesPrepared++;
+        }
+      } catch (err) {
+        failures.push(`${key}: ${(err as Error).message}`);
+      }
+      opts.onProgress?.(++done, total);
+    };
+    // Longest WGSL first (the unrolled kernels, which cost most to compile): the lanes end together.
+    const pending: { key: string; code: string }[] = [];
+    for (const { key, source } of missing.values()) {
+      try {
+        pending.push({ key, code: source() });
+      } catch (err) {
+        failures.push(`${key}: ${(err as Error).message}`);
+        opts.onProgress?.(++done, total);
+      }
+    }
+    pending.sort((a, b) => b.code.length - a.code.length);
+    if (!opts.callerCompiles) {
+      await Promise.all(pending.map((r) => compile(r, false)));
+    } else {
+      const asyncLane = (async () => {
+        for (let r = pending.shift(); r; r = pending.shift()) await compile(r, false);
+      })();
+      for (let r = pending.shift(); r; r = pending.shift()) {
+        await compile(r, true);
+        // Lets the event loop deliver the async lane's result before the next synchronous compile.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await asyncLane;
+    }
+    if (failures.length)
+      throw new Error(`KernelQueue.prepare: ${failures.length} pipeline(s) failed to compile:\n${failures.join('\n')}`);
+    return total;
   }
 
   /** A small integer naming `buffer`, fixed at first sight: bind-group cache keys and the pool's reuse order use it. */
@@ -209,6 +320,10 @@ export class KernelQueue {
   }
 
   dispatch(req: DispatchRequest): void {
+    if (this.traced) {
+      if (!this.traced.has(req.key)) this.traced.set(req.key, { key: req.key, source: req.source });
+      return;
+    }
     const [x, y = 1, z = 1] = req.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
@@ -294,12 +409,14 @@ export class KernelQueue {
 
   /** Encodes a buffer-to-buffer copy in stream order with the dispatches around it. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    if (this.traced) return;
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
   /** Zero-fills `size` bytes of `buffer` from `offset`, in order with the work before. */
   clear(buffer: GPUBuffer, offset: number, size: number): void {
+    if (this.traced) return;
     this.endPass();
     this.commandEncoder().clearBuffer(buffer, offset, size);
   }

@@ -95,6 +95,13 @@ export class AdamW {
     return { steps: [...this.steps], m: this.m, v: this.v };
   }
 
+  /** Puts the step counts back to `state().steps` of before: an update that was only traced did not happen. */
+  restoreStepCounts(steps: readonly number[]): void {
+    if (steps.length !== this.steps.length)
+      throw new Error(`AdamW.restoreStepCounts: ${steps.length} counts for ${this.steps.length} parameters`);
+    this.steps.splice(0, steps.length, ...steps);
+  }
+
   /** Restores a saved state; shapes must match the parameters. */
   loadState(state: AdamWState): void {
     const n = this.params.length;

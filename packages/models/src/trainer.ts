@@ -11,7 +11,7 @@
  */
 import * as T from '@rnagrad/tensor';
 import type { Tensor } from '@rnagrad/tensor';
-import { requireGrad, zeroGrad } from '@rnagrad/autograd';
+import { noGrad, requireGrad, zeroGrad } from '@rnagrad/autograd';
 import type { Module } from './module.js';
 import { mixSeed } from './data.js';
 import { AdamW, type AdamWState, cosineSchedule } from './optim.js';
@@ -128,6 +128,11 @@ export interface TrainerSnapshot {
 }
 
 export interface TrainerHooks {
+  /**
+   * Before the first step the trainer traces one step and compiles its GPU pipelines concurrently
+   * (`compileAhead`); this sees (0, m), then each pipeline done. Not called when all are compiled.
+   */
+  onCompile?(done: number, total: number): void;
   onStep?(entry: StepEntry): void;
   onEvaluation?(entry: EvalEntry): void;
   /** Called with a snapshot to save; the run waits for it. */
@@ -262,9 +267,36 @@ export async function train<M extends Module, B>(
     });
   };
 
+  /**
+   * Traces the coming step, and an evaluation-mode forward when the run evaluates (nothing runs on
+   * the GPU), and compiles their pipelines ahead of need.
+   */
+  const compileStep = () =>
+    T.compileAhead(
+      () => {
+        const batch = source.batch(step * opts.accumulate);
+        if (setup.evaluate && opts.evalEvery > 0) {
+          model.eval();
+          noGrad(() => loss(model, batch));
+          model.train();
+        }
+        applyFreezing(step);
+        T.div(lossOf(loss(model, batch)), opts.accumulate).backward();
+        const counts = optimizer.state().steps;
+        optimizer.update(opts.lr);
+        optimizer.restoreStepCounts(counts);
+        zeroGrad(model.parameters());
+      },
+      (done, total) => {
+        if (total > 0) hooks.onCompile?.(done, total);
+      },
+    );
+
   model.train();
   let stopped: TrainResult['stopped'] = 'completed';
   try {
+    // On the CPU the trace would compute (and update the weights) for real.
+    if (step < opts.steps && named.every(([, p]) => p.device === 'gpu')) await compileStep();
     if (opts.evalEvery > 0 && step === 0 && opts.steps > 0) await evaluate();
     while (step < opts.steps) {
       const started = performance.now();
@@ -332,6 +364,10 @@ export async function train<M extends Module, B>(
     optimizer.dispose();
   }
   return { history, step, stopped };
+}
+
+function lossOf(out: ReturnType<LossFunction<Module, unknown>>): Tensor {
+  return out instanceof T.Tensor ? out : out.loss;
 }
 
 function validateOptions(o: TrainerOptions): void {

@@ -87,6 +87,46 @@ for (const loss of ['xe', 'hxe'] as const) {
   });
 }
 
+test('pipelines compile ahead of the first step and evaluation; the traced step changes no number', async () => {
+  const rt = T.runtime();
+  const run = async (traced: boolean) => {
+    T.manualSeed(5);
+    const model = new HelmModel({ dModel: 24, layers: 1, heads: 2, dFF: 40, maxPositions: 48, dropout: 0.1 });
+    const progress: [number, number][] = [];
+    const syncCreated = () => rt.stats().pipelinesCreated - rt.stats().pipelinesPrepared;
+    const trace = rt.queue.trace;
+    if (!traced) rt.queue.trace = () => [];
+    const before = syncCreated();
+    let atFirstStep = NaN;
+    const { history } = await trainHelm(
+      model,
+      cyclicCorpus(),
+      { steps: 3, batchSize: 4, accumulate: 2, length: 12, loss: 'hxe', evalEvery: 2, validationBatches: 1 },
+      {
+        onCompile: (done, total) => progress.push([done, total]),
+        onStep: (e) => {
+          if (e.step === 1) atFirstStep = syncCreated();
+        },
+      },
+    ).finally(() => (rt.queue.trace = trace));
+    const weights = await values(model);
+    model.dispose();
+    return { history, weights, progress, createdOnUse: atFirstStep - before };
+  };
+  const ahead = await run(true);
+  const plain = await run(false);
+  assert.ok(ahead.progress.length > 0 && plain.progress.length === 0, 'only the traced run compiled ahead');
+  const total = ahead.progress[0]![1];
+  assert.equal(
+    ahead.progress,
+    Array.from({ length: total + 1 }, (_, done) => [done, total]),
+  );
+  assert.is(ahead.createdOnUse, 0, 'pipelines created synchronously by the first evaluation and step');
+  const numbers = (h: typeof plain.history) => ({ ...h, steps: h.steps.map((e) => ({ ...e, ms: 0 })) });
+  assert.equal(numbers(ahead.history), numbers(plain.history));
+  for (const [name, w] of plain.weights) assert.equal(ahead.weights.get(name), w, name);
+});
+
 test('parameter groups: biases, norms and embeddings take no weight decay', () => {
   T.manualSeed(2);
   const model = tiny();

@@ -16,6 +16,7 @@ export {
   type AdapterDescription,
 } from './runtime.js';
 export { BufferPool, sizeClass, type PoolStats } from './pool.js';
+export { compileAhead, type CompileAheadResult } from './compile-ahead.js';
 export * from './ops.js';
 export type { DType } from '@rnagrad/kernels-wgsl';
 export { untracked } from './op.js';

@@ -357,6 +357,16 @@ export function manualSeed(seed: number): void {
   generator.counter = 0;
 }
 
+/** Runs `fn` and puts the global random stream back where it was: tracing a step must not shift the run's numbers. */
+export function keepRandomStream<R>(fn: () => R): R {
+  const saved = { ...generator };
+  try {
+    return fn();
+  } finally {
+    Object.assign(generator, saved);
+  }
+}
+
 /** Reserves `n` counters of the global stream (or of a fresh stream for an explicit seed). */
 export function takeCounters(n: number, seed?: number): { key: number; base: number } {
   if (seed !== undefined) return { key: seedKey(seed), base: 0 };

@@ -641,20 +641,25 @@ async function runJob<M extends Module, B>(
   });
   const firstStep = performance.now();
   let compiling = (snapshot?.step ?? 0) < options.steps;
-  if (compiling)
-    progress.log('compiling shaders… (the first step builds every GPU pipeline: tens of seconds on SwiftShader)');
+  let compileStart = 0;
   const interrupt = onInterrupt((m) => progress.log(m));
   let lastCheckpoint = '';
   const result = await train(
     task,
     options,
     {
+      onCompile(done, total) {
+        if (done === 0) compileStart = performance.now();
+        progress.transient(`compiling shaders (${done}/${total})`, done === 0 || done === total);
+        if (done === total)
+          progress.log(
+            `compiled ${total} GPU pipelines in ${((performance.now() - compileStart) / 1000).toFixed(1)} s`,
+          );
+      },
       onStep(e) {
         if (compiling) {
           compiling = false;
-          progress.log(
-            `first step done in ${((performance.now() - firstStep) / 1000).toFixed(1)} s (shaders compiled)`,
-          );
+          progress.log(`first step done ${((performance.now() - firstStep) / 1000).toFixed(1)} s after the start`);
         }
         jsonLine({ type: 'step', ...e });
         progress.update(e.step, e.tokens, `${show.stepStatus(e)}  lr ${e.lr.toExponential(1)}`);
