@@ -11,7 +11,8 @@
  * Also reported for rnagrad: the JavaScript share of a step (time from the step's start until every
  * op is encoded, over the time until the GPU has finished and the loss is read), GPU memory held by
  * live tensors (runtime().stats().liveBytes) after the forward pass and between steps, and the
- * dispatches and submits per step.
+ * dispatches, submits and newly created bind groups per step, and the JavaScript cost per dispatch
+ * (encode time ÷ dispatches).
  */
 import { join } from 'node:path';
 import * as T from '@rnagrad/tensor';
@@ -92,7 +93,11 @@ interface Model {
   dispose(): void;
 }
 
-function buildModel(device: 'gpu' | 'cpu', init: Float32Array[], batches: ReturnType<typeof makeBatches>): Model {
+export function buildModel(
+  device: 'gpu' | 'cpu',
+  init: Float32Array[],
+  batches: ReturnType<typeof makeBatches>,
+): Model {
   const specs = paramSpecs(c);
   const params = specs.map((s, k) => requireGrad(T.tensor(init[k]!, { shape: s.shape, device })));
   const m = specs.map((s) => T.zeros(s.shape, { device }));
@@ -159,7 +164,7 @@ function forward(
 }
 
 /** Encodes one full step (forward, backward, AdamW) and returns the loss tensor (not yet read). */
-function encodeStep(
+export function encodeStep(
   model: Model,
   step: number,
   matmul: Matmul,
@@ -280,6 +285,8 @@ async function runOurs(
       liveBytesAfterForward: liveAfterForward,
       liveBytesBetweenSteps: stats.liveBytes,
       pooledBytes: stats.pooledBytes,
+      // JavaScript per dispatch: the encode time of a warm step over the GPU dispatches it encodes.
+      usPerDispatch: perStep.dispatches > 0 ? (1000 * all.median) / perStep.dispatches : undefined,
       dispatchesPerStep: perStep.dispatches,
       submitsPerStep: perStep.submits,
       bindGroupsPerStep: perStep.bindGroups,
@@ -296,8 +303,9 @@ async function runOurs(
     logFigure(ctx, fig);
     ctx.log(
       `    ${fmt(ms.median)} ms/step; JS share of a step ${(100 * share.median).toFixed(0)}% ` +
-        `(encode ${fmt(all.median)} ms); live GPU memory ${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after ` +
-        `forward, ${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ` +
+        `(encode ${fmt(all.median)} ms = ${fmt(extra.usPerDispatch)} µs per dispatch); live GPU memory ` +
+        `${(liveAfterForward / 2 ** 20).toFixed(1)} MiB after forward, ` +
+        `${(stats.liveBytes / 2 ** 20).toFixed(1)} MiB between steps; ${perStep.dispatches} dispatches, ` +
         `${perStep.submits} submits, ${perStep.bindGroups} new bind groups per step`,
     );
     ctx.log(`    losses: ${losses.map((l) => l.toFixed(4)).join(', ')}`);

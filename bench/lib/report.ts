@@ -39,6 +39,10 @@ export interface Headline {
     vsJaxReference: number;
     vsTfjsInRun?: number;
     jsShare?: number;
+    /** Encode time of a warm step ÷ its dispatches (issue 18's target: ≤ 15 µs). */
+    usPerDispatch?: number;
+    dispatchesPerStep?: number;
+    bindGroupsPerStep?: number;
     liveMiB?: number;
     firstStepMs?: number;
     lossesAgree: Record<string, boolean>;
@@ -115,6 +119,9 @@ export function headline(r: BenchResults): Headline {
       vsJaxReference: ot.value!.median / JAX_REFERENCE,
       vsTfjsInRun: tt ? ot.value!.median / tt.value!.median : undefined,
       jsShare: (extra.jsShare as Spread | undefined)?.median,
+      usPerDispatch: typeof extra.usPerDispatch === 'number' ? extra.usPerDispatch : undefined,
+      dispatchesPerStep: typeof extra.dispatchesPerStep === 'number' ? extra.dispatchesPerStep : undefined,
+      bindGroupsPerStep: typeof extra.bindGroupsPerStep === 'number' ? extra.bindGroupsPerStep : undefined,
       liveMiB: typeof extra.liveBytesAfterForward === 'number' ? extra.liveBytesAfterForward / 2 ** 20 : undefined,
       firstStepMs: ot.coldMs,
       lossesAgree: agree,
@@ -270,6 +277,12 @@ export function markdown(r: BenchResults): string {
         `${x(t.vsJaxReference)} jax-js's reference 446 tokens/s ` +
         `(target ≥ 2×: ${t.vsJaxReference >= 2 ? 'met' : 'not met'}), ${x(t.vsTfjsInRun)} tfjs-webgpu; ` +
         `JS share of the step ${pct(t.jsShare)}; ` +
+        `${
+          t.usPerDispatch !== undefined
+            ? `JS ${fmt(t.usPerDispatch)} µs per dispatch ` +
+              `(target ≤ 15 µs: ${t.usPerDispatch <= 15 ? 'met' : 'not met'}), `
+            : ''
+        }${t.dispatchesPerStep ?? '–'} dispatches and ${t.bindGroupsPerStep ?? '–'} new bind groups per step; ` +
         `${t.liveMiB !== undefined ? `${t.liveMiB.toFixed(1)} MiB live GPU memory after the forward pass` : ''}; ` +
         `first (cold) step ${fmt(t.firstStepMs)} ms`,
     );
@@ -364,10 +377,12 @@ export function markdown(r: BenchResults): string {
       out.push(
         '',
         `rnagrad step anatomy: encode (JavaScript, step start → every op encoded) ${fmt(sp('encodeMs')?.median)} ms ` +
+          `(${fmt(e.usPerDispatch as number | undefined)} µs per dispatch) ` +
           `of ${fmt(o.ms!.median)} ms → JS share ${pct(sp('jsShare')?.median)} (p10–p90 ${pct(sp('jsShare')?.p10)}–` +
-          `${pct(sp('jsShare')?.p90)}); ${e.dispatchesPerStep} dispatches and ${e.submitsPerStep} submits per ` +
-          `step; ${(Number(e.liveBytesAfterForward) / 2 ** 20).toFixed(1)} MiB live after the forward ` +
-          `pass, ${(Number(e.liveBytesBetweenSteps) / 2 ** 20).toFixed(1)} MiB between steps (parameters + AdamW ` +
+          `${pct(sp('jsShare')?.p90)}); ${e.dispatchesPerStep} dispatches, ${e.submitsPerStep} submits and ` +
+          `${e.bindGroupsPerStep ?? '–'} new bind groups per step; ` +
+          `${(Number(e.liveBytesAfterForward) / 2 ** 20).toFixed(1)} MiB live after the forward pass, ` +
+          `${(Number(e.liveBytesBetweenSteps) / 2 ** 20).toFixed(1)} MiB between steps (parameters + AdamW ` +
           `state + batches); ${e.pipelines} pipelines.`,
       );
     }

@@ -264,7 +264,7 @@ function dispatchGather(
     source: () => gatherSource(tn, transposed, !!bias),
     storage: [out.buffer, a.buffer, w.buffer, ...(bias ? [bias.buffer] : [])],
     uniforms: u.data,
-    workgroups: grid(Math.ceil(threads / WG), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(Math.ceil(threads / WG), queue.maxWorkgroupsPerDimension),
     label: op,
   });
 }
@@ -439,7 +439,7 @@ export function conv2dWeightGradGpu(
     .u32(14, x.offset)
     .u32(15, part ? 0 : dw.offset)
     .u32(17, Math.ceil(pixels / splits));
-  const max = queue.device.limits.maxComputeWorkgroupsPerDimension;
+  const max = queue.maxWorkgroupsPerDimension;
   queue.dispatch({
     key: `${op}:${tm}x${tn}`,
     source: () => weightGradSource(tm, tn),

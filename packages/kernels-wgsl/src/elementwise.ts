@@ -544,7 +544,7 @@ export function elementwiseGpu(
     source: () => source(op, out.dtype, kinds, dtypes, operands, contiguous, shape.length),
     storage: [out.buffer, ...buffers.map((b) => b.buffer)],
     uniforms: u.data,
-    workgroups: grid(Math.ceil(threads / WORKGROUP), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(Math.ceil(threads / WORKGROUP), queue.maxWorkgroupsPerDimension),
     label: op.name,
   });
 }

@@ -79,7 +79,7 @@ export function gatherGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, in
     source: () => source(wgslType(out.dtype)),
     storage: [out.buffer, x.buffer, index.buffer],
     uniforms: u.data,
-    workgroups: grid(Math.ceil(n / WG), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(Math.ceil(n / WG), queue.maxWorkgroupsPerDimension),
     label: 'gather',
   });
 }
@@ -159,7 +159,7 @@ export function gatherBackwardGpu(
     source: backwardSource,
     storage: [dx.buffer, dy.buffer, index.buffer],
     uniforms: u.data,
-    workgroups: grid(Math.ceil(n / WG), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(Math.ceil(n / WG), queue.maxWorkgroupsPerDimension),
     label: 'gatherBackward',
   });
 }

@@ -88,7 +88,7 @@ export function checkIndicesGpu(queue: KernelQueue, index: GpuOperand, check: In
     source: () => SOURCE,
     storage: [index.buffer, state.buffer],
     uniforms: u.data,
-    workgroups: grid(Math.ceil(n / WG), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(Math.ceil(n / WG), queue.maxWorkgroupsPerDimension),
     label: `checkIndices:${check.op}`,
   });
 }

@@ -30,8 +30,9 @@ export interface CpuOperand extends View {
 export const MAX_RANK = 8;
 
 export function numel(shape: readonly number[]): number {
+  // Indexed loops in the per-op helpers: until V8 optimises a function, for…of allocates an iterator.
   let n = 1;
-  for (const s of shape) n *= s;
+  for (let d = 0; d < shape.length; d++) n *= shape[d]!;
   return n;
 }
 
@@ -63,18 +64,17 @@ export function coalesce(
   stridesList: readonly (readonly number[])[],
 ): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
-  const outStrides: number[][] = stridesList.map(() => []);
+  const outStrides: number[][] = [];
+  for (let k = 0; k < stridesList.length; k++) outStrides.push([]);
   for (let d = 0; d < shape.length; d++) {
     const size = shape[d]!;
     if (size === 1) continue;
     const last = outShape.length - 1;
-    if (last >= 0 && stridesList.every((st, k) => outStrides[k]![last] === st[d]! * size)) {
-      outShape[last]! *= size;
-      stridesList.forEach((st, k) => (outStrides[k]![last] = st[d]!));
-    } else {
-      outShape.push(size);
-      stridesList.forEach((st, k) => outStrides[k]!.push(st[d]!));
-    }
+    let merges = last >= 0;
+    for (let k = 0; merges && k < stridesList.length; k++) merges = outStrides[k]![last] === stridesList[k]![d]! * size;
+    if (merges) outShape[last]! *= size;
+    else outShape.push(size);
+    for (let k = 0; k < stridesList.length; k++) outStrides[k]![outShape.length - 1] = stridesList[k]![d]!;
   }
   return { shape: outShape, strides: outStrides };
 }
@@ -124,25 +124,24 @@ export function forEachIndex(
 
 /** Packs a uniform block of u32 words (floats are passed by bit pattern). */
 export class UniformWriter {
+  // One Uint32Array only (floats go through a shared scratch word): a writer is made per dispatch,
+  // and three typed-array views over an ArrayBuffer cost more than the writes themselves.
   private readonly words: Uint32Array;
-  private readonly floats: Float32Array;
-  private readonly ints: Int32Array;
   constructor(wordCount: number) {
-    const buf = new ArrayBuffer(Math.ceil(wordCount / 4) * 16);
-    this.words = new Uint32Array(buf);
-    this.floats = new Float32Array(buf);
-    this.ints = new Int32Array(buf);
+    this.words = new Uint32Array(Math.ceil(wordCount / 4) * 4);
   }
   u32(index: number, value: number): this {
     this.words[index] = value >>> 0;
     return this;
   }
   i32(index: number, value: number): this {
-    this.ints[index] = value | 0;
+    // Two's complement: the low 32 bits of `value | 0` are the i32's bits.
+    this.words[index] = value | 0;
     return this;
   }
   f32(index: number, value: number): this {
-    this.floats[index] = value;
+    SCRATCH_F32[0] = value;
+    this.words[index] = SCRATCH_U32[0]!;
     return this;
   }
   /** Writes `values` at `start`, padding with `fill` up to `length` words. */
@@ -154,6 +153,9 @@ export class UniformWriter {
     return this.words;
   }
 }
+
+const SCRATCH_F32 = new Float32Array(1);
+const SCRATCH_U32 = new Uint32Array(SCRATCH_F32.buffer);
 
 /** The WGSL accessor matching `UniformWriter`: the block is an array of vec4<u32>. */
 export function uniformBlock(wordCount: number): string {

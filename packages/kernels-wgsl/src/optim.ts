@@ -191,7 +191,7 @@ export function adamwGpu(queue: KernelQueue, items: readonly AdamWItem<GpuOperan
       source: () => adamSource(vecs),
       storage,
       uniforms: u.data,
-      workgroups: grid(groups, queue.device.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid(groups, queue.maxWorkgroupsPerDimension),
       label: 'adamw',
     });
   }
@@ -354,7 +354,7 @@ export function gradNormGpu(
       source: () => sumsqSource(vecs),
       storage: [scratch, ...batch.map((g) => g.buffer)],
       uniforms: u.data,
-      workgroups: grid(groups, queue.device.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid(groups, queue.maxWorkgroupsPerDimension),
       label: 'sumsq',
     });
     partBase += groups * WG;
@@ -403,7 +403,7 @@ export function scaleByNormGpu(
       source: () => scaleSource(vecs),
       storage: [norm.buffer, ...batch.map((g) => g.buffer)],
       uniforms: u.data,
-      workgroups: grid(groups, queue.device.limits.maxComputeWorkgroupsPerDimension),
+      workgroups: grid(groups, queue.maxWorkgroupsPerDimension),
       label: 'clipScale',
     });
   }

@@ -94,8 +94,21 @@ export function isSoftwareAdapter(queue: KernelQueue): boolean {
   return SOFTWARE_ADAPTER.test(adapterKey(queue));
 }
 
-/** Bind groups kept per queue (oldest dropped first): a training step uses a few hundred. */
+/**
+ * Bind groups kept per queue: a training step uses a few hundred. A full cache starts over (cheaper
+ * to keep than an LRU order, and a working set larger than the cache would miss under LRU as well).
+ */
 const BIND_GROUP_CACHE_SIZE = 4096;
+
+/**
+ * One level of the bind-group cache, a trie over small integers: the pipeline's id, then per storage
+ * binding its buffer's id (a range adds −id, offset, size). Walking it costs a few integer Map
+ * lookups and allocates nothing, where a string key cost a concatenation per binding.
+ */
+interface BindGroupTrie {
+  next: Map<number, BindGroupTrie> | null;
+  group: GPUBindGroup | null;
+}
 
 /** `@group(0) @binding(N) var<uniform|storage[, access]>` declarations of a kernel's WGSL. */
 const BINDING_DECL = /@group\(0\)\s*@binding\((\d+)\)\s*var<\s*(uniform|storage)\s*(?:,\s*(read_write|read))?\s*>/g;
@@ -133,13 +146,22 @@ export class KernelQueue {
     bindGroupsCreated: 0,
   };
   private readonly pipelines = new Map<string, CachedPipeline>();
-  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private bindGroups: BindGroupTrie = { next: null, group: null };
+  private bindGroupsCached = 0;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
-  private readonly uniformArena = new ArrayBuffer(UNIFORM_SLOT_BYTES * SLOTS_PER_BATCH);
+  private readonly uniformArena: ArrayBuffer;
+  /** Word view of the arena: a Uint32Array uniform block (UniformWriter's) is copied word by word, no view made. */
+  private readonly arenaWords: Uint32Array;
   private readonly uniformBuffer: GPUBuffer;
+  /** `device.limits` is a native getter (a call into Dawn per read): read it once. */
+  readonly maxWorkgroupsPerDimension: number;
+  /** setBindGroup's dynamic-offset list, refilled per dispatch (WebGPU copies it during the call). */
+  private readonly dynamicOffset = [0];
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  /** The pipeline last set on `pass`: consecutive dispatches of one kernel skip setPipeline. */
+  private passPipeline: GPUComputePipeline | null = null;
   private slotsUsed = 0;
   private afterSubmitCallbacks: (() => void)[] = [];
   private readonly slotBytes: number;
@@ -150,6 +172,9 @@ export class KernelQueue {
   constructor(device: GPUDevice) {
     this.device = device;
     this.slotBytes = Math.max(UNIFORM_SLOT_BYTES, device.limits.minUniformBufferOffsetAlignment);
+    this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
+    this.uniformArena = new ArrayBuffer(this.slotBytes * SLOTS_PER_BATCH);
+    this.arenaWords = new Uint32Array(this.uniformArena);
     this.uniformBuffer = device.createBuffer({
       label: 'rnagrad uniform arena',
       size: this.slotBytes * SLOTS_PER_BATCH,
@@ -296,27 +321,29 @@ export class KernelQueue {
   }
 
   /** The bind group of these storage bindings (and the uniform arena at binding 0 if `uniform`), cached. */
-  private bindGroup(p: CachedPipeline, storage: Binding[], uniform: boolean): GPUBindGroup {
-    let key = `${p.id}`;
-    for (const b of storage) {
-      key += 'buffer' in b ? `|${this.bufferId(b.buffer)}@${b.offset ?? 0}+${b.size ?? ''}` : `|${this.bufferId(b)}`;
+  private bindGroup(p: CachedPipeline, storage: Binding[], uniform: boolean, label: string): GPUBindGroup {
+    if (this.bindGroupsCached >= BIND_GROUP_CACHE_SIZE) {
+      this.bindGroups = { next: null, group: null };
+      this.bindGroupsCached = 0;
     }
-    const hit = this.bindGroups.get(key);
-    if (hit) {
-      // Refresh its place: the cache drops the least recently used first.
-      this.bindGroups.delete(key);
-      this.bindGroups.set(key, hit);
-      return hit;
+    let node = trieStep(this.bindGroups, p.id);
+    for (let i = 0; i < storage.length; i++) {
+      const b = storage[i]!;
+      if ('buffer' in b) {
+        node = trieStep(trieStep(trieStep(node, -this.bufferId(b.buffer)), b.offset ?? 0), b.size ?? -1);
+      } else {
+        node = trieStep(node, this.bufferId(b));
+      }
     }
+    if (node.group) return node.group;
     const entries: GPUBindGroupEntry[] = [];
     if (uniform)
       entries.push({ binding: 0, resource: { buffer: this.uniformBuffer, offset: 0, size: UNIFORM_SLOT_BYTES } });
     storage.forEach((b, i) => entries.push({ binding: i + 1, resource: 'buffer' in b ? b : { buffer: b } }));
-    const group = this.device.createBindGroup({ label: key, layout: p.layout, entries });
+    node.group = this.device.createBindGroup({ label, layout: p.layout, entries });
     this.stats.bindGroupsCreated++;
-    this.bindGroups.set(key, group);
-    if (this.bindGroups.size > BIND_GROUP_CACHE_SIZE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
-    return group;
+    this.bindGroupsCached++;
+    return node.group;
   }
 
   dispatch(req: DispatchRequest): void {
@@ -324,35 +351,53 @@ export class KernelQueue {
       if (!this.traced.has(req.key)) this.traced.set(req.key, { key: req.key, source: req.source });
       return;
     }
-    const [x, y = 1, z = 1] = req.workgroups;
+    const wg = req.workgroups;
+    const x = wg[0];
+    const y = wg[1] ?? 1;
+    const z = wg[2] ?? 1;
     if (x === 0 || y === 0 || z === 0) return;
-    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const max = this.maxWorkgroupsPerDimension;
     if (x > max || y > max || z > max) {
       throw new RangeError(
         `${req.key}: dispatch of [${x}, ${y}, ${z}] workgroups exceeds this device's limit of ${max} per dimension`,
       );
     }
+    const uniforms = req.uniforms;
+    if (uniforms && uniforms.byteLength > UNIFORM_SLOT_BYTES)
+      throw new RangeError(`${req.key}: uniform block of ${uniforms.byteLength} bytes exceeds ${UNIFORM_SLOT_BYTES}`);
     if (this.slotsUsed === SLOTS_PER_BATCH) this.flush();
     const p = this.cachedPipeline(req.key, req.source);
-    const bindGroup = this.bindGroup(p, req.storage, req.uniforms !== undefined);
+    const bindGroup = this.bindGroup(p, req.storage, uniforms !== undefined, req.key);
     const pass = this.profiler ? this.profiledPass(req.key) : this.computePass();
-    pass.setPipeline(p.pipeline);
-    if (req.uniforms) {
-      const bytes = req.uniforms.byteLength;
-      if (bytes > UNIFORM_SLOT_BYTES)
-        throw new RangeError(`${req.key}: uniform block of ${bytes} bytes exceeds ${UNIFORM_SLOT_BYTES}`);
+    if (this.passPipeline !== p.pipeline) {
+      pass.setPipeline(p.pipeline);
+      this.passPipeline = p.pipeline;
+    }
+    if (uniforms) {
       const offset = this.slotsUsed * this.slotBytes;
-      new Uint8Array(this.uniformArena, offset, bytes).set(
-        new Uint8Array(req.uniforms.buffer, req.uniforms.byteOffset, bytes),
-      );
+      this.writeUniforms(offset, uniforms);
       this.slotsUsed++;
-      pass.setBindGroup(0, bindGroup, [offset]);
+      this.dynamicOffset[0] = offset;
+      pass.setBindGroup(0, bindGroup, this.dynamicOffset);
     } else {
       pass.setBindGroup(0, bindGroup);
     }
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
     if (this.profiler) this.endPass();
+  }
+
+  /** Copies a uniform block into the arena at byte `offset` (a multiple of 256). */
+  private writeUniforms(offset: number, uniforms: ArrayBufferView): void {
+    if (uniforms instanceof Uint32Array) {
+      // Blocks are a few dozen words: a loop beats making two typed-array views per dispatch.
+      const words = this.arenaWords;
+      const base = offset >>> 2;
+      for (let i = 0; i < uniforms.length; i++) words[base + i] = uniforms[i]!;
+    } else {
+      const bytes = uniforms.byteLength;
+      new Uint8Array(this.uniformArena, offset, bytes).set(new Uint8Array(uniforms.buffer, uniforms.byteOffset, bytes));
+    }
   }
 
   /**
@@ -452,7 +497,8 @@ export class KernelQueue {
   destroy(): void {
     this.uniformBuffer.destroy();
     this.pipelines.clear();
-    this.bindGroups.clear();
+    this.bindGroups = { next: null, group: null };
+    this.bindGroupsCached = 0;
   }
 
   private commandEncoder(): GPUCommandEncoder {
@@ -484,8 +530,20 @@ export class KernelQueue {
     if (this.pass) {
       this.pass.end();
       this.pass = null;
+      this.passPipeline = null;
     }
   }
+}
+
+/** The child of `node` under `key`, made on first use. */
+function trieStep(node: BindGroupTrie, key: number): BindGroupTrie {
+  node.next ??= new Map();
+  let child = node.next.get(key);
+  if (!child) {
+    child = { next: null, group: null };
+    node.next.set(key, child);
+  }
+  return child;
 }
 
 interface Profiler {

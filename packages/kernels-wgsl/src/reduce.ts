@@ -232,7 +232,7 @@ export function reduceGpu(
     source: () => source(op, input.dtype, out.dtype, mode, kept.shape.length, reduced.shape.length),
     storage: [out.buffer, input.buffer],
     uniforms: u.data,
-    workgroups: grid(groups, queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(groups, queue.maxWorkgroupsPerDimension),
     label: op,
   });
 }

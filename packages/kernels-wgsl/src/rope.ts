@@ -137,7 +137,7 @@ export function ropeGpu(queue: KernelQueue, out: GpuOperand, x: GpuOperand, opts
     source,
     storage: [out.buffer, x.buffer],
     uniforms: u.data,
-    workgroups: grid(Math.ceil(pairs / WG), queue.device.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid(Math.ceil(pairs / WG), queue.maxWorkgroupsPerDimension),
     label: op,
   });
 }

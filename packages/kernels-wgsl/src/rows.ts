@@ -335,10 +335,7 @@ export function runRowKernel(
     source: () => rowKernelSource(opts.operands, schedule, mode, opts.body, opts.extra),
     storage: opts.buffers,
     uniforms: rowUniforms(layout, opts.scalars).data,
-    workgroups: grid(
-      Math.ceil(layout.rows / (wg / schedule.lanes)),
-      queue.device.limits.maxComputeWorkgroupsPerDimension,
-    ),
+    workgroups: grid(Math.ceil(layout.rows / (wg / schedule.lanes)), queue.maxWorkgroupsPerDimension),
     label: opts.key,
   });
 }

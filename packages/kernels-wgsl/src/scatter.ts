@@ -218,7 +218,7 @@ export function scatterAddRowsGpu(
       .u32(9, out.offset / div)
       .u32(10, outRow / div)
       .u32(11, P);
-  const maxDim = queue.device.limits.maxComputeWorkgroupsPerDimension;
+  const maxDim = queue.maxWorkgroupsPerDimension;
   let second: GPUBuffer = index.buffer;
   if (strategy === 'sort') {
     const bytes = scatterScratchBytes(N);

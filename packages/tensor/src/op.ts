@@ -105,7 +105,8 @@ export function deviceOf(op: string, inputs: readonly TensorLike[]): Device {
 
 /** Sizes must be non-negative integers. */
 export function checkShape(op: string, shape: readonly number[]): void {
-  for (const s of shape) {
+  for (let d = 0; d < shape.length; d++) {
+    const s = shape[d]!;
     if (!Number.isInteger(s) || s < 0)
       throw new RangeError(`${op}: invalid shape [${shape.join(', ')}] (sizes must be non-negative integers)`);
   }

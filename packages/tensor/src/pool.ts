@@ -55,19 +55,23 @@ export class BufferPool {
     reuses: 0,
   };
 
+  /** `device.limits` and `buffer.size` are native getters (a call into Dawn each): read once. */
+  private readonly maxBufferSize: number;
+
   constructor(
     private readonly device: GPUDevice,
     private readonly queue: KernelQueue,
     private readonly maxPooledBytes: number,
-  ) {}
+  ) {
+    this.maxBufferSize = device.limits.maxBufferSize;
+  }
 
   /** A buffer of at least `bytes`; `forUpload` when it will be filled by `queue.writeBuffer`. */
   acquire(bytes: number, forUpload = false): GPUBuffer {
     const size = sizeClass(Math.max(bytes, 4));
-    if (size > this.device.limits.maxBufferSize) {
+    if (size > this.maxBufferSize) {
       throw new RangeError(
-        `rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize ` +
-          `(${this.device.limits.maxBufferSize} bytes)`,
+        `rnagrad: a buffer of ${bytes} bytes exceeds this device's maxBufferSize (${this.maxBufferSize} bytes)`,
       );
     }
     let buffer = (forUpload ? undefined : this.recent.get(size)?.pop()) ?? this.settled.get(size)?.pop();
@@ -87,18 +91,19 @@ export class BufferPool {
   }
 
   release(buffer: GPUBuffer): void {
+    const size = buffer.size;
     this.counters.liveBuffers--;
-    this.counters.liveBytes -= buffer.size;
-    if (this.counters.pooledBytes + buffer.size > this.maxPooledBytes) {
+    this.counters.liveBytes -= size;
+    if (this.counters.pooledBytes + size > this.maxPooledBytes) {
       // Destroy only once submitted work no longer needs it (destroy is immediate in WebGPU).
       if (this.queue.pending === 0) buffer.destroy();
       else this.queue.afterSubmit(() => buffer.destroy());
       return;
     }
     const pending = this.queue.pending > 0;
-    this.push(pending ? this.recent : this.settled, buffer);
+    this.push(pending ? this.recent : this.settled, buffer, size);
     this.counters.pooledBuffers++;
-    this.counters.pooledBytes += buffer.size;
+    this.counters.pooledBytes += size;
     if (pending && !this.settleScheduled) {
       this.settleScheduled = true;
       this.queue.afterSubmit(() => this.settle());
@@ -131,15 +136,15 @@ export class BufferPool {
 
   private settle(): void {
     this.settleScheduled = false;
-    for (const list of this.recent.values()) for (const b of list) this.push(this.settled, b);
+    for (const [size, list] of this.recent) for (const b of list) this.push(this.settled, b, size);
     this.recent.clear();
   }
 
   /** Inserts in order of number, highest first, so `pop()` gives the lowest-numbered buffer. */
-  private push(map: Map<number, GPUBuffer[]>, buffer: GPUBuffer): void {
-    const list = map.get(buffer.size);
+  private push(map: Map<number, GPUBuffer[]>, buffer: GPUBuffer, size: number): void {
+    const list = map.get(size);
     if (!list) {
-      map.set(buffer.size, [buffer]);
+      map.set(size, [buffer]);
       return;
     }
     const n = this.queue.bufferId(buffer);

@@ -56,8 +56,9 @@ export class Tensor implements View {
 
   constructor(storage: Storage, shape: readonly number[], strides: readonly number[], offset: number, dtype: DType) {
     this.storage = storage;
-    this.shape = Object.freeze([...shape]);
-    this.strides = Object.freeze([...strides]);
+    // slice, not spread: spread walks an iterator until V8 optimises the constructor.
+    this.shape = Object.freeze(shape.slice());
+    this.strides = Object.freeze(strides.slice());
     this.offset = offset;
     this.dtype = dtype;
     storage.retain();

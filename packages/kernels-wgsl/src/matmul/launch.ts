@@ -97,7 +97,7 @@ export function matmulGpu(
   const extraStorage: GPUBuffer[] = [];
   if (opts.bias) extraStorage.push(opts.bias.buffer);
   if (opts.preActivation) extraStorage.push(opts.preActivation.buffer);
-  const maxDim = queue.device.limits.maxComputeWorkgroupsPerDimension;
+  const maxDim = queue.maxWorkgroupsPerDimension;
   const base = { splits: 1, kChunk: L.k, partOff: 0, rowStart: 0, colStart: 0, batchStart: 0 };
   const c = plan.config;
 
