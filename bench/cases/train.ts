@@ -113,7 +113,8 @@ function buildModel(device: 'gpu' | 'cpu', init: Float32Array[], batches: Return
 }
 
 type Matmul = (a: Tensor, b: Tensor, opts?: { bias?: Tensor; activation?: 'geluTanh' }) => Tensor;
-type Attention = (q: Tensor, k: Tensor, v: Tensor, opts: { causal: boolean }) => Tensor;
+/** Attention over the fused QKV projection [B, L, 3, heads, Dh] → [B, L, heads, Dh]. */
+type Attention = (qkv: Tensor, opts: { causal: boolean }) => Tensor;
 
 /**
  * The model's loss for one batch (recorded for autograd). Activations are kept as [B·T, d] rows
@@ -136,13 +137,8 @@ function forward(
   for (let l = 0; l < c.layers; l++) {
     const n = (s: string) => P(`h.${l}.${s}`);
     const qkv = matmul(T.layerNorm(x, n('ln1.w'), n('ln1.b'), c.lnEps), n('attn.qkv.w'), { bias: n('attn.qkv.b') });
-    const heads5 = T.permute(T.reshape(qkv, [B, L, 3, heads, Dh]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = [0, 1, 2].map((i) => T.reshape(T.narrow(heads5, 0, i, 1), [B, heads, L, Dh])) as [
-      Tensor,
-      Tensor,
-      Tensor,
-    ];
-    const a = T.reshape(T.permute(attention(q, k, v, { causal: true }), [0, 2, 1, 3]), [rows, d]);
+    // qkv's last axis is (q|k|v, head, headDim): the attention kernels read the heads in place.
+    const a = T.reshape(attention(T.reshape(qkv, [B, L, 3, heads, Dh]), { causal: true }), [rows, d]);
     x = T.add(x, matmul(a, n('attn.proj.w'), { bias: n('attn.proj.b') }));
     const h = matmul(T.layerNorm(x, n('ln2.w'), n('ln2.b'), c.lnEps), n('mlp.fc.w'), {
       bias: n('mlp.fc.b'),
@@ -200,7 +196,7 @@ async function runOurs(
   steps: number,
 ): Promise<{ losses: number[]; figure: Figure; samples: number[] } | null> {
   const matmul: Matmul = T.matmul;
-  const attention: Attention = T.attention;
+  const attention: Attention = T.attentionQkv;
   let model: Model | null = null;
   try {
     if (!ctx.quick) await ctx.fresh();
@@ -332,7 +328,7 @@ async function secondPass(
     let step = 0;
     const one = async () => {
       step++;
-      const loss = encodeStep(model, step, T.matmul, T.attention);
+      const loss = encodeStep(model, step, T.matmul, T.attentionQkv);
       await rt.sync();
       losses.push(await loss.item());
       loss.dispose();
@@ -383,7 +379,7 @@ async function runCpu(
     const times: number[] = [];
     for (let s = 1; s <= steps; s++) {
       const t0 = performance.now();
-      const loss = encodeStep(model, s, T.matmul, T.attention);
+      const loss = encodeStep(model, s, T.matmul, T.attentionQkv);
       losses.push(await loss.item());
       loss.dispose();
       times.push(performance.now() - t0);

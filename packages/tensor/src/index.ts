@@ -33,6 +33,8 @@ export {
   attention,
   attentionForward,
   attentionBackward,
+  attentionQkv,
+  attentionQkvBackward,
   rope,
   ropeBackward,
   composedAttention,
