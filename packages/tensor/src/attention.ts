@@ -110,12 +110,18 @@ function emptyTokenMajor(shape: readonly number[], device: Tensor['device']): Te
   return out;
 }
 
-/** q, k, v of a [B, L, 3, H, D] QKV tensor as [B, H, L, D] views (unrecorded: the caller disposes them). */
-function splitQkv(op: string, qkv: Tensor): [Tensor, Tensor, Tensor] {
+/** [B, L, H, D] of a [B, L, 3, H, D] QKV tensor (throws on another shape). */
+function qkvDims(op: string, qkv: Tensor): [number, number, number, number] {
   qkv.assertAlive(op);
   if (qkv.rank !== 5 || qkv.shape[2] !== 3)
     throw new RangeError(`${op}: qkv must be [batch, length, 3, heads, headDim], got [${qkv.shape.join(', ')}]`);
   const [B, L, , H, D] = qkv.shape as [number, number, number, number, number];
+  return [B, L, H, D];
+}
+
+/** q, k, v of a [B, L, 3, H, D] QKV tensor as [B, H, L, D] views (unrecorded: the caller disposes them). */
+function splitQkv(op: string, qkv: Tensor): [Tensor, Tensor, Tensor] {
+  const [B, L, H, D] = qkvDims(op, qkv);
   const [sB, sL, sP, sH, sD] = qkv.strides as [number, number, number, number, number];
   return [0, 1, 2].map((p) => qkv.view([B, H, L, D], [sB, sH, sL, sD], qkv.offset + p * sP)) as [
     Tensor,
@@ -358,8 +364,13 @@ function attentionBackwardInto(
  */
 export function attentionQkv(qkv: Tensor, opts: AttentionOpts = {}): Tensor {
   const views = splitQkv('attentionQkv', qkv);
-  const { out, logsumexp, dropout } = attentionForward(...views, opts);
-  views.forEach((t) => t.dispose());
+  let result: ReturnType<typeof attentionForward>;
+  try {
+    result = attentionForward(...views, opts);
+  } finally {
+    views.forEach((t) => t.dispose());
+  }
+  const { out, logsumexp, dropout } = result;
   const [B, H, L, D] = out.shape as [number, number, number, number];
   const merged = out.view([B, L, H, D]);
   out.dispose();
@@ -382,16 +393,23 @@ export function attentionQkvBackward(
   opts: AttentionBackwardOpts = {},
 ): Tensor {
   const op = 'attentionQkvBackward';
-  const [q, k, v] = splitQkv(op, qkv);
+  const [B, L, H, D] = qkvDims(op, qkv);
   for (const t of [dOut, out]) {
-    if (t.rank !== 4 || t.shape.some((s, d) => s !== [q.shape[0], q.shape[2], q.shape[1], q.shape[3]][d]))
+    if (t.rank !== 4 || t.shape.some((s, d) => s !== [B, L, H, D][d]))
       throw new RangeError(`${op}: dOut and out must be [batch, length, heads, headDim], got [${t.shape.join(', ')}]`);
   }
   const dqkv = empty(qkv.shape, 'f32', deviceOf(op, [qkv]));
+  const [q, k, v] = splitQkv(op, qkv);
   const [dq, dk, dv] = splitQkv(op, dqkv);
   const [g, o] = [headsView(dOut), headsView(out)];
-  attentionBackwardInto(op, { dq, dk, dv }, g, q, k, v, o, logsumexp, opts);
-  [q, k, v, dq, dk, dv, g, o].forEach((t) => t.dispose());
+  try {
+    attentionBackwardInto(op, { dq, dk, dv }, g, q, k, v, o, logsumexp, opts);
+  } catch (e) {
+    dqkv.dispose();
+    throw e;
+  } finally {
+    [q, k, v, dq, dk, dv, g, o].forEach((t) => t.dispose());
+  }
   return dqkv;
 }
 
