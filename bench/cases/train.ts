@@ -134,20 +134,21 @@ function forward(
   const Dh = d / heads;
   const rows = B * L;
   let x = T.reshape(T.add(T.embedding(P('wte'), tokens), P('wpe')), [rows, d]);
+  // Pre-LN blocks; each residual add and the LayerNorm after it run as one kernel (addLayerNorm).
+  let normed = T.layerNorm(x, P('h.0.ln1.w'), P('h.0.ln1.b'), c.lnEps);
   for (let l = 0; l < c.layers; l++) {
     const n = (s: string) => P(`h.${l}.${s}`);
-    const qkv = matmul(T.layerNorm(x, n('ln1.w'), n('ln1.b'), c.lnEps), n('attn.qkv.w'), { bias: n('attn.qkv.b') });
+    const qkv = matmul(normed, n('attn.qkv.w'), { bias: n('attn.qkv.b') });
     // qkv's last axis is (q|k|v, head, headDim): the attention kernels read the heads in place.
     const a = T.reshape(attention(T.reshape(qkv, [B, L, 3, heads, Dh]), { causal: true }), [rows, d]);
-    x = T.add(x, matmul(a, n('attn.proj.w'), { bias: n('attn.proj.b') }));
-    const h = matmul(T.layerNorm(x, n('ln2.w'), n('ln2.b'), c.lnEps), n('mlp.fc.w'), {
-      bias: n('mlp.fc.b'),
-      activation: 'geluTanh',
-    });
-    x = T.add(x, matmul(h, n('mlp.proj.w'), { bias: n('mlp.proj.b') }));
+    const attnOut = matmul(a, n('attn.proj.w'), { bias: n('attn.proj.b') });
+    ({ sum: x, y: normed } = T.addLayerNorm(x, attnOut, n('ln2.w'), n('ln2.b'), c.lnEps));
+    const h = matmul(normed, n('mlp.fc.w'), { bias: n('mlp.fc.b'), activation: 'geluTanh' });
+    const next = l + 1 < c.layers ? `h.${l + 1}.ln1` : 'lnf';
+    const mlpOut = matmul(h, n('mlp.proj.w'), { bias: n('mlp.proj.b') });
+    ({ sum: x, y: normed } = T.addLayerNorm(x, mlpOut, P(`${next}.w`), P(`${next}.b`), c.lnEps));
   }
-  x = T.layerNorm(x, P('lnf.w'), P('lnf.b'), c.lnEps);
-  const logits = matmul(x, T.transpose(P('wte'), 0, 1));
+  const logits = matmul(normed, T.transpose(P('wte'), 0, 1));
   const loss = T.crossEntropy(logits, targets);
   void vocab;
   onActivations?.();
