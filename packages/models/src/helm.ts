@@ -163,9 +163,11 @@ class Block extends Module {
     const under = (prefix: string) => record && ((name: string, t: Tensor) => record(`${prefix}.${name}`, t));
     const normed = this.ln_1.forward(x);
     record?.('ln_1', normed);
-    const a = T.add(x, this.drop.forward(this.attn.forward(normed, keyPaddingMask, under('attn'))));
+    const { sum: a, y: normed2 } = this.ln_2.addForward(
+      x,
+      this.drop.forward(this.attn.forward(normed, keyPaddingMask, under('attn'))),
+    );
     record?.('residual_1', a);
-    const normed2 = this.ln_2.forward(a);
     record?.('ln_2', normed2);
     const out = T.add(a, this.drop.forward(this.mlp.forward(normed2, under('mlp'))));
     record?.('residual_2', out);
