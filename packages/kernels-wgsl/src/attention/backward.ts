@@ -33,8 +33,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = (wid.x + wid.y * nwg.x) * 64u + lid;
   if (row >= word(${U.BH}u) * word(${U.L}u)) { return; }
   let L = word(${U.L}u);
-  let oa = at(${U.O}u, row / L, row % L);
-  let da = at(${U.DO}u, row / L, row % L);
+  let bh = row / L;
+  let bi = bh / word(${U.H}u);
+  let hi = bh % word(${U.H}u);
+  let oa = at(${U.O}u, bi, hi, row % L);
+  let da = at(${U.DO}u, bi, hi, row % L);
   var acc = ${G.zero};
   for (var i = 0u; i < ${u32(DV)}; i++) { acc += ob[oa + i] * dob[da + i]; }
   let lse = lseb[word(${U.LSE}u) + row];
@@ -53,7 +56,8 @@ export function dqSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): strin
   for (const r of rows) {
     s.push(`let row${r} = q0 + lid + ${u32(r * WG)}; let rc${r} = rowBase + min(row${r}, L - 1u);`);
     s.push(`let lim${r} = select(${NO_LIMIT}, row${r}, causal);`);
-    s.push(`let qa${r} = at(${U.Q}u, bh, min(row${r}, L - 1u)); let da${r} = at(${U.DO}u, bh, min(row${r}, L - 1u));`);
+    s.push(`let lc${r} = min(row${r}, L - 1u);`);
+    s.push(`let qa${r} = at(${U.Q}u, bi, hi, lc${r}); let da${r} = at(${U.DO}u, bi, hi, lc${r});`);
     for (const i of comps) s.push(`let q${r}_${i} = qb[qa${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`let d${r}_${i} = dob[da${r} + ${u32(i)}];`);
     for (const i of comps) s.push(`var g${r}_${i} = ${G.zero};`);
@@ -79,7 +83,7 @@ export function dqSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): strin
     for (const i of comps) body.push(`g${r}_${i} += ${treeSum(keys.map((j) => `ds${r}_${j} * k${j}_${i}`))};`);
   const fin = rows.map(
     (r) => `if (row${r} < L) {
-    let ga = at(${U.O}u, bh, row${r});
+    let ga = at(${U.O}u, bi, hi, row${r});
     let f = select(0.0, scale, st${r}.x < 1e29); // rows with no key: exactly zero
     ${comps.map((i) => `dqb[ga + ${u32(i)}] = g${r}_${i} * f;`).join('\n    ')}
   }`,
@@ -127,7 +131,9 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean, share
     s.push(`var kok${r} = key${r} < L;`);
     s.push(`let klim${r} = select(0u, key${r}, causal);`);
     s.push(`if (${maskedAt(`min(key${r}, L - 1u)`)}) { kok${r} = false; }`);
-    s.push(`let ka${r} = at(${U.K}u, bh, min(key${r}, L - 1u)); let va${r} = at(${U.V}u, bh, min(key${r}, L - 1u));`);
+    s.push(
+      `let ka${r} = at(${U.K}u, bi, hi, min(key${r}, L - 1u)); let va${r} = at(${U.V}u, bi, hi, min(key${r}, L - 1u));`,
+    );
     for (const i of comps) s.push(`let k${r}_${i} = kb[ka${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`let v${r}_${i} = vb[va${r} + ${u32(i)}];`);
     for (const i of comps) s.push(`var gk${r}_${i} = ${G.zero};`);
@@ -174,8 +180,8 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean, share
   )} }`;
   const fin = rows.map(
     (r) => `if (key${r} < L) {
-    let ga = at(${U.O}u, bh, key${r});
-    let gb = at(${U.OUT2}u, bh, key${r});
+    let ga = at(${U.O}u, bi, hi, key${r});
+    let gb = at(${U.OUT2}u, bi, hi, key${r});
     let f = select(0.0, scale, kok${r});
     let fv = select(0.0, 1.0, kok${r});
     ${comps.map((i) => `dkb[ga + ${u32(i)}] = gk${r}_${i} * f;`).join('\n    ')}

@@ -93,10 +93,9 @@ export function tileLoop(count: number, wg: number, body: string): string {
 export function header(dropout = false): string {
   return `${uniformBlock(WORDS)}
 fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }
-/** Index of the first vector of row (bh, l) of the operand whose words start at \`slot\`. */
-fn at(slot: u32, bh: u32, l: u32) -> u32 {
-  let h = word(${U.H}u);
-  return word(slot) + (bh / h) * word(slot + 1u) + (bh % h) * word(slot + 2u) + l * word(slot + 3u);
+/** Index of the first vector of row (batch b, head h, position l) of the operand whose words start at \`slot\`. */
+fn at(slot: u32, b: u32, h: u32, l: u32) -> u32 {
+  return word(slot) + b * word(slot + 1u) + h * word(slot + 2u) + l * word(slot + 3u);
 }${
     dropout
       ? `
@@ -116,6 +115,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let nblk = word(${U.BLOCKS}u);
   if (g >= word(${U.BH}u) * nblk) { return; }
   let bh = g / nblk;
+  let bi = bh / word(${U.H}u);
+  let hi = bh % word(${U.H}u);
   let blk = g % nblk;
   let L = word(${U.L}u);
   let rowBase = bh * L;
@@ -137,7 +138,9 @@ export function loadKeyTile(G: Gen, cfg: AttentionTileConfig): string {
 
 /** WGSL index of word \`e\` of a tile of the operand at \`slot\` whose first row is \`l0\`. */
 export function rowAt(G: Gen, slot: number, l0: string): string {
-  return G.DV === 1 ? `at(${slot}u, bh, ${l0} + e)` : `at(${slot}u, bh, ${l0} + e / ${u32(G.DV)}) + e % ${u32(G.DV)}`;
+  return G.DV === 1
+    ? `at(${slot}u, bi, hi, ${l0} + e)`
+    : `at(${slot}u, bi, hi, ${l0} + e / ${u32(G.DV)}) + e % ${u32(G.DV)}`;
 }
 
 /** WGSL condition: key `key` (u32 < L) of this workgroup's sequence is padding. */
