@@ -118,7 +118,8 @@ export function buildModel(
 }
 
 type Matmul = (a: Tensor, b: Tensor, opts?: { bias?: Tensor; activation?: 'geluTanh' }) => Tensor;
-type Attention = (q: Tensor, k: Tensor, v: Tensor, opts: { causal: boolean }) => Tensor;
+/** Attention over the fused QKV projection [B, L, 3, heads, Dh] → [B, L, heads, Dh]. */
+type Attention = (qkv: Tensor, opts: { causal: boolean }) => Tensor;
 
 /**
  * The model's loss for one batch (recorded for autograd). Activations are kept as [B·T, d] rows
@@ -138,25 +139,21 @@ function forward(
   const Dh = d / heads;
   const rows = B * L;
   let x = T.reshape(T.add(T.embedding(P('wte'), tokens), P('wpe')), [rows, d]);
+  // Pre-LN blocks; each residual add and the LayerNorm after it run as one kernel (addLayerNorm).
+  let normed = T.layerNorm(x, P('h.0.ln1.w'), P('h.0.ln1.b'), c.lnEps);
   for (let l = 0; l < c.layers; l++) {
     const n = (s: string) => P(`h.${l}.${s}`);
-    const qkv = matmul(T.layerNorm(x, n('ln1.w'), n('ln1.b'), c.lnEps), n('attn.qkv.w'), { bias: n('attn.qkv.b') });
-    const heads5 = T.permute(T.reshape(qkv, [B, L, 3, heads, Dh]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = [0, 1, 2].map((i) => T.reshape(T.narrow(heads5, 0, i, 1), [B, heads, L, Dh])) as [
-      Tensor,
-      Tensor,
-      Tensor,
-    ];
-    const a = T.reshape(T.permute(attention(q, k, v, { causal: true }), [0, 2, 1, 3]), [rows, d]);
-    x = T.add(x, matmul(a, n('attn.proj.w'), { bias: n('attn.proj.b') }));
-    const h = matmul(T.layerNorm(x, n('ln2.w'), n('ln2.b'), c.lnEps), n('mlp.fc.w'), {
-      bias: n('mlp.fc.b'),
-      activation: 'geluTanh',
-    });
-    x = T.add(x, matmul(h, n('mlp.proj.w'), { bias: n('mlp.proj.b') }));
+    const qkv = matmul(normed, n('attn.qkv.w'), { bias: n('attn.qkv.b') });
+    // qkv's last axis is (q|k|v, head, headDim): the attention kernels read the heads in place.
+    const a = T.reshape(attention(T.reshape(qkv, [B, L, 3, heads, Dh]), { causal: true }), [rows, d]);
+    const attnOut = matmul(a, n('attn.proj.w'), { bias: n('attn.proj.b') });
+    ({ sum: x, y: normed } = T.addLayerNorm(x, attnOut, n('ln2.w'), n('ln2.b'), c.lnEps));
+    const h = matmul(normed, n('mlp.fc.w'), { bias: n('mlp.fc.b'), activation: 'geluTanh' });
+    const next = l + 1 < c.layers ? `h.${l + 1}.ln1` : 'lnf';
+    const mlpOut = matmul(h, n('mlp.proj.w'), { bias: n('mlp.proj.b') });
+    ({ sum: x, y: normed } = T.addLayerNorm(x, mlpOut, P(`${next}.w`), P(`${next}.b`), c.lnEps));
   }
-  x = T.layerNorm(x, P('lnf.w'), P('lnf.b'), c.lnEps);
-  const logits = matmul(x, T.transpose(P('wte'), 0, 1));
+  const logits = matmul(normed, T.transpose(P('wte'), 0, 1));
   const loss = T.crossEntropy(logits, targets);
   void vocab;
   onActivations?.();
@@ -205,7 +202,7 @@ async function runOurs(
   steps: number,
 ): Promise<{ losses: number[]; figure: Figure; samples: number[] } | null> {
   const matmul: Matmul = T.matmul;
-  const attention: Attention = T.attention;
+  const attention: Attention = T.attentionQkv;
   let model: Model | null = null;
   try {
     if (!ctx.quick) await ctx.fresh();
@@ -343,7 +340,7 @@ async function secondPass(
     let step = 0;
     const one = async () => {
       step++;
-      const loss = encodeStep(model, step, T.matmul, T.attention);
+      const loss = encodeStep(model, step, T.matmul, T.attentionQkv);
       await rt.sync();
       losses.push(await loss.item());
       loss.dispose();
@@ -394,7 +391,7 @@ async function runCpu(
     const times: number[] = [];
     for (let s = 1; s <= steps; s++) {
       const t0 = performance.now();
-      const loss = encodeStep(model, s, T.matmul, T.attention);
+      const loss = encodeStep(model, s, T.matmul, T.attentionQkv);
       losses.push(await loss.item());
       loss.dispose();
       times.push(performance.now() - t0);

@@ -238,6 +238,14 @@ export const RULES: { [K in CoreOp]: GradRule<CoreOps[K]> } = {
       return [dq, dk, dv];
     },
   },
+  attentionQkv: {
+    save: ['inputs'],
+    backward(g, ctx) {
+      const { causal, scale, dropout, saved } = ctx.attrs as unknown as T.AttentionAttrs;
+      const { out, logsumexp, keyPaddingMask } = saved!;
+      return [T.attentionQkvBackward(g, ctx.inputs[0]!, out, logsumexp, { causal, scale, dropout, keyPaddingMask })];
+    },
+  },
   rope: { save: [], backward: (g, ctx) => [T.ropeBackward(g, ctx.attrs as T.RopeOpts)] },
   conv1d: convRule(T.conv1dBackward),
   conv2d: convRule(T.conv2dBackward),

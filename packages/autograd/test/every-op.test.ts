@@ -100,6 +100,9 @@ const CASES: { [K in CoreOp]: () => Case } = {
     (q, k, v) => T.attention(q, k, v, { causal: true }),
     [x([1, 2, 3, 4], 48), x([1, 2, 3, 4], 49), x([1, 2, 3, 4], 50)],
   ],
+  // A [2, 3, 3, 2, 4] view of a [2, 3, 2, 3, 4] tensor: strided q/k/v parts.
+  attentionQkv: () =>
+    unary((a) => T.attentionQkv(T.permute(a, [0, 1, 3, 2, 4]), { causal: true }), x([2, 3, 2, 3, 4], 52)),
   rope: () => unary((a) => T.rope(a, { positionOffset: 2 }), x([1, 2, 3, 4], 51)),
   conv1d: () => [(a, w, b) => T.conv1d(a, w, b, { padding: 'same' }), [x([2, 5, 3], 53), x([4, 3, 3], 54), x([4], 55)]],
   conv2d: () => [

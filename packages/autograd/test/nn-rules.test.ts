@@ -77,6 +77,22 @@ test('gradcheck LayerNorm (affine and not) and RMSNorm', async () => {
   await check('rmsNorm', (x, w) => T.rmsNorm(x, w), [make([3, 5], 10), make([5], 11)]);
 });
 
+test('addLayerNorm (residual add + LayerNorm in one kernel): gradcheck of both outputs; GPU equals CPU', async () => {
+  // Both outputs feed the loss: the sum is the residual stream, y the next sublayer's input.
+  const both = (x: Tensor, r: Tensor, w: Tensor, b: Tensor) => {
+    const { sum, y } = T.addLayerNorm(x, r, w, b);
+    return T.add(T.mul(sum, 0.5), y);
+  };
+  await check('addLayerNorm', both, [make([3, 5], 1), make([3, 5], 2), make([5], 3), make([5], 4)]);
+  await check('addLayerNorm, transposed residual', (x, rT, w, b) => both(x!, T.transpose(rT!), w!, b!), [
+    make([4, 3], 5),
+    make([3, 4], 6),
+    make([3], 7),
+    make([3], 8),
+  ]);
+  await gpuMatchesCpu('addLayerNorm', (_device, x, r, w, b) => both(x!, r!, w!, b!), [[7, 33], [7, 33], [33], [33]]);
+});
+
 test('gradcheck embedding (repeated ids accumulate), indexSelect, swiglu, dropout', async () => {
   const ids = ints([1, 3, 1, 0, 3, 3], 'cpu', [2, 3]);
   await check('embedding', (t) => T.embedding(t, ids), [make([4, 3], 12)]);

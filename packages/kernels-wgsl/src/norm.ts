@@ -4,7 +4,8 @@
  * Forward (one row kernel, see rows.ts for the schedules): LayerNorm takes the mean, then the
  * variance as Σ(x−mean)²/C in a second pass over the (cached) row — no E[x²]−E[x]² cancellation —
  * and writes y plus the per-row mean and rstd = 1/√(var+eps) for the backward. RMSNorm writes y and
- * rstd = 1/√(mean(x²)+eps). Weight and bias are optional.
+ * rstd = 1/√(mean(x²)+eps). Weight and bias are optional. With a residual r, the kernel normalises
+ * x + r and also writes that sum (a pre-LN block's residual add and the next norm in one dispatch).
  *
  * Backward: dx by a row kernel with one paired reduction (Σg, Σg·x̂ with g = dy·w):
  *   LayerNorm dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),  RMSNorm dx = rstd·(g − x̂·mean(g·x̂)).
@@ -53,21 +54,28 @@ function asRowOperand(t: View, shape: readonly number[]): View {
 
 /**
  * y = LayerNorm(x)·weight + bias (or RMSNorm(x)·weight) along the last axis. `mean` (LayerNorm
- * only) and `rstd` are per-row outputs of shape x.shape[:-1]; weight/bias are [C] or null.
+ * only) and `rstd` are per-row outputs of shape x.shape[:-1]; weight/bias are [C] or null. With
+ * `residual` (x's shape), x + residual is normalised and written to `out.sum`.
  */
 export function layerNormGpu(
   queue: KernelQueue,
-  out: { y: GpuOperand; mean?: GpuOperand | null; rstd: GpuOperand },
+  out: { y: GpuOperand; mean?: GpuOperand | null; rstd: GpuOperand; sum?: GpuOperand | null },
   x: GpuOperand,
   weight: GpuOperand | null,
   bias: GpuOperand | null,
   opts: NormOptions = {},
+  residual: GpuOperand | null = null,
 ): void {
   const rms = opts.rms ?? false;
   if (rms && bias) throw new TypeError('rmsNorm: takes no bias');
   if (!rms && !out.mean) throw new TypeError('layerNorm: needs a mean output');
+  if (residual && !out.sum) throw new TypeError('layerNorm: a residual needs a sum output');
   const shape = x.shape;
   const ops: { decl: RowOperandDecl; view: View; buffer: GPUBuffer }[] = [{ decl: F('x'), view: x, buffer: x.buffer }];
+  if (residual) {
+    ops.push({ decl: F('res'), view: residual, buffer: residual.buffer });
+    ops.push({ decl: F('sum', true), view: out.sum!, buffer: out.sum!.buffer });
+  }
   if (weight) ops.push({ decl: F('w'), view: perColumnView(weight, shape), buffer: weight.buffer });
   if (bias) ops.push({ decl: F('b'), view: perColumnView(bias, shape), buffer: bias.buffer });
   ops.push({ decl: F('y', true), view: out.y, buffer: out.y.buffer });
@@ -79,14 +87,15 @@ export function layerNormGpu(
     ops.map((o) => o.view),
   );
   runRowKernel(queue, {
-    key: `${rms ? 'rmsNorm' : 'layerNorm'}:${weight ? 'w' : ''}${bias ? 'b' : ''}`,
+    key: `${rms ? 'rmsNorm' : 'layerNorm'}:${weight ? 'w' : ''}${bias ? 'b' : ''}${residual ? ':residual' : ''}`,
     operands: ops.map((o) => o.decl),
     buffers: ops.map((o) => o.buffer),
     layout,
     schedule: opts.schedule,
     scalars: (u) => u.f32(4, opts.eps ?? 1e-5),
     body: (k) => {
-      const X = k.at('x', 'c');
+      const X = residual ? `(${k.at('x', 'c')} + ${k.at('res', 'c')})` : k.at('x', 'c');
+      const S = residual ? `${k.at('sum', 'c')} = ${X}; ` : '';
       const W = weight ? ` * ${k.at('w', 'c')}` : '';
       const B = bias ? ` + ${k.at('b', 'c')}` : '';
       const invC = '(1.0 / f32(C))';
@@ -98,7 +107,7 @@ export function layerNormGpu(
   if (!valid) { return; }
   let r = inverseSqrt(q * ${invC} + bitcast<f32>(word(4u)));
   if (lane == 0u) { ${k.row('rstd')} = r; }
-  ${k.cols(`${k.at('y', 'c')} = ${X} * r${W};`)}`;
+  ${k.cols(`${S}${k.at('y', 'c')} = ${X} * r${W};`)}`;
       }
       return `
   var s = 0.0;
@@ -111,7 +120,7 @@ export function layerNormGpu(
   if (!valid) { return; }
   let r = inverseSqrt(q * ${invC} + bitcast<f32>(word(4u)));
   if (lane == 0u) { ${k.row('mean')} = mu; ${k.row('rstd')} = r; }
-  ${k.cols(`${k.at('y', 'c')} = (${X} - mu) * r${W}${B};`)}`;
+  ${k.cols(`${S}${k.at('y', 'c')} = (${X} - mu) * r${W}${B};`)}`;
     },
   });
 }
@@ -344,11 +353,12 @@ export function layerNormBackwardGpu(
 // CPU references
 
 export function layerNormCpu(
-  out: { y: CpuOperand; mean?: CpuOperand | null; rstd: CpuOperand },
+  out: { y: CpuOperand; mean?: CpuOperand | null; rstd: CpuOperand; sum?: CpuOperand | null },
   x: CpuOperand,
   weight: CpuOperand | null,
   bias: CpuOperand | null,
   opts: NormOptions = {},
+  residual: CpuOperand | null = null,
 ): void {
   const rms = opts.rms ?? false;
   const eps = opts.eps ?? 1e-5;
@@ -358,24 +368,33 @@ export function layerNormCpu(
     out.y,
     perRowView(out.rstd, shape),
     ...(rms ? [] : [perRowView(out.mean!, shape)]),
+    ...(residual ? [residual, out.sum!] : []),
   ]);
   const C = layout.cols;
-  const [xs, ys] = [layout.operands[0]!.colStride, layout.operands[1]!.colStride];
+  const strides = layout.operands.map((o) => o.colStride);
+  const [xs, ys] = strides;
+  const k = rms ? 3 : 4; // where the residual and the sum operands start
+  const [rs, ss] = strides.slice(k);
   const W = (c: number) => (weight ? weight.data[weight.offset + c * weight.strides[0]!]! : 1);
   const B = (c: number) => (bias ? bias.data[bias.offset + c * bias.strides[0]!]! : 0);
-  forEachRow(layout, (_, [xb, yb, rb, mb]) => {
-    const X = (c: number) => x.data[xb! + c * xs]!;
+  const row = new Float64Array(C);
+  forEachRow(layout, (_, bases) => {
+    const [xb, yb, rb] = bases;
+    const mb = bases[3];
+    const [ro, so] = bases.slice(k);
+    for (let c = 0; c < C; c++) row[c] = x.data[xb! + c * xs!]! + (residual ? residual.data[ro! + c * rs!]! : 0);
+    if (residual) for (let c = 0; c < C; c++) out.sum!.data[so! + c * ss!] = row[c]!;
     let mu = 0;
     if (!rms) {
-      for (let c = 0; c < C; c++) mu += X(c);
+      for (let c = 0; c < C; c++) mu += row[c]!;
       mu /= C;
     }
     let q = 0;
-    for (let c = 0; c < C; c++) q += (X(c) - mu) ** 2;
+    for (let c = 0; c < C; c++) q += (row[c]! - mu) ** 2;
     const r = 1 / Math.sqrt(q / C + eps);
     out.rstd.data[rb!] = r;
     if (!rms) out.mean!.data[mb!] = mu;
-    for (let c = 0; c < C; c++) out.y.data[yb! + c * ys] = (X(c) - mu) * r * W(c) + B(c);
+    for (let c = 0; c < C; c++) out.y.data[yb! + c * ys!] = (row[c]! - mu) * r * W(c) + B(c);
   });
 }
 

@@ -24,8 +24,8 @@ import { IEEE_WGSL } from './math.js';
 
 /** Largest number of leading dims (after coalescing) a row kernel addresses. */
 export const MAX_LEAD_RANK = 4;
-/** Most operands a row kernel takes. */
-export const MAX_ROW_OPERANDS = 7;
+/** Most operands a row kernel takes: WebGPU's default of 8 storage buffers per stage (residual LayerNorm uses all). */
+export const MAX_ROW_OPERANDS = 8;
 /** Words of the uniform block: header 0–7, lead shape 8–11, operand k at 12 + 8k. */
 export const ROW_WORDS = 12 + 8 * MAX_ROW_OPERANDS;
 

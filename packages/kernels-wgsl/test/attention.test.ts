@@ -1,6 +1,7 @@
 /** Kernel-level tests of attention/ and rope.ts on a plain GPUDevice + KernelQueue (no tensor package). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fc from 'fast-check';
 import type { KernelQueue } from '../src/queue.js';
 import type { CpuOperand, DType, GpuOperand } from '../src/layout.js';
 import {
@@ -55,6 +56,8 @@ interface Case {
   /** Element offset of every f32 operand inside its buffer (tests unaligned, scalar-path operands). */
   offset?: number;
   dropout?: AttentionDropout;
+  /** Operands as strided views of a QKV projection's [B, L, 3, H, D] output (see runCase). */
+  packed?: boolean;
 }
 
 /**
@@ -74,35 +77,75 @@ async function runCase(
   const maskv = Array.from({ length: B * L }, (_, i) =>
     Math.floor(i / L) === 0 && B > 1 ? 0 : (i * 7 + seed) % 5 === 0 ? 0 : 1,
   );
-  const withPad = (v: number[]) => [...Array(off).fill(7), ...v];
-  const [qb, kb, vb, dob] = [qv, kv, vv, dov].map((v) => upload(withPad(v)));
-  const [ob, dqb, dkb, dvb] = [0, 1, 2, 3].map(() => zeros(n + off));
+  // Storage: contiguous [B, H, L, D] buffers, or (packed) q/k/v and dq/dk/dv as the parts of one
+  // [B, L, 3, H, D] buffer each and out/dOut as [B, L, H, D] — the layout of a QKV projection.
+  const strides = (parts: number) => (c.packed ? [L * parts * H * D, D, parts * H * D, 1] : [H * L * D, L * D, D, 1]);
+  const slot = (i: number, s: number[], start: number) =>
+    start +
+    Math.floor(i / (H * L * D)) * s[0]! +
+    (Math.floor(i / (L * D)) % H) * s[1]! +
+    (Math.floor(i / D) % L) * s[2]! +
+    (i % D);
+  /** One buffer per group of logical arrays; operand p of a group starts p·H·D elements in. */
+  const layout = (groups: number[][][]) =>
+    groups.map((group) => {
+      const s = strides(group.length);
+      const data = new Array(off + group.length * n).fill(7);
+      group.forEach((v, p) => v.forEach((x, i) => (data[slot(i, s, off + p * H * D)] = x)));
+      const buffer = upload(data);
+      const operand = (p: number) => gopStrided(buffer, shape, 'f32', s, off + p * H * D);
+      const read = async (p: number) => {
+        const all = await readBack(buffer, data.length);
+        return Float64Array.from({ length: n }, (_, i) => all[slot(i, s, off + p * H * D)]!);
+      };
+      return { buffer, operand, read };
+    });
+  const zero = new Array<number>(n).fill(0);
+  const [ins, outs, grads] = c.packed
+    ? [layout([[qv, kv, vv]]), layout([[zero], [dov]]), layout([[zero, zero, zero]])]
+    : [layout([[qv], [kv], [vv]]), layout([[zero], [dov]]), layout([[zero], [zero], [zero]])];
+  const part = (group: typeof ins, p: number) => (group.length === 1 ? [group[0]!, p] : [group[p]!, 0]);
+  const [qo, ko, vo, oo, doo, dqo, dko, dvo] = (
+    [
+      [ins, 0],
+      [ins, 1],
+      [ins, 2],
+      [outs, 0],
+      [outs, 1],
+      [grads, 0],
+      [grads, 1],
+      [grads, 2],
+    ] as const
+  ).map(([g, p]) => {
+    const [b, q] = part(g, p) as [(typeof ins)[number], number];
+    return { operand: b.operand(q), read: () => b.read(q) };
+  });
   const lb = zeros(B * H * L);
   const sb = zeros(2 * B * H * L);
   const mb = upload(maskv, 'i32');
   const mask = c.masked ? gop(mb, [B, L], 'i32') : null;
-  const G = (b: GPUBuffer) => gop(b, shape, 'f32', off);
   const opts = { causal: c.causal, keyPaddingMask: mask, tiles: c.tiles, dropout: c.dropout };
-  attentionForwardGpu(kernelQueue, { q: G(qb), k: G(kb), v: G(vb), out: G(ob), lse: gop(lb, [B, H, L]), ...opts });
+  const [q, k, v, out] = [qo!, ko!, vo!, oo!].map((o) => o.operand);
+  attentionForwardGpu(kernelQueue, { q: q!, k: k!, v: v!, out: out!, lse: gop(lb, [B, H, L]), ...opts });
   attentionBackwardGpu(kernelQueue, {
-    q: G(qb),
-    k: G(kb),
-    v: G(vb),
-    out: G(ob),
+    q: q!,
+    k: k!,
+    v: v!,
+    out: out!,
     lse: gop(lb, [B, H, L]),
-    dOut: G(dob),
-    dq: G(dqb),
-    dk: G(dkb),
-    dv: G(dvb),
+    dOut: doo!.operand,
+    dq: dqo!.operand,
+    dk: dko!.operand,
+    dv: dvo!.operand,
     stats: gop(sb, [2 * B * H * L]),
     ...opts,
   });
   const got = {
-    out: await readBack(ob, n, off),
+    out: await oo!.read(),
     lse: await readBack(lb, B * H * L),
-    dq: await readBack(dqb, n, off),
-    dk: await readBack(dkb, n, off),
-    dv: await readBack(dvb, n, off),
+    dq: await dqo!.read(),
+    dk: await dko!.read(),
+    dv: await dvo!.read(),
   };
   const ref = {
     out: new Float64Array(n),
@@ -135,7 +178,8 @@ async function runCase(
     causal: c.causal,
     dropout: c.dropout,
   });
-  [qb, kb, vb, dob, ob, dqb, dkb, dvb, lb, sb, mb].forEach((b) => b.destroy());
+  [...ins, ...outs, ...grads].forEach((g) => g.buffer.destroy());
+  [lb, sb, mb].forEach((b) => b.destroy());
   let worst = 0;
   let where = '';
   for (const name of ['out', 'lse', 'dq', 'dk', 'dv'] as const) {
@@ -318,6 +362,34 @@ test(
 test('head dims that are not multiples of 4, and operands at unaligned offsets, take the scalar path', async () => {
   await check({ B: 1, H: 2, L: 21, D: 18, causal: true, masked: true }, 4);
   await check({ B: 2, H: 1, L: 13, D: 16, causal: false, masked: true, offset: 2 }, 5);
+});
+
+test('strided operands (q/k/v and their gradients inside one [B, L, 3, H, D] buffer) on random shapes', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        B: fc.integer({ min: 1, max: 3 }),
+        H: fc.integer({ min: 1, max: 3 }),
+        L: fc.integer({ min: 1, max: 40 }),
+        D: fc.constantFrom(1, 3, 4, 8, 16, 18),
+        causal: fc.boolean(),
+        masked: fc.boolean(),
+        offset: fc.constantFrom(0, 2, 4),
+        seed: fc.integer({ min: 1, max: 1000 }),
+      }),
+      async ({ seed, ...c }) => {
+        const { worst, where } = await runCase({ ...c, packed: true }, seed);
+        assert.ok(worst <= 1, `${JSON.stringify(c)}: ${where}`);
+      },
+    ),
+    { numRuns: 10 },
+  );
+  // The GPT-2 bench's shape (vec4 path, default schedules) and a hardware schedule.
+  await check({ B: 2, H: 4, L: 64, D: 32, causal: true, masked: false, packed: true }, 11);
+  await check(
+    { B: 2, H: 2, L: 45, D: 16, causal: true, masked: true, packed: true, tiles: attentionTiles(16, 45, false) },
+    12,
+  );
 });
 
 test('more than 65535 workgroups are split over two grid dimensions', async () => {

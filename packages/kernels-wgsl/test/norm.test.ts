@@ -1,6 +1,7 @@
 /** Kernel-level tests of norm.ts (LayerNorm / RMSNorm forward and backward) on a plain GPUDevice. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fc from 'fast-check';
 import type { RowSchedule } from '../src/rows.js';
 import {
   layerNormBackwardCpu,
@@ -128,6 +129,78 @@ test(
     }
   },
 );
+
+test('residual LayerNorm / RMSNorm: normalises x + r and writes the sum; equals the twin and the unfused', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        R: fc.integer({ min: 1, max: 40 }),
+        C: fc.integer({ min: 1, max: 300 }),
+        rms: fc.boolean(),
+        affine: fc.boolean(),
+        transposed: fc.boolean(),
+        seed: fc.integer({ min: 1, max: 1e6 }),
+      }),
+      async ({ R, C, rms, affine, transposed, seed }) => {
+        const xv = values(R * C, seed, -3, 5);
+        // r is a transposed view of [C, R] storage when `transposed` (non-contiguous residual).
+        const rv = values(R * C, seed + 1, -2, 2);
+        const rStored = transposed ? Array.from({ length: R * C }, (_, i) => rv[(i % R) * C + Math.floor(i / R)]!) : rv;
+        const rStrides = transposed ? [1, R] : [C, 1];
+        const wv = values(C, seed + 2, 0.5, 1.5);
+        const bv = values(C, seed + 3, -1, 1);
+        const [xb, rb, wb, bb] = [xv, rStored, wv, bv].map((v) => upload(v));
+        const [y, sum, y2] = [0, 1, 2].map(() => upload(new Array(R * C).fill(0)));
+        const [mean, rstd, mean2, rstd2] = [0, 1, 2, 3].map(() => upload(new Array(R).fill(0)));
+        const w = affine ? gop(wb!, [C]) : null;
+        const b = affine && !rms ? gop(bb!, [C]) : null;
+        const opts = { rms, eps: rms ? 1e-6 : 1e-5 };
+        layerNormGpu(
+          queue,
+          { y: gop(y!, [R, C]), mean: rms ? null : gop(mean!, [R]), rstd: gop(rstd!, [R]), sum: gop(sum!, [R, C]) },
+          gop(xb!, [R, C]),
+          w,
+          b,
+          opts,
+          gop(rb!, [R, C], 'f32', rStrides),
+        );
+        // The unfused kernel on the written sum, for the comparison below.
+        layerNormGpu(
+          queue,
+          { y: gop(y2!, [R, C]), mean: rms ? null : gop(mean2!, [R]), rstd: gop(rstd2!, [R]) },
+          gop(sum!, [R, C]),
+          w,
+          b,
+          opts,
+        );
+        const ref = { y: new Float64Array(R * C), sum: new Float64Array(R * C), mean: new Float64Array(R) };
+        const refRstd = new Float64Array(R);
+        layerNormCpu(
+          {
+            y: cop(ref.y, [R, C]),
+            mean: rms ? null : cop(ref.mean, [R]),
+            rstd: cop(refRstd, [R]),
+            sum: cop(ref.sum, [R, C]),
+          },
+          cop(Float64Array.from(xv), [R, C]),
+          affine ? cop(Float64Array.from(wv), [C]) : null,
+          affine && !rms ? cop(Float64Array.from(bv), [C]) : null,
+          opts,
+          cop(Float64Array.from(rStored), [R, C], 'f32', rStrides),
+        );
+        const what = `R${R} C${C} rms ${rms} affine ${affine} transposed ${transposed}`;
+        close(await readBack(sum!, R * C), ref.sum, `${what}: sum`, 1e-6, 1e-6);
+        close(await readBack(y!, R * C), ref.y, `${what}: y`, 2e-4, 2e-4);
+        close(await readBack(rstd!, R), refRstd, `${what}: rstd`, 2e-4, 2e-4);
+        if (!rms) close(await readBack(mean!, R), ref.mean, `${what}: mean`, 2e-4, 2e-4);
+        // The unfused kernel on the written sum agrees to f32 rounding (its reduction order may differ).
+        close(await readBack(y!, R * C), await readBack(y2!, R * C), `${what}: fused vs unfused`, 1e-5, 1e-5);
+        [xb, rb, wb, bb, y, sum, y2, mean, rstd, mean2, rstd2].forEach((x) => x!.destroy());
+      },
+    ),
+    { numRuns: 12 },
+  );
+});
 
 test('LayerNorm with two non-mergeable lead dims (x is [4,3,C] storage viewed as [3,4,C])', async () => {
   for (const C of [8, 5]) {

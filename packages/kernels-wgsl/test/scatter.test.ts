@@ -1,6 +1,7 @@
 /** Kernel-level tests of scatter.ts (deterministic scatter-add of rows) on a plain GPUDevice. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fc from 'fast-check';
 import { chooseScatter, scatterAddRowsCpu, scatterAddRowsGpu } from '../src/scatter.js';
 
 import { close, cop, gop, plainDevice, readBack, upload, values } from './device.js';
@@ -68,6 +69,54 @@ test('scatter-add: both strategies give the same bits (same summation order) and
     ob.destroy();
   }
   for (const r of results) assert.equal(r, results[0]);
+});
+
+test('sort strategy on random sizes across several sort tiles (global stages + tile merges)', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        n: fc.integer({ min: 1, max: 2600 }),
+        v: fc.integer({ min: 1, max: 3000 }),
+        d: fc.integer({ min: 1, max: 5 }),
+        seed: fc.integer({ min: 1, max: 1e6 }),
+      }),
+      async ({ n, v, d, seed }) => {
+        const ids = values(n, seed, -1, v + 1).map(Math.floor);
+        const src = values(n * d, seed + 1);
+        const ib = upload(ids, 'i32');
+        const sb = upload(src);
+        const ob = upload(new Array(v * d).fill(7));
+        scatterAddRowsGpu(queue, gop(ob, [v, d]), gop(ib, [n], 'i32'), gop(sb, [n, d]), { strategy: 'sort' });
+        const ref = new Float64Array(v * d);
+        scatterAddRowsCpu(
+          cop(ref, [v, d]),
+          cop(Float64Array.from(ids), [n], 'i32'),
+          cop(Float64Array.from(src), [n, d]),
+        );
+        close(await readBack(ob, v * d), ref, `scatter sort N=${n} V=${v} D=${d}`, 1e-5, 1e-5);
+        [ib, sb, ob].forEach((b) => b.destroy());
+      },
+    ),
+    { numRuns: 8 },
+  );
+});
+
+test('sort strategy: stages within a 512-key tile share one dispatch', () => {
+  const dispatchesFor = (n: number) => {
+    const ib = upload(new Array(n).fill(0), 'i32');
+    const sb = upload(new Array(n).fill(1));
+    const ob = upload([0]);
+    const before = queue.stats.dispatches;
+    scatterAddRowsGpu(queue, gop(ob, [1, 1]), gop(ib, [n], 'i32'), gop(sb, [n, 1]), { strategy: 'sort' });
+    const count = queue.stats.dispatches - before;
+    queue.flush();
+    [ib, sb, ob].forEach((b) => b.destroy());
+    return count;
+  };
+  // sort tiles + fill + segments; then per doubling beyond 512: the global stages and one tile merge
+  assert.is(dispatchesFor(512), 3);
+  assert.is(dispatchesFor(1024), 5);
+  assert.is(dispatchesFor(2048), 8);
 });
 
 test('strategy choice follows the measured crossover', () => {

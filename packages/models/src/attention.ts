@@ -96,22 +96,25 @@ export class MultiHeadAttention extends Module {
       );
     }
     const { heads: H, headDim: hd, dim: D } = this;
-    // One [B·L, d] × [d, 3d] matmul; the output's last axis is (q|k|v, head, headDim), so the split
-    // into heads is a reshape + permute view: [3, B, H, L, hd], no copy yet.
-    const qkv = this.Wqkv.forward(x).reshape([B, L, 3, H, hd]).permute([2, 0, 3, 1, 4]);
-    const [qRaw, kRaw, v] = [0, 1, 2].map((i) => qkv.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
-    // RoPE's output is contiguous [B, H, L, hd]; it rotates by the index along L (positions 0..L−1,
-    // CLS at 0 as in RiNALMo). v stays a strided view: the attention op copies it once if needed.
-    const base = this.ropeBase;
-    const q = this.useRope ? T.rope(qRaw, { base }) : qRaw;
-    const k = this.useRope ? T.rope(kRaw, { base }) : kRaw;
-    const out = T.attention(q, k, v, {
+    const opts = {
       keyPaddingMask: keyPaddingMask ?? undefined,
       causal: this.causal,
       scale: 1 / Math.sqrt(hd),
       dropout: this.training ? this.dropout : 0,
-    });
-    // Merge heads: [B, H, L, hd] → [B, L, H, hd] (view) → [B, L, d] (reshape copies the permuted view).
+    };
+    // One [B·L, d] × [d, 3d] matmul; the output's last axis is (q|k|v, head, headDim). Without RoPE
+    // the attention kernels read the heads in place and write [B, L, H, hd] (and, backward, one
+    // [B, L, 3, H, hd] gradient): no copies.
+    const qkv5 = this.Wqkv.forward(x).reshape([B, L, 3, H, hd]);
+    if (!this.useRope) return this.out_proj.forward(T.attentionQkv(qkv5, opts).reshape([B, L, D]));
+    // The split into heads is a permute view: [3, B, H, L, hd]. RoPE's output is contiguous [B, H,
+    // L, hd]; it rotates by the index along L (positions 0..L−1, CLS at 0 as in RiNALMo). v stays
+    // a strided view, read in place.
+    const qkv = qkv5.permute([2, 0, 3, 1, 4]);
+    const [qRaw, kRaw, v] = [0, 1, 2].map((i) => qkv.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
+    const base = this.ropeBase;
+    const out = T.attention(T.rope(qRaw, { base }), T.rope(kRaw, { base }), v, opts);
+    // Merge heads: [B, H, L, hd] → [B, L, H, hd] (a contiguous view: the output is stored token-major) → [B, L, d].
     return this.out_proj.forward(out.permute([0, 2, 1, 3]).reshape([B, L, D]));
   }
 }

@@ -101,27 +101,29 @@ class Attention extends Module {
     const H = this.cfg.heads;
     const causal = this.cfg.objective === 'clm';
     const fused = this.c_attn.forward(x);
-    const qkv = fused.reshape([B, L, 3, H, D / H]).permute([2, 0, 3, 1, 4]);
+    const qkv5 = fused.reshape([B, L, 3, H, D / H]);
+    // The attention kernels read the heads in place and write [B, L, H, D/H]: no copies (backward
+    // too). Inspection records q, k, v and the per-head output, so it splits the heads explicitly.
+    if (!record) return this.c_proj.forward(T.attentionQkv(qkv5, { keyPaddingMask, causal }).reshape([B, L, D]));
+    const qkv = qkv5.permute([2, 0, 3, 1, 4]);
     const [q, k, v] = [0, 1, 2].map((i) => qkv.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
     const out = T.attention(q, k, v, { keyPaddingMask, causal });
     const merged = out.permute([0, 2, 1, 3]).reshape([B, L, D]);
     const projected = this.c_proj.forward(merged);
-    if (record) {
-      for (const [name, t] of [
-        ['c_attn', fused],
-        ['q', q],
-        ['k', k],
-        ['v', v],
-      ] as const)
-        record(name, t);
-      record('probs', attentionProbabilities(q, k, { keyPaddingMask, causal }));
-      for (const [name, t] of [
-        ['heads', out],
-        ['merged', merged],
-        ['c_proj', projected],
-      ] as const)
-        record(name, t);
-    }
+    for (const [name, t] of [
+      ['c_attn', fused],
+      ['q', q],
+      ['k', k],
+      ['v', v],
+    ] as const)
+      record(name, t);
+    record('probs', attentionProbabilities(q, k, { keyPaddingMask, causal }));
+    for (const [name, t] of [
+      ['heads', out],
+      ['merged', merged],
+      ['c_proj', projected],
+    ] as const)
+      record(name, t);
     return projected;
   }
 }
@@ -161,9 +163,11 @@ class Block extends Module {
     const under = (prefix: string) => record && ((name: string, t: Tensor) => record(`${prefix}.${name}`, t));
     const normed = this.ln_1.forward(x);
     record?.('ln_1', normed);
-    const a = T.add(x, this.drop.forward(this.attn.forward(normed, keyPaddingMask, under('attn'))));
+    const { sum: a, y: normed2 } = this.ln_2.addForward(
+      x,
+      this.drop.forward(this.attn.forward(normed, keyPaddingMask, under('attn'))),
+    );
     record?.('residual_1', a);
-    const normed2 = this.ln_2.forward(a);
     record?.('ln_2', normed2);
     const out = T.add(a, this.drop.forward(this.mlp.forward(normed2, under('mlp'))));
     record?.('residual_2', out);

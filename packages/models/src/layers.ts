@@ -63,6 +63,10 @@ export class LayerNorm extends Module {
   forward(x: Tensor): Tensor {
     return T.layerNorm(x, this.weight ?? undefined, this.bias ?? undefined, this.opts.eps ?? 1e-5);
   }
+  /** The residual add before this norm and the norm in one kernel: sum = x + residual, y = norm(sum). */
+  addForward(x: Tensor, residual: Tensor): { sum: Tensor; y: Tensor } {
+    return T.addLayerNorm(x, residual, this.weight, this.bias, this.opts.eps ?? 1e-5);
+  }
 }
 
 export class Embedding extends Module {

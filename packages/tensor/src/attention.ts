@@ -3,16 +3,22 @@
  * rotary position embedding (rotate-half RoPE), and the unfused composed reference (matmul →
  * masked softmax → matmul) that tests and benchmarks compare the fused kernels with.
  *
- * Shapes: q, k, v are [batch, heads, length, headDim] (any strides; copied to contiguous when
- * needed); `keyPaddingMask` is [batch, length] i32/bool with 1 = token, 0 = padding (masked as a
- * key). Query rows whose keys are all masked (a fully padded sequence, or causal row 0 on a padded
- * first key) output zeros and get zero gradients.
+ * Shapes: q, k, v are [batch, heads, length, headDim], read in place through their strides (copied
+ * only when the head dim is not unit-stride); the output is [batch, heads, length, headDim] stored
+ * token-major ([batch, length, heads, headDim] memory), so merging heads back into [batch, length,
+ * heads·headDim] is a view. `attentionQkv` takes a QKV projection's output [batch, length, 3, heads,
+ * headDim] and returns [batch, length, heads, headDim]: no head-split copies forward, and its
+ * gradient is one [batch, length, 3, heads, headDim] tensor written by the kernels. `keyPaddingMask`
+ * is [batch, length] i32/bool with 1 = token, 0 = padding (masked as a key). Query rows whose keys
+ * are all masked (a fully padded sequence, or causal row 0 on a padded first key) output zeros and
+ * get zero gradients.
  *
  * Autograd: `attention` records 'attention' with attrs { causal, scale, dropout, saved } where
  * `saved = { out, logsumexp, keyPaddingMask }` are fresh handles that belong to the graph node when
  * autograd takes the op (the rule calls `attentionBackward(g, q, k, v, saved.out,
  * saved.logsumexp, …)` and then `releaseAttentionSaved(attrs)`); otherwise they are disposed at
- * once. `rope` records 'rope' with attrs { base, positionOffset }; its rule is `ropeBackward(g, attrs)`.
+ * once. `attentionQkv` records 'attentionQkv' the same way (its rule calls `attentionQkvBackward`).
+ * `rope` records 'rope' with attrs { base, positionOffset }; its rule is `ropeBackward(g, attrs)`.
  */
 import {
   type AttentionDropout,
@@ -89,6 +95,47 @@ function contiguousOf(op: string, t: Tensor): Tensor {
   return out;
 }
 
+/** `t` when its head dim is unit-stride (the kernels read the other strides), else a contiguous copy. */
+function rowsOf(op: string, t: Tensor): Tensor {
+  t.assertAlive(op);
+  return t.shape[3]! <= 1 || t.strides[3] === 1 ? t : contiguousOf(op, t);
+}
+
+/** An uninitialised [B, H, L, D] tensor stored as [B, L, H, D] (heads of a token side by side). */
+function emptyTokenMajor(shape: readonly number[], device: Tensor['device']): Tensor {
+  const [B, H, L, D] = shape as [number, number, number, number];
+  const base = empty([B, L, H, D], 'f32', device);
+  const out = base.view([B, H, L, D], [L * H * D, D, H * D, 1], 0);
+  base.dispose();
+  return out;
+}
+
+/** [B, L, H, D] of a [B, L, 3, H, D] QKV tensor (throws on another shape). */
+function qkvDims(op: string, qkv: Tensor): [number, number, number, number] {
+  qkv.assertAlive(op);
+  if (qkv.rank !== 5 || qkv.shape[2] !== 3)
+    throw new RangeError(`${op}: qkv must be [batch, length, 3, heads, headDim], got [${qkv.shape.join(', ')}]`);
+  const [B, L, , H, D] = qkv.shape as [number, number, number, number, number];
+  return [B, L, H, D];
+}
+
+/** q, k, v of a [B, L, 3, H, D] QKV tensor as [B, H, L, D] views (unrecorded: the caller disposes them). */
+function splitQkv(op: string, qkv: Tensor): [Tensor, Tensor, Tensor] {
+  const [B, L, H, D] = qkvDims(op, qkv);
+  const [sB, sL, sP, sH, sD] = qkv.strides as [number, number, number, number, number];
+  return [0, 1, 2].map((p) => qkv.view([B, H, L, D], [sB, sH, sL, sD], qkv.offset + p * sP)) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
+}
+
+/** [B, L, H, D] (any strides) as the [B, H, L, D] view the kernels take (unrecorded). */
+function headsView(t: Tensor): Tensor {
+  const [B, L, H, D] = t.shape as [number, number, number, number];
+  return t.view([B, H, L, D], [t.strides[0]!, t.strides[2]!, t.strides[1]!, t.strides[3]!]);
+}
+
 function release(copies: Tensor[], originals: Tensor[]): void {
   copies.forEach((c, k) => c !== originals[k] && c.dispose());
 }
@@ -154,8 +201,8 @@ export function attentionForward(
   // One counter per (batch·head, query, key) pair: the stream the backward regenerates.
   const dropout = rate > 0 ? { p: rate, ...takeCounters(B * H * L * L, opts.seed) } : null;
   const inputs = [q, k, v];
-  const [qc, kc, vc] = inputs.map((t) => contiguousOf(op, t)) as [Tensor, Tensor, Tensor];
-  const out = empty(q.shape, 'f32', device);
+  const [qc, kc, vc] = inputs.map((t) => rowsOf(op, t)) as [Tensor, Tensor, Tensor];
+  const out = emptyTokenMajor(q.shape, device);
   const lse = empty([B, H, L], 'f32', device);
   launch(op, device, {
     gpu: (at, queue) =>
@@ -227,7 +274,28 @@ export function attentionBackward(
   logsumexp: Tensor,
   opts: AttentionBackwardOpts = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  const op = 'attentionBackward';
+  const device = deviceOf('attentionBackward', [q]);
+  const grads = {
+    dq: empty(q.shape, 'f32', device),
+    dk: empty(q.shape, 'f32', device),
+    dv: empty(q.shape, 'f32', device),
+  };
+  attentionBackwardInto('attentionBackward', grads, dOut, q, k, v, out, logsumexp, opts);
+  return grads;
+}
+
+/** `attentionBackward` writing into given [B, H, L, D] gradient tensors (any unit-head-dim strides). */
+function attentionBackwardInto(
+  op: string,
+  { dq, dk, dv }: { dq: Tensor; dk: Tensor; dv: Tensor },
+  dOut: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  logsumexp: Tensor,
+  opts: AttentionBackwardOpts,
+): void {
   const mask = opts.keyPaddingMask ?? null;
   const device = deviceOf(op, mask ? [dOut, q, k, v, out, logsumexp, mask] : [dOut, q, k, v, out, logsumexp]);
   const [B, H, L, D] = checkQkv(op, q, k, v, mask);
@@ -240,11 +308,8 @@ export function attentionBackward(
     throw new RangeError(`${op}: logsumexp must be [${B}, ${H}, ${L}], got [${logsumexp.shape.join(', ')}]`);
   const causal = opts.causal ?? false;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
-  const dq = empty(q.shape, 'f32', device);
-  const dk = empty(q.shape, 'f32', device);
-  const dv = empty(q.shape, 'f32', device);
   const inputs = [q, k, v, out, dOut, logsumexp];
-  const [qc, kc, vc, oc, gc, lc] = inputs.map((t) => contiguousOf(op, t)) as [
+  const [qc, kc, vc, oc, gc, lc] = inputs.map((t) => (t === logsumexp ? contiguousOf(op, t) : rowsOf(op, t))) as [
     Tensor,
     Tensor,
     Tensor,
@@ -290,7 +355,62 @@ export function attentionBackward(
       }),
   });
   release([qc, kc, vc, oc, gc, lc], inputs);
-  return { dq, dk, dv };
+}
+
+/**
+ * Attention over a QKV projection's output qkv [batch, length, 3, heads, headDim] (any strides with
+ * a unit-stride head dim): the [batch, length, heads, headDim] output, contiguous. Same options and
+ * result as `attention` on the split heads, without copying them. Records 'attentionQkv'.
+ */
+export function attentionQkv(qkv: Tensor, opts: AttentionOpts = {}): Tensor {
+  const views = splitQkv('attentionQkv', qkv);
+  let result: ReturnType<typeof attentionForward>;
+  try {
+    result = attentionForward(...views, opts);
+  } finally {
+    views.forEach((t) => t.dispose());
+  }
+  const { out, logsumexp, dropout } = result;
+  const [B, H, L, D] = out.shape as [number, number, number, number];
+  const merged = out.view([B, L, H, D]);
+  out.dispose();
+  const mask = opts.keyPaddingMask ?? null;
+  const saved = { out: merged.detach(), logsumexp, keyPaddingMask: mask ? mask.detach() : null };
+  const attrs = { causal: opts.causal ?? false, scale: opts.scale ?? 1 / Math.sqrt(D), dropout };
+  return record('attentionQkv', [qkv], merged, attrs, saved);
+}
+
+/**
+ * The gradient of `attentionQkv`: one contiguous [batch, length, 3, heads, headDim] tensor, the
+ * kernels writing dq, dk, dv straight into their parts. `dOut` and `out` are [batch, length, heads,
+ * headDim].
+ */
+export function attentionQkvBackward(
+  dOut: Tensor,
+  qkv: Tensor,
+  out: Tensor,
+  logsumexp: Tensor,
+  opts: AttentionBackwardOpts = {},
+): Tensor {
+  const op = 'attentionQkvBackward';
+  const [B, L, H, D] = qkvDims(op, qkv);
+  for (const t of [dOut, out]) {
+    if (t.rank !== 4 || t.shape.some((s, d) => s !== [B, L, H, D][d]))
+      throw new RangeError(`${op}: dOut and out must be [batch, length, heads, headDim], got [${t.shape.join(', ')}]`);
+  }
+  const dqkv = empty(qkv.shape, 'f32', deviceOf(op, [qkv]));
+  const [q, k, v] = splitQkv(op, qkv);
+  const [dq, dk, dv] = splitQkv(op, dqkv);
+  const [g, o] = [headsView(dOut), headsView(out)];
+  try {
+    attentionBackwardInto(op, { dq, dk, dv }, g, q, k, v, o, logsumexp, opts);
+  } catch (e) {
+    dqkv.dispose();
+    throw e;
+  } finally {
+    [q, k, v, dq, dk, dv, g, o].forEach((t) => t.dispose());
+  }
+  return dqkv;
 }
 
 // ---------------------------------------------------------------------------------------------

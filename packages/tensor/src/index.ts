@@ -34,6 +34,8 @@ export {
   attention,
   attentionForward,
   attentionBackward,
+  attentionQkv,
+  attentionQkvBackward,
   rope,
   ropeBackward,
   composedAttention,

@@ -21,44 +21,50 @@ function checkAffine(op: string, x: Tensor, p: Tensor | null | undefined, what: 
 }
 
 function normForward(
-  op: 'layerNorm' | 'rmsNorm',
+  op: 'layerNorm' | 'rmsNorm' | 'addLayerNorm',
   x: Tensor,
   weight: Tensor | null,
   bias: Tensor | null,
   eps: number,
-): { y: Tensor; mean: Tensor | null; rstd: Tensor } {
+  residual: Tensor | null = null,
+): { y: Tensor; mean: Tensor | null; rstd: Tensor; sum: Tensor | null } {
   const rms = op === 'rmsNorm';
-  const device = deviceOf(op, [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])]);
-  requireF32(op, x);
+  const inputs = [x, ...(residual ? [residual] : [])];
+  const device = deviceOf(op, [...inputs, ...(weight ? [weight] : []), ...(bias ? [bias] : [])]);
+  requireF32(op, ...inputs);
   if (x.rank < 1) throw new RangeError(`${op}: needs at least one dim, got a scalar`);
+  if (residual) sameShape(op, x, residual);
   checkAffine(op, x, weight, 'weight');
   checkAffine(op, x, bias, 'bias');
   const lead = x.shape.slice(0, -1);
   const y = empty(x.shape, 'f32', device);
   const mean = rms ? null : empty(lead, 'f32', device);
   const rstd = empty(lead, 'f32', device);
-  withContiguousFallback([x], ([xx]) => {
+  const sum = residual ? empty(x.shape, 'f32', device) : null;
+  withContiguousFallback(inputs, ([xx, rr]) => {
     launch(op, device, {
       gpu: (at, queue) =>
         layerNormGpu(
           queue,
-          { y: at(y), mean: mean && at(mean), rstd: at(rstd) },
+          { y: at(y), mean: mean && at(mean), rstd: at(rstd), sum: sum && at(sum) },
           at(xx!),
           weight && at(weight),
           bias && at(bias),
           { rms, eps },
+          rr ? at(rr) : null,
         ),
       cpu: (at) =>
         layerNormCpu(
-          { y: at(y), mean: mean && at(mean), rstd: at(rstd) },
+          { y: at(y), mean: mean && at(mean), rstd: at(rstd), sum: sum && at(sum) },
           at(xx!),
           weight && at(weight),
           bias && at(bias),
           { rms, eps },
+          rr ? at(rr) : null,
         ),
     });
   });
-  return { y, mean, rstd };
+  return { y, mean, rstd, sum };
 }
 
 /**
@@ -70,6 +76,27 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   const { y, mean, rstd } = normForward('layerNorm', x, weight, bias, eps);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return record('layerNorm', inputs, y, { eps, hasWeight: !!weight, hasBias: !!bias }, { mean: mean!, rstd });
+}
+
+/**
+ * A pre-LN block's residual step in one kernel: sum = x + residual and y = LayerNorm(sum)·weight +
+ * bias. Records 'add' (sum, on [x, residual]) and 'layerNorm' (y, on [sum, weight?, bias?]), so the
+ * gradients are those of the two ops; the values equal `add` then `layerNorm` to f32 rounding.
+ */
+export function addLayerNorm(
+  x: Tensor,
+  residual: Tensor,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  eps = 1e-5,
+): { sum: Tensor; y: Tensor } {
+  const { y, mean, rstd, sum } = normForward('addLayerNorm', x, weight, bias, eps, residual);
+  const s = record('add', [x, residual], sum!, { scalars: [null, null] });
+  const inputs = [s, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return {
+    sum: s,
+    y: record('layerNorm', inputs, y, { eps, hasWeight: !!weight, hasBias: !!bias }, { mean: mean!, rstd }),
+  };
 }
 
 /**

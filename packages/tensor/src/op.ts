@@ -236,6 +236,7 @@ export type CoreOps = { [K in DifferentiableElementwise]: ElementwiseAttrs } & {
   swiglu: Record<string, never>;
   matmul: MatmulAttrs;
   attention: AttentionAttrs;
+  attentionQkv: AttentionAttrs;
   rope: Required<RopeOpts>;
   conv1d: ConvAttrs;
   conv2d: ConvAttrs;

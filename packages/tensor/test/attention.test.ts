@@ -11,6 +11,8 @@ import {
   attention,
   attentionBackward,
   attentionForward,
+  attentionQkv,
+  attentionQkvBackward,
   composedAttentionBackward,
   composedAttentionForward,
   releaseAttentionSaved,
@@ -121,6 +123,59 @@ test(
     await fc.assert(fc.asyncProperty(caseArb(64, [16, 24, 32, 64, 160]), checkCase), { numRuns: 14 });
   },
 );
+
+test('attentionQkv on a strided [B, L, 3, H, D] view: GPU equals the float64 oracle and the split heads', async () => {
+  const check = async (c: Case) => {
+    const what = `B${c.B} H${c.H} L${c.L} D${c.D} ${c.causal ? 'causal' : 'full'} mask:${c.mask}`;
+    const { B, H, L, D } = c;
+    // Stored [B, L, H, 3, D]: the [B, L, 3, H, D] operand is a permuted view (strided parts).
+    const stored = valuesFor([B, L, H, 3, D], c.seed + 1, -1.5, 1.5);
+    const dOutValues = valuesFor([B, L, H, D], c.seed + 2, -1.5, 1.5);
+    const m = maskValues(c);
+    const run = (device: Dev) => {
+      const base = T.tensor(stored, { shape: [B, L, H, 3, D], device });
+      const qkv = T.permute(base, [0, 1, 3, 2, 4]);
+      const dOut = T.tensor(dOutValues, { shape: [B, L, H, D], device });
+      const mask = m ? T.tensor(m, { shape: [B, L], dtype: 'i32', device }) : null;
+      const opts = { keyPaddingMask: mask, causal: c.causal };
+      const out = attentionQkv(qkv, opts);
+      const { out: o2, logsumexp } = attentionForward(
+        ...([0, 1, 2].map((p) => T.permute(T.squeeze(T.narrow(qkv, 2, p, 1), 2), [0, 2, 1, 3])) as [
+          T.Tensor,
+          T.Tensor,
+          T.Tensor,
+        ]),
+        opts,
+      );
+      const dqkv = attentionQkvBackward(dOut, qkv, out, logsumexp, opts);
+      return { tensors: [base, qkv, dOut, mask, o2, logsumexp], out, dqkv, split: T.permute(o2, [0, 2, 1, 3]) };
+    };
+    const [g, cpu] = [run('gpu'), run('cpu')];
+    assert.ok(g.out.isContiguous && g.dqkv.isContiguous, `${what}: contiguous out and dqkv`);
+    assert.equal(g.dqkv.shape, [B, L, 3, H, D]);
+    assertClose(await g.out.dataF64(), await cpu.out.dataF64(), `${what}: out`, 2e-4, 2e-5);
+    assertClose(await cpu.split.dataF64(), await cpu.out.dataF64(), `${what}: out vs split heads`, 1e-12, 1e-12);
+    assertClose(await g.dqkv.dataF64(), await cpu.dqkv.dataF64(), `${what}: dqkv`, 5e-4, 5e-5);
+    // The oracle's dqkv equals attentionBackward on the split heads, placed back into [B, L, 3, H, D].
+    const heads = (t: T.Tensor, p: number) => T.permute(T.squeeze(T.narrow(t, 2, p, 1), 2), [0, 2, 1, 3]);
+    const [q, k, v] = [0, 1, 2].map((p) => heads(cpu.tensors[1]!, p));
+    const outHeads = T.permute(cpu.out, [0, 2, 1, 3]);
+    const ref = attentionBackward(T.permute(cpu.tensors[2]!, [0, 2, 1, 3]), q!, k!, v!, outHeads, cpu.tensors[5]!, {
+      keyPaddingMask: cpu.tensors[3],
+      causal: c.causal,
+    });
+    for (const [p, name] of [
+      [0, 'dq'],
+      [1, 'dk'],
+      [2, 'dv'],
+    ] as const)
+      assertClose(await heads(cpu.dqkv, p).dataF64(), await ref[name].dataF64(), `${what}: ${name}`, 1e-12, 1e-12);
+    disposeAll(ref, q, k, v, outHeads);
+    for (const r of [g, cpu]) disposeAll(...r.tensors, r.out, r.dqkv, r.split);
+  };
+  await check({ B: 2, H: 4, L: 64, D: 32, causal: true, mask: 'none', seed: 1 });
+  await fc.assert(fc.asyncProperty(caseArb(40, [1, 3, 4, 16, 18]), check), { numRuns: 6 });
+});
 
 test('attention on long sequences (lengths 65…300, the long-sequence schedule) matches the oracle', async () => {
   await checkCase({ B: 1, H: 2, L: 300, D: 32, causal: true, mask: 'padded', seed: 5 });

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import * as T from '../src/index.js';
-import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from '../src/norm.js';
+import { addLayerNorm, layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from '../src/norm.js';
 import {
   assertClose,
   assertPairClose,
@@ -143,6 +143,32 @@ for (const rms of [false, true]) {
     );
   });
 }
+
+test('addLayerNorm: sum and y on GPU match the oracle and add + layerNorm (views, rows of length 1)', async () => {
+  await fc.assert(
+    fc.asyncProperty(normShapeArb, fc.nat(), fc.boolean(), fc.boolean(), async (shape, seed, affine, transposed) => {
+      const C = shape[shape.length - 1]!;
+      const x = pair(shape, valuesFor(shape, seed, -3, 5));
+      const { x: r, base } = input(shape, seed + 1, transposed);
+      const w = affine ? pair([C], valuesFor([C], seed + 2, 0.5, 1.5)) : null;
+      const b = affine ? pair([C], valuesFor([C], seed + 3, -1, 1)) : null;
+      const what = `addLayerNorm([${shape}], affine=${affine}, T=${transposed})`;
+      const fused = (['g', 'c'] as const).map((d) => addLayerNorm(x[d], r[d], w?.[d] ?? null, b?.[d] ?? null));
+      await assertPairClose({ g: fused[0]!.sum, c: fused[1]!.sum }, `${what}: sum`, 1e-6, 1e-6);
+      await assertPairClose({ g: fused[0]!.y, c: fused[1]!.y }, `${what}: y`, 1e-4, 2e-5);
+      // The oracle's fused result equals the two ops.
+      const sum = T.add(x.c, r.c);
+      const y = layerNorm(sum, w?.c ?? null, b?.c ?? null, 1e-5);
+      assertClose(await fused[1]!.sum.dataF64(), await sum.dataF64(), `${what}: sum vs add`, 1e-12, 1e-12);
+      assertClose(await fused[1]!.y.dataF64(), await y.dataF64(), `${what}: y vs layerNorm`, 1e-12, 1e-12);
+      for (const f of fused) [f.sum, f.y].forEach((t) => t.dispose());
+      [sum, y].forEach((t) => t.dispose());
+      disposePairs(x, r, ...(r === base ? [] : [base]), ...(w ? [w] : []), ...(b ? [b] : []));
+    }),
+    { numRuns: 25 },
+  );
+  assert.throws(() => addLayerNorm(T.zeros([2, 3]), T.zeros([2, 4])), /addLayerNorm: shapes \[2, 3\] and \[2, 4\]/);
+});
 
 test('layerNorm saves mean and rstd for autograd; the saved values equal the statistics', async () => {
   const prev = T.hooks.record;

@@ -14,6 +14,7 @@ import {
   loadKeyTile,
   maskBinding,
   maskedAt,
+  rowAt,
   tileLoop,
   treeSum,
   u32,
@@ -31,8 +32,12 @@ export function statsSource(G: Gen): string {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = (wid.x + wid.y * nwg.x) * 64u + lid;
   if (row >= word(${U.BH}u) * word(${U.L}u)) { return; }
-  let oa = word(${U.O}u) + row * ${u32(DV)};
-  let da = word(${U.DO}u) + row * ${u32(DV)};
+  let L = word(${U.L}u);
+  let bh = row / L;
+  let bi = bh / word(${U.H}u);
+  let hi = bh % word(${U.H}u);
+  let oa = at(${U.O}u, bi, hi, row % L);
+  let da = at(${U.DO}u, bi, hi, row % L);
   var acc = ${G.zero};
   for (var i = 0u; i < ${u32(DV)}; i++) { acc += ob[oa + i] * dob[da + i]; }
   let lse = lseb[word(${U.LSE}u) + row];
@@ -51,7 +56,8 @@ export function dqSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): strin
   for (const r of rows) {
     s.push(`let row${r} = q0 + lid + ${u32(r * WG)}; let rc${r} = rowBase + min(row${r}, L - 1u);`);
     s.push(`let lim${r} = select(${NO_LIMIT}, row${r}, causal);`);
-    s.push(`let qa${r} = word(${U.Q}u) + rc${r} * ${u32(DV)}; let da${r} = word(${U.DO}u) + rc${r} * ${u32(DV)};`);
+    s.push(`let lc${r} = min(row${r}, L - 1u);`);
+    s.push(`let qa${r} = at(${U.Q}u, bi, hi, lc${r}); let da${r} = at(${U.DO}u, bi, hi, lc${r});`);
     for (const i of comps) s.push(`let q${r}_${i} = qb[qa${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`let d${r}_${i} = dob[da${r} + ${u32(i)}];`);
     for (const i of comps) s.push(`var g${r}_${i} = ${G.zero};`);
@@ -77,7 +83,7 @@ export function dqSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): strin
     for (const i of comps) body.push(`g${r}_${i} += ${treeSum(keys.map((j) => `ds${r}_${j} * k${j}_${i}`))};`);
   const fin = rows.map(
     (r) => `if (row${r} < L) {
-    let ga = word(${U.O}u) + (rowBase + row${r}) * ${u32(DV)};
+    let ga = at(${U.O}u, bi, hi, row${r});
     let f = select(0.0, scale, st${r}.x < 1e29); // rows with no key: exactly zero
     ${comps.map((i) => `dqb[ga + ${u32(i)}] = g${r}_${i} * f;`).join('\n    ')}
   }`,
@@ -109,8 +115,11 @@ ${MAIN.replace('WG', String(WG))}
 }`;
 }
 
-/** dK, dV: each thread keeps key rows (k, v) in registers and streams Q/dO tiles. */
-export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): string {
+/**
+ * dK, dV: each thread keeps key rows (k, v) in registers and streams Q/dO tiles. With `shared`, dK
+ * and dV are parts of one buffer (one writable binding: WebGPU forbids aliased writable bindings).
+ */
+export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean, shared = false): string {
   const { wg: WG, per: R, tile: BQ } = cfg;
   const { DV, VT } = G;
   const rows = [...Array(R).keys()];
@@ -118,11 +127,13 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): stri
   const queries = [...Array(BQ).keys()];
   const s: string[] = [];
   for (const r of rows) {
-    s.push(`let key${r} = k0 + lid + ${u32(r * WG)}; let kc${r} = rowBase + min(key${r}, L - 1u);`);
+    s.push(`let key${r} = k0 + lid + ${u32(r * WG)};`);
     s.push(`var kok${r} = key${r} < L;`);
     s.push(`let klim${r} = select(0u, key${r}, causal);`);
     s.push(`if (${maskedAt(`min(key${r}, L - 1u)`)}) { kok${r} = false; }`);
-    s.push(`let ka${r} = word(${U.K}u) + kc${r} * ${u32(DV)}; let va${r} = word(${U.V}u) + kc${r} * ${u32(DV)};`);
+    s.push(
+      `let ka${r} = at(${U.K}u, bi, hi, min(key${r}, L - 1u)); let va${r} = at(${U.V}u, bi, hi, min(key${r}, L - 1u));`,
+    );
     for (const i of comps) s.push(`let k${r}_${i} = kb[ka${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`let v${r}_${i} = vb[va${r} + ${u32(i)}];`);
     for (const i of comps) s.push(`var gk${r}_${i} = ${G.zero};`);
@@ -153,13 +164,11 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): stri
   }
   const n = BQ * DV;
   const load = `{ let lim = (L - i0) * ${u32(DV)};
-  let qBase = word(${U.Q}u) + (rowBase + i0) * ${u32(DV)};
-  let dBase = word(${U.DO}u) + (rowBase + i0) * ${u32(DV)};
   ${tileLoop(
     n,
     WG,
     `var qx = ${G.zero}; var dx = ${G.zero};
-    if (e < lim) { qx = qb[qBase + e]; dx = dob[dBase + e]; }
+    if (e < lim) { qx = qb[${rowAt(G, U.Q, 'i0')}]; dx = dob[${rowAt(G, U.DO, 'i0')}]; }
     qt[e] = qx; dt[e] = dx;`,
   )}
   ${tileLoop(
@@ -171,23 +180,23 @@ export function dkvSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): stri
   )} }`;
   const fin = rows.map(
     (r) => `if (key${r} < L) {
-    let ga = word(${U.O}u) + (rowBase + key${r}) * ${u32(DV)};
-    let gb = word(${U.OUT2}u) + (rowBase + key${r}) * ${u32(DV)};
+    let ga = at(${U.O}u, bi, hi, key${r});
+    let gb = at(${U.OUT2}u, bi, hi, key${r});
     let f = select(0.0, scale, kok${r});
     let fv = select(0.0, 1.0, kok${r});
     ${comps.map((i) => `dkb[ga + ${u32(i)}] = gk${r}_${i} * f;`).join('\n    ')}
-    ${comps.map((i) => `dvb[gb + ${u32(i)}] = gv${r}_${i} * fv;`).join('\n    ')}
+    ${comps.map((i) => `${shared ? 'dkb' : 'dvb'}[gb + ${u32(i)}] = gv${r}_${i} * fv;`).join('\n    ')}
   }`,
   );
+  const bindings = [
+    `read_write> dkb: array<${VT}>;`,
+    ...(shared ? [] : [`read_write> dvb: array<${VT}>;`]),
+    ...['qb', 'kb', 'vb', 'dob'].map((name) => `read> ${name}: array<${VT}>;`),
+    'read> stats: array<vec2<f32>>;',
+  ];
   return `${header(drop)}
-@group(0) @binding(1) var<storage, read_write> dkb: array<${VT}>;
-@group(0) @binding(2) var<storage, read_write> dvb: array<${VT}>;
-@group(0) @binding(3) var<storage, read> qb: array<${VT}>;
-@group(0) @binding(4) var<storage, read> kb: array<${VT}>;
-@group(0) @binding(5) var<storage, read> vb: array<${VT}>;
-@group(0) @binding(6) var<storage, read> dob: array<${VT}>;
-@group(0) @binding(7) var<storage, read> stats: array<vec2<f32>>;
-${maskBinding(8)}
+${bindings.map((decl, i) => `@group(0) @binding(${i + 1}) var<storage, ${decl}`).join('\n')}
+${maskBinding(bindings.length + 1)}
 var<workgroup> qt: array<${VT}, ${BQ * DV}>;
 var<workgroup> dt: array<${VT}, ${BQ * DV}>;
 var<workgroup> qst: array<vec2<f32>, ${BQ}>;

@@ -24,10 +24,7 @@ export function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): 
   const keys = [...Array(BC).keys()];
   const s: string[] = [];
   for (const r of rows) {
-    s.push(
-      `let row${r} = q0 + lid + ${u32(r * WG)}; ` +
-        `let qa${r} = word(${U.Q}u) + (rowBase + min(row${r}, L - 1u)) * ${u32(DV)};`,
-    );
+    s.push(`let row${r} = q0 + lid + ${u32(r * WG)}; ` + `let qa${r} = at(${U.Q}u, bi, hi, min(row${r}, L - 1u));`);
     s.push(`let lim${r} = select(${NO_LIMIT}, row${r}, causal);`);
     for (const i of comps) s.push(`let q${r}_${i} = qb[qa${r} + ${u32(i)}] * c;`);
     for (const i of comps) s.push(`var o${r}_${i} = ${G.zero};`);
@@ -63,7 +60,7 @@ export function forwardSource(G: Gen, cfg: AttentionTileConfig, drop: boolean): 
     fin.push(`if (row${r} < L) {
     let ok = m${r} > -1e29;
     let inv = select(0.0, 1.0 / l${r}, ok);
-    let oa = word(${U.O}u) + (rowBase + row${r}) * ${u32(DV)};
+    let oa = at(${U.O}u, bi, hi, row${r});
     ${comps.map((i) => `outb[oa + ${u32(i)}] = o${r}_${i} * inv;`).join('\n    ')}
     lseb[word(${U.LSE}u) + rowBase + row${r}] = select(fword(${U.NEG_INF}u), (m${r} + log2(l${r})) * ${Math.LN2}, ok);
   }`);

@@ -16,7 +16,7 @@ import { forwardSource } from './forward.js';
 import { dkvSource, dqSource, statsSource } from './backward.js';
 
 export interface AttentionForwardArgs extends AttentionOptions {
-  /** [batch, heads, length, headDim], contiguous f32 (also k, v). */
+  /** [batch, heads, length, headDim] f32, headDim unit-stride, any other strides (also k, v, out). */
   q: GpuOperand;
   k: GpuOperand;
   v: GpuOperand;
@@ -48,9 +48,27 @@ export interface AttentionBackwardArgs extends AttentionOptions {
   tiles?: Partial<AttentionTiles>;
 }
 
-/** The vector width the operands allow: vec4 when the head dim and every offset are multiples of 4. */
+/** The vector width the operands allow: vec4 when the head dim, every offset and stride are multiples of 4. */
 function widthOf(D: number, operands: GpuOperand[]): 1 | 4 {
-  return D % 4 === 0 && operands.every((o) => o.offset % 4 === 0) ? 4 : 1;
+  const aligned = (o: GpuOperand) => [o.offset, ...rowStrides(o)].every((x) => x % 4 === 0);
+  return D % 4 === 0 && operands.every(aligned) ? 4 : 1;
+}
+
+/** Batch, head and length strides (0 for a size-1 dim, whose stride is never used). */
+function rowStrides(o: GpuOperand): [number, number, number] {
+  return [0, 1, 2].map((d) => (o.shape[d] === 1 ? 0 : o.strides[d]!)) as [number, number, number];
+}
+
+/** Writes the offset and row strides of each operand, in vectors of W, to the four words of its slot. */
+function setRows(u: UniformWriter, W: number, ...slots: [number, GpuOperand][]): UniformWriter {
+  for (const [slot, o] of slots) {
+    const [sb, sh, sl] = rowStrides(o);
+    u.u32(slot, o.offset / W)
+      .u32(slot + 1, sb / W)
+      .u32(slot + 2, sh / W)
+      .u32(slot + 3, sl / W);
+  }
+  return u;
 }
 
 function baseUniforms(
@@ -123,12 +141,14 @@ export function attentionForwardGpu(queue: KernelQueue, args: AttentionForwardAr
   const scale = args.scale ?? 1 / Math.sqrt(D);
   const blocks = Math.ceil(L / (cfg.wg * cfg.per));
   const drop = dropoutOf(op, args.dropout);
-  const u = baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask, drop)
-    .u32(U.Q, args.q.offset / W)
-    .u32(U.K, args.k.offset / W)
-    .u32(U.V, args.v.offset / W)
-    .u32(U.O, args.out.offset / W)
-    .u32(U.LSE, args.lse.offset);
+  const u = setRows(
+    baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask, drop).u32(U.LSE, args.lse.offset),
+    W,
+    [U.Q, args.q],
+    [U.K, args.k],
+    [U.V, args.v],
+    [U.O, args.out],
+  );
   queue.dispatch({
     key: `attn-fwd:${D}:${W}:${tileKey(cfg)}${drop ? ':drop' : ''}`,
     source: () => forwardSource(G, cfg, !!drop),
@@ -189,19 +209,22 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
   const mask = (args.keyPaddingMask ?? args.q).buffer;
   const variant = `${D}:${W}`;
   const common = (blocks: number) =>
-    baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask, drop)
-      .u32(U.Q, args.q.offset / W)
-      .u32(U.K, args.k.offset / W)
-      .u32(U.V, args.v.offset / W)
-      .u32(U.DO, args.dOut.offset / W)
-      .u32(U.LSE, args.lse.offset)
-      .u32(U.STATS, args.stats.offset / 2);
+    setRows(
+      baseUniforms(dims, blocks, scale, causal, args.keyPaddingMask, drop)
+        .u32(U.LSE, args.lse.offset)
+        .u32(U.STATS, args.stats.offset / 2),
+      W,
+      [U.Q, args.q],
+      [U.K, args.k],
+      [U.V, args.v],
+      [U.DO, args.dOut],
+    );
 
   queue.dispatch({
     key: `attn-stats:${D}:${W}`,
     source: () => statsSource(G),
     storage: [args.stats.buffer, args.out.buffer, args.dOut.buffer, args.lse.buffer],
-    uniforms: common(1).u32(U.O, args.out.offset / W).data,
+    uniforms: setRows(common(1), W, [U.O, args.out]).data,
     workgroups: grid(Math.ceil((B * H * L) / 64), maxDim),
     label: 'attention backward stats',
   });
@@ -211,18 +234,19 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
     key: `attn-dq:${variant}:${tileKey(dqCfg)}${drop ? ':drop' : ''}`,
     source: () => dqSource(G, dqCfg, !!drop),
     storage: [args.dq.buffer, args.q.buffer, args.k.buffer, args.v.buffer, args.dOut.buffer, args.stats.buffer, mask],
-    uniforms: common(dqBlocks).u32(U.O, args.dq.offset / W).data,
+    uniforms: setRows(common(dqBlocks), W, [U.O, args.dq]).data,
     workgroups: grid(B * H * dqBlocks, maxDim),
     label: 'attention backward dQ',
   });
 
   const kvBlocks = Math.ceil(L / (dkvCfg.wg * dkvCfg.per));
+  const shared = args.dk.buffer === args.dv.buffer;
   queue.dispatch({
-    key: `attn-dkv:${variant}:${tileKey(dkvCfg)}${drop ? ':drop' : ''}`,
-    source: () => dkvSource(G, dkvCfg, !!drop),
+    key: `attn-dkv:${variant}:${tileKey(dkvCfg)}${drop ? ':drop' : ''}${shared ? ':shared' : ''}`,
+    source: () => dkvSource(G, dkvCfg, !!drop, shared),
     storage: [
       args.dk.buffer,
-      args.dv.buffer,
+      ...(shared ? [] : [args.dv.buffer]),
       args.q.buffer,
       args.k.buffer,
       args.v.buffer,
@@ -230,9 +254,7 @@ export function attentionBackwardGpu(queue: KernelQueue, args: AttentionBackward
       args.stats.buffer,
       mask,
     ],
-    uniforms: common(kvBlocks)
-      .u32(U.O, args.dk.offset / W)
-      .u32(U.OUT2, args.dv.offset / W).data,
+    uniforms: setRows(common(kvBlocks), W, [U.O, args.dk], [U.OUT2, args.dv]).data,
     workgroups: grid(B * H * kvBlocks, maxDim),
     label: 'attention backward dK dV',
   });

@@ -9,20 +9,17 @@ export const NEG = '-1e30';
 /** Running max start: above every masked score (≈ −1e30), below every real one. */
 export const M_INIT = '-5e29';
 
-// Uniform words shared by the kernels.
+// Uniform words shared by the kernels. Each [batch, heads, length, headDim] operand (Q … OUT2) has
+// four words from its slot: offset, batch stride, head stride, length stride (in vectors; headDim
+// is unit-stride), so strided views (heads interleaved within a token, as the QKV projection
+// leaves them) are read and written in place.
 export const U = {
   BH: 0,
   H: 1,
   L: 2,
   BLOCKS: 3,
-  Q: 4,
-  K: 5,
-  V: 6,
-  O: 7,
-  DO: 8,
   LSE: 9,
   STATS: 10,
-  OUT2: 11,
   MASK: 12,
   MASK_SB: 13,
   MASK_SL: 14,
@@ -34,8 +31,14 @@ export const U = {
   DROP_P: 20,
   DROP_KEY: 21,
   DROP_BASE: 22,
+  Q: 24,
+  K: 28,
+  V: 32,
+  O: 36,
+  DO: 40,
+  OUT2: 44,
 } as const;
-export const WORDS = 24;
+export const WORDS = 48;
 /** Largest u32: the per-row causal limit when causal masking is off. */
 export const NO_LIMIT = '4294967295u';
 
@@ -89,7 +92,11 @@ export function tileLoop(count: number, wg: number, body: string): string {
 
 export function header(dropout = false): string {
   return `${uniformBlock(WORDS)}
-fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }${
+fn fword(i: u32) -> f32 { return bitcast<f32>(word(i)); }
+/** Index of the first vector of row (batch b, head h, position l) of the operand whose words start at \`slot\`. */
+fn at(slot: u32, b: u32, h: u32, l: u32) -> u32 {
+  return word(slot) + b * word(slot + 1u) + h * word(slot + 2u) + l * word(slot + 3u);
+}${
     dropout
       ? `
 ${RNG_WGSL}
@@ -108,6 +115,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let nblk = word(${U.BLOCKS}u);
   if (g >= word(${U.BH}u) * nblk) { return; }
   let bh = g / nblk;
+  let bi = bh / word(${U.H}u);
+  let hi = bh % word(${U.H}u);
   let blk = g % nblk;
   let L = word(${U.L}u);
   let rowBase = bh * L;
@@ -117,16 +126,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 export function loadKeyTile(G: Gen, cfg: AttentionTileConfig): string {
   const n = cfg.tile * G.DV;
   const tileBody = `var kx = ${G.zero}; var vx = ${G.zero};
-    if (e < lim) { kx = kb[kBase + e]; vx = vb[vBase + e]; }
+    if (e < lim) { kx = kb[${rowAt(G, U.K, 'k0')}]; vx = vb[${rowAt(G, U.V, 'k0')}]; }
     kt[e] = kx; vt[e] = vx;`;
   const biasBody = `let key = k0 + e; var bz = ${NEG};
     if (key < L) { bz = 0.0; if (${maskedAt('key')}) { bz = ${NEG}; } }
     kbias[e] = bz;`;
   return `{ let lim = (L - k0) * ${u32(G.DV)};
-  let kBase = word(${U.K}u) + (rowBase + k0) * ${u32(G.DV)};
-  let vBase = word(${U.V}u) + (rowBase + k0) * ${u32(G.DV)};
   ${tileLoop(n, cfg.wg, tileBody)}
   ${tileLoop(cfg.tile, cfg.wg, biasBody)} }`;
+}
+
+/** WGSL index of word \`e\` of a tile of the operand at \`slot\` whose first row is \`l0\`. */
+export function rowAt(G: Gen, slot: number, l0: string): string {
+  return G.DV === 1
+    ? `at(${slot}u, bi, hi, ${l0} + e)`
+    : `at(${slot}u, bi, hi, ${l0} + e / ${u32(G.DV)}) + e % ${u32(G.DV)}`;
 }
 
 /** WGSL condition: key `key` (u32 < L) of this workgroup's sequence is padding. */
