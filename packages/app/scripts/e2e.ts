@@ -259,7 +259,7 @@ try {
       await upload('mine.fasta', good);
       await page.waitForFunction(
         () =>
-          /^mine\.fasta: 12 training and 0 validation sequences, .* validation uses the training sequences$/.test(
+          /^mine\.fasta: 11 training and 1 validation sequences, .*\(RiNALMo\)$/.test(
             document.querySelector('#corpus-info')?.textContent ?? '',
           ),
         null,

@@ -380,7 +380,7 @@ async function loadCorpus(): Promise<void> {
     corpusText =
       `${c.name}: ${c.train} training and ${c.validation} validation sequences, ` +
       `${codons} codons (HELM), ${nucleotides} nucleotides (RiNALMo)` +
-      (c.validationFromTrain ? ' — none fell into validation: validation uses the training sequences' : '');
+      (c.validationFromTrain ? ' — nothing held out: validation uses the training sequences' : '');
     $('corpus-info').textContent = corpusText;
   } catch (err) {
     $('corpus-info').textContent = `${corpusText} (kept: the new file was not used)`;
