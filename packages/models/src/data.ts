@@ -39,8 +39,11 @@ export function codonCorpus(
   const held = hashes.map((h) => h < fraction);
   if (records.length === 1) held[0] = false;
   else if (records.length >= 2 && fraction > 0 && fraction < 1) {
-    if (!held.includes(true)) held[hashes.indexOf(Math.min(...hashes))] = true;
-    if (!held.includes(false)) held[hashes.indexOf(Math.max(...hashes))] = false;
+    // Index loops, not Math.min(...hashes): a spread of a large corpus overflows the argument limit.
+    const extreme = (better: (a: number, b: number) => boolean) =>
+      hashes.reduce((best, h, i) => (better(h, hashes[best]!) ? i : best), 0);
+    if (!held.includes(true)) held[extreme((a, b) => a < b)] = true;
+    if (!held.includes(false)) held[extreme((a, b) => a > b)] = false;
   }
   const corpus: CodonCorpus = { train: [], validation: [], names: { train: [], validation: [] } };
   records.forEach(({ name, sequence }, i) => {
